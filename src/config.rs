@@ -1,0 +1,193 @@
+//! Command-line flags (clap derive), each also readable from an `SSELAB_*` environment variable.
+//!
+//! This module only describes and validates what a person typed; it does not open files or
+//! sockets. `main.rs` parses a [`Cli`] and hands the chosen command to the library.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The seed's server default: Spring's async request timeout of 30 s ends every stream.
+pub const SEED_STREAM_TIMEOUT_SECS: u64 = 30;
+/// The seed's `reconnectTime(5000)`: the `retry:` field sent in the first frame.
+pub const SEED_RETRY_MS: u64 = 5000;
+/// Largest `timeout` a query or flag may ask for (one day); longer is almost surely a typo.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// Largest `retry` a query or flag may ask for (one hour).
+pub const MAX_RETRY_MS: u64 = 3_600_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sselab",
+    version,
+    about = "A Server-Sent Events server and lab: see how SSE behaves over HTTP/1.1 and HTTP/2",
+    long_about = "Serves the same SSE endpoints on plain HTTP/1.1, HTTPS with HTTP/2 and an \
+                  HTTPS HTTP/1.1-only control. With no subcommand, `sselab` is `sselab serve`."
+)]
+pub struct Cli {
+    /// More log output: -v for debug, -vv for trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// (Re)generate the self-signed certificate and print how to trust it.
+    Cert(CertArgs),
+}
+
+impl Cli {
+    /// The command to run: `serve` with the top-level flags when no subcommand was given.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// Where the self-signed certificate lives and which names it covers.
+#[derive(Debug, Clone, Args)]
+pub struct CertArgs {
+    /// Directory holding cert.pem and key.pem (created when missing).
+    #[arg(long, value_name = "DIR", default_value = "certs", env = "SSELAB_CERT_DIR")]
+    pub cert_dir: PathBuf,
+
+    /// Extra subject alternative name (DNS name or IP); localhost, 127.0.0.1 and ::1 are always in.
+    #[arg(long = "san", value_name = "NAME", env = "SSELAB_SAN", value_delimiter = ',')]
+    pub sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Plain HTTP/1.1 listener (also answers HTTP/2 with prior knowledge, h2c), or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", env = "SSELAB_HTTP")]
+    pub http: Bind,
+
+    /// HTTPS listener offering ALPN h2 then http/1.1, or `off`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443", env = "SSELAB_HTTPS")]
+    pub https: Bind,
+
+    /// HTTPS listener offering only http/1.1: TLS alone does not lift the 6-per-host limit.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8444", env = "SSELAB_HTTPS_H1")]
+    pub https_h1: Bind,
+
+    #[command(flatten)]
+    pub cert: CertArgs,
+
+    /// Throw away the certificate in --cert-dir and generate a new one.
+    #[arg(long, env = "SSELAB_REGEN_CERT")]
+    pub regen_cert: bool,
+
+    /// Seconds before the server ends a /sse/hello stream (0 = never expire).
+    #[arg(long, value_name = "SECS", default_value_t = SEED_STREAM_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS),
+          env = "SSELAB_TIMEOUT")]
+    pub timeout: u64,
+
+    /// The `retry:` reconnect delay, in milliseconds, sent in every stream's first frame.
+    #[arg(long, value_name = "MS", default_value_t = SEED_RETRY_MS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_RETRY_MS),
+          env = "SSELAB_RETRY")]
+    pub retry: u64,
+
+    /// Seconds between keep-alive comments on an idle stream (0 = off).
+    #[arg(long, value_name = "SECS", default_value_t = 15, env = "SSELAB_KEEPALIVE")]
+    pub keepalive: u64,
+
+    /// Milliseconds between clock ticks.
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000),
+          env = "SSELAB_TICK_MS")]
+    pub tick_ms: u64,
+
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised on HTTP/2 connections.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..),
+          env = "SSELAB_H2_MAX_STREAMS")]
+    pub h2_max_streams: u32,
+
+    /// Seconds a new connection may take to finish its TLS handshake and request headers.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600),
+          env = "SSELAB_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: u64,
+
+    /// Cap on SSE streams open at once over all listeners; more get 503 + Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 100_000, env = "SSELAB_MAX_STREAMS")]
+    pub max_streams: usize,
+
+    /// Seconds shutdown may take before open connections are cut.
+    #[arg(long, value_name = "SECS", default_value_t = 5, env = "SSELAB_GRACE")]
+    pub grace: u64,
+
+    /// The demo clock (/sse/demo) ends at the next whole multiple of this many seconds
+    /// on the wall clock; 60 is the seed's "next whole minute".
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600),
+          env = "SSELAB_DEMO_PERIOD")]
+    pub demo_period: u64,
+
+    /// Origin allowed by CORS: `*`, or a comma-separated list like https://a.example,http://b:8080.
+    #[arg(long, value_name = "ORIGIN", default_value = "*", env = "SSELAB_CORS_ORIGIN")]
+    pub cors_origin: String,
+}
+
+impl ServeArgs {
+    pub fn stream_timeout(&self) -> Option<Duration> {
+        nonzero_secs(self.timeout)
+    }
+
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        nonzero_secs(self.keepalive)
+    }
+}
+
+/// `0` means "never" for every seconds-valued knob here.
+pub fn nonzero_secs(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// A listener address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    Off,
+    At(SocketAddr),
+}
+
+impl FromStr for Bind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Bind::Off);
+        }
+        if let Ok(addr) = text.parse() {
+            return Ok(Bind::At(addr));
+        }
+        // Host names such as localhost:8080 resolve to their first address.
+        text.to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(Bind::At)
+            .ok_or_else(|| format!("`{text}` is not HOST:PORT (like 127.0.0.1:8080) or `off`"))
+    }
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bind::Off => f.write_str("off"),
+            Bind::At(addr) => addr.fmt(f),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Per-connection facts: which listener accepted it, its id, its peer, how many requests it
+//! carried. The SSE lab is about connections, so every request knows the one it came on.
+//!
+//! [`ConnAcceptor`] runs once per accepted TCP connection (before TLS) and wraps the router
+//! with a tiny service that stamps each request with a [`ConnContext`].
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use axum::extract::FromRequestParts;
+use axum_server::accept::Accept;
+use axum_server::tls::TlsInfo;
+use http::request::Parts;
+use http::{Request, Version};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tower::Service;
+
+/// The three listeners sselab serves the same router on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ListenerKind {
+    /// Plain HTTP/1.1 (and h2c with prior knowledge).
+    #[serde(rename = "http")]
+    Http,
+    /// TLS with ALPN h2 then http/1.1.
+    #[serde(rename = "https")]
+    Https,
+    /// TLS with ALPN http/1.1 only: the control.
+    #[serde(rename = "https-h1")]
+    HttpsH1,
+}
+
+impl ListenerKind {
+    pub const ALL: [ListenerKind; 3] = [Self::Http, Self::Https, Self::HttpsH1];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::HttpsH1 => "https-h1",
+        }
+    }
+
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https | Self::HttpsH1 => "https",
+        }
+    }
+}
+
+impl fmt::Display for ListenerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One accepted TCP connection; shared by every request (HTTP/2 stream) it carries.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub id: u64,
+    pub listener: ListenerKind,
+    pub peer: Option<SocketAddr>,
+    requests: AtomicU64,
+}
+
+/// What a handler knows about the request's connection.
+#[derive(Debug, Clone)]
+pub struct ConnContext {
+    pub conn: Arc<ConnInfo>,
+    /// 1 for the first request on the connection, 2 for the next…
+    pub request_number: u64,
+}
+
+/// Wraps another acceptor (plain or the rustls one) and numbers the connections it accepts.
+#[derive(Debug, Clone)]
+pub struct ConnAcceptor {
+    listener: ListenerKind,
+    next_id: Arc<AtomicU64>,
+}
+
+impl ConnAcceptor {
+    /// `next_id` is shared by all listeners so connection ids are unique per server.
+    pub fn new(listener: ListenerKind, next_id: Arc<AtomicU64>) -> Self {
+        Self { listener, next_id }
+    }
+}
+
+impl<S> Accept<TcpStream, S> for ConnAcceptor {
+    type Stream = TcpStream;
+    type Service = WithConn<S>;
+    type Future = Ready<io::Result<(TcpStream, WithConn<S>)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        // SSE frames are small and latency is the point: do not let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let conn = Arc::new(ConnInfo {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            listener: self.listener,
+            peer: stream.peer_addr().ok(),
+            requests: AtomicU64::new(0),
+        });
+        ready(Ok((stream, WithConn { inner: service, conn })))
+    }
+}
+
+/// The per-connection service: counts requests and inserts a [`ConnContext`].
+#[derive(Debug, Clone)]
+pub struct WithConn<S> {
+    inner: S,
+    conn: Arc<ConnInfo>,
+}
+
+impl<S, B> Service<Request<B>> for WithConn<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let request_number = self.conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        request.extensions_mut().insert(ConnContext {
+            conn: self.conn.clone(),
+            request_number,
+        });
+        self.inner.call(request)
+    }
+}
+
+/// Everything a handler reports about how a request arrived. Never fails: a request that did
+/// not come through [`ConnAcceptor`] (a unit test calling the router directly) gets blanks.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub listener: Option<ListenerKind>,
+    pub connection_id: u64,
+    pub request_number: u64,
+    pub peer: Option<SocketAddr>,
+    pub version: Version,
+    pub alpn: Option<String>,
+    pub tls: bool,
+}
+
+impl RequestInfo {
+    /// "HTTP/1.1", "HTTP/2"… as browsers and curl print it.
+    pub fn protocol(&self) -> &'static str {
+        protocol_name(self.version)
+    }
+
+    pub fn listener_name(&self) -> &'static str {
+        self.listener.map_or("unknown", ListenerKind::name)
+    }
+
+    pub fn peer_text(&self) -> String {
+        self.peer.map_or_else(|| "unknown".into(), |p| p.to_string())
+    }
+}
+
+pub fn protocol_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let conn = parts.extensions.get::<ConnContext>();
+        let tls = parts.extensions.get::<Arc<TlsInfo>>();
+        Ok(RequestInfo {
+            listener: conn.map(|c| c.conn.listener),
+            connection_id: conn.map_or(0, |c| c.conn.id),
+            request_number: conn.map_or(0, |c| c.request_number),
+            peer: conn.and_then(|c| c.conn.peer),
+            version: parts.version,
+            alpn: tls
+                .and_then(|t| t.alpn_protocol.as_deref())
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            tls: tls.is_some(),
+        })
+    }
+}

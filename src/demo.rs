@@ -1,0 +1,115 @@
+//! `GET /sse/demo?id=ID`: the seed's session-managed clock that ends by itself at the next
+//! whole minute, with a final `event: end`.
+//!
+//! The seed's version closed the stream and the browser reconnected forever. Here an id
+//! whose clock has ended is remembered, and its reconnect gets **204 No Content**, the
+//! standard way to tell an EventSource to stop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Timelike;
+use futures_util::{StreamExt, stream};
+
+use crate::app::AppState;
+use crate::clock::{first_id, tick_frame, ticks};
+use crate::config::MAX_RETRY_MS;
+use crate::conn::RequestInfo;
+use crate::error::AppError;
+use crate::params;
+use crate::sse::{self, EventName, Frame, Lifetime, Out};
+use crate::streams::CloseReason;
+
+/// How many ended ids are remembered, and for how long, so memory stays bounded.
+const ENDED_CAPACITY: usize = 10_000;
+const ENDED_TTL: Duration = Duration::from_secs(3600);
+
+/// Ids whose demo clock has ended. A cheap clone over shared state.
+#[derive(Debug, Clone, Default)]
+pub struct DemoSessions {
+    ended: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl DemoSessions {
+    pub fn has_ended(&self, id: &str) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        ended
+            .get(id)
+            .is_some_and(|at| at.elapsed() < ENDED_TTL)
+    }
+
+    pub fn mark_ended(&self, id: &str) {
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if ended.len() >= ENDED_CAPACITY {
+            ended.retain(|_, at| at.elapsed() < ENDED_TTL);
+        }
+        if ended.len() >= ENDED_CAPACITY {
+            // Still full of fresh entries: forget the oldest.
+            if let Some(oldest) = ended.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+                ended.remove(&oldest);
+            }
+        }
+        ended.insert(id.to_string(), Instant::now());
+    }
+}
+
+/// Time from now to the next whole multiple of `period` on the wall clock
+/// (60 s: the next whole minute, as the seed).
+pub fn until_next_boundary(period: Duration) -> Duration {
+    let now = chrono::Local::now();
+    let since_midnight = Duration::new(
+        u64::from(now.num_seconds_from_midnight()),
+        now.nanosecond() % 1_000_000_000,
+    );
+    let period_nanos = period.as_nanos().max(1);
+    let into_period = since_midnight.as_nanos() % period_nanos;
+    Duration::from_nanos((period_nanos - into_period) as u64)
+}
+
+pub async fn demo(
+    State(state): State<AppState>,
+    request: RequestInfo,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let id = params::client_id(
+        query
+            .get("id")
+            .ok_or_else(|| AppError::bad_request("missing ?id= (the demo session id)"))?,
+    )?;
+    if state.demo.has_ended(&id) {
+        tracing::info!(id, peer = %request.peer_text(), "demo already ended: 204 stops the browser");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let settings = &state.settings;
+    let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
+        .unwrap_or(settings.retry_ms);
+    let first = first_id(&headers)?;
+    let guard = state.streams.open(&request, "/sse/demo")?;
+
+    let ends_at = tokio::time::Instant::now() + until_next_boundary(settings.demo_period);
+    let demo = state.demo.clone();
+    let end_name = EventName::new("end").expect("a valid constant name");
+    let content = ticks(first, settings.tick)
+        .take_until(tokio::time::sleep_until(ends_at))
+        .map(move |(n, time)| tick_frame(n, &time, (n == first).then_some(retry_ms)));
+    // After the last tick: the end event, the id remembered, and the stream closed.
+    let ending = stream::once(async move {
+        demo.mark_ended(&id);
+        let frame = Frame::new()
+            .event(&end_name)
+            .data("the demo clock has reached the whole minute; reconnecting gets 204")
+            .finish();
+        Out::Send(frame)
+    })
+    .chain(stream::iter([Out::Close(CloseReason::End)]));
+    let lifetime = Lifetime {
+        keepalive: settings.keepalive,
+        timeout: None,
+    };
+    Ok(sse::response(sse::drive(content.chain(ending), guard, lifetime)))
+}

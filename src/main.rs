@@ -1,0 +1,41 @@
+//! The `sselab` binary: parse flags, set up tracing, call the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sselab::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.verbose {
+        0 => "sselab=info,warn",
+        1 => "sselab=debug,tower_http=debug,info",
+        _ => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("sselab: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.into_command() {
+        Command::Serve(args) => runtime.block_on(sselab::run(args)),
+        Command::Cert(args) => sselab::regenerate_certificate(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sselab: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

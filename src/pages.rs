@@ -1,0 +1,141 @@
+//! The small non-streaming endpoints: the seed's clock page (`/`), `/proto` and `/healthz`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{Html, IntoResponse};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::conn::{ListenerKind, RequestInfo};
+
+/// JSON about how this very request arrived.
+pub async fn proto(request: RequestInfo) -> impl IntoResponse {
+    Json(json!({
+        "http_version": request.protocol(),
+        "tls": request.tls,
+        "alpn": request.alpn,
+        "listener": request.listener.map(ListenerKind::name),
+        "remote": request.peer.map(|p| p.to_string()),
+        "connection_id": request.connection_id,
+        "requests_on_connection": request.request_number,
+    }))
+}
+
+pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let open = state.streams.open_streams();
+    Json(json!({
+        "status": "ok",
+        "open_streams": { "http1": open.http1, "http2": open.http2 },
+    }))
+}
+
+/// The host part of the request's authority (`:authority` on HTTP/2, `Host` on HTTP/1.1).
+fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
+    let authority = uri
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            let host = headers.get(header::HOST)?.to_str().ok()?;
+            let uri: Uri = format!("http://{host}/").parse().ok()?;
+            uri.host().map(str::to_string)
+        })
+        .unwrap_or_else(|| "127.0.0.1".into());
+    authority
+}
+
+/// Escape text for an HTML body or attribute.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    request: RequestInfo,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Html<String> {
+    let host = request_host(&uri, &headers);
+    let mut links = String::new();
+    for kind in ListenerKind::ALL {
+        let Some(port) = state.settings.ports.get(kind) else {
+            continue;
+        };
+        let url = format!("{}://{}:{}/", kind.scheme(), host_for_url(&host), port);
+        let note = match kind {
+            ListenerKind::Http => "plain HTTP/1.1: 6 streams per host at most",
+            ListenerKind::Https => "HTTPS with HTTP/2: every tab on one connection",
+            ListenerKind::HttpsH1 => "HTTPS, HTTP/1.1 only: TLS alone does not lift the limit",
+        };
+        let here = if Some(kind) == request.listener { " (this one)" } else { "" };
+        links.push_str(&format!(
+            "<li><a href=\"{url}\">{url}</a> — {note}{here}</li>\n",
+            url = escape(&url)
+        ));
+    }
+    let arrived = format!(
+        "{} on the {} listener{}, connection #{}",
+        request.protocol(),
+        request.listener_name(),
+        request.alpn.as_deref().map(|a| format!(" (ALPN {a})")).unwrap_or_default(),
+        request.connection_id
+    );
+    Html(
+        INDEX_HTML
+            .replace("{{arrived}}", &escape(&arrived))
+            .replace("{{links}}", &links),
+    )
+}
+
+/// An IPv6 literal needs brackets inside a URL.
+fn host_for_url(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+const INDEX_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>sselab clock</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem; color: #222; max-width: 46rem; }
+  #time { font: 2.5rem/1.2 ui-monospace, monospace; margin: 1rem 0; }
+  #state { color: #666; }
+  code { background: #f3f3f3; padding: 0 .25rem; }
+</style>
+</head>
+<body>
+<h1>sselab clock</h1>
+<p>This page arrived over <strong id="arrived">{{arrived}}</strong>.</p>
+<div id="time">waiting for the first tick…</div>
+<p id="state">connecting to <code>/sse/hello</code>…</p>
+<p>Open this page in ten tabs of one browser: over HTTP/1.1 only six clocks tick, the rest wait for
+a free connection; over HTTP/2 they all tick on one connection. The server ends each stream after its
+timeout and the browser reconnects after <code>retry:</code> ms, continuing from <code>Last-Event-ID</code>.</p>
+<ul>
+{{links}}</ul>
+<script>
+  const time = document.getElementById('time');
+  const state = document.getElementById('state');
+  let events = 0, opens = 0, lastId = null;
+  const source = new EventSource('/sse/hello' + location.search);
+  source.onopen = () => { opens += 1; state.textContent = 'open (connection ' + opens + '), events: ' + events; };
+  source.onmessage = (e) => {
+    events += 1;
+    const gap = lastId !== null && Number(e.lastEventId) !== lastId + 1 ? ' — gap after id ' + lastId : '';
+    lastId = Number(e.lastEventId);
+    time.textContent = e.data;
+    state.textContent = 'open, id ' + e.lastEventId + ', events: ' + events + ', opens: ' + opens + gap;
+  };
+  source.onerror = () => { state.textContent = 'reconnecting… (events so far: ' + events + ')'; };
+</script>
+</body>
+</html>
+"#;

@@ -1,0 +1,94 @@
+//! Reading query values and headers into numbers, with a one-line 400 for anything else.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+
+use crate::error::AppError;
+
+/// A whole number from the query, `None` when absent, 400 when not a number in `0..=max`.
+pub fn bounded_u64(
+    query: &HashMap<String, String>,
+    name: &str,
+    max: u64,
+    unit: &str,
+) -> Result<Option<u64>, AppError> {
+    let Some(text) = query.get(name) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(value) if value <= max => Ok(Some(value)),
+        _ => Err(AppError::bad_request(format!(
+            "{name} must be a whole number of {unit} from 0 to {max}, got {text:?}"
+        ))),
+    }
+}
+
+/// The `Last-Event-ID` header as the number of the last event the client saw.
+pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, AppError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text.is_empty() {
+        // EventSource sends an empty value when the last event had `id:` with nothing after.
+        return Ok(None);
+    }
+    text.parse::<u64>().map(Some).map_err(|_| {
+        AppError::bad_request(format!(
+            "Last-Event-ID must be a whole number, got {:?}",
+            String::from_utf8_lossy(value.as_bytes())
+        ))
+    })
+}
+
+/// Longest client-chosen id (sessions, demo clocks).
+pub const MAX_ID_LEN: usize = 128;
+
+/// A client-chosen id: 1–128 characters of `[A-Za-z0-9._-]`.
+pub fn client_id(text: &str) -> Result<String, AppError> {
+    let valid = !text.is_empty()
+        && text.len() <= MAX_ID_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(AppError::bad_request(format!(
+            "an id must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 . _ -, got {text:?}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn numbers_in_range_parse_and_others_are_refused() {
+        let q = query(&[("timeout", "3"), ("bad", "abc"), ("neg", "-1"), ("big", "99999999")]);
+        assert_eq!(bounded_u64(&q, "timeout", 10, "seconds"), Ok(Some(3)));
+        assert_eq!(bounded_u64(&q, "missing", 10, "seconds"), Ok(None));
+        for name in ["bad", "neg", "big"] {
+            let err = bounded_u64(&q, name, 86_400, "seconds").expect_err(name);
+            assert_eq!(err.status, 400);
+            assert!(err.message.starts_with(name), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn client_ids_are_checked() {
+        assert!(client_id("order-1.a_B").is_ok());
+        assert!(client_id("").is_err());
+        assert!(client_id("a b").is_err());
+        assert!(client_id(&"x".repeat(129)).is_err());
+    }
+}
