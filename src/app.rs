@@ -70,7 +70,9 @@ pub fn cors_origin(text: &str) -> Result<AllowOrigin, String> {
             if valid && !origin.ends_with('/') {
                 HeaderValue::from_str(origin).map_err(|e| e.to_string())
             } else {
-                Err(format!("`{origin}` is not an origin like https://example.com:8443"))
+                Err(format!(
+                    "`{origin}` is not an origin like https://example.com:8443"
+                ))
             }
         })
         .collect::<Result<Vec<_>, _>>()?;

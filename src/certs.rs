@@ -91,8 +91,8 @@ pub fn generate(dir: &Path, names: &[String]) -> anyhow::Result<CertMaterial> {
             bail!("--san `{name}` is neither an IP address nor a DNS name");
         }
     }
-    let mut params = rcgen::CertificateParams::new(names.to_vec())
-        .context("building certificate parameters")?;
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).context("building certificate parameters")?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "sselab self-signed");
@@ -195,7 +195,9 @@ fn why_not_reusable(material: &CertMaterial, names: &[String]) -> anyhow::Result
     let (_, parsed) = X509Certificate::from_der(&material.chain[0])
         .map_err(|e| regen_hint(&material.cert_path, e))?;
     if !parsed.validity().is_valid() {
-        return Ok(Some("the certificate has expired or is not yet valid".into()));
+        return Ok(Some(
+            "the certificate has expired or is not yet valid".into(),
+        ));
     }
     let mut covered: Vec<String> = Vec::new();
     if let Ok(Some(san)) = parsed.subject_alternative_name() {

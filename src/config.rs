@@ -24,15 +24,14 @@ pub const MAX_RETRY_MS: u64 = 3_600_000;
 #[command(
     name = "sselab",
     version,
+    // `--timeout -5` should be refused as a bad value for --timeout, not as an unknown flag.
+    allow_negative_numbers = true,
+    args_conflicts_with_subcommands = true,
     about = "A Server-Sent Events server and lab: see how SSE behaves over HTTP/1.1 and HTTP/2",
     long_about = "Serves the same SSE endpoints on plain HTTP/1.1, HTTPS with HTTP/2 and an \
                   HTTPS HTTP/1.1-only control. With no subcommand, `sselab` is `sselab serve`."
 )]
 pub struct Cli {
-    /// More log output: -v for debug, -vv for trace (RUST_LOG overrides).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
-
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -43,9 +42,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
+    #[command(allow_negative_numbers = true)]
     Serve(ServeArgs),
     /// (Re)generate the self-signed certificate and print how to trust it.
-    Cert(CertArgs),
+    Cert(CertCommand),
 }
 
 impl Cli {
@@ -55,30 +55,80 @@ impl Cli {
     }
 }
 
+impl Command {
+    /// How many `-v` were given.
+    pub fn verbosity(&self) -> u8 {
+        match self {
+            Command::Serve(args) => args.log.verbose,
+            Command::Cert(args) => args.log.verbose,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LogArgs {
+    /// More log output: -v for debug, -vv for trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CertCommand {
+    #[command(flatten)]
+    pub cert: CertArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
 /// Where the self-signed certificate lives and which names it covers.
 #[derive(Debug, Clone, Args)]
 pub struct CertArgs {
     /// Directory holding cert.pem and key.pem (created when missing).
-    #[arg(long, value_name = "DIR", default_value = "certs", env = "SSELAB_CERT_DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "certs",
+        env = "SSELAB_CERT_DIR"
+    )]
     pub cert_dir: PathBuf,
 
     /// Extra subject alternative name (DNS name or IP); localhost, 127.0.0.1 and ::1 are always in.
-    #[arg(long = "san", value_name = "NAME", env = "SSELAB_SAN", value_delimiter = ',')]
+    #[arg(
+        long = "san",
+        value_name = "NAME",
+        env = "SSELAB_SAN",
+        value_delimiter = ','
+    )]
     pub sans: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Plain HTTP/1.1 listener (also answers HTTP/2 with prior knowledge, h2c), or `off`.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", env = "SSELAB_HTTP")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "SSELAB_HTTP"
+    )]
     pub http: Bind,
 
     /// HTTPS listener offering ALPN h2 then http/1.1, or `off`.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443", env = "SSELAB_HTTPS")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8443",
+        env = "SSELAB_HTTPS"
+    )]
     pub https: Bind,
 
     /// HTTPS listener offering only http/1.1: TLS alone does not lift the 6-per-host limit.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8444", env = "SSELAB_HTTPS_H1")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8444",
+        env = "SSELAB_HTTPS_H1"
+    )]
     pub https_h1: Bind,
 
     #[command(flatten)]
@@ -101,7 +151,12 @@ pub struct ServeArgs {
     pub retry: u64,
 
     /// Seconds between keep-alive comments on an idle stream (0 = off).
-    #[arg(long, value_name = "SECS", default_value_t = 15, env = "SSELAB_KEEPALIVE")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 15,
+        env = "SSELAB_KEEPALIVE"
+    )]
     pub keepalive: u64,
 
     /// Milliseconds between clock ticks.
@@ -123,7 +178,12 @@ pub struct ServeArgs {
     pub header_read_timeout: u64,
 
     /// Cap on SSE streams open at once over all listeners; more get 503 + Retry-After.
-    #[arg(long, value_name = "N", default_value_t = 100_000, env = "SSELAB_MAX_STREAMS")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        env = "SSELAB_MAX_STREAMS"
+    )]
     pub max_streams: usize,
 
     /// Seconds shutdown may take before open connections are cut.
@@ -138,8 +198,16 @@ pub struct ServeArgs {
     pub demo_period: u64,
 
     /// Origin allowed by CORS: `*`, or a comma-separated list like https://a.example,http://b:8080.
-    #[arg(long, value_name = "ORIGIN", default_value = "*", env = "SSELAB_CORS_ORIGIN")]
+    #[arg(
+        long,
+        value_name = "ORIGIN",
+        default_value = "*",
+        env = "SSELAB_CORS_ORIGIN"
+    )]
     pub cors_origin: String,
+
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl ServeArgs {

@@ -105,7 +105,13 @@ impl<S> Accept<TcpStream, S> for ConnAcceptor {
             peer: stream.peer_addr().ok(),
             requests: AtomicU64::new(0),
         });
-        ready(Ok((stream, WithConn { inner: service, conn })))
+        ready(Ok((
+            stream,
+            WithConn {
+                inner: service,
+                conn,
+            },
+        )))
     }
 }
 
@@ -162,7 +168,8 @@ impl RequestInfo {
     }
 
     pub fn peer_text(&self) -> String {
-        self.peer.map_or_else(|| "unknown".into(), |p| p.to_string())
+        self.peer
+            .map_or_else(|| "unknown".into(), |p| p.to_string())
     }
 }
 

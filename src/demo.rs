@@ -37,9 +37,7 @@ pub struct DemoSessions {
 impl DemoSessions {
     pub fn has_ended(&self, id: &str) -> bool {
         let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        ended
-            .get(id)
-            .is_some_and(|at| at.elapsed() < ENDED_TTL)
+        ended.get(id).is_some_and(|at| at.elapsed() < ENDED_TTL)
     }
 
     pub fn mark_ended(&self, id: &str) {
@@ -49,7 +47,11 @@ impl DemoSessions {
         }
         if ended.len() >= ENDED_CAPACITY {
             // Still full of fresh entries: forget the oldest.
-            if let Some(oldest) = ended.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = ended
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone())
+            {
                 ended.remove(&oldest);
             }
         }
@@ -111,5 +113,9 @@ pub async fn demo(
         keepalive: settings.keepalive,
         timeout: None,
     };
-    Ok(sse::response(sse::drive(content.chain(ending), guard, lifetime)))
+    Ok(sse::response(sse::drive(
+        content.chain(ending),
+        guard,
+        lifetime,
+    )))
 }

@@ -8,6 +8,7 @@
 //! - [`conn`]: per-connection facts (listener, id, peer, request count) for every request.
 //! - [`app`]: the router and the state its handlers share.
 //! - [`sse`]: the SSE wire encoder and the body that adds keep-alive, timeout and shutdown.
+//! - [`sse_parser`]: a spec-conformant incremental parser for sselab's own clients and tests.
 //! - [`streams`]: the registry of open streams, its cap, and the guard that counts each end once.
 //! - [`clock`]: `/sse/hello`, the seed's clock with ids, timeout and `retry:`.
 //! - [`demo`]: `/sse/demo`, the clock that ends at the whole minute and then answers 204.
@@ -28,6 +29,7 @@ pub mod pages;
 pub mod params;
 pub mod shutdown;
 pub mod sse;
+pub mod sse_parser;
 pub mod streams;
 
 pub use config::{Cli, Command, ServeArgs};

@@ -66,7 +66,9 @@ impl Server {
             }
         }
         if listeners.is_empty() {
-            anyhow::bail!("every listener is off: turn on at least one of --http, --https, --https-h1");
+            anyhow::bail!(
+                "every listener is off: turn on at least one of --http, --https, --https-h1"
+            );
         }
         let needs_tls = listeners.iter().any(|l| l.kind != ListenerKind::Http);
         let certificate = needs_tls
@@ -79,7 +81,12 @@ impl Server {
             })
             .transpose()?;
 
-        let port_of = |kind| listeners.iter().find(|l| l.kind == kind).map(|l| l.addr.port());
+        let port_of = |kind| {
+            listeners
+                .iter()
+                .find(|l| l.kind == kind)
+                .map(|l| l.addr.port())
+        };
         let settings = Settings {
             retry_ms: args.retry,
             timeout: args.stream_timeout(),
@@ -110,7 +117,10 @@ impl Server {
 
     /// The real address of a listener (after port 0 was resolved), if it is on.
     pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
-        self.listeners.iter().find(|l| l.kind == kind).map(|l| l.addr)
+        self.listeners
+            .iter()
+            .find(|l| l.kind == kind)
+            .map(|l| l.addr)
     }
 
     pub fn certificate(&self) -> Option<&CertMaterial> {

@@ -7,8 +7,8 @@ use sselab::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let default_level = match cli.verbose {
+    let command = Cli::parse().into_command();
+    let default_level = match command.verbosity() {
         0 => "sselab=info,warn",
         1 => "sselab=debug,tower_http=debug,info",
         _ => "trace",
@@ -27,9 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.into_command() {
+    let result = match command {
         Command::Serve(args) => runtime.block_on(sselab::run(args)),
-        Command::Cert(args) => sselab::regenerate_certificate(&args),
+        Command::Cert(args) => sselab::regenerate_certificate(&args.cert),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

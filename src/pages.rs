@@ -32,16 +32,14 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// The host part of the request's authority (`:authority` on HTTP/2, `Host` on HTTP/1.1).
 fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
-    let authority = uri
-        .host()
+    uri.host()
         .map(str::to_string)
         .or_else(|| {
             let host = headers.get(header::HOST)?.to_str().ok()?;
             let uri: Uri = format!("http://{host}/").parse().ok()?;
             uri.host().map(str::to_string)
         })
-        .unwrap_or_else(|| "127.0.0.1".into());
-    authority
+        .unwrap_or_else(|| "127.0.0.1".into())
 }
 
 /// Escape text for an HTML body or attribute.
@@ -70,7 +68,11 @@ pub async fn index(
             ListenerKind::Https => "HTTPS with HTTP/2: every tab on one connection",
             ListenerKind::HttpsH1 => "HTTPS, HTTP/1.1 only: TLS alone does not lift the limit",
         };
-        let here = if Some(kind) == request.listener { " (this one)" } else { "" };
+        let here = if Some(kind) == request.listener {
+            " (this one)"
+        } else {
+            ""
+        };
         links.push_str(&format!(
             "<li><a href=\"{url}\">{url}</a> — {note}{here}</li>\n",
             url = escape(&url)
@@ -80,7 +82,11 @@ pub async fn index(
         "{} on the {} listener{}, connection #{}",
         request.protocol(),
         request.listener_name(),
-        request.alpn.as_deref().map(|a| format!(" (ALPN {a})")).unwrap_or_default(),
+        request
+            .alpn
+            .as_deref()
+            .map(|a| format!(" (ALPN {a})"))
+            .unwrap_or_default(),
         request.connection_id
     );
     Html(

@@ -74,7 +74,12 @@ mod tests {
 
     #[test]
     fn numbers_in_range_parse_and_others_are_refused() {
-        let q = query(&[("timeout", "3"), ("bad", "abc"), ("neg", "-1"), ("big", "99999999")]);
+        let q = query(&[
+            ("timeout", "3"),
+            ("bad", "abc"),
+            ("neg", "-1"),
+            ("big", "99999999"),
+        ]);
         assert_eq!(bounded_u64(&q, "timeout", 10, "seconds"), Ok(Some(3)));
         assert_eq!(bounded_u64(&q, "missing", 10, "seconds"), Ok(None));
         for name in ["bad", "neg", "big"] {

@@ -122,7 +122,11 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
                 Some(current)
             }
             Some(at) => {
-                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
+                let skip = if current[at..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 rest = Some(&current[at + skip..]);
                 Some(&current[..at])
             }
@@ -212,10 +216,7 @@ mod tests {
     #[test]
     fn data_lines_split_on_every_line_ending() {
         let frame = Frame::new().id(7).data("a\nb\r\nc\rd").finish();
-        assert_eq!(
-            &frame[..],
-            b"id: 7\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
-        );
+        assert_eq!(&frame[..], b"id: 7\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
     }
 
     #[test]

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# curl's view of sselab: HTTP/2 over TLS, HTTP/1.1 and h2c on the plain port, the
+# HTTP/1.1-only control, and a certificate trusted with --cacert instead of -k.
+#
+#   scripts/curl_checks.sh [BASE_HTTP] [BASE_HTTPS] [BASE_HTTPS_H1]
+#
+# With no arguments it starts its own sselab on free loopback ports and stops it after.
+# With arguments it checks a running server, trusting $CACERT (default certs/cert.pem).
+# Prints a table; exits non-zero on any mismatch.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+own_pid=""
+workdir=$(mktemp -d)
+cleanup() {
+  [ -n "$own_pid" ] && kill "$own_pid" 2>/dev/null && wait "$own_pid" 2>/dev/null
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+if [ $# -eq 0 ]; then
+  bin=${SSELAB_BIN:-}
+  if [ -z "$bin" ]; then
+    cargo build --quiet --bin sselab || { echo "curl_checks: cargo build failed" >&2; exit 1; }
+    bin=target/debug/sselab
+  fi
+  "$bin" --http 127.0.0.1:0 --https 127.0.0.1:0 --https-h1 127.0.0.1:0 \
+    --cert-dir "$workdir/certs" --tick-ms 250 >"$workdir/banner" 2>"$workdir/log" &
+  own_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q '^certificate ' "$workdir/banner" 2>/dev/null && break
+    kill -0 "$own_pid" 2>/dev/null || { echo "curl_checks: sselab did not start:" >&2; cat "$workdir/log" >&2; exit 1; }
+    sleep 0.1
+  done
+  url_of() { awk -v kind="$1" '$1 == "listening" && $2 == kind { sub(/\/$/, "", $3); print $3 }' "$workdir/banner"; }
+  base_http=$(url_of http)
+  base_https=$(url_of https)
+  base_https_h1=$(url_of https-h1)
+  cacert="$workdir/certs/cert.pem"
+else
+  base_http=${1%/}
+  base_https=${2:-https://127.0.0.1:8443}
+  base_https=${base_https%/}
+  base_https_h1=${3:-}
+  base_https_h1=${base_https_h1%/}
+  cacert=${CACERT:-certs/cert.pem}
+fi
+[ -n "$base_http" ] && [ -n "$base_https" ] || { echo "curl_checks: no server URLs" >&2; exit 1; }
+[ -r "$cacert" ] || { echo "curl_checks: cannot read the certificate $cacert (set CACERT)" >&2; exit 1; }
+
+# The certificate names localhost, so https://localhost:PORT verifies without -k.
+localhost_of() { echo "$1" | sed -E 's#//(127\.0\.0\.1|\[::1\])#//localhost#'; }
+
+failures=0
+printf '%-38s %-26s %-26s %s\n' CHECK EXPECTED GOT RESULT
+row() { # name expected got
+  local verdict=ok
+  [ "$2" = "$3" ] || { verdict=MISMATCH; failures=$((failures + 1)); }
+  printf '%-38s %-26s %-26s %s\n' "$1" "$2" "$3" "$verdict"
+}
+
+# Read a stream for a few seconds; print status line, the three SSE headers, and event count.
+stream() { # name curl-args...
+  local name=$1; shift
+  local out="$workdir/$name"
+  curl -sS -N -i --max-time 3 "$@" >"$out" 2>"$out.err"
+  local code=$?
+  # 28 = --max-time reached: expected, the stream never ends by itself.
+  [ $code -eq 0 ] || [ $code -eq 28 ] || { echo "curl failed ($code): $(cat "$out.err")" >&2; }
+  tr -d '\r' <"$out" >"$out.txt"
+}
+status_of() { head -n1 "$1" | awk '{print $1, $2}'; }
+header_of() { awk -v h="$2" 'BEGIN{IGNORECASE=1} /^$/ {exit} tolower($0) ~ "^" h ":" { sub(/^[^:]*: */, ""); print; exit }' "$1"; }
+events_of() { grep -c '^data: ' "$1"; }
+at_least_two() { [ "$1" -ge 2 ] 2>/dev/null && echo ">=2" || echo "$1"; }
+
+stream h2 --http2 --cacert "$cacert" "$(localhost_of "$base_https")/sse/hello?timeout=0"
+row "https --http2: status" "HTTP/2 200" "$(status_of "$workdir/h2.txt")"
+row "https --http2: content-type" "text/event-stream" "$(header_of "$workdir/h2.txt" content-type | cut -d';' -f1)"
+row "https --http2: cache-control" "no-cache" "$(header_of "$workdir/h2.txt" cache-control)"
+row "https --http2: x-accel-buffering" "no" "$(header_of "$workdir/h2.txt" x-accel-buffering)"
+row "https --http2: events" ">=2" "$(at_least_two "$(events_of "$workdir/h2.txt")")"
+
+stream h1 --http1.1 "$base_http/sse/hello?timeout=0"
+row "http --http1.1: status" "HTTP/1.1 200" "$(status_of "$workdir/h1.txt")"
+row "http --http1.1: content-type" "text/event-stream" "$(header_of "$workdir/h1.txt" content-type | cut -d';' -f1)"
+row "http --http1.1: events" ">=2" "$(at_least_two "$(events_of "$workdir/h1.txt")")"
+
+stream h2c --http2-prior-knowledge "$base_http/sse/hello?timeout=0"
+row "http --http2-prior-knowledge: status" "HTTP/2 200" "$(status_of "$workdir/h2c.txt")"
+row "http --http2-prior-knowledge: events" ">=2" "$(at_least_two "$(events_of "$workdir/h2c.txt")")"
+
+if [ -n "$base_https_h1" ]; then
+  stream h1tls --http2 --cacert "$cacert" "$(localhost_of "$base_https_h1")/sse/hello?timeout=0"
+  row "https-h1 --http2: status" "HTTP/1.1 200" "$(status_of "$workdir/h1tls.txt")"
+  row "https-h1 --http2: events" ">=2" "$(at_least_two "$(events_of "$workdir/h1tls.txt")")"
+fi
+
+proto=$(curl -sS --max-time 5 --cacert "$cacert" "$(localhost_of "$base_https")/proto" 2>&1)
+row "--cacert, no -k: /proto over" '"HTTP/2"' "$(echo "$proto" | grep -o '"http_version":"[^"]*"' | cut -d: -f2)"
+
+bad=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base_http/sse/hello?timeout=abc")
+row "http: timeout=abc" "400" "$bad"
+
+if [ "$failures" -gt 0 ]; then
+  echo "curl_checks: $failures mismatch(es)" >&2
+  exit 1
+fi
+echo "curl_checks: all checks passed"

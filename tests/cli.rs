@@ -1,0 +1,216 @@
+//! The `sselab` binary as a person runs it: start banner, signals, and errors that name
+//! the flag, file or address at fault.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sselab");
+
+fn sselab(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SSELAB_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Start a server on port 0 and read its banner (one line per listener, then the cert).
+fn start(cert_dir: &std::path::Path, extra: &[&str]) -> (Child, Vec<String>) {
+    let dir = cert_dir.display().to_string();
+    let mut args = vec![
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        "127.0.0.1:0",
+        "--https-h1",
+        "127.0.0.1:0",
+        "--cert-dir",
+        &dir,
+    ];
+    args.extend(extra);
+    let mut child = sselab(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sselab starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(5)
+        .map(|line| line.expect("banner line"))
+        .collect();
+    (child, lines)
+}
+
+fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
+fn banner_names_each_listener_and_sigterm_exits_zero_within_grace() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut child, lines) = start(dir.path(), &["--grace", "2"]);
+    assert!(
+        lines[0].starts_with("listening http ") && lines[0].contains("http://127.0.0.1:"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("listening https ") && lines[1].contains("https://127.0.0.1:"),
+        "{lines:?}"
+    );
+    assert!(lines[2].starts_with("listening https-h1 "), "{lines:?}");
+    assert!(
+        lines[3].starts_with("certificate ") && lines[3].contains(" sha256 "),
+        "{lines:?}"
+    );
+
+    // Hold a stream open over plain HTTP/1.1, then ask the process to stop.
+    let port = lines[0]
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next());
+    let addr = format!("127.0.0.1:{}", port.expect("port in banner"));
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /sse/hello?timeout=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    let mut first = [0u8; 64];
+    let _ = stream.read(&mut first).expect("response starts");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = wait_with_deadline(&mut child, Duration::from_secs(10)).expect("exits");
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[test]
+fn a_port_in_use_is_an_error_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = sselab(&["--http", &addr, "--https", "off", "--https-h1", "off"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&addr) && stderr.contains("--http"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_corrupt_certificate_stops_the_start_with_the_file_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("cert.pem"), "garbage").expect("write");
+    std::fs::write(dir.path().join("key.pem"), "garbage").expect("write");
+    let cert_dir = dir.path().display().to_string();
+    let output = sselab(&[
+        "--http",
+        "off",
+        "--https",
+        "127.0.0.1:0",
+        "--https-h1",
+        "off",
+        "--cert-dir",
+        &cert_dir,
+    ])
+    .output()
+    .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cert.pem") && stderr.contains("--regen-cert"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("cert.pem")).expect("kept"),
+        "garbage"
+    );
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    for (args, flag) in [
+        (vec!["--timeout", "abc"], "--timeout"),
+        (vec!["--timeout", "-5"], "--timeout"),
+        (vec!["--http", "nowhere"], "--http"),
+        (
+            vec![
+                "--cors-origin",
+                "not an origin",
+                "--https",
+                "off",
+                "--https-h1",
+                "off",
+                "--http",
+                "127.0.0.1:0",
+            ],
+            "--cors-origin",
+        ),
+        (
+            vec!["--http", "off", "--https", "off", "--https-h1", "off"],
+            "--http",
+        ),
+    ] {
+        let output = sselab(&args).output().expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn cert_command_prints_fingerprint_spki_and_how_to_trust_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert_dir = dir.path().display().to_string();
+    let output = sselab(&["cert", "--cert-dir", &cert_dir, "--san", "lab.test"])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("sha256"), "{stdout}");
+    assert!(
+        stdout.contains("--ignore-certificate-errors-spki-list="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("curl --cacert"), "{stdout}");
+    let material = sselab::certs::load(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))
+        .expect("written certificate loads");
+    assert!(stdout.contains(&material.fingerprint));
+    assert!(stdout.contains(&material.spki_sha256));
+}
+
+#[test]
+fn flags_can_come_from_sselab_environment_variables() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = sselab(&["--https", "off", "--https-h1", "off"])
+        .env("SSELAB_HTTP", &addr)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(&addr),
+        "{stderr}"
+    );
+}

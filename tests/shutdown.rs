@@ -1,0 +1,60 @@
+//! Shutdown ends every open stream and returns within the grace period, however many
+//! streams are open (axum issue #2673: open SSE streams must not hold the server up).
+
+mod util;
+
+use std::time::Duration;
+
+use util::{Events, PATIENCE, TestServer, Via};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_open_streams_do_not_delay_shutdown() {
+    let mut server = TestServer::start(&["--grace", "5", "--tick-ms", "1000"]).await;
+
+    // 1000 HTTP/2 streams over 10 TLS connections, plus 20 HTTP/1.1 streams.
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = server.client(Via::H2Tls).await;
+        for _ in 0..100 {
+            let client = client.clone();
+            opening.spawn(async move { Events::new(client.get("/sse/hello?timeout=0").await) });
+        }
+    }
+    for _ in 0..20 {
+        let client = server.client(Via::H1).await;
+        opening.spawn(async move { Events::new(client.get("/sse/hello?timeout=0").await) });
+    }
+    let mut streams = Vec::new();
+    while let Some(events) = opening.join_next().await {
+        streams.push(events.expect("stream opens"));
+    }
+    util::eventually("1020 streams open", || {
+        let open = server.state.streams.open_streams();
+        open.http2 == 1000 && open.http1 == 20
+    })
+    .await;
+
+    let took = server.stop().await;
+    assert!(
+        took < Duration::from_secs(5),
+        "shutdown took {took:?}, over the 5 s grace"
+    );
+    assert_eq!(server.state.streams.open_streams().total(), 0);
+
+    // Every client sees its stream end (cleanly or by the connection closing).
+    for events in &mut streams {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !events.ended {
+            assert!(tokio::time::Instant::now() < deadline, "stream did not end");
+            let _ = events.next_within(PATIENCE).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_shutdown_the_listeners_refuse_connections() {
+    let mut server = TestServer::start(&[]).await;
+    let http = server.http;
+    server.stop().await;
+    assert!(tokio::net::TcpStream::connect(http).await.is_err());
+}

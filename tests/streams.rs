@@ -1,0 +1,342 @@
+//! The clock and demo streams over every listener and protocol, as the README claims them.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use http::{StatusCode, Version};
+use util::{Events, TestServer, Via, header};
+
+const FAST: &[&str] = &["--tick-ms", "100"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h1_stream_sends_retry_first_then_ticks_with_increasing_ids() {
+    let server = TestServer::start(FAST).await;
+    let client = server.client(Via::H1).await;
+    let mut events = Events::new(client.get("/sse/hello").await);
+
+    assert_eq!(events.status, StatusCode::OK);
+    assert_eq!(events.version, Version::HTTP_11);
+    assert_eq!(
+        header(&events.headers, "content-type"),
+        "text/event-stream; charset=utf-8"
+    );
+    assert_eq!(header(&events.headers, "cache-control"), "no-cache");
+    assert_eq!(header(&events.headers, "x-accel-buffering"), "no");
+    let ticks = events.take(4).await;
+    assert_eq!(ticks[0].retry, Some(5000), "the first frame carries retry:");
+    let ids: Vec<&str> = ticks.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4"]);
+    for tick in &ticks {
+        chrono::NaiveDateTime::parse_from_str(&tick.data, "%Y-%m-%d %H:%M:%S")
+            .unwrap_or_else(|e| panic!("{:?} is not yyyy-MM-dd HH:mm:ss: {e}", tick.data));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_negotiates_http2_and_the_control_listener_stays_on_http1() {
+    let server = TestServer::start(FAST).await;
+
+    let h2 = server.client(Via::H2Tls).await;
+    let proto = util::json(h2.get("/proto").await).await;
+    assert_eq!(proto["http_version"], "HTTP/2");
+    assert_eq!(proto["alpn"], "h2");
+    assert_eq!(proto["listener"], "https");
+    assert_eq!(proto["tls"], true);
+    let mut events = Events::new(h2.get("/sse/hello").await);
+    assert_eq!(events.version, Version::HTTP_2);
+    assert_eq!(events.take(2).await[1].id, "2");
+
+    // The client offers h2 first; the control listener still picks http/1.1.
+    let h1 = server.client(Via::H1Tls).await;
+    let proto = util::json(h1.get("/proto").await).await;
+    assert_eq!(proto["http_version"], "HTTP/1.1");
+    assert_eq!(proto["alpn"], "http/1.1");
+    assert_eq!(proto["listener"], "https-h1");
+    let mut events = Events::new(h1.get("/sse/hello").await);
+    assert_eq!(events.version, Version::HTTP_11);
+    assert_eq!(events.take(2).await[1].id, "2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_port_answers_http2_with_prior_knowledge() {
+    let server = TestServer::start(FAST).await;
+    let client = server.client(Via::H2c).await;
+    let proto = util::json(client.get("/proto").await).await;
+    assert_eq!(proto["http_version"], "HTTP/2");
+    assert_eq!(proto["listener"], "http");
+    assert_eq!(proto["tls"], false);
+    let mut events = Events::new(client.get("/sse/hello").await);
+    assert_eq!(events.version, Version::HTTP_2);
+    assert_eq!(events.take(3).await[2].id, "3");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proto_counts_requests_per_connection_and_numbers_connections() {
+    let server = TestServer::start(&[]).await;
+    for via in [Via::H1, Via::H2c, Via::H2Tls, Via::H1Tls] {
+        let client = server.client(via).await;
+        let first = util::json(client.get("/proto").await).await;
+        let second = util::json(client.get("/proto").await).await;
+        assert_eq!(first["requests_on_connection"], 1, "{via:?}");
+        assert_eq!(second["requests_on_connection"], 2, "{via:?}");
+        assert_eq!(first["connection_id"], second["connection_id"], "{via:?}");
+        assert!(
+            first["remote"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("127.0.0.1:")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_ends_the_stream_and_zero_never_expires() {
+    // The server default is 1 s here; the query overrides it per stream.
+    let server = TestServer::start(&["--tick-ms", "100", "--timeout", "1"]).await;
+    let client = server.client(Via::H2c).await;
+
+    let started = Instant::now();
+    let mut ending = Events::new(client.get("/sse/hello").await);
+    let mut never = Events::new(client.get("/sse/hello?timeout=0").await);
+    let mut received = 0;
+    while ending.next().await.is_some() {
+        received += 1;
+    }
+    let lasted = started.elapsed();
+    assert!(
+        received >= 2,
+        "some ticks before the timeout, got {received}"
+    );
+    assert!(
+        lasted >= Duration::from_millis(900),
+        "ended after {lasted:?}, before the 1 s timeout"
+    );
+
+    // timeout=0: still ticking well after 3 s.
+    let mut last = 0;
+    while started.elapsed() < Duration::from_millis(3500) {
+        let event = never.next().await.expect("timeout=0 keeps streaming");
+        last = event.id.parse().expect("numeric id");
+    }
+    assert!(last >= 25, "about 35 ticks in 3.5 s, got {last}");
+
+    let mut query_timeout = Events::new(client.get("/sse/hello?timeout=1&retry=1500").await);
+    assert_eq!(
+        query_timeout.next().await.expect("first tick").retry,
+        Some(1500)
+    );
+    while query_timeout.next().await.is_some() {}
+    assert!(query_timeout.ended);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn last_event_id_continues_after_the_given_id() {
+    let server = TestServer::start(FAST).await;
+    for via in [Via::H1, Via::H2Tls] {
+        let client = server.client(via).await;
+        let response = client
+            .get_with("/sse/hello", &[("last-event-id", "41")])
+            .await;
+        let mut events = Events::new(response);
+        let ids: Vec<String> = events.take(3).await.into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["42", "43", "44"], "{via:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keepalive_comments_flow_on_an_idle_stream() {
+    // Ticks once an hour, keep-alive every second: only comments arrive.
+    let server = TestServer::start(&["--tick-ms", "3600000", "--keepalive", "1"]).await;
+    let client = server.client(Via::H1).await;
+    let mut events = Events::new(client.get("/sse/hello?timeout=3").await);
+    assert_eq!(events.next().await.expect("first tick at once").id, "1");
+    assert!(
+        events.next().await.is_none(),
+        "only comments until the timeout"
+    );
+    assert!(
+        events.comments() >= 2,
+        "keep-alive comments, got {}",
+        events.comments()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_ends_with_an_end_event_and_then_answers_204() {
+    let server = TestServer::start(&["--tick-ms", "100", "--demo-period", "2"]).await;
+    let client = server.client(Via::H2Tls).await;
+    let mut events = Events::new(client.get("/sse/demo?id=alice").await);
+    assert_eq!(events.status, StatusCode::OK);
+    let mut last = None;
+    while let Some(event) = events.next().await {
+        last = Some(event);
+    }
+    let last = last.expect("at least the end event");
+    assert_eq!(last.event, "end");
+
+    let again = client
+        .get_with("/sse/demo?id=alice", &[("last-event-id", &last.id)])
+        .await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    // Another id is unaffected.
+    let other = Events::new(client.get("/sse/demo?id=bob").await);
+    assert_eq!(other.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_one_line_4xx() {
+    let server = TestServer::start(&[]).await;
+    let client = server.client(Via::H1).await;
+    let cases = [
+        (
+            "/sse/hello?timeout=abc",
+            StatusCode::BAD_REQUEST,
+            "timeout must be",
+        ),
+        (
+            "/sse/hello?timeout=-1",
+            StatusCode::BAD_REQUEST,
+            "timeout must be",
+        ),
+        (
+            "/sse/hello?timeout=99999999999",
+            StatusCode::BAD_REQUEST,
+            "timeout must be",
+        ),
+        (
+            "/sse/hello?retry=soon",
+            StatusCode::BAD_REQUEST,
+            "retry must be",
+        ),
+        ("/sse/demo", StatusCode::BAD_REQUEST, "missing ?id="),
+        (
+            "/sse/demo?id=no%20spaces",
+            StatusCode::BAD_REQUEST,
+            "an id must be",
+        ),
+        (
+            "/no/such/thing",
+            StatusCode::NOT_FOUND,
+            "no such path: /no/such/thing",
+        ),
+    ];
+    for (path, status, start) in cases {
+        let response = client.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        let body = util::text(response).await;
+        assert!(body.starts_with(start), "{path}: {body:?}");
+        assert_eq!(body.lines().count(), 1, "{path}: one line, got {body:?}");
+    }
+    let response = client
+        .get_with("/sse/hello", &[("last-event-id", "seven")])
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        util::text(response)
+            .await
+            .starts_with("Last-Event-ID must be a whole number")
+    );
+
+    let post = client
+        .send(
+            client
+                .request("POST", "/sse/hello")
+                .body(Default::default())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_max_streams_gets_503_with_retry_after_and_frees_on_close() {
+    let server = TestServer::start(&["--max-streams", "2"]).await;
+    let client = server.client(Via::H2c).await;
+    let first = Events::new(client.get("/sse/hello").await);
+    let _second = Events::new(client.get("/sse/hello").await);
+    assert_eq!(first.status, StatusCode::OK);
+
+    let refused = client.get("/sse/hello").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(refused.headers(), "retry-after"), "5");
+    let body = util::text(refused).await;
+    assert!(body.contains("--max-streams 2"), "{body:?}");
+
+    // Closing one stream frees exactly one place.
+    drop(first);
+    util::eventually("the closed stream is counted out", || {
+        server.state.streams.open_streams().total() == 1
+    })
+    .await;
+    let third = client.get("/sse/hello").await;
+    assert_eq!(third.status(), StatusCode::OK);
+    assert_eq!(
+        client.get("/sse/hello").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_preflight_and_stream_headers_follow_the_flag() {
+    let server = TestServer::start(&["--cors-origin", "http://lab.example:8080"]).await;
+    let client = server.client(Via::H1).await;
+    let preflight = client
+        .send(
+            client
+                .request("OPTIONS", "/sse/hello")
+                .header("origin", "http://lab.example:8080")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "last-event-id")
+                .body(Default::default())
+                .expect("request"),
+        )
+        .await;
+    assert!(preflight.status().is_success());
+    let headers = preflight.headers();
+    assert_eq!(
+        header(headers, "access-control-allow-origin"),
+        "http://lab.example:8080"
+    );
+    assert!(header(headers, "access-control-allow-headers").contains("last-event-id"));
+
+    let streaming = server.client(Via::H1).await;
+    let stream = streaming
+        .get_with("/sse/hello", &[("origin", "http://lab.example:8080")])
+        .await;
+    assert_eq!(
+        header(stream.headers(), "access-control-allow-origin"),
+        "http://lab.example:8080"
+    );
+    let other = client
+        .get_with("/proto", &[("origin", "http://evil.example")])
+        .await;
+    assert_eq!(header(other.headers(), "access-control-allow-origin"), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn index_page_shows_how_it_arrived_and_links_every_listener() {
+    let server = TestServer::start(&[]).await;
+    let client = server.client(Via::H2Tls).await;
+    let page = util::text(client.get("/").await).await;
+    assert!(
+        page.contains("new EventSource('/sse/hello'"),
+        "the seed's clock page"
+    );
+    assert!(
+        page.contains("HTTP/2 on the https listener"),
+        "how it arrived"
+    );
+    for port in [
+        server.http.port(),
+        server.https.port(),
+        server.https_h1.port(),
+    ] {
+        assert!(
+            page.contains(&format!("localhost:{port}/")),
+            "links to port {port}"
+        );
+    }
+    let health = util::json(client.get("/healthz").await).await;
+    assert_eq!(health["status"], "ok");
+}

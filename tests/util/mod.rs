@@ -1,0 +1,385 @@
+//! Shared helpers for the integration tests: start a real server on port 0, connect to it
+//! over real TCP/TLS with HTTP/1.1 or HTTP/2, and read SSE events the way a browser would.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser as _;
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sselab::conn::ListenerKind;
+use sselab::sse_parser::{ParsedEvent, Parser};
+use sselab::{Cli, Command, Server};
+use tempfile::TempDir;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long any single wait in a test may take before it fails. Generous on purpose: a busy
+/// 2-core machine must not make the suite flaky.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A real sselab on three port-0 listeners with its own certificate directory.
+pub struct TestServer {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub https_h1: SocketAddr,
+    pub cert_pem: PathBuf,
+    pub state: sselab::app::AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: TempDir,
+}
+
+/// `sselab` flags for a test server: all listeners on port 0, certs in `dir`, plus `extra`.
+pub fn test_args(dir: &Path, extra: &[&str]) -> sselab::ServeArgs {
+    let mut argv: Vec<String> = [
+        "sselab",
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        "127.0.0.1:0",
+        "--https-h1",
+        "127.0.0.1:0",
+        "--cert-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.push(dir.display().to_string());
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    match Cli::try_parse_from(argv)
+        .expect("test flags parse")
+        .into_command()
+    {
+        Command::Serve(args) => args,
+        Command::Cert(_) => unreachable!("no subcommand given"),
+    }
+}
+
+impl TestServer {
+    pub async fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args = test_args(dir.path(), extra);
+        let server = Server::bind(&args).expect("server binds");
+        let addr = |kind| server.addr(kind).expect("listener is on");
+        let (http, https, https_h1) = (
+            addr(ListenerKind::Http),
+            addr(ListenerKind::Https),
+            addr(ListenerKind::HttpsH1),
+        );
+        let cert_pem = server.certificate().expect("certificate").cert_path.clone();
+        let state = server.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            http,
+            https,
+            https_h1,
+            cert_pem,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Ask for shutdown and wait for `serve` to return; gives how long that took.
+    pub async fn stop(&mut self) -> Duration {
+        let started = Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(PATIENCE, task)
+                .await
+                .expect("serve returns after shutdown")
+                .expect("serve task did not panic")
+                .expect("serve returned Ok");
+        }
+        started.elapsed()
+    }
+
+    /// A client of the given kind, connected to the matching listener.
+    pub async fn client(&self, via: Via) -> Client {
+        match via {
+            Via::H1 => Client::h1(plain(self.http).await, format!("http://{}", self.http)).await,
+            Via::H2c => Client::h2(plain(self.http).await, format!("http://{}", self.http)).await,
+            Via::H2Tls => {
+                let tls = tls(self.https, &self.cert_pem, &[b"h2", b"http/1.1"]).await;
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+                Client::h2(tls, format!("https://localhost:{}", self.https.port())).await
+            }
+            Via::H1Tls => {
+                let tls = tls(self.https_h1, &self.cert_pem, &[b"h2", b"http/1.1"]).await;
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+                Client::h1(tls, format!("https://localhost:{}", self.https_h1.port())).await
+            }
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Which listener and protocol a client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Plain HTTP/1.1 on the http listener.
+    H1,
+    /// HTTP/2 with prior knowledge on the http listener.
+    H2c,
+    /// HTTP/2 over TLS (ALPN h2) on the https listener.
+    H2Tls,
+    /// HTTP/1.1 over TLS on the https-h1 listener (offering h2 too, which it refuses).
+    H1Tls,
+}
+
+pub async fn plain(addr: SocketAddr) -> TcpStream {
+    TcpStream::connect(addr).await.expect("tcp connect")
+}
+
+/// A TLS connection trusting only the server's own certificate, offering `alpn`.
+pub async fn tls(
+    addr: SocketAddr,
+    cert_pem: &Path,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_pem).expect("cert.pem readable") {
+        roots.add(cert.expect("cert parses")).expect("cert added");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
+    connector
+        .connect(name, plain(addr).await)
+        .await
+        .expect("TLS handshake with the server's own certificate")
+}
+
+/// One HTTP connection, HTTP/1.1 or HTTP/2, driven by hyper's client.
+#[derive(Clone)]
+pub struct Client {
+    conn: Conn,
+    pub base: String,
+}
+
+#[derive(Clone)]
+enum Conn {
+    H1(Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Client {
+    pub async fn h1<IO>(io: IO, base: String) -> Self
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .expect("http1 handshake");
+        tokio::spawn(conn);
+        Self {
+            conn: Conn::H1(Arc::new(tokio::sync::Mutex::new(send))),
+            base,
+        }
+    }
+
+    pub async fn h2<IO>(io: IO, base: String) -> Self
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                .await
+                .expect("http2 handshake");
+        tokio::spawn(conn);
+        Self {
+            conn: Conn::H2(send),
+            base,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response<Incoming> {
+        self.send(
+            self.request("GET", path)
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+        let mut builder = self.request("GET", path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        self.send(builder.body(Full::default()).expect("request"))
+            .await
+    }
+
+    /// A request builder with the right URI form for the protocol.
+    pub fn request(&self, method: &str, path: &str) -> http::request::Builder {
+        let url = format!("{}{}", self.base, path);
+        let uri: http::Uri = url.parse().expect("uri");
+        let builder = Request::builder().method(method);
+        match &self.conn {
+            // HTTP/1.1 sends origin-form plus Host, as browsers do.
+            Conn::H1(_) => builder
+                .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+                .header(
+                    http::header::HOST,
+                    uri.authority().expect("authority").as_str(),
+                ),
+            Conn::H2(_) => builder.uri(uri).version(Version::HTTP_2),
+        }
+    }
+
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Response<Incoming> {
+        // An HTTP/1.1 connection is ready only after the previous response was read whole.
+        let response = async {
+            match &self.conn {
+                Conn::H1(send) => {
+                    let mut send = send.lock().await;
+                    send.ready().await?;
+                    send.send_request(request).await
+                }
+                Conn::H2(send) => {
+                    let mut send = send.clone();
+                    send.ready().await?;
+                    send.send_request(request).await
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, response)
+            .await
+            .expect("connection ready and response in time")
+            .expect("response")
+    }
+}
+
+/// The whole body as text (for non-streaming answers).
+pub async fn text(response: Response<Incoming>) -> String {
+    let body = tokio::time::timeout(PATIENCE, response.into_body().collect())
+        .await
+        .expect("body in time")
+        .expect("body");
+    String::from_utf8(body.to_bytes().to_vec()).expect("utf-8 body")
+}
+
+pub async fn json(response: Response<Incoming>) -> serde_json::Value {
+    serde_json::from_str(&text(response).await).expect("JSON body")
+}
+
+/// An SSE response being read event by event.
+pub struct Events {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: http::HeaderMap,
+    body: Incoming,
+    parser: Parser,
+    ready: std::collections::VecDeque<ParsedEvent>,
+    pub ended: bool,
+}
+
+impl Events {
+    pub fn new(response: Response<Incoming>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            parser: Parser::new(),
+            ready: Default::default(),
+            ended: false,
+        }
+    }
+
+    /// The next event; `None` when the server ended the stream. Panics after [`PATIENCE`].
+    pub async fn next(&mut self) -> Option<ParsedEvent> {
+        self.next_within(PATIENCE)
+            .await
+            .expect("an event or the end of the stream in time")
+    }
+
+    /// `Err(())` when nothing happened within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Result<Option<ParsedEvent>, ()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .map_err(|_| ())?;
+            match frame {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.ready.extend(self.parser.feed(&data));
+                    }
+                }
+                // A reset or a closed connection ends the stream as far as a client cares.
+                Some(Err(_)) | None => self.ended = true,
+            }
+        }
+    }
+
+    /// Read `n` events, failing if the stream ends first.
+    pub async fn take(&mut self, n: usize) -> Vec<ParsedEvent> {
+        let mut events = Vec::with_capacity(n);
+        for i in 0..n {
+            match self.next().await {
+                Some(event) => events.push(event),
+                None => panic!("stream ended after {i} of {n} events"),
+            }
+        }
+        events
+    }
+
+    pub fn comments(&self) -> u64 {
+        self.parser.comments()
+    }
+}
+
+pub fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|v| v.to_str().expect("ascii header"))
+        .unwrap_or("")
+}
+
+/// Wait until `check` holds, polling; panics after [`PATIENCE`].
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
