@@ -4,16 +4,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::conn::ListenerKind;
-use crate::demo::DemoSessions;
 use crate::error::AppError;
+use crate::hub::Hub;
+use crate::orders::Orders;
+use crate::posted::MAX_BODY_BYTES;
 use crate::streams::StreamRegistry;
-use crate::{clock, demo, pages};
+use crate::tombstones::Tombstones;
+use crate::{api, clock, demo, orders, pages};
 
 /// What the handlers need to know from the flags and the bound listeners.
 #[derive(Debug, Clone)]
@@ -51,7 +55,9 @@ impl Ports {
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub streams: StreamRegistry,
-    pub demo: DemoSessions,
+    pub demo: Tombstones,
+    pub hub: Hub,
+    pub orders: Orders,
 }
 
 /// Parse `--cors-origin`: `*` or a comma-separated list of origins.
@@ -96,9 +102,25 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(pages::healthz))
         .route("/sse/hello", get(clock::hello))
         .route("/sse/demo", get(demo::demo))
+        .route("/sse/sessions/{id}", get(api::subscribe_session))
+        .route("/sse/topics/{name}", get(api::subscribe_topic))
+        .route("/sse/orders/{id}", get(orders::subscribe_order))
+        .route("/getOrderDetail", get(orders::seed_order_detail))
+        .route("/api/sessions", get(api::list_sessions))
+        .route(
+            "/api/sessions/{id}",
+            get(api::get_session).delete(api::delete_session),
+        )
+        .route("/api/sessions/{id}/events", post(api::post_to_session))
+        .route("/api/broadcast", post(api::broadcast))
+        .route("/api/topics", get(api::list_topics))
+        .route("/api/topics/{name}/events", post(api::post_to_topic))
+        .route("/api/orders", post(orders::create_order))
+        .route("/api/orders/{id}", get(orders::get_order))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }

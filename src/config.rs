@@ -39,6 +39,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start; the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
@@ -197,6 +199,62 @@ pub struct ServeArgs {
           env = "SSELAB_DEMO_PERIOD")]
     pub demo_period: u64,
 
+    /// Events each session, topic and order keeps for Last-Event-ID replay.
+    #[arg(long, value_name = "N", default_value_t = 256, env = "SSELAB_REPLAY")]
+    pub replay: usize,
+
+    /// Seconds a disconnected session (or unwatched topic) keeps its events and accepts posts.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        env = "SSELAB_SESSION_LINGER"
+    )]
+    pub session_linger: u64,
+
+    /// Events queued per subscriber; one that falls further behind is cut as `slow`.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000),
+          env = "SSELAB_QUEUE")]
+    pub queue: u64,
+
+    /// When a session id subscribes while already connected: replace the older stream, or
+    /// reject the newcomer with 409.
+    #[arg(
+        long,
+        value_name = "POLICY",
+        default_value = "replace",
+        env = "SSELAB_SAME_ID"
+    )]
+    pub same_id: SameId,
+
+    /// Cap on sessions (connected or lingering); more get 503 + Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100_000,
+        env = "SSELAB_MAX_SESSIONS"
+    )]
+    pub max_sessions: usize,
+
+    /// Cap on topics; more get 503 + Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        env = "SSELAB_MAX_TOPICS"
+    )]
+    pub max_topics: usize,
+
+    /// Cap on orders being worked on at once; more get 503 + Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        env = "SSELAB_MAX_ORDERS"
+    )]
+    pub max_orders: usize,
+
     /// Origin allowed by CORS: `*`, or a comma-separated list like https://a.example,http://b:8080.
     #[arg(
         long,
@@ -218,6 +276,15 @@ impl ServeArgs {
     pub fn keepalive_interval(&self) -> Option<Duration> {
         nonzero_secs(self.keepalive)
     }
+}
+
+/// What a second subscribe with the same session id does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SameId {
+    /// The older stream gets `event: replaced` and closes.
+    Replace,
+    /// The newcomer gets 409 Conflict.
+    Reject,
 }
 
 /// `0` means "never" for every seconds-valued knob here.

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
+use axum_server::ConnectionShutdown;
 use axum_server::accept::Accept;
 use axum_server::tls::TlsInfo;
 use http::request::Parts;
@@ -155,6 +156,8 @@ pub struct RequestInfo {
     pub version: Version,
     pub alpn: Option<String>,
     pub tls: bool,
+    /// Closes this request's connection (every stream on it, for HTTP/2).
+    pub connection: Option<ConnectionShutdown>,
 }
 
 impl RequestInfo {
@@ -200,6 +203,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
                 .and_then(|t| t.alpn_protocol.as_deref())
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
             tls: tls.is_some(),
+            connection: parts.extensions.get::<ConnectionShutdown>().cloned(),
         })
     }
 }

@@ -6,8 +6,7 @@
 //! standard way to tell an EventSource to stop.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -23,40 +22,15 @@ use crate::error::AppError;
 use crate::params;
 use crate::sse::{self, EventName, Frame, Lifetime, Out};
 use crate::streams::CloseReason;
+use crate::tombstones::Tombstones;
 
 /// How many ended ids are remembered, and for how long, so memory stays bounded.
 const ENDED_CAPACITY: usize = 10_000;
 const ENDED_TTL: Duration = Duration::from_secs(3600);
 
-/// Ids whose demo clock has ended. A cheap clone over shared state.
-#[derive(Debug, Clone, Default)]
-pub struct DemoSessions {
-    ended: Arc<Mutex<HashMap<String, Instant>>>,
-}
-
-impl DemoSessions {
-    pub fn has_ended(&self, id: &str) -> bool {
-        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        ended.get(id).is_some_and(|at| at.elapsed() < ENDED_TTL)
-    }
-
-    pub fn mark_ended(&self, id: &str) {
-        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        if ended.len() >= ENDED_CAPACITY {
-            ended.retain(|_, at| at.elapsed() < ENDED_TTL);
-        }
-        if ended.len() >= ENDED_CAPACITY {
-            // Still full of fresh entries: forget the oldest.
-            if let Some(oldest) = ended
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(k, _)| k.clone())
-            {
-                ended.remove(&oldest);
-            }
-        }
-        ended.insert(id.to_string(), Instant::now());
-    }
+/// Ids whose demo clock has ended.
+pub fn ended_demos() -> Tombstones {
+    Tombstones::new(ENDED_CAPACITY, ENDED_TTL)
 }
 
 /// Time from now to the next whole multiple of `period` on the wall clock
@@ -83,7 +57,7 @@ pub async fn demo(
             .get("id")
             .ok_or_else(|| AppError::bad_request("missing ?id= (the demo session id)"))?,
     )?;
-    if state.demo.has_ended(&id) {
+    if state.demo.contains(&id) {
         tracing::info!(id, peer = %request.peer_text(), "demo already ended: 204 stops the browser");
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -101,7 +75,7 @@ pub async fn demo(
         .map(move |(n, time)| tick_frame(n, &time, (n == first).then_some(retry_ms)));
     // After the last tick: the end event, the id remembered, and the stream closed.
     let ending = stream::once(async move {
-        demo.mark_ended(&id);
+        demo.insert(&id);
         let frame = Frame::new()
             .event(&end_name)
             .data("the demo clock has reached the whole minute; reconnecting gets 204")

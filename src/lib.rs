@@ -17,6 +17,7 @@
 //! - [`error`]: the error type every handler returns.
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.
 
+pub mod api;
 pub mod app;
 pub mod certs;
 pub mod clock;
@@ -24,13 +25,18 @@ pub mod config;
 pub mod conn;
 pub mod demo;
 pub mod error;
+pub mod fanout;
+pub mod hub;
 pub mod listeners;
+pub mod orders;
 pub mod pages;
 pub mod params;
+pub mod posted;
 pub mod shutdown;
 pub mod sse;
 pub mod sse_parser;
 pub mod streams;
+pub mod tombstones;
 
 pub use config::{Cli, Command, ServeArgs};
 pub use listeners::Server;

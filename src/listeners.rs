@@ -19,9 +19,12 @@ use tokio::task::JoinSet;
 
 use crate::app::{self, AppState, Ports, Settings};
 use crate::certs::{self, CertMaterial, CertRequest};
-use crate::config::{Bind, ServeArgs};
+use crate::config::{Bind, SameId, ServeArgs};
 use crate::conn::{ConnAcceptor, ListenerKind};
-use crate::demo::DemoSessions;
+use crate::fanout::{Exclusive, Fanout, Limits};
+use crate::hub::{Hub, HubConfig};
+use crate::orders::Orders;
+
 use crate::streams::StreamRegistry;
 
 /// Pending connections the kernel queues per listener; the lab opens thousands at once.
@@ -100,10 +103,29 @@ impl Server {
             },
             cors,
         };
+        let fanout = Fanout::new(Limits {
+            replay: args.replay,
+            queue: args.queue as usize,
+        });
+        let linger = Duration::from_secs(args.session_linger);
+        let hub = Hub::new(
+            fanout.clone(),
+            HubConfig {
+                linger,
+                max_sessions: args.max_sessions,
+                max_topics: args.max_topics,
+                same_id: match args.same_id {
+                    SameId::Replace => Exclusive::Replace,
+                    SameId::Reject => Exclusive::Reject,
+                },
+            },
+        );
         let state = AppState {
             settings: Arc::new(settings),
             streams: StreamRegistry::new(args.max_streams),
-            demo: DemoSessions::default(),
+            demo: crate::demo::ended_demos(),
+            hub,
+            orders: Orders::new(fanout, args.max_orders, linger),
         };
         Ok(Self {
             listeners,
@@ -166,6 +188,9 @@ impl Server {
     /// within the grace period.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let control = Control::new();
+        let stop_sweeper = tokio_util::sync::CancellationToken::new();
+        self.state.hub.spawn_sweeper(stop_sweeper.clone());
+        let _stop_sweeper = stop_sweeper.drop_guard();
         let next_connection_id = Arc::new(AtomicU64::new(0));
         let mut servers = JoinSet::new();
         for listener in self.listeners {

@@ -27,6 +27,12 @@ pub enum CloseReason {
     End,
     /// The server is shutting down.
     Shutdown,
+    /// The subscriber's queue was full: it fell behind and resumes from the replay ring.
+    Slow,
+    /// The same session id subscribed again and took over.
+    Replaced,
+    /// The session was deleted (`DELETE /api/sessions/{id}`).
+    Bye,
 }
 
 impl CloseReason {
@@ -36,6 +42,9 @@ impl CloseReason {
             Self::Timeout => "timeout",
             Self::End => "end",
             Self::Shutdown => "shutdown",
+            Self::Slow => "slow",
+            Self::Replaced => "replaced",
+            Self::Bye => "bye",
         }
     }
 }

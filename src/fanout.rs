@@ -1,0 +1,567 @@
+//! Fan-out by channel: numbered events, a bounded replay ring, and subscribers with bounded
+//! queues. Sessions, topics and orders are all channels here; [`crate::hub`] and
+//! [`crate::orders`] decide what a channel means.
+//!
+//! This is the one boundary a multi-node (for example Redis-backed) implementation would
+//! replace: `publish`, `subscribe`, `close`, `info`. It deliberately knows nothing of HTTP.
+//!
+//! Guarantees: publishing never blocks (a subscriber whose queue is full is cut with reason
+//! `slow` and catches up from the ring when it reconnects); a subscribe registers under the
+//! same lock that collects its replay, so nothing falls between replay and live; a
+//! `Last-Event-ID` older than the ring gets an explicit `reset` event, never a silent gap.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::sse::{EventName, Frame, Out};
+use crate::streams::CloseReason;
+
+/// How much a channel keeps and a subscriber may fall behind.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Events kept per channel for `Last-Event-ID` replay.
+    pub replay: usize,
+    /// Events queued per subscriber before it is cut as `slow`.
+    pub queue: usize,
+}
+
+/// Where a new subscriber starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// Only events published from now on.
+    Live,
+    /// Everything still in the ring (a mailbox read from the start).
+    Start,
+    /// Everything after this id (`Last-Event-ID`).
+    After(u64),
+}
+
+/// What to do when a channel that allows one subscriber already has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusive {
+    /// Any number of subscribers (topics).
+    Shared,
+    /// The older subscriber gets `event: replaced` and closes.
+    Replace,
+    /// The newcomer is refused.
+    Reject,
+}
+
+/// Who is subscribed, for listings.
+#[derive(Debug, Clone)]
+pub struct SubscriberMeta {
+    pub protocol: &'static str,
+    pub listener: &'static str,
+    pub connection_id: u64,
+    pub connected_at: SystemTime,
+    /// Drops the subscriber's transport at once when it is cut as `slow`. A stalled
+    /// HTTP/1.1 connection is never polled again, so only closing it frees it.
+    pub drop_transport: Option<DropTransport>,
+}
+
+/// A callback that closes a subscriber's connection.
+#[derive(Clone)]
+pub struct DropTransport(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for DropTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DropTransport")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscriberInfo {
+    pub meta: SubscriberMeta,
+    pub queued: usize,
+}
+
+/// A snapshot of one channel.
+#[derive(Debug, Clone)]
+pub struct ChannelInfo {
+    pub last_id: u64,
+    pub first_held: Option<u64>,
+    pub subscribers: Vec<SubscriberInfo>,
+    /// Events written to subscribers (replayed ones included).
+    pub sent: u64,
+    /// Events that found a subscriber's queue full (that subscriber was cut as `slow`).
+    pub dropped: u64,
+    /// Subscribes that resumed from a `Last-Event-ID`.
+    pub reconnects: u64,
+    /// Since when nobody is subscribed; `None` while someone is.
+    pub idle_since: Option<Instant>,
+    /// Set once the channel has ended (an order that finished); no new subscribers.
+    pub finished: bool,
+}
+
+/// The result of a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub id: u64,
+    /// Subscribers the event was queued for.
+    pub subscribers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeError {
+    /// `Exclusive::Reject` and someone is already subscribed.
+    Busy,
+    /// The channel has finished; there is nothing more to wait for.
+    Finished,
+}
+
+/// Channels by key. A cheap clone over shared state.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    shared: Arc<FanoutShared>,
+}
+
+#[derive(Debug)]
+struct FanoutShared {
+    limits: Limits,
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+}
+
+#[derive(Debug)]
+struct Channel {
+    state: Mutex<ChannelState>,
+    sent: Arc<AtomicU64>,
+}
+
+#[derive(Debug)]
+struct ChannelState {
+    last_id: u64,
+    ring: VecDeque<(u64, Bytes)>,
+    subscribers: Vec<Subscriber>,
+    next_subscriber: u64,
+    idle_since: Option<Instant>,
+    dropped: u64,
+    reconnects: u64,
+    finished: bool,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    id: u64,
+    tx: mpsc::Sender<Bytes>,
+    end: Arc<EndSignal>,
+    meta: SubscriberMeta,
+}
+
+/// How a subscriber is told to stop: the reason, and a token for "stop now, skip the queue".
+#[derive(Debug, Default)]
+struct EndSignal {
+    reason: Mutex<Option<CloseReason>>,
+    now: CancellationToken,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not take the whole hub down with it.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Fanout {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            shared: Arc::new(FanoutShared {
+                limits,
+                channels: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    fn channel(&self, key: &str) -> Option<Arc<Channel>> {
+        lock(&self.shared.channels).get(key).cloned()
+    }
+
+    fn channel_or_create(&self, key: &str) -> Arc<Channel> {
+        lock(&self.shared.channels)
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                Arc::new(Channel {
+                    state: Mutex::new(ChannelState {
+                        last_id: 0,
+                        ring: VecDeque::new(),
+                        subscribers: Vec::new(),
+                        next_subscriber: 0,
+                        idle_since: Some(Instant::now()),
+                        dropped: 0,
+                        reconnects: 0,
+                        finished: false,
+                    }),
+                    sent: Arc::new(AtomicU64::new(0)),
+                })
+            })
+            .clone()
+    }
+
+    pub fn exists(&self, key: &str) -> bool {
+        lock(&self.shared.channels).contains_key(key)
+    }
+
+    /// Create the channel if it does not exist yet.
+    pub fn ensure(&self, key: &str) {
+        self.channel_or_create(key);
+    }
+
+    /// Number the event, keep it in the ring and queue it for every subscriber. Never
+    /// blocks: a full queue cuts that subscriber as `slow`. `None` if the channel does not
+    /// exist or has finished.
+    pub fn publish(&self, key: &str, name: Option<&EventName>, data: &str) -> Option<Published> {
+        let channel = self.channel(key)?;
+        let mut state = lock(&channel.state);
+        if state.finished {
+            return None;
+        }
+        state.last_id += 1;
+        let id = state.last_id;
+        let mut frame = Frame::new().id(id);
+        if let Some(name) = name {
+            frame = frame.event(name);
+        }
+        let bytes = frame.data(data).finish();
+        if self.shared.limits.replay > 0 {
+            if state.ring.len() == self.shared.limits.replay {
+                state.ring.pop_front();
+            }
+            state.ring.push_back((id, bytes.clone()));
+        }
+        let mut delivered = 0;
+        let mut slow = 0;
+        state.subscribers.retain(|subscriber| match subscriber.tx.try_send(bytes.clone()) {
+            Ok(()) => {
+                delivered += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                slow += 1;
+                tracing::warn!(
+                    channel = key,
+                    connection = subscriber.meta.connection_id,
+                    queue = self.shared.limits.queue,
+                    "subscriber too slow: queue full, disconnecting (it can resume from the ring)"
+                );
+                subscriber.end.close(CloseReason::Slow, true);
+                if let Some(drop_transport) = &subscriber.meta.drop_transport {
+                    (drop_transport.0)();
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        state.dropped += slow;
+        if state.subscribers.is_empty() && state.idle_since.is_none() {
+            state.idle_since = Some(Instant::now());
+        }
+        Some(Published {
+            id,
+            subscribers: delivered,
+        })
+    }
+
+    /// Subscribe, creating the channel when missing. Replay is collected under the same lock
+    /// that registers the subscriber, so no event can fall between replay and live.
+    pub fn subscribe(
+        &self,
+        key: &str,
+        from: StartAt,
+        meta: SubscriberMeta,
+        exclusive: Exclusive,
+    ) -> Result<Subscription, SubscribeError> {
+        let channel = self.channel_or_create(key);
+        let mut state = lock(&channel.state);
+        if state.finished {
+            return Err(SubscribeError::Finished);
+        }
+        match exclusive {
+            Exclusive::Shared => {}
+            Exclusive::Reject if !state.subscribers.is_empty() => {
+                return Err(SubscribeError::Busy);
+            }
+            Exclusive::Reject => {}
+            Exclusive::Replace => {
+                for older in state.subscribers.drain(..) {
+                    tracing::info!(
+                        channel = key,
+                        connection = older.meta.connection_id,
+                        "same id subscribed again: the older stream is replaced"
+                    );
+                    older.end.close(CloseReason::Replaced, true);
+                }
+            }
+        }
+        if matches!(from, StartAt::After(_)) {
+            state.reconnects += 1;
+        }
+        let (cursor, replay) = state.replay(from);
+
+        let (tx, rx) = mpsc::channel(self.shared.limits.queue.max(1));
+        let end = Arc::new(EndSignal::default());
+        state.next_subscriber += 1;
+        let subscriber_id = state.next_subscriber;
+        state.subscribers.push(Subscriber {
+            id: subscriber_id,
+            tx,
+            end: end.clone(),
+            meta,
+        });
+        state.idle_since = None;
+        drop(state);
+        Ok(Subscription {
+            cursor,
+            replay,
+            rx,
+            end,
+            sent: channel.sent.clone(),
+            _registration: Registration {
+                channel: Arc::downgrade(&channel),
+                subscriber_id,
+            },
+        })
+    }
+
+    /// End every subscriber with `reason` after its queue drains (`bye`), and optionally mark
+    /// the channel finished so nobody can subscribe again (an order that is done).
+    pub fn close(&self, key: &str, reason: CloseReason, finish: bool) -> usize {
+        let Some(channel) = self.channel(key) else {
+            return 0;
+        };
+        let mut state = lock(&channel.state);
+        state.finished |= finish;
+        let closed = state.subscribers.len();
+        for subscriber in state.subscribers.drain(..) {
+            subscriber.end.close(reason, false);
+        }
+        if state.idle_since.is_none() {
+            state.idle_since = Some(Instant::now());
+        }
+        closed
+    }
+
+    /// Forget a channel (its subscribers end with `reason` after draining).
+    pub fn remove(&self, key: &str, reason: CloseReason) -> bool {
+        self.close(key, reason, true);
+        lock(&self.shared.channels).remove(key).is_some()
+    }
+
+    pub fn info(&self, key: &str) -> Option<ChannelInfo> {
+        let channel = self.channel(key)?;
+        let state = lock(&channel.state);
+        Some(ChannelInfo {
+            last_id: state.last_id,
+            first_held: state.ring.front().map(|(id, _)| *id),
+            subscribers: state
+                .subscribers
+                .iter()
+                .map(|s| SubscriberInfo {
+                    meta: s.meta.clone(),
+                    queued: s.tx.max_capacity() - s.tx.capacity(),
+                })
+                .collect(),
+            sent: channel.sent.load(Ordering::Relaxed),
+            dropped: state.dropped,
+            reconnects: state.reconnects,
+            idle_since: state.idle_since,
+            finished: state.finished,
+        })
+    }
+
+    /// Keys starting with `prefix`, sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = lock(&self.shared.channels)
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn count(&self, prefix: &str) -> usize {
+        lock(&self.shared.channels)
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    }
+
+    /// Remove channels under `prefix` that nobody has subscribed to for `linger`, unless
+    /// `keep` says otherwise. Returns the removed keys.
+    pub fn sweep_idle(
+        &self,
+        prefix: &str,
+        linger: Duration,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let now = Instant::now();
+        let mut channels = lock(&self.shared.channels);
+        let expired: Vec<String> = channels
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix) && !keep(key))
+            .filter(|(_, channel)| {
+                lock(&channel.state)
+                    .idle_since
+                    .is_some_and(|since| now.duration_since(since) >= linger)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            channels.remove(key);
+        }
+        expired
+    }
+}
+
+impl ChannelState {
+    /// The cursor the subscriber starts at and the frames to send it before live events.
+    fn replay(&self, from: StartAt) -> (u64, Vec<Bytes>) {
+        let first_held = self.ring.front().map(|(id, _)| *id);
+        let all = || self.ring.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>();
+        match from {
+            StartAt::Live => (self.last_id, Vec::new()),
+            StartAt::Start => match first_held {
+                Some(first) if first > 1 => (
+                    0,
+                    [vec![reset_frame(0, first, self.last_id)], all()].concat(),
+                ),
+                _ => (0, all()),
+            },
+            StartAt::After(k) if k > self.last_id => {
+                // The client saw ids this channel never gave (it was forgotten and
+                // started over): say so, then continue live.
+                (k, vec![reset_frame(k, self.last_id + 1, self.last_id)])
+            }
+            StartAt::After(k) => {
+                let oldest_needed = k + 1;
+                let lost = match first_held {
+                    Some(first) => first > oldest_needed,
+                    None => self.last_id > k,
+                };
+                let mut frames = Vec::new();
+                if lost {
+                    let first = first_held.unwrap_or(self.last_id + 1);
+                    frames.push(reset_frame(k, first, self.last_id));
+                }
+                frames.extend(
+                    self.ring
+                        .iter()
+                        .filter(|(id, _)| *id > k)
+                        .map(|(_, b)| b.clone()),
+                );
+                (k, frames)
+            }
+        }
+    }
+}
+
+/// `event: reset`: events after `after` up to `first - 1` are gone; what follows starts at
+/// `first`. Carries `id: first - 1` so an immediate reconnect does not reset again.
+fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
+    let name = EventName::new("reset").expect("constant name is valid");
+    let data = serde_json::json!({ "after": after, "first_available": first, "last": last });
+    Frame::new()
+        .id(first.saturating_sub(1))
+        .event(&name)
+        .data(&data.to_string())
+        .finish()
+}
+
+impl EndSignal {
+    fn close(&self, reason: CloseReason, immediately: bool) {
+        lock(&self.reason).get_or_insert(reason);
+        if immediately {
+            self.now.cancel();
+        }
+    }
+}
+
+/// Unregisters the subscriber when its stream is dropped, however it ended.
+#[derive(Debug)]
+struct Registration {
+    channel: Weak<Channel>,
+    subscriber_id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(channel) = self.channel.upgrade() {
+            let mut state = lock(&channel.state);
+            state.subscribers.retain(|s| s.id != self.subscriber_id);
+            if state.subscribers.is_empty() && state.idle_since.is_none() {
+                state.idle_since = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// A live subscription: replay first, then queued live events, then the reason it ended.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The last id the subscriber is considered to have (for the first frame's `id:`).
+    pub cursor: u64,
+    replay: Vec<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
+    end: Arc<EndSignal>,
+    sent: Arc<AtomicU64>,
+    _registration: Registration,
+}
+
+impl Subscription {
+    /// Frames to send before live ones (a `reset` first when events were lost).
+    pub fn replay_len(&self) -> usize {
+        self.replay.len()
+    }
+
+    /// The subscription as SSE output: replay, live events, then a last event saying why it
+    /// ended (`replaced`, `bye`) when the client should know, and the close reason.
+    pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
+        async_stream::stream! {
+            let Subscription { replay, mut rx, end, sent, _registration, .. } = self;
+            for frame in replay {
+                sent.fetch_add(1, Ordering::Relaxed);
+                yield Out::Send(frame);
+            }
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = end.now.cancelled() => break,
+                    frame = rx.recv() => match frame {
+                        Some(frame) => {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                            yield Out::Send(frame);
+                        }
+                        None => break,
+                    },
+                }
+            }
+            let reason = lock(&end.reason).unwrap_or(CloseReason::End);
+            if let Some(frame) = ending_frame(reason) {
+                yield Out::Send(frame);
+            }
+            yield Out::Close(reason);
+        }
+    }
+}
+
+/// The last event a subscriber gets when the server ends its stream on purpose.
+fn ending_frame(reason: CloseReason) -> Option<Bytes> {
+    let (name, text) = match reason {
+        CloseReason::Replaced => ("replaced", "another connection subscribed with this id"),
+        CloseReason::Bye => ("bye", "the session was closed by the server"),
+        _ => return None,
+    };
+    let name = EventName::new(name).expect("constant name is valid");
+    Some(Frame::new().event(&name).data(text).finish())
+}

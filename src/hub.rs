@@ -1,0 +1,320 @@
+//! The session hub: the seed's `SseUtil` registry done right, plus topics for fan-out.
+//!
+//! A session is a mailbox keyed by a client-chosen id with one subscriber at a time; a topic
+//! has any number. Both are [`crate::fanout`] channels, so both number their events, replay
+//! after `Last-Event-ID`, and cut slow subscribers the same way. What the hub adds: the
+//! session rules — linger after a disconnect, same-id replace or reject, delete with `bye`
+//! and a tombstone that answers the browser's reconnect with 204 — and the caps.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::fanout::{
+    ChannelInfo, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta,
+    Subscription,
+};
+use crate::sse::EventName;
+use crate::streams::CloseReason;
+use crate::tombstones::Tombstones;
+
+const SESSION: &str = "session:";
+const TOPIC: &str = "topic:";
+/// How long a deleted session id answers 204 to reconnects.
+const DELETED_TTL: Duration = Duration::from_secs(3600);
+/// How often idle sessions and topics are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// How long a disconnected session keeps its ring and accepts posts.
+    pub linger: Duration,
+    pub max_sessions: usize,
+    pub max_topics: usize,
+    pub same_id: Exclusive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubError {
+    /// Never subscribed, expired, or deleted.
+    NotFound,
+    /// Deleted, and this is a reconnect: 204 stops the browser.
+    Gone,
+    /// `--same-id reject` and the id is connected.
+    Conflict,
+    /// `--max-sessions` / `--max-topics` reached.
+    Full { what: &'static str, max: usize },
+}
+
+/// One session as `GET /api/sessions` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub connected: bool,
+    pub protocol: Option<&'static str>,
+    pub listener: Option<&'static str>,
+    pub connection_id: Option<u64>,
+    /// RFC 3339, UTC.
+    pub connected_at: Option<String>,
+    pub last_event_id: u64,
+    pub queued: usize,
+    pub sent: u64,
+    pub dropped: u64,
+    pub reconnects: u64,
+}
+
+/// One topic as `GET /api/topics` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicInfo {
+    pub name: String,
+    pub subscribers: usize,
+    pub last_event_id: u64,
+    pub sent: u64,
+    pub dropped: u64,
+}
+
+/// A cheap clone over the shared hub.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    shared: Arc<HubShared>,
+}
+
+#[derive(Debug)]
+struct HubShared {
+    fanout: Fanout,
+    config: HubConfig,
+    deleted: Tombstones,
+}
+
+impl Hub {
+    pub fn new(fanout: Fanout, config: HubConfig) -> Self {
+        Self {
+            shared: Arc::new(HubShared {
+                deleted: Tombstones::new(config.max_sessions.max(1), DELETED_TTL),
+                fanout,
+                config,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> HubConfig {
+        self.shared.config
+    }
+
+    fn fanout(&self) -> &Fanout {
+        &self.shared.fanout
+    }
+
+    /// A channel that lingered past its time is gone, even if the sweeper has not run yet.
+    fn live_channel(&self, key: &str) -> Option<ChannelInfo> {
+        let info = self.fanout().info(key)?;
+        let expired = info
+            .idle_since
+            .is_some_and(|since| since.elapsed() >= self.shared.config.linger);
+        if expired {
+            self.fanout().remove(key, CloseReason::End);
+            return None;
+        }
+        Some(info)
+    }
+
+    /// Subscribe to a session. `last_event_id` is the browser's `Last-Event-ID`: with it this
+    /// is a reconnect (replay after it; 204 for a deleted session); without it, a new start
+    /// (everything still held is delivered, and a deleted id starts afresh).
+    pub fn subscribe_session(
+        &self,
+        id: &str,
+        last_event_id: Option<u64>,
+        meta: SubscriberMeta,
+    ) -> Result<Subscription, HubError> {
+        let key = format!("{SESSION}{id}");
+        match last_event_id {
+            Some(_) if self.shared.deleted.contains(id) => return Err(HubError::Gone),
+            Some(_) => {}
+            None => self.shared.deleted.remove(id),
+        }
+        let exists = self.live_channel(&key).is_some();
+        let max = self.shared.config.max_sessions;
+        if !exists && self.fanout().count(SESSION) >= max {
+            return Err(HubError::Full {
+                what: "--max-sessions",
+                max,
+            });
+        }
+        let from = last_event_id.map_or(StartAt::Start, StartAt::After);
+        self.fanout()
+            .subscribe(&key, from, meta, self.shared.config.same_id)
+            .map_err(|e| match e {
+                SubscribeError::Busy => HubError::Conflict,
+                SubscribeError::Finished => HubError::Gone,
+            })
+    }
+
+    /// Post to one session; `NotFound` if it was never subscribed or has expired.
+    pub fn publish_session(
+        &self,
+        id: &str,
+        name: Option<&EventName>,
+        data: &str,
+    ) -> Result<Published, HubError> {
+        let key = format!("{SESSION}{id}");
+        self.live_channel(&key).ok_or(HubError::NotFound)?;
+        self.fanout()
+            .publish(&key, name, data)
+            .ok_or(HubError::NotFound)
+    }
+
+    /// Post to every session; returns how many got it.
+    pub fn broadcast(&self, name: Option<&EventName>, data: &str) -> usize {
+        self.fanout()
+            .keys(SESSION)
+            .iter()
+            .filter(|key| self.live_channel(key).is_some())
+            .filter(|key| self.fanout().publish(key, name, data).is_some())
+            .count()
+    }
+
+    /// Send `bye`, close the stream and forget the session; its reconnects get 204.
+    pub fn delete_session(&self, id: &str) -> Result<(), HubError> {
+        let key = format!("{SESSION}{id}");
+        self.live_channel(&key).ok_or(HubError::NotFound)?;
+        self.shared.deleted.insert(id);
+        self.fanout().remove(&key, CloseReason::Bye);
+        tracing::info!(
+            session = id,
+            "session deleted: bye sent, reconnects get 204"
+        );
+        Ok(())
+    }
+
+    pub fn session(&self, id: &str) -> Option<SessionInfo> {
+        let info = self.live_channel(&format!("{SESSION}{id}"))?;
+        Some(session_info(id, &info))
+    }
+
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.fanout()
+            .keys(SESSION)
+            .iter()
+            .filter_map(|key| {
+                let info = self.live_channel(key)?;
+                Some(session_info(&key[SESSION.len()..], &info))
+            })
+            .collect()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.fanout().count(SESSION)
+    }
+
+    /// Subscribe to a topic: live events, or a replay after `Last-Event-ID`.
+    pub fn subscribe_topic(
+        &self,
+        name: &str,
+        last_event_id: Option<u64>,
+        meta: SubscriberMeta,
+    ) -> Result<Subscription, HubError> {
+        let key = self.topic_key(name)?;
+        let from = last_event_id.map_or(StartAt::Live, StartAt::After);
+        self.fanout()
+            .subscribe(&key, from, meta, Exclusive::Shared)
+            .map_err(|_| HubError::Gone)
+    }
+
+    /// Publish to a topic (created if needed, so late subscribers can replay).
+    pub fn publish_topic(
+        &self,
+        name: &str,
+        event: Option<&EventName>,
+        data: &str,
+    ) -> Result<Published, HubError> {
+        let key = self.topic_key(name)?;
+        self.fanout()
+            .publish(&key, event, data)
+            .ok_or(HubError::NotFound)
+    }
+
+    pub fn topics(&self) -> Vec<TopicInfo> {
+        self.fanout()
+            .keys(TOPIC)
+            .iter()
+            .filter_map(|key| {
+                let info = self.live_channel(key)?;
+                Some(TopicInfo {
+                    name: key[TOPIC.len()..].to_string(),
+                    subscribers: info.subscribers.len(),
+                    last_event_id: info.last_id,
+                    sent: info.sent,
+                    dropped: info.dropped,
+                })
+            })
+            .collect()
+    }
+
+    /// The topic's channel key, created when missing and the cap allows.
+    fn topic_key(&self, name: &str) -> Result<String, HubError> {
+        let key = format!("{TOPIC}{name}");
+        if self.live_channel(&key).is_none() {
+            let max = self.shared.config.max_topics;
+            if self.fanout().count(TOPIC) >= max {
+                return Err(HubError::Full {
+                    what: "--max-topics",
+                    max,
+                });
+            }
+            self.fanout().ensure(&key);
+        }
+        Ok(key)
+    }
+
+    /// Forget sessions and topics nobody has subscribed to for `--session-linger`.
+    pub fn sweep(&self) {
+        let linger = self.shared.config.linger;
+        for prefix in [SESSION, TOPIC] {
+            for key in self.fanout().sweep_idle(prefix, linger, |_| false) {
+                tracing::debug!(channel = key, "expired after --session-linger");
+            }
+        }
+        self.shared.deleted.sweep();
+    }
+
+    /// Run [`Hub::sweep`] every second until `stop` is cancelled.
+    pub fn spawn_sweeper(&self, stop: CancellationToken) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = every.tick() => hub.sweep(),
+                }
+            }
+        });
+    }
+}
+
+fn session_info(id: &str, info: &ChannelInfo) -> SessionInfo {
+    let subscriber = info.subscribers.first();
+    SessionInfo {
+        id: id.to_string(),
+        connected: subscriber.is_some(),
+        protocol: subscriber.map(|s| s.meta.protocol),
+        listener: subscriber.map(|s| s.meta.listener),
+        connection_id: subscriber.map(|s| s.meta.connection_id),
+        connected_at: subscriber.map(|s| rfc3339(s.meta.connected_at)),
+        last_event_id: info.last_id,
+        queued: subscriber.map_or(0, |s| s.queued),
+        sent: info.sent,
+        dropped: info.dropped,
+        reconnects: info.reconnects,
+    }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The hub's rules with paused time: replay without gaps, resets, slow subscribers, linger,
+//! same-id policies and deletion.
+
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use futures_util::{FutureExt, Stream, StreamExt};
+
+use super::*;
+use crate::fanout::Limits;
+use crate::sse::Out;
+use crate::sse_parser::{ParsedEvent, Parser};
+
+type Events = Pin<Box<dyn Stream<Item = Out> + Send>>;
+
+fn hub(replay: usize, queue: usize, same_id: Exclusive) -> Hub {
+    Hub::new(
+        Fanout::new(Limits { replay, queue }),
+        HubConfig {
+            linger: Duration::from_secs(60),
+            max_sessions: 10,
+            max_topics: 10,
+            same_id,
+        },
+    )
+}
+
+fn meta() -> SubscriberMeta {
+    SubscriberMeta {
+        protocol: "HTTP/2",
+        listener: "https",
+        connection_id: 1,
+        connected_at: SystemTime::now(),
+        drop_transport: None,
+    }
+}
+
+fn events(subscription: Subscription) -> Events {
+    Box::pin(subscription.into_stream())
+}
+
+/// Everything the stream has ready now, parsed, and the close reason if it ended.
+fn ready(stream: &mut Events) -> (Vec<ParsedEvent>, Option<CloseReason>) {
+    let mut parser = Parser::new();
+    let mut parsed = Vec::new();
+    while let Some(item) = stream.next().now_or_never() {
+        match item {
+            Some(Out::Send(bytes)) => parsed.extend(parser.feed(&bytes)),
+            Some(Out::Close(reason)) => return (parsed, Some(reason)),
+            None => return (parsed, Some(CloseReason::End)),
+        }
+    }
+    (parsed, None)
+}
+
+fn ids(events: &[ParsedEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e.id.parse().expect("numeric id"))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconnect_gets_exactly_the_missed_events_then_live_ones() {
+    let hub = hub(256, 1024, Exclusive::Replace);
+    let mut first = events(hub.subscribe_session("s", None, meta()).expect("subscribe"));
+    for n in 0..5 {
+        hub.publish_session("s", None, &format!("e{n}"))
+            .expect("publish");
+    }
+    assert_eq!(ids(&ready(&mut first).0), [1, 2, 3, 4, 5]);
+    drop(first);
+
+    for n in 5..55 {
+        let published = hub
+            .publish_session("s", None, &format!("e{n}"))
+            .expect("kept");
+        assert_eq!(published.subscribers, 0, "nobody connected while away");
+    }
+    let mut again = events(
+        hub.subscribe_session("s", Some(5), meta())
+            .expect("resubscribe"),
+    );
+    hub.publish_session("s", None, "live").expect("publish");
+    let (got, ended) = ready(&mut again);
+    assert_eq!(
+        ids(&got),
+        (6..=56).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+    assert_eq!(got.last().expect("live").data, "live");
+    assert_eq!(ended, None, "still open");
+    assert_eq!(hub.session("s").expect("info").reconnects, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_last_event_id_older_than_the_ring_gets_a_reset_first() {
+    let hub = hub(10, 1024, Exclusive::Replace);
+    drop(hub.subscribe_session("s", None, meta()).expect("subscribe"));
+    for n in 0..30 {
+        hub.publish_session("s", None, &n.to_string())
+            .expect("publish");
+    }
+    let mut again = events(
+        hub.subscribe_session("s", Some(3), meta())
+            .expect("resubscribe"),
+    );
+    let (got, _) = ready(&mut again);
+    assert_eq!(got[0].event, "reset");
+    let reset: serde_json::Value = serde_json::from_str(&got[0].data).expect("json");
+    assert_eq!(reset["after"], 3);
+    assert_eq!(reset["first_available"], 21);
+    assert_eq!(ids(&got[1..]), (21..=30).collect::<Vec<_>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_does_not_read_is_cut_as_slow_and_the_others_get_everything() {
+    let hub = hub(256, 2, Exclusive::Shared);
+    let mut stalled = events(hub.subscribe_topic("t", None, meta()).expect("slow one"));
+    let mut fast = events(hub.subscribe_topic("t", None, meta()).expect("fast one"));
+    let mut fast_ids = Vec::new();
+    for n in 0..5 {
+        let published = hub
+            .publish_topic("t", None, &n.to_string())
+            .expect("publish");
+        fast_ids.extend(ids(&ready(&mut fast).0));
+        if n >= 2 {
+            assert_eq!(published.subscribers, 1, "only the fast one is left");
+        }
+    }
+    assert_eq!(fast_ids, [1, 2, 3, 4, 5]);
+    let topic = &hub.topics()[0];
+    assert_eq!((topic.subscribers, topic.dropped), (1, 1));
+    // The stalled stream ends at once with `slow`, without draining its queue.
+    assert_eq!(ready(&mut stalled), (Vec::new(), Some(CloseReason::Slow)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_disconnected_session_lingers_then_expires() {
+    let hub = hub(256, 16, Exclusive::Replace);
+    drop(hub.subscribe_session("s", None, meta()).expect("subscribe"));
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert!(
+        hub.publish_session("s", None, "kept").is_ok(),
+        "within linger"
+    );
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(
+        hub.publish_session("s", None, "late"),
+        Err(HubError::NotFound)
+    );
+    assert!(hub.session("s").is_none());
+
+    // The sweeper forgets idle ones without being asked.
+    drop(hub.subscribe_session("t", None, meta()).expect("subscribe"));
+    tokio::time::advance(Duration::from_secs(61)).await;
+    hub.sweep();
+    assert_eq!(hub.session_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn same_id_replaces_the_older_stream_or_rejects_the_newcomer() {
+    let replacing = hub(256, 16, Exclusive::Replace);
+    let mut older = events(
+        replacing
+            .subscribe_session("s", None, meta())
+            .expect("older"),
+    );
+    let _newer = replacing
+        .subscribe_session("s", None, meta())
+        .expect("newer");
+    let (got, ended) = ready(&mut older);
+    assert_eq!(got.last().expect("replaced event").event, "replaced");
+    assert_eq!(ended, Some(CloseReason::Replaced));
+
+    let rejecting = hub(256, 16, Exclusive::Reject);
+    let _first = rejecting
+        .subscribe_session("s", None, meta())
+        .expect("first");
+    assert_eq!(
+        rejecting.subscribe_session("s", None, meta()).err(),
+        Some(HubError::Conflict)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn delete_sends_bye_after_queued_events_and_reconnects_are_gone() {
+    let hub = hub(256, 16, Exclusive::Replace);
+    let mut stream = events(hub.subscribe_session("s", None, meta()).expect("subscribe"));
+    hub.publish_session("s", None, "last words")
+        .expect("publish");
+    hub.delete_session("s").expect("delete");
+    let (got, ended) = ready(&mut stream);
+    assert_eq!(
+        got[0].data, "last words",
+        "queued events are delivered first"
+    );
+    assert_eq!(got[1].event, "bye");
+    assert_eq!(ended, Some(CloseReason::Bye));
+
+    assert_eq!(
+        hub.subscribe_session("s", Some(1), meta()).err(),
+        Some(HubError::Gone)
+    );
+    assert_eq!(hub.publish_session("s", None, "x"), Err(HubError::NotFound));
+    // A fresh subscribe (no Last-Event-ID) starts the session anew.
+    assert!(hub.subscribe_session("s", None, meta()).is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn caps_refuse_new_sessions_and_topics() {
+    let hub = hub(256, 16, Exclusive::Replace);
+    let _held: Vec<_> = (0..10)
+        .map(|n| {
+            hub.subscribe_session(&n.to_string(), None, meta())
+                .expect("under cap")
+        })
+        .collect();
+    assert!(matches!(
+        hub.subscribe_session("eleventh", None, meta()),
+        Err(HubError::Full {
+            what: "--max-sessions",
+            max: 10
+        })
+    ));
+    for n in 0..10 {
+        hub.publish_topic(&n.to_string(), None, "x")
+            .expect("under cap");
+    }
+    assert!(matches!(
+        hub.publish_topic("eleventh", None, "x"),
+        Err(HubError::Full {
+            what: "--max-topics",
+            ..
+        })
+    ));
+}
