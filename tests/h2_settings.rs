@@ -92,11 +92,17 @@ async fn one_connection_holds_150_streams_when_the_flag_allows() {
     })
     .await;
     // Every one of them is live: each receives its next tick.
-    for body in &mut bodies {
+    for (index, body) in bodies.iter_mut().enumerate() {
         let tick = tokio::time::timeout(PATIENCE, body.data())
             .await
             .expect("a tick in time")
-            .expect("still open")
+            .unwrap_or_else(|| {
+                panic!(
+                    "stream {index} ended; server has {:?} open, end of stream: {}",
+                    server.state.streams.open_streams(),
+                    body.is_end_stream()
+                )
+            })
             .expect("data");
         assert!(tick.starts_with(b"id: "), "{tick:?}");
     }

@@ -241,6 +241,51 @@ impl Client {
             .await
     }
 
+    /// POST a body with a content type.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Response<Incoming> {
+        let request = self
+            .request("POST", path)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(body.into()))
+            .expect("request");
+        self.send(request).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Response<Incoming> {
+        self.post(path, "application/json", body.to_string()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response<Incoming> {
+        self.send(
+            self.request("DELETE", path)
+                .body(Full::default())
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Subscribe to an SSE path and read its `connected` event.
+    pub async fn subscribe(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> (Events, ParsedEvent) {
+        let headers: Vec<(&str, &str)> = last_event_id
+            .map(|id| ("last-event-id", id))
+            .into_iter()
+            .collect();
+        let mut events = Events::new(self.get_with(path, &headers).await);
+        assert_eq!(events.status, StatusCode::OK, "{path}");
+        let connected = events.next().await.expect("the connected event");
+        assert_eq!(connected.event, "connected", "{path}");
+        (events, connected)
+    }
+
     /// A request builder with the right URI form for the protocol.
     pub fn request(&self, method: &str, path: &str) -> http::request::Builder {
         let url = format!("{}{}", self.base, path);
@@ -373,6 +418,25 @@ pub fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
         .get(name)
         .map(|v| v.to_str().expect("ascii header"))
         .unwrap_or("")
+}
+
+/// Assert a one-line error body starting with `start`.
+pub async fn assert_one_line(response: Response<Incoming>, status: StatusCode, start: &str) {
+    assert_eq!(response.status(), status, "expected {status} for {start:?}");
+    let body = text(response).await;
+    assert!(
+        body.starts_with(start),
+        "{body:?} should start with {start:?}"
+    );
+    assert_eq!(body.trim_end().lines().count(), 1, "one line: {body:?}");
+}
+
+/// Ids of events, as numbers.
+pub fn ids(events: &[ParsedEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .map(|e| e.id.parse().expect("numeric id"))
+        .collect()
 }
 
 /// Wait until `check` holds, polling; panics after [`PATIENCE`].
