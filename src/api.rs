@@ -109,7 +109,9 @@ pub async fn subscribe_session(
         }
         other => other?,
     };
-    let guard = state.streams.open(&request, "/sse/sessions")?;
+    let guard = state
+        .streams
+        .open(&request, "/sse/sessions", last_event_id.is_some())?;
     let connected = json!({
         "session": id,
         "protocol": request.protocol(),
@@ -192,7 +194,9 @@ pub async fn subscribe_topic(
         state
             .hub
             .subscribe_topic(&name, last_event_id, subscriber_meta(&request))?;
-    let guard = state.streams.open(&request, "/sse/topics")?;
+    let guard = state
+        .streams
+        .open(&request, "/sse/topics", last_event_id.is_some())?;
     let connected = json!({
         "topic": name,
         "protocol": request.protocol(),

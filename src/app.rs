@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::conn::ListenerKind;
+use crate::conn::{ConnCounters, ListenerKind};
 use crate::error::AppError;
 use crate::hub::Hub;
 use crate::orders::Orders;
@@ -58,6 +58,7 @@ pub struct AppState {
     pub demo: Tombstones,
     pub hub: Hub,
     pub orders: Orders,
+    pub connections: Arc<ConnCounters>,
 }
 
 /// Parse `--cors-origin`: `*` or a comma-separated list of origins.

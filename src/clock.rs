@@ -21,7 +21,7 @@ use crate::config::{MAX_RETRY_MS, MAX_TIMEOUT_SECS, nonzero_secs};
 use crate::conn::RequestInfo;
 use crate::error::AppError;
 use crate::params;
-use crate::sse::{self, Frame, Lifetime, Out};
+use crate::sse::{self, EventName, Frame, Lifetime, Out};
 
 /// The seed's `yyyy-MM-dd HH:mm:ss`.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -40,18 +40,34 @@ pub fn ticks(first_id: u64, tick: Duration) -> impl Stream<Item = (u64, String)>
         .map(move |(n, _)| (first_id + n as u64, local_time()))
 }
 
-/// The stream's first frame also carries `retry:`; later ones only id and data.
-pub fn tick_frame(id: u64, time: &str, retry_ms: Option<u64>) -> Out {
-    let frame = match retry_ms {
-        Some(ms) => Frame::new().retry(ms),
-        None => Frame::new(),
-    };
-    Out::Send(frame.id(id).data(time).finish())
+/// One tick: the id and the local time.
+pub fn tick_frame(id: u64, time: &str) -> Out {
+    Out::Send(Frame::new().id(id).data(time).finish())
+}
+
+/// The first frame of a clock stream: `retry:`, and `event: connected` telling the page how
+/// it is served (protocol, connection) and which `Last-Event-ID` the server received. It has
+/// no `id:`, so it does not move the browser's Last-Event-ID.
+pub fn connected_frame(request: &RequestInfo, retry_ms: u64, last_event_id: Option<u64>) -> Out {
+    let name = EventName::new("connected").expect("constant name is valid");
+    let data = serde_json::json!({
+        "protocol": request.protocol(),
+        "connection_id": request.connection_id,
+        "listener": request.listener_name(),
+        "last_event_id": last_event_id,
+    });
+    Out::Send(
+        Frame::new()
+            .retry(retry_ms)
+            .event(&name)
+            .data(&data.to_string())
+            .finish(),
+    )
 }
 
 /// Where a (re)connecting client continues: after its `Last-Event-ID`, or at 1.
-pub fn first_id(headers: &HeaderMap) -> Result<u64, AppError> {
-    Ok(params::last_event_id(headers)?.map_or(1, |last| last.saturating_add(1)))
+pub fn first_id(last_event_id: Option<u64>) -> u64 {
+    last_event_id.map_or(1, |last| last.saturating_add(1))
 }
 
 pub async fn hello(
@@ -67,13 +83,15 @@ pub async fn hello(
     };
     let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
         .unwrap_or(settings.retry_ms);
-    let first = first_id(&headers)?;
-    let guard = state.streams.open(&request, "/sse/hello")?;
+    let last_event_id = params::last_event_id(&headers)?;
+    let guard = state
+        .streams
+        .open(&request, "/sse/hello", last_event_id.is_some())?;
 
-    let content = ticks(first, settings.tick).map(move |(id, time)| {
-        let retry = (id == first).then_some(retry_ms);
-        tick_frame(id, &time, retry)
-    });
+    let connected = connected_frame(&request, retry_ms, last_event_id);
+    let content = futures_util::stream::once(async move { connected }).chain(
+        ticks(first_id(last_event_id), settings.tick).map(|(id, time)| tick_frame(id, &time)),
+    );
     let lifetime = Lifetime {
         keepalive: settings.keepalive,
         timeout,

@@ -39,6 +39,15 @@ pub enum ListenerKind {
 impl ListenerKind {
     pub const ALL: [ListenerKind; 3] = [Self::Http, Self::Https, Self::HttpsH1];
 
+    /// Position in [`ListenerKind::ALL`], for per-listener counters.
+    pub fn index(self) -> usize {
+        match self {
+            Self::Http => 0,
+            Self::Https => 1,
+            Self::HttpsH1 => 2,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Http => "http",
@@ -61,13 +70,39 @@ impl fmt::Display for ListenerKind {
     }
 }
 
+/// Connections accepted and open, per listener; shared by every acceptor of one server.
+#[derive(Debug, Default)]
+pub struct ConnCounters {
+    next_id: AtomicU64,
+    open: [AtomicU64; 3],
+}
+
+impl ConnCounters {
+    /// Connections open now on each listener, in [`ListenerKind::ALL`] order.
+    pub fn open(&self) -> [u64; 3] {
+        self.open.each_ref().map(|n| n.load(Ordering::Relaxed))
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
+    }
+}
+
 /// One accepted TCP connection; shared by every request (HTTP/2 stream) it carries.
+/// Dropped when the connection and its last request are gone.
 #[derive(Debug)]
 pub struct ConnInfo {
     pub id: u64,
     pub listener: ListenerKind,
     pub peer: Option<SocketAddr>,
     requests: AtomicU64,
+    counters: Arc<ConnCounters>,
+}
+
+impl Drop for ConnInfo {
+    fn drop(&mut self) {
+        self.counters.open[self.listener.index()].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What a handler knows about the request's connection.
@@ -82,13 +117,13 @@ pub struct ConnContext {
 #[derive(Debug, Clone)]
 pub struct ConnAcceptor {
     listener: ListenerKind,
-    next_id: Arc<AtomicU64>,
+    counters: Arc<ConnCounters>,
 }
 
 impl ConnAcceptor {
-    /// `next_id` is shared by all listeners so connection ids are unique per server.
-    pub fn new(listener: ListenerKind, next_id: Arc<AtomicU64>) -> Self {
-        Self { listener, next_id }
+    /// `counters` is shared by all listeners so connection ids are unique per server.
+    pub fn new(listener: ListenerKind, counters: Arc<ConnCounters>) -> Self {
+        Self { listener, counters }
     }
 }
 
@@ -100,11 +135,13 @@ impl<S> Accept<TcpStream, S> for ConnAcceptor {
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         // SSE frames are small and latency is the point: do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
+        self.counters.open[self.listener.index()].fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(ConnInfo {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            id: self.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             listener: self.listener,
             peer: stream.peer_addr().ok(),
             requests: AtomicU64::new(0),
+            counters: self.counters.clone(),
         });
         ready(Ok((
             stream,

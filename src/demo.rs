@@ -15,7 +15,7 @@ use chrono::Timelike;
 use futures_util::{StreamExt, stream};
 
 use crate::app::AppState;
-use crate::clock::{first_id, tick_frame, ticks};
+use crate::clock::{connected_frame, first_id, tick_frame, ticks};
 use crate::config::MAX_RETRY_MS;
 use crate::conn::RequestInfo;
 use crate::error::AppError;
@@ -64,15 +64,20 @@ pub async fn demo(
     let settings = &state.settings;
     let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
         .unwrap_or(settings.retry_ms);
-    let first = first_id(&headers)?;
-    let guard = state.streams.open(&request, "/sse/demo")?;
+    let last_event_id = params::last_event_id(&headers)?;
+    let guard = state
+        .streams
+        .open(&request, "/sse/demo", last_event_id.is_some())?;
 
     let ends_at = tokio::time::Instant::now() + until_next_boundary(settings.demo_period);
     let demo = state.demo.clone();
     let end_name = EventName::new("end").expect("a valid constant name");
-    let content = ticks(first, settings.tick)
-        .take_until(tokio::time::sleep_until(ends_at))
-        .map(move |(n, time)| tick_frame(n, &time, (n == first).then_some(retry_ms)));
+    let connected = connected_frame(&request, retry_ms, last_event_id);
+    let content = stream::once(async move { connected }).chain(
+        ticks(first_id(last_event_id), settings.tick)
+            .take_until(tokio::time::sleep_until(ends_at))
+            .map(|(n, time)| tick_frame(n, &time)),
+    );
     // After the last tick: the end event, the id remembered, and the stream closed.
     let ending = stream::once(async move {
         demo.insert(&id);

@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::app::{self, AppState, Ports, Settings};
 use crate::certs::{self, CertMaterial, CertRequest};
 use crate::config::{Bind, SameId, ServeArgs};
-use crate::conn::{ConnAcceptor, ListenerKind};
+use crate::conn::{ConnAcceptor, ConnCounters, ListenerKind};
 use crate::fanout::{Exclusive, Fanout, Limits};
 use crate::hub::{Hub, HubConfig};
 use crate::orders::Orders;
@@ -126,6 +125,7 @@ impl Server {
             demo: crate::demo::ended_demos(),
             hub,
             orders: Orders::new(fanout, args.max_orders, linger),
+            connections: Arc::new(ConnCounters::default()),
         };
         Ok(Self {
             listeners,
@@ -191,10 +191,9 @@ impl Server {
         let stop_sweeper = tokio_util::sync::CancellationToken::new();
         self.state.hub.spawn_sweeper(stop_sweeper.clone());
         let _stop_sweeper = stop_sweeper.drop_guard();
-        let next_connection_id = Arc::new(AtomicU64::new(0));
         let mut servers = JoinSet::new();
         for listener in self.listeners {
-            let acceptor = ConnAcceptor::new(listener.kind, next_connection_id.clone());
+            let acceptor = ConnAcceptor::new(listener.kind, self.state.connections.clone());
             let make_service = app::app(self.state.clone()).into_make_service();
             let server = axum_server::from_tcp(listener.socket)?
                 .handle(Handle::with_control(control.clone()))

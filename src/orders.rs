@@ -326,7 +326,9 @@ async fn follow(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
     };
-    let guard = state.streams.open(&request, "/sse/orders")?;
+    let guard = state
+        .streams
+        .open(&request, "/sse/orders", last_event_id.is_some())?;
     let connected = json!({
         "order_id": id,
         "protocol": request.protocol(),

@@ -5,12 +5,14 @@
 //! away (hyper drops it), the timeout fires, the content ends, or the server shuts down — the
 //! guard's `Drop` runs once, so the totals cannot drift.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use http::Version;
+use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::conn::RequestInfo;
@@ -36,6 +38,20 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    pub const ALL: [CloseReason; 7] = [
+        Self::ClientGone,
+        Self::Timeout,
+        Self::End,
+        Self::Shutdown,
+        Self::Slow,
+        Self::Replaced,
+        Self::Bye,
+    ];
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientGone => "client-gone",
@@ -78,10 +94,58 @@ pub struct StreamRegistry {
 struct Shared {
     max_streams: usize,
     open_total: AtomicUsize,
-    open_http1: AtomicUsize,
-    open_http2: AtomicUsize,
+    /// Open streams by listener (`ListenerKind::ALL` order, then "unknown") and protocol
+    /// (HTTP/1.x, HTTP/2).
+    open: [[AtomicUsize; 2]; 4],
+    /// Open streams per connection, for "streams per connection" on HTTP/2.
+    per_connection: Mutex<HashMap<u64, ConnectionStreams>>,
     opened: AtomicU64,
+    closed: AtomicU64,
+    resumed: AtomicU64,
+    reasons: [AtomicU64; CloseReason::ALL.len()],
     shutdown: CancellationToken,
+}
+
+/// One connection that carries open streams right now.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionStreams {
+    pub connection_id: u64,
+    pub listener: &'static str,
+    pub protocol: &'static str,
+    pub streams: usize,
+}
+
+/// Everything the dashboard shows about streams, as `/api/stats` serves it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamStats {
+    pub open_total: usize,
+    /// `{"http": {"HTTP/1.1": n, "HTTP/2": m}, ...}`
+    pub open_by_listener: BTreeMap<&'static str, BTreeMap<&'static str, usize>>,
+    pub open_by_protocol: BTreeMap<&'static str, usize>,
+    /// Connections carrying streams, most streams first.
+    pub connections_with_streams: Vec<ConnectionStreams>,
+    pub opened_total: u64,
+    pub closed_total: u64,
+    pub close_reasons: BTreeMap<&'static str, u64>,
+    /// Streams opened with a `Last-Event-ID` (browser reconnects).
+    pub resumed_with_last_event_id: u64,
+}
+
+const LISTENER_SLOTS: [&str; 4] = ["http", "https", "https-h1", "unknown"];
+const PROTOCOL_SLOTS: [&str; 2] = ["HTTP/1.1", "HTTP/2"];
+
+fn listener_slot(request: &RequestInfo) -> usize {
+    request.listener.map_or(3, |l| l.index())
+}
+
+fn protocol_slot(version: Version) -> usize {
+    usize::from(version == Version::HTTP_2)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Seconds a client refused for capacity is told to wait.
@@ -93,16 +157,25 @@ impl StreamRegistry {
             shared: Arc::new(Shared {
                 max_streams,
                 open_total: AtomicUsize::new(0),
-                open_http1: AtomicUsize::new(0),
-                open_http2: AtomicUsize::new(0),
+                open: Default::default(),
+                per_connection: Mutex::new(HashMap::new()),
                 opened: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+                resumed: AtomicU64::new(0),
+                reasons: Default::default(),
                 shutdown: CancellationToken::new(),
             }),
         }
     }
 
-    /// Count a new stream in, or refuse it with 503 when the cap is reached.
-    pub fn open(&self, request: &RequestInfo, path: &str) -> Result<StreamGuard, AppError> {
+    /// Count a new stream in, or refuse it with 503 when the cap is reached. `resumed`: the
+    /// client sent a `Last-Event-ID` (a reconnect).
+    pub fn open(
+        &self,
+        request: &RequestInfo,
+        path: &str,
+        resumed: bool,
+    ) -> Result<StreamGuard, AppError> {
         let shared = &self.shared;
         if shared.shutdown.is_cancelled() {
             return Err(AppError::unavailable(
@@ -128,9 +201,20 @@ impl StreamRegistry {
                 RETRY_AFTER_FULL_SECS,
             ));
         }
-        self.protocol_counter(request.version)
-            .fetch_add(1, Ordering::SeqCst);
+        self.slot(request).fetch_add(1, Ordering::SeqCst);
         shared.opened.fetch_add(1, Ordering::Relaxed);
+        if resumed {
+            shared.resumed.fetch_add(1, Ordering::Relaxed);
+        }
+        lock(&shared.per_connection)
+            .entry(request.connection_id)
+            .or_insert_with(|| ConnectionStreams {
+                connection_id: request.connection_id,
+                listener: request.listener_name(),
+                protocol: request.protocol(),
+                streams: 0,
+            })
+            .streams += 1;
         let guard = StreamGuard {
             registry: self.clone(),
             request: request.clone(),
@@ -153,9 +237,59 @@ impl StreamRegistry {
     }
 
     pub fn open_streams(&self) -> OpenStreams {
+        let by_protocol = |p: usize| {
+            self.shared
+                .open
+                .iter()
+                .map(|row| row[p].load(Ordering::SeqCst))
+                .sum()
+        };
         OpenStreams {
-            http1: self.shared.open_http1.load(Ordering::SeqCst),
-            http2: self.shared.open_http2.load(Ordering::SeqCst),
+            http1: by_protocol(0),
+            http2: by_protocol(1),
+        }
+    }
+
+    /// A consistent-enough snapshot for the dashboard (counters are read one by one).
+    pub fn stats(&self) -> StreamStats {
+        let shared = &self.shared;
+        let mut open_by_listener = BTreeMap::new();
+        let mut open_by_protocol: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (l, row) in shared.open.iter().enumerate() {
+            let mut protocols = BTreeMap::new();
+            for (p, counter) in row.iter().enumerate() {
+                let n = counter.load(Ordering::SeqCst);
+                protocols.insert(PROTOCOL_SLOTS[p], n);
+                *open_by_protocol.entry(PROTOCOL_SLOTS[p]).or_default() += n;
+            }
+            if l < 3 || protocols.values().any(|n| *n > 0) {
+                open_by_listener.insert(LISTENER_SLOTS[l], protocols);
+            }
+        }
+        let mut connections_with_streams: Vec<ConnectionStreams> =
+            lock(&shared.per_connection).values().cloned().collect();
+        connections_with_streams.sort_by(|a, b| {
+            b.streams
+                .cmp(&a.streams)
+                .then(a.connection_id.cmp(&b.connection_id))
+        });
+        StreamStats {
+            open_total: shared.open_total.load(Ordering::SeqCst),
+            open_by_listener,
+            open_by_protocol,
+            connections_with_streams,
+            opened_total: shared.opened.load(Ordering::Relaxed),
+            closed_total: shared.closed.load(Ordering::Relaxed),
+            close_reasons: CloseReason::ALL
+                .iter()
+                .map(|r| {
+                    (
+                        r.as_str(),
+                        shared.reasons[r.index()].load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+            resumed_with_last_event_id: shared.resumed.load(Ordering::Relaxed),
         }
     }
 
@@ -169,12 +303,8 @@ impl StreamRegistry {
         self.shared.shutdown.cancel();
     }
 
-    fn protocol_counter(&self, version: Version) -> &AtomicUsize {
-        if version == Version::HTTP_2 {
-            &self.shared.open_http2
-        } else {
-            &self.shared.open_http1
-        }
+    fn slot(&self, request: &RequestInfo) -> &AtomicUsize {
+        &self.shared.open[listener_slot(request)][protocol_slot(request.version)]
     }
 }
 
@@ -210,9 +340,20 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         let shared = &self.registry.shared;
         self.registry
-            .protocol_counter(self.request.version)
+            .slot(&self.request)
             .fetch_sub(1, Ordering::SeqCst);
         shared.open_total.fetch_sub(1, Ordering::SeqCst);
+        shared.closed.fetch_add(1, Ordering::Relaxed);
+        shared.reasons[self.reason.index()].fetch_add(1, Ordering::Relaxed);
+        {
+            let mut per_connection = lock(&shared.per_connection);
+            if let Some(entry) = per_connection.get_mut(&self.request.connection_id) {
+                entry.streams -= 1;
+                if entry.streams == 0 {
+                    per_connection.remove(&self.request.connection_id);
+                }
+            }
+        }
         let open = self.registry.open_streams();
         tracing::info!(
             listener = self.request.listener_name(),

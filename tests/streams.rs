@@ -23,8 +23,12 @@ async fn h1_stream_sends_retry_first_then_ticks_with_increasing_ids() {
     );
     assert_eq!(header(&events.headers, "cache-control"), "no-cache");
     assert_eq!(header(&events.headers, "x-accel-buffering"), "no");
+    let connected = events.connected().await;
+    assert_eq!(connected["retry"], 5000, "the first frame carries retry:");
+    assert_eq!(connected["protocol"], "HTTP/1.1");
+    assert_eq!(connected["listener"], "http");
+    assert!(connected["connection_id"].as_u64().expect("connection id") > 0);
     let ticks = events.take(4).await;
-    assert_eq!(ticks[0].retry, Some(5000), "the first frame carries retry:");
     let ids: Vec<&str> = ticks.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, ["1", "2", "3", "4"]);
     for tick in &ticks {
@@ -45,6 +49,7 @@ async fn https_negotiates_http2_and_the_control_listener_stays_on_http1() {
     assert_eq!(proto["tls"], true);
     let mut events = Events::new(h2.get("/sse/hello").await);
     assert_eq!(events.version, Version::HTTP_2);
+    assert_eq!(events.connected().await["protocol"], "HTTP/2");
     assert_eq!(events.take(2).await[1].id, "2");
 
     // The client offers h2 first; the control listener still picks http/1.1.
@@ -55,6 +60,7 @@ async fn https_negotiates_http2_and_the_control_listener_stays_on_http1() {
     assert_eq!(proto["listener"], "https-h1");
     let mut events = Events::new(h1.get("/sse/hello").await);
     assert_eq!(events.version, Version::HTTP_11);
+    assert_eq!(events.connected().await["listener"], "https-h1");
     assert_eq!(events.take(2).await[1].id, "2");
 }
 
@@ -68,6 +74,7 @@ async fn plain_port_answers_http2_with_prior_knowledge() {
     assert_eq!(proto["tls"], false);
     let mut events = Events::new(client.get("/sse/hello").await);
     assert_eq!(events.version, Version::HTTP_2);
+    events.connected().await;
     assert_eq!(events.take(3).await[2].id, "3");
 }
 
@@ -99,6 +106,8 @@ async fn timeout_ends_the_stream_and_zero_never_expires() {
     let started = Instant::now();
     let mut ending = Events::new(client.get("/sse/hello").await);
     let mut never = Events::new(client.get("/sse/hello?timeout=0").await);
+    ending.connected().await;
+    never.connected().await;
     let mut received = 0;
     while ending.next().await.is_some() {
         received += 1;
@@ -139,6 +148,11 @@ async fn last_event_id_continues_after_the_given_id() {
             .get_with("/sse/hello", &[("last-event-id", "41")])
             .await;
         let mut events = Events::new(response);
+        assert_eq!(
+            events.connected().await["last_event_id"],
+            41,
+            "the server saw it"
+        );
         let ids: Vec<String> = events.take(3).await.into_iter().map(|e| e.id).collect();
         assert_eq!(ids, ["42", "43", "44"], "{via:?}");
     }
@@ -150,6 +164,7 @@ async fn keepalive_comments_flow_on_an_idle_stream() {
     let server = TestServer::start(&["--tick-ms", "3600000", "--keepalive", "1"]).await;
     let client = server.client(Via::H1).await;
     let mut events = Events::new(client.get("/sse/hello?timeout=3").await);
+    events.connected().await;
     assert_eq!(events.next().await.expect("first tick at once").id, "1");
     assert!(
         events.next().await.is_none(),

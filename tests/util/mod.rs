@@ -396,6 +396,16 @@ impl Events {
         }
     }
 
+    /// Read the clock's first event, `connected`, and give its JSON.
+    pub async fn connected(&mut self) -> serde_json::Value {
+        let event = self.next().await.expect("the connected event");
+        assert_eq!(event.event, "connected");
+        assert!(event.id.is_empty(), "connected carries no id");
+        let mut info: serde_json::Value = serde_json::from_str(&event.data).expect("JSON");
+        info["retry"] = event.retry.into();
+        info
+    }
+
     /// Read `n` events, failing if the stream ends first.
     pub async fn take(&mut self, n: usize) -> Vec<ParsedEvent> {
         let mut events = Vec::with_capacity(n);
