@@ -17,7 +17,7 @@ use crate::orders::Orders;
 use crate::posted::MAX_BODY_BYTES;
 use crate::streams::StreamRegistry;
 use crate::tombstones::Tombstones;
-use crate::{api, clock, demo, orders, pages};
+use crate::{api, clock, demo, lab, orders, pages, stats};
 
 /// What the handlers need to know from the flags and the bound listeners.
 #[derive(Debug, Clone)]
@@ -101,6 +101,13 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(pages::index))
         .route("/proto", get(pages::proto))
         .route("/healthz", get(pages::healthz))
+        .route("/lab", get(lab::lab))
+        .route("/lab/lab.js", get(lab::script))
+        .route("/lab/style.css", get(lab::style))
+        .route("/lab/dashboard", get(lab::dashboard))
+        .route("/orders/{id}", get(lab::order_page))
+        .route("/api/stats", get(stats::api_stats))
+        .route("/sse/stats", get(stats::sse_stats))
         .route("/sse/hello", get(clock::hello))
         .route("/sse/demo", get(demo::demo))
         .route("/sse/sessions/{id}", get(api::subscribe_session))

@@ -48,6 +48,65 @@ pub enum Command {
     Serve(ServeArgs),
     /// (Re)generate the self-signed certificate and print how to trust it.
     Cert(CertCommand),
+    /// Open N tabs of a page in one headless Chromium profile and report how many streams
+    /// opened; the last line is `open=N pending=M protocol=P connections=C`.
+    Tabs(TabsArgs),
+    /// Save a PNG of a page as headless Chromium renders it (e.g. /lab?run=http:10,https:10).
+    Shot(ShotArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BrowserArgs {
+    /// Trust the certificate in this directory (by its SPKI hash) when it is there.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "certs",
+        env = "SSELAB_CERT_DIR"
+    )]
+    pub cert_dir: PathBuf,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TabsArgs {
+    /// The page every tab opens, e.g. https://127.0.0.1:8443/ (the clock page).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// How many tabs.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=200))]
+    pub tabs: u64,
+
+    /// Seconds to let the tabs settle before reading them.
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub settle: u64,
+
+    #[command(flatten)]
+    pub browser: BrowserArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShotArgs {
+    /// The page to capture.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// Where to write the PNG.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Seconds to wait after the page loaded.
+    #[arg(long, value_name = "SECS", default_value_t = 6,
+          value_parser = clap::value_parser!(u64).range(0..=120))]
+    pub wait: u64,
+
+    #[command(flatten)]
+    pub browser: BrowserArgs,
 }
 
 impl Cli {
@@ -63,6 +122,8 @@ impl Command {
         match self {
             Command::Serve(args) => args.log.verbose,
             Command::Cert(args) => args.log.verbose,
+            Command::Tabs(args) => args.browser.log.verbose,
+            Command::Shot(args) => args.browser.log.verbose,
         }
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod app;
+pub mod browser;
 pub mod certs;
 pub mod clock;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod error;
 pub mod fanout;
 pub mod hub;
+pub mod lab;
 pub mod listeners;
 pub mod orders;
 pub mod pages;
@@ -35,6 +37,7 @@ pub mod posted;
 pub mod shutdown;
 pub mod sse;
 pub mod sse_parser;
+pub mod stats;
 pub mod streams;
 pub mod tombstones;
 
@@ -46,6 +49,58 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(&args)?;
     println!("{}", server.banner());
     server.serve(shutdown::shutdown_signal()).await
+}
+
+/// The SPKI hash of the certificate in `dir`, if one is there and readable.
+fn trusted_spki(dir: &std::path::Path) -> Option<String> {
+    certs::load(&dir.join(certs::CERT_FILE), &dir.join(certs::KEY_FILE))
+        .ok()
+        .map(|material| material.spki_sha256)
+}
+
+/// `sselab tabs`: N tabs of one page in one headless profile; one line per tab, then the
+/// summary line `open=N pending=M protocol=P connections=C`.
+pub async fn open_tabs(args: config::TabsArgs) -> anyhow::Result<()> {
+    let browser =
+        browser::LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let report = browser
+        .open_tabs(
+            &args.url,
+            args.tabs as usize,
+            std::time::Duration::from_secs(args.settle),
+        )
+        .await;
+    browser.close().await;
+    let report = report?;
+    for (index, tab) in report.tabs.iter().enumerate() {
+        println!(
+            "tab {:>3}: {:<7} events={:<4} protocol={:<8} connection={}",
+            index + 1,
+            if tab.open { "open" } else { "pending" },
+            tab.events,
+            tab.protocol.as_deref().unwrap_or("-"),
+            tab.connection.map_or("-".into(), |c| c.to_string())
+        );
+    }
+    println!("{}", report.line());
+    Ok(())
+}
+
+/// `sselab shot`: a PNG of a page after it settled.
+pub async fn screenshot(args: config::ShotArgs) -> anyhow::Result<()> {
+    let browser =
+        browser::LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let result = browser
+        .screenshot(
+            &args.url,
+            std::time::Duration::from_secs(args.wait),
+            &args.out,
+        )
+        .await;
+    browser.close().await;
+    result?;
+    println!("wrote {}", args.out.display());
+    Ok(())
 }
 
 /// `sselab cert`: write a fresh certificate and print how to trust it.

@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
     let default_level = match command.verbosity() {
-        0 => "sselab=info,warn",
-        1 => "sselab=debug,tower_http=debug,info",
+        0 => "sselab=info,chromiumoxide=off,warn",
+        1 => "sselab=debug,tower_http=debug,chromiumoxide=error,info",
         _ => "trace",
     };
     let filter =
@@ -30,6 +30,8 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve(args) => runtime.block_on(sselab::run(args)),
         Command::Cert(args) => sselab::regenerate_certificate(&args.cert),
+        Command::Tabs(args) => runtime.block_on(sselab::open_tabs(args)),
+        Command::Shot(args) => runtime.block_on(sselab::screenshot(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

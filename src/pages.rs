@@ -43,7 +43,7 @@ fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
 }
 
 /// Escape text for an HTML body or attribute.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -105,43 +105,4 @@ fn host_for_url(host: &str) -> String {
     }
 }
 
-const INDEX_HTML: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>sselab clock</title>
-<style>
-  body { font: 16px/1.5 system-ui, sans-serif; margin: 2rem; color: #222; max-width: 46rem; }
-  #time { font: 2.5rem/1.2 ui-monospace, monospace; margin: 1rem 0; }
-  #state { color: #666; }
-  code { background: #f3f3f3; padding: 0 .25rem; }
-</style>
-</head>
-<body>
-<h1>sselab clock</h1>
-<p>This page arrived over <strong id="arrived">{{arrived}}</strong>.</p>
-<div id="time">waiting for the first tick…</div>
-<p id="state">connecting to <code>/sse/hello</code>…</p>
-<p>Open this page in ten tabs of one browser: over HTTP/1.1 only six clocks tick, the rest wait for
-a free connection; over HTTP/2 they all tick on one connection. The server ends each stream after its
-timeout and the browser reconnects after <code>retry:</code> ms, continuing from <code>Last-Event-ID</code>.</p>
-<ul>
-{{links}}</ul>
-<script>
-  const time = document.getElementById('time');
-  const state = document.getElementById('state');
-  let events = 0, opens = 0, lastId = null;
-  const source = new EventSource('/sse/hello' + location.search);
-  source.onopen = () => { opens += 1; state.textContent = 'open (connection ' + opens + '), events: ' + events; };
-  source.onmessage = (e) => {
-    events += 1;
-    const gap = lastId !== null && Number(e.lastEventId) !== lastId + 1 ? ' — gap after id ' + lastId : '';
-    lastId = Number(e.lastEventId);
-    time.textContent = e.data;
-    state.textContent = 'open, id ' + e.lastEventId + ', events: ' + events + ', opens: ' + opens + gap;
-  };
-  source.onerror = () => { state.textContent = 'reconnecting… (events so far: ' + events + ')'; };
-</script>
-</body>
-</html>
-"#;
+const INDEX_HTML: &str = include_str!("assets/index.html");

@@ -1,0 +1,86 @@
+//! What the dashboard shows, as JSON (`/api/stats`) and as a live SSE feed (`/sse/stats`):
+//! open streams per listener and protocol, connections, streams per connection, opened and
+//! closed per second, close reasons, Last-Event-ID reconnects, hub sizes.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use tokio_stream::wrappers::IntervalStream;
+
+use crate::app::AppState;
+use crate::conn::{ListenerKind, RequestInfo};
+use crate::error::AppError;
+use crate::sse::{self, EventName, Frame, Lifetime, Out};
+use crate::streams::StreamStats;
+
+/// The dashboard's refresh period.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub streams: StreamStats,
+    pub connections: serde_json::Value,
+    pub hub: serde_json::Value,
+    pub orders_running: usize,
+}
+
+pub fn snapshot(state: &AppState) -> Stats {
+    let open = state.connections.open();
+    let open_by_listener: serde_json::Map<String, serde_json::Value> = ListenerKind::ALL
+        .iter()
+        .map(|kind| (kind.name().to_string(), open[kind.index()].into()))
+        .collect();
+    Stats {
+        streams: state.streams.stats(),
+        connections: json!({
+            "open": open_by_listener,
+            "open_total": open.iter().sum::<u64>(),
+            "accepted_total": state.connections.accepted(),
+        }),
+        hub: json!({
+            "sessions": state.hub.session_count(),
+            "topics": state.hub.topics().len(),
+        }),
+        orders_running: state.orders.running(),
+    }
+}
+
+pub async fn api_stats(State(state): State<AppState>) -> Response {
+    Json(snapshot(&state)).into_response()
+}
+
+/// `event: stats` once a second, with opened/closed per second since the previous one.
+pub async fn sse_stats(
+    State(state): State<AppState>,
+    request: RequestInfo,
+) -> Result<Response, AppError> {
+    let guard = state.streams.open(&request, "/sse/stats", false)?;
+    let name = EventName::new("stats").expect("constant name is valid");
+    let retry_ms = state.settings.retry_ms;
+    let mut previous: Option<(u64, u64)> = None;
+    let content = IntervalStream::new(tokio::time::interval(STATS_EVERY)).map(move |_| {
+        let stats = snapshot(&state);
+        let totals = (stats.streams.opened_total, stats.streams.closed_total);
+        let (opened, closed) = previous.map_or((0, 0), |(o, c)| (totals.0 - o, totals.1 - c));
+        previous = Some(totals);
+        let mut data = serde_json::to_value(&stats).unwrap_or_default();
+        data["rates"] = json!({ "opened_per_sec": opened, "closed_per_sec": closed });
+        Out::Send(
+            Frame::new()
+                .retry(retry_ms)
+                .event(&name)
+                .data(&data.to_string())
+                .finish(),
+        )
+    });
+    let lifetime = Lifetime {
+        keepalive: None,
+        timeout: None,
+    };
+    Ok(sse::response(sse::drive(content, guard, lifetime)))
+}
