@@ -96,6 +96,9 @@ impl TabsReport {
     }
 }
 
+/// The protocol and connection CDP reported for a tab's stream response, once it came.
+type SeenResponse = Arc<Mutex<Option<(Option<String>, u64)>>>;
+
 /// What the clock page exposes as `window.sselab`.
 #[derive(Debug, Deserialize)]
 struct ClockPage {
@@ -175,7 +178,7 @@ impl LabBrowser {
         let mut watchers = Vec::with_capacity(tabs);
         for _ in 0..tabs {
             let page = self.page("about:blank").await?;
-            let seen: Arc<Mutex<Option<(Option<String>, u64)>>> = Arc::default();
+            let seen: SeenResponse = Arc::default();
             let mut responses = page.event_listener::<EventResponseReceived>().await?;
             let record = seen.clone();
             watchers.push(tokio::spawn(async move {
