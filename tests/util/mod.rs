@@ -60,7 +60,7 @@ pub fn test_args(dir: &Path, extra: &[&str]) -> sselab::ServeArgs {
         .into_command()
     {
         Command::Serve(args) => args,
-        Command::Cert(_) => unreachable!("no subcommand given"),
+        other => unreachable!("no subcommand was given, got {other:?}"),
     }
 }
 
