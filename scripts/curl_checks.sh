@@ -9,6 +9,7 @@
 # Prints a table; exits non-zero on any mismatch.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 own_pid=""
 workdir=$(mktemp -d)
@@ -19,24 +20,12 @@ cleanup() {
 trap cleanup EXIT
 
 if [ $# -eq 0 ]; then
-  bin=${SSELAB_BIN:-}
-  if [ -z "$bin" ]; then
-    cargo build --quiet --bin sselab || { echo "curl_checks: cargo build failed" >&2; exit 1; }
-    bin=target/debug/sselab
-  fi
-  "$bin" --http 127.0.0.1:0 --https 127.0.0.1:0 --https-h1 127.0.0.1:0 \
-    --cert-dir "$workdir/certs" --tick-ms 250 >"$workdir/banner" 2>"$workdir/log" &
-  own_pid=$!
-  for _ in $(seq 1 100); do
-    grep -q '^certificate ' "$workdir/banner" 2>/dev/null && break
-    kill -0 "$own_pid" 2>/dev/null || { echo "curl_checks: sselab did not start:" >&2; cat "$workdir/log" >&2; exit 1; }
-    sleep 0.1
-  done
-  url_of() { awk -v kind="$1" '$1 == "listening" && $2 == kind { sub(/\/$/, "", $3); print $3 }' "$workdir/banner"; }
-  base_http=$(url_of http)
-  base_https=$(url_of https)
-  base_https_h1=$(url_of https-h1)
-  cacert="$workdir/certs/cert.pem"
+  start_sselab "$workdir" --tick-ms 250 || exit 1
+  own_pid=$SSELAB_PID
+  base_http=$URL_HTTP
+  base_https=$URL_HTTPS
+  base_https_h1=$URL_HTTPS_H1
+  cacert="$CERT_DIR/cert.pem"
 else
   base_http=${1%/}
   base_https=${2:-https://127.0.0.1:8443}

@@ -9,6 +9,8 @@ step() { printf '\n==> %s\n' "$*"; }
 # Debian packages the suite needs, by the command that shows each is there.
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The real-browser tests drive Debian's Chromium.
+command -v chromium >/dev/null 2>&1 || [ -n "${SSELAB_CHROMIUM:-}" ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -30,5 +32,21 @@ cargo test
 
 step "scripts/curl_checks.sh"
 SSELAB_BIN=target/debug/sselab scripts/curl_checks.sh
+
+step "scripts/open_tabs.sh --headless (10 tabs per listener, one Chromium profile)"
+. scripts/lib.sh
+workdir=$(mktemp -d)
+trap 'kill "${SSELAB_PID:-}" 2>/dev/null || true; rm -rf "$workdir"' EXIT
+SSELAB_BIN=target/debug/sselab start_sselab "$workdir"
+check_tabs() { # url expected-last-line
+  local last
+  last=$(SSELAB_BIN=target/debug/sselab SSELAB_CERT_DIR="$CERT_DIR" \
+    scripts/open_tabs.sh --headless --tabs 10 --url "$1/" | tail -n 1)
+  printf '%-28s %s\n' "$1" "$last"
+  [ "$last" = "$2" ] || { echo "open_tabs: expected '$2'" >&2; return 1; }
+}
+check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1.1 connections=6"
+check_tabs "$URL_HTTPS_H1" "open=6 pending=4 protocol=http/1.1 connections=6"
+check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1"
 
 step "all green"

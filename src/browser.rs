@@ -65,7 +65,8 @@ pub struct LabBrowser {
 /// How one tab's clock page got on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TabState {
-    /// The page's EventSource opened (at least once).
+    /// The page's EventSource is open now (a stream that opened and then lost its
+    /// connection is waiting again, so it does not count).
     pub open: bool,
     pub events: u64,
     /// CDP's protocol for the stream's response (`http/1.1`, `h2`), when the response came.
@@ -102,8 +103,10 @@ type SeenResponse = Arc<Mutex<Option<(Option<String>, u64)>>>;
 /// What the clock page exposes as `window.sselab`.
 #[derive(Debug, Deserialize)]
 struct ClockPage {
-    opens: u64,
     events: u64,
+    /// The EventSource's readyState: 1 is open.
+    #[serde(rename = "readyState")]
+    ready_state: u8,
 }
 
 impl LabBrowser {
@@ -210,7 +213,7 @@ impl LabBrowser {
                 .clone()
                 .map_or((None, None), |(p, c)| (p, Some(c)));
             states.push(TabState {
-                open: clock.as_ref().is_some_and(|c| c.opens > 0),
+                open: clock.as_ref().is_some_and(|c| c.ready_state == 1),
                 events: clock.map_or(0, |c| c.events),
                 protocol,
                 connection,
@@ -219,9 +222,8 @@ impl LabBrowser {
         for watcher in watchers {
             watcher.abort();
         }
-        for (page, _) in pages {
-            let _ = page.close().await;
-        }
+        // The tabs go with the browser; closing them one by one would only hand the freed
+        // connections to the waiting tabs for a moment.
         Ok(report(states))
     }
 

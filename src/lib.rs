@@ -9,10 +9,20 @@
 //! - [`app`]: the router and the state its handlers share.
 //! - [`sse`]: the SSE wire encoder and the body that adds keep-alive, timeout and shutdown.
 //! - [`sse_parser`]: a spec-conformant incremental parser for sselab's own clients and tests.
-//! - [`streams`]: the registry of open streams, its cap, and the guard that counts each end once.
+//! - [`streams`]: the registry of open streams, its cap, its counters, and the guard that
+//!   counts each end once.
 //! - [`clock`]: `/sse/hello`, the seed's clock with ids, timeout and `retry:`.
 //! - [`demo`]: `/sse/demo`, the clock that ends at the whole minute and then answers 204.
+//! - [`fanout`]: numbered events per channel, replay rings, bounded subscriber queues.
+//! - [`hub`]: sessions and topics on top of the fan-out: linger, same-id, delete, caps.
+//! - [`api`]: the hub over HTTP (subscribe, post, broadcast, list, delete).
+//! - [`orders`]: simulated orders whose progress streams and ends with 204.
+//! - [`posted`]: the body of a publish request (text or JSON, 64 KiB at most).
+//! - [`tombstones`]: ids that ended on purpose, remembered (bounded) to answer 204.
 //! - [`pages`]: `/`, `/proto`, `/healthz`.
+//! - [`lab`]: `/lab`, `/lab/dashboard`, the order page; HTML/JS/CSS from `src/assets`.
+//! - [`stats`]: `/api/stats` and `/sse/stats`, what the dashboard shows.
+//! - [`browser`]: headless Chromium over CDP, for `sselab tabs`, `sselab shot` and the tests.
 //! - [`params`]: query values and headers turned into numbers or a one-line 400.
 //! - [`error`]: the error type every handler returns.
 //! - [`shutdown`]: waiting for SIGINT / SIGTERM.

@@ -32,6 +32,8 @@ pub struct TestServer {
     pub https: SocketAddr,
     pub https_h1: SocketAddr,
     pub cert_pem: PathBuf,
+    /// The certificate's SPKI hash, for Chromium's allow-list.
+    pub spki: String,
     pub state: sselab::app::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -75,7 +77,11 @@ impl TestServer {
             addr(ListenerKind::Https),
             addr(ListenerKind::HttpsH1),
         );
-        let cert_pem = server.certificate().expect("certificate").cert_path.clone();
+        let certificate = server.certificate().expect("certificate");
+        let (cert_pem, spki) = (
+            certificate.cert_path.clone(),
+            certificate.spki_sha256.clone(),
+        );
         let state = server.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(async move {
@@ -86,6 +92,7 @@ impl TestServer {
             https,
             https_h1,
             cert_pem,
+            spki,
             state,
             stop: Some(stop),
             task: Some(task),

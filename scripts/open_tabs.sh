@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Open N tabs of sselab's clock page in one browser and see the connection limit for yourself.
+#
+#   scripts/open_tabs.sh [--proto h1|h1tls|h2] [--tabs N] [--url URL] [--browser CMD] [--headless]
+#
+#   --proto     h1: plain HTTP/1.1 (:8080)   h1tls: HTTPS, HTTP/1.1 only (:8444)
+#               h2: HTTPS with HTTP/2 (:8443, the default)
+#   --tabs N    how many tabs (default 10)
+#   --url URL   the page to open instead (any sselab listener)
+#   --browser   the browser command (default: the first of chromium, google-chrome, firefox,
+#               xdg-open)
+#   --headless  run the same tabs in one headless Chromium profile and print, as the last
+#               line, open=N pending=M protocol=P connections=C
+#
+# When nothing answers at the default address it starts sselab first (its log goes to
+# /tmp/sselab-open-tabs.log); in --headless mode it stops it again afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+proto=h2 tabs=10 url="" browser="" headless=0
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --proto) proto=${2:-}; shift 2 ;;
+    --tabs) tabs=${2:-}; shift 2 ;;
+    --url) url=${2:-}; shift 2 ;;
+    --browser) browser=${2:-}; shift 2 ;;
+    --headless) headless=1; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "open_tabs: unknown argument '$1'" >&2; usage 2 ;;
+  esac
+done
+case $proto in
+  h1) default_url=http://127.0.0.1:8080/ ;;
+  h1tls) default_url=https://127.0.0.1:8444/ ;;
+  h2) default_url=https://127.0.0.1:8443/ ;;
+  *) echo "open_tabs: --proto must be h1, h1tls or h2, got '$proto'" >&2; exit 2 ;;
+esac
+[[ $tabs =~ ^[0-9]+$ ]] && [ "$tabs" -ge 1 ] && [ "$tabs" -le 200 ] ||
+  { echo "open_tabs: --tabs must be a number from 1 to 200, got '$tabs'" >&2; exit 2; }
+url=${url:-$default_url}
+
+started_pid=""
+stop_started() { [ -n "$started_pid" ] && kill "$started_pid" 2>/dev/null || true; }
+if ! curl -sk --max-time 2 -o /dev/null "${url%/}/healthz"; then
+  if [ "$url" != "$default_url" ]; then
+    echo "open_tabs: nothing answers at $url; start sselab there first" >&2; exit 1
+  fi
+  bin=$(sselab_bin)
+  echo "open_tabs: starting $bin (log: /tmp/sselab-open-tabs.log)"
+  "$bin" >/tmp/sselab-open-tabs.log 2>&1 &
+  started_pid=$!
+  for _ in $(seq 1 100); do
+    curl -sk --max-time 1 -o /dev/null "${url%/}/healthz" && break
+    kill -0 "$started_pid" 2>/dev/null || { echo "open_tabs: sselab did not start:" >&2; cat /tmp/sselab-open-tabs.log >&2; exit 1; }
+    sleep 0.1
+  done
+fi
+
+if [ "$headless" -eq 1 ]; then
+  trap stop_started EXIT
+  "$(sselab_bin)" tabs --url "$url" --tabs "$tabs"
+  exit 0
+fi
+
+if [ -z "$browser" ]; then
+  for candidate in chromium google-chrome firefox xdg-open; do
+    if command -v "$candidate" >/dev/null 2>&1; then browser=$candidate; break; fi
+  done
+fi
+[ -n "$browser" ] || { echo "open_tabs: no browser found; pass --browser CMD or use --headless" >&2; exit 1; }
+
+urls=()
+for _ in $(seq 1 "$tabs"); do urls+=("$url"); done
+case $(basename "${browser%% *}") in
+  chromium*|google-chrome*|chrome) $browser --new-window "${urls[@]}" >/dev/null 2>&1 & ;;
+  firefox*) $browser --new-window "$url" >/dev/null 2>&1 &
+            sleep 1
+            for _ in $(seq 2 "$tabs"); do $browser --new-tab "$url" >/dev/null 2>&1; done ;;
+  *) for _ in $(seq 1 "$tabs"); do $browser "$url" >/dev/null 2>&1 || true; done ;;
+esac
+
+echo "Opened $tabs tabs of $url in $browser."
+case $url in
+  http://*) echo "Look for: 6 tabs tick, the rest say 'waiting' — HTTP/1.1 allows 6 connections per host." ;;
+  *:8444*) echo "Look for: still only 6 tick — TLS alone does not lift the limit; this listener is HTTP/1.1 only." ;;
+  *) echo "Look for: all $tabs tick, on one HTTP/2 connection (each page says which connection)." ;;
+esac
+case $url in https://*)
+  echo "The certificate is self-signed: accept it once in the first tab, or trust certs/cert.pem (see certs/README.md)." ;;
+esac
+echo "Live counts: ${url%/}/lab/dashboard"
+[ -n "$started_pid" ] && echo "sselab keeps running (pid $started_pid); stop it with: kill $started_pid"
+exit 0
