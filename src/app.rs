@@ -12,12 +12,14 @@ use tower_http::trace::TraceLayer;
 
 use crate::conn::{ConnCounters, ListenerKind};
 use crate::error::AppError;
+use crate::fanout::Fanout;
 use crate::hub::Hub;
+use crate::metrics::ResponseCounters;
 use crate::orders::Orders;
 use crate::posted::MAX_BODY_BYTES;
 use crate::streams::StreamRegistry;
 use crate::tombstones::Tombstones;
-use crate::{api, clock, demo, lab, orders, pages, stats};
+use crate::{api, clock, demo, lab, metrics, orders, pages, stats};
 
 /// What the handlers need to know from the flags and the bound listeners.
 #[derive(Debug, Clone)]
@@ -59,6 +61,8 @@ pub struct AppState {
     pub hub: Hub,
     pub orders: Orders,
     pub connections: Arc<ConnCounters>,
+    pub fanout: Fanout,
+    pub responses: Arc<ResponseCounters>,
 }
 
 /// Parse `--cors-origin`: `*` or a comma-separated list of origins.
@@ -108,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .route("/orders/{id}", get(lab::order_page))
         .route("/api/stats", get(stats::api_stats))
         .route("/sse/stats", get(stats::sse_stats))
+        .route("/metrics", get(metrics::metrics))
         .route("/sse/hello", get(clock::hello))
         .route("/sse/demo", get(demo::demo))
         .route("/sse/sessions/{id}", get(api::subscribe_session))
@@ -127,6 +132,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/orders/{id}", get(orders::get_order))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_responses,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)

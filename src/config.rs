@@ -194,6 +194,16 @@ pub struct ServeArgs {
     )]
     pub https_h1: Bind,
 
+    /// Also serve /metrics on its own plain-HTTP listener at this address (it is always on
+    /// every listener too).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "off",
+        env = "SSELAB_METRICS"
+    )]
+    pub metrics: Bind,
+
     #[command(flatten)]
     pub cert: CertArgs,
 

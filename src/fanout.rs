@@ -127,6 +127,29 @@ pub struct Fanout {
 struct FanoutShared {
     limits: Limits,
     channels: Mutex<HashMap<String, Arc<Channel>>>,
+    totals: Totals,
+}
+
+/// Counters over every channel since start.
+#[derive(Debug, Default)]
+struct Totals {
+    published: AtomicU64,
+    replayed: AtomicU64,
+    resets: AtomicU64,
+    slow: AtomicU64,
+}
+
+/// A snapshot of [`Fanout`]'s counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanoutTotals {
+    pub published: u64,
+    /// Events sent again to a subscriber that resumed with `Last-Event-ID` (or started at
+    /// the beginning of a mailbox).
+    pub replayed: u64,
+    /// `event: reset` sent because the ring no longer held what was asked for.
+    pub resets: u64,
+    /// Subscribers cut because their queue was full.
+    pub slow: u64,
 }
 
 #[derive(Debug)]
@@ -175,6 +198,7 @@ impl Fanout {
             shared: Arc::new(FanoutShared {
                 limits,
                 channels: Mutex::new(HashMap::new()),
+                totals: Totals::default(),
             }),
         }
     }
@@ -263,6 +287,9 @@ impl Fanout {
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
         state.dropped += slow;
+        let totals = &self.shared.totals;
+        totals.published.fetch_add(1, Ordering::Relaxed);
+        totals.slow.fetch_add(slow, Ordering::Relaxed);
         if state.subscribers.is_empty() && state.idle_since.is_none() {
             state.idle_since = Some(Instant::now());
         }
@@ -306,7 +333,13 @@ impl Fanout {
         if matches!(from, StartAt::After(_)) {
             state.reconnects += 1;
         }
-        let (cursor, replay) = state.replay(from);
+        let (cursor, replay, reset) = state.replay(from);
+        let totals = &self.shared.totals;
+        totals.resets.fetch_add(u64::from(reset), Ordering::Relaxed);
+        totals.replayed.fetch_add(
+            (replay.len() - usize::from(reset)) as u64,
+            Ordering::Relaxed,
+        );
 
         let (tx, rx) = mpsc::channel(self.shared.limits.queue.max(1));
         let end = Arc::new(EndSignal::default());
@@ -379,6 +412,31 @@ impl Fanout {
         })
     }
 
+    pub fn totals(&self) -> FanoutTotals {
+        let totals = &self.shared.totals;
+        FanoutTotals {
+            published: totals.published.load(Ordering::Relaxed),
+            replayed: totals.replayed.load(Ordering::Relaxed),
+            resets: totals.resets.load(Ordering::Relaxed),
+            slow: totals.slow.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many events wait in each subscriber's queue right now.
+    pub fn queue_depths(&self) -> Vec<usize> {
+        let channels: Vec<Arc<Channel>> = lock(&self.shared.channels).values().cloned().collect();
+        channels
+            .iter()
+            .flat_map(|channel| {
+                lock(&channel.state)
+                    .subscribers
+                    .iter()
+                    .map(|s| s.tx.max_capacity() - s.tx.capacity())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Keys starting with `prefix`, sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let mut keys: Vec<String> = lock(&self.shared.channels)
@@ -425,23 +483,29 @@ impl Fanout {
 }
 
 impl ChannelState {
-    /// The cursor the subscriber starts at and the frames to send it before live events.
-    fn replay(&self, from: StartAt) -> (u64, Vec<Bytes>) {
+    /// The cursor the subscriber starts at, the frames to send it before live events, and
+    /// whether the first of them is a `reset`.
+    fn replay(&self, from: StartAt) -> (u64, Vec<Bytes>, bool) {
         let first_held = self.ring.front().map(|(id, _)| *id);
         let all = || self.ring.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>();
         match from {
-            StartAt::Live => (self.last_id, Vec::new()),
+            StartAt::Live => (self.last_id, Vec::new(), false),
             StartAt::Start => match first_held {
                 Some(first) if first > 1 => (
                     0,
                     [vec![reset_frame(0, first, self.last_id)], all()].concat(),
+                    true,
                 ),
-                _ => (0, all()),
+                _ => (0, all(), false),
             },
             StartAt::After(k) if k > self.last_id => {
                 // The client saw ids this channel never gave (it was forgotten and
                 // started over): say so, then continue live.
-                (k, vec![reset_frame(k, self.last_id + 1, self.last_id)])
+                (
+                    k,
+                    vec![reset_frame(k, self.last_id + 1, self.last_id)],
+                    true,
+                )
             }
             StartAt::After(k) => {
                 let oldest_needed = k + 1;
@@ -460,7 +524,7 @@ impl ChannelState {
                         .filter(|(id, _)| *id > k)
                         .map(|(_, b)| b.clone()),
                 );
-                (k, frames)
+                (k, frames, lost)
             }
         }
     }

@@ -21,6 +21,7 @@
 //! - [`tombstones`]: ids that ended on purpose, remembered (bounded) to answer 204.
 //! - [`pages`]: `/`, `/proto`, `/healthz`.
 //! - [`lab`]: `/lab`, `/lab/dashboard`, the order page; HTML/JS/CSS from `src/assets`.
+//! - [`metrics`]: `/metrics` in the Prometheus text format, from the same counters.
 //! - [`stats`]: `/api/stats` and `/sse/stats`, what the dashboard shows.
 //! - [`browser`]: headless Chromium over CDP, for `sselab tabs`, `sselab shot` and the tests.
 //! - [`params`]: query values and headers turned into numbers or a one-line 400.
@@ -40,6 +41,7 @@ pub mod fanout;
 pub mod hub;
 pub mod lab;
 pub mod listeners;
+pub mod metrics;
 pub mod orders;
 pub mod pages;
 pub mod params;

@@ -40,6 +40,8 @@ struct BoundListener {
 #[derive(Debug)]
 pub struct Server {
     listeners: Vec<BoundListener>,
+    /// `--metrics`: a plain listener serving only /metrics.
+    metrics: Option<(std::net::TcpListener, SocketAddr)>,
     certificate: Option<CertMaterial>,
     state: AppState,
     header_read_timeout: Duration,
@@ -67,6 +69,16 @@ impl Server {
                 listeners.push(BoundListener { kind, socket, addr });
             }
         }
+        let metrics = match args.metrics {
+            Bind::Off => None,
+            Bind::At(addr) => {
+                let socket = listen(addr).with_context(|| {
+                    format!("cannot listen on {addr} (--metrics); pick another address or `--metrics off`")
+                })?;
+                let addr = socket.local_addr()?;
+                Some((socket, addr))
+            }
+        };
         if listeners.is_empty() {
             anyhow::bail!(
                 "every listener is off: turn on at least one of --http, --https, --https-h1"
@@ -124,17 +136,25 @@ impl Server {
             streams: StreamRegistry::new(args.max_streams),
             demo: crate::demo::ended_demos(),
             hub,
-            orders: Orders::new(fanout, args.max_orders, linger),
+            orders: Orders::new(fanout.clone(), args.max_orders, linger),
             connections: Arc::new(ConnCounters::default()),
+            fanout,
+            responses: Arc::default(),
         };
         Ok(Self {
             listeners,
+            metrics,
             certificate,
             state,
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
             h2_max_streams: args.h2_max_streams,
             grace: Duration::from_secs(args.grace),
         })
+    }
+
+    /// The real address of the `--metrics` listener, if it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The real address of a listener (after port 0 was resolved), if it is on.
@@ -167,6 +187,13 @@ impl Server {
                 listener.kind.name(),
                 url_for(listener.kind, listener.addr),
                 what
+            ));
+        }
+        if let Some((_, addr)) = &self.metrics {
+            lines.push(format!(
+                "listening {:<8} {}metrics",
+                "metrics",
+                url_for(ListenerKind::Http, *addr)
             ));
         }
         if let Some(cert) = &self.certificate {
@@ -221,6 +248,16 @@ impl Server {
                     servers.spawn(server.serve(make_service));
                 }
             }
+        }
+
+        if let Some((socket, _)) = self.metrics {
+            let router = axum::Router::new()
+                .route("/metrics", axum::routing::get(crate::metrics::metrics))
+                .with_state(self.state.clone());
+            let server = axum_server::from_tcp(socket)?
+                .handle(Handle::with_control(control.clone()))
+                .first_request_timeout(self.header_read_timeout);
+            servers.spawn(server.serve(router.into_make_service()));
         }
 
         tokio::select! {

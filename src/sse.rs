@@ -174,6 +174,7 @@ where
                 item = content.next() => match item {
                     Some(Out::Send(bytes)) => {
                         idle_until = Instant::now() + idle_period;
+                        guard.record_sent(bytes.len(), true);
                         yield Ok(bytes);
                         continue;
                     }
@@ -182,6 +183,7 @@ where
                 },
                 _ = sleep_until(idle_until), if lifetime.keepalive.is_some() => {
                     idle_until = Instant::now() + idle_period;
+                    guard.record_sent(KEEPALIVE_COMMENT.len(), false);
                     yield Ok(Bytes::from_static(KEEPALIVE_COMMENT));
                     continue;
                 }

@@ -99,12 +99,21 @@ struct Shared {
     open: [[AtomicUsize; 2]; 4],
     /// Open streams per connection, for "streams per connection" on HTTP/2.
     per_connection: Mutex<HashMap<u64, ConnectionStreams>>,
+    /// Streams opened, by the same slots as `open`.
+    opened_by_slot: [[AtomicU64; 2]; 4],
     opened: AtomicU64,
     closed: AtomicU64,
     resumed: AtomicU64,
     reasons: [AtomicU64; CloseReason::ALL.len()],
+    /// Events written to streams (keep-alive comments are not events).
+    events_sent: AtomicU64,
+    /// Bytes written to streams, keep-alives included.
+    bytes_sent: AtomicU64,
     shutdown: CancellationToken,
 }
+
+/// Per listener and protocol: (listener, protocol, value).
+pub type SlotValues = Vec<(&'static str, &'static str, u64)>;
 
 /// One connection that carries open streams right now.
 #[derive(Debug, Clone, Serialize)]
@@ -159,10 +168,13 @@ impl StreamRegistry {
                 open_total: AtomicUsize::new(0),
                 open: Default::default(),
                 per_connection: Mutex::new(HashMap::new()),
+                opened_by_slot: Default::default(),
                 opened: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
                 resumed: AtomicU64::new(0),
                 reasons: Default::default(),
+                events_sent: AtomicU64::new(0),
+                bytes_sent: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -202,6 +214,8 @@ impl StreamRegistry {
             ));
         }
         self.slot(request).fetch_add(1, Ordering::SeqCst);
+        shared.opened_by_slot[listener_slot(request)][protocol_slot(request.version)]
+            .fetch_add(1, Ordering::Relaxed);
         shared.opened.fetch_add(1, Ordering::Relaxed);
         if resumed {
             shared.resumed.fetch_add(1, Ordering::Relaxed);
@@ -298,6 +312,34 @@ impl StreamRegistry {
         self.shared.opened.load(Ordering::Relaxed)
     }
 
+    /// Open streams now, per listener and protocol.
+    pub fn open_by_slot(&self) -> SlotValues {
+        self.by_slot(|l, p| self.shared.open[l][p].load(Ordering::SeqCst) as u64)
+    }
+
+    /// Streams opened since start, per listener and protocol.
+    pub fn opened_by_slot(&self) -> SlotValues {
+        self.by_slot(|l, p| self.shared.opened_by_slot[l][p].load(Ordering::Relaxed))
+    }
+
+    fn by_slot(&self, value: impl Fn(usize, usize) -> u64) -> SlotValues {
+        let mut values = Vec::new();
+        for (l, listener) in LISTENER_SLOTS.iter().enumerate() {
+            for (p, protocol) in PROTOCOL_SLOTS.iter().enumerate() {
+                values.push((*listener, *protocol, value(l, p)));
+            }
+        }
+        values
+    }
+
+    /// (events, bytes) written to streams since start.
+    pub fn sent(&self) -> (u64, u64) {
+        (
+            self.shared.events_sent.load(Ordering::Relaxed),
+            self.shared.bytes_sent.load(Ordering::Relaxed),
+        )
+    }
+
     /// Ask every open stream to end (reason `shutdown`) and refuse new ones.
     pub fn shut_down(&self) {
         self.shared.shutdown.cancel();
@@ -333,6 +375,15 @@ impl StreamGuard {
 
     pub fn request(&self) -> &RequestInfo {
         &self.request
+    }
+
+    /// Count bytes written to this stream; `event` is false for keep-alive comments.
+    pub fn record_sent(&self, bytes: usize, event: bool) {
+        let shared = &self.registry.shared;
+        shared.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        if event {
+            shared.events_sent.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
