@@ -53,6 +53,9 @@ pub enum Command {
     Tabs(TabsArgs),
     /// Save a PNG of a page as headless Chromium renders it (e.g. /lab?run=http:10,https:10).
     Shot(ShotArgs),
+    /// Load-test any SSE server: N streams over HTTP/1.1 or HTTP/2, optional fan-out with
+    /// delivery latency, lost/duplicated events, and the server's RSS per stream.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -124,6 +127,7 @@ impl Command {
             Command::Cert(args) => args.log.verbose,
             Command::Tabs(args) => args.browser.log.verbose,
             Command::Shot(args) => args.browser.log.verbose,
+            Command::Bench(args) => args.log.verbose,
         }
     }
 }

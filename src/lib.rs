@@ -23,6 +23,7 @@
 //! - [`lab`]: `/lab`, `/lab/dashboard`, the order page; HTML/JS/CSS from `src/assets`.
 //! - [`metrics`]: `/metrics` in the Prometheus text format, from the same counters.
 //! - [`stats`]: `/api/stats` and `/sse/stats`, what the dashboard shows.
+//! - [`bench`]: `sselab bench`, a load generator for any SSE server (hyper clients).
 //! - [`browser`]: headless Chromium over CDP, for `sselab tabs`, `sselab shot` and the tests.
 //! - [`params`]: query values and headers turned into numbers or a one-line 400.
 //! - [`error`]: the error type every handler returns.
@@ -30,6 +31,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod browser;
 pub mod certs;
 pub mod clock;
@@ -112,6 +114,21 @@ pub async fn screenshot(args: config::ShotArgs) -> anyhow::Result<()> {
     browser.close().await;
     result?;
     println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `sselab bench`: run the load generator and print its report (text, or JSON with --json).
+pub async fn bench_command(args: bench::BenchArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let report = bench::run(args).await?;
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report.text()
+    };
+    // A closed pipe (`| head`) is not worth a panic.
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
 }
 

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Cert(args) => sselab::regenerate_certificate(&args.cert),
         Command::Tabs(args) => runtime.block_on(sselab::open_tabs(args)),
         Command::Shot(args) => runtime.block_on(sselab::screenshot(args)),
+        Command::Bench(args) => runtime.block_on(sselab::bench_command(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     pub https: SocketAddr,
     pub https_h1: SocketAddr,
+    /// The `--metrics` listener, when the test asked for one.
+    pub metrics: Option<SocketAddr>,
     pub cert_pem: PathBuf,
     /// The certificate's SPKI hash, for Chromium's allow-list.
     pub spki: String,
@@ -71,6 +73,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let args = test_args(dir.path(), extra);
         let server = Server::bind(&args).expect("server binds");
+        let metrics = server.metrics_addr();
         let addr = |kind| server.addr(kind).expect("listener is on");
         let (http, https, https_h1) = (
             addr(ListenerKind::Http),
@@ -91,6 +94,7 @@ impl TestServer {
             http,
             https,
             https_h1,
+            metrics,
             cert_pem,
             spki,
             state,

@@ -1,0 +1,324 @@
+//! `sselab bench` in a small mode against a real server on port 0, and /metrics reflecting
+//! what the streams did. The reports must add up: nothing lost, nothing counted twice.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use sselab::bench::{BenchArgs, Report};
+use sselab::{Cli, Command};
+use util::{Events, TestServer, Via};
+
+fn bench_args(args: &[&str]) -> BenchArgs {
+    let argv = ["sselab", "bench"].iter().chain(args.iter());
+    match Cli::try_parse_from(argv)
+        .expect("bench flags parse")
+        .into_command()
+    {
+        Command::Bench(args) => args,
+        other => panic!("expected bench, got {other:?}"),
+    }
+}
+
+async fn bench(args: &[&str]) -> Report {
+    sselab::bench::run(bench_args(args))
+        .await
+        .expect("bench runs")
+}
+
+fn assert_fan_out_adds_up(report: &Report, streams: u64) {
+    assert_eq!(report.established, streams, "{}", report.text());
+    assert_eq!(report.failed, 0, "{}", report.text());
+    let publish = report.publish.as_ref().expect("fan-out mode");
+    assert!(
+        publish.sent >= 20,
+        "about 40 publishes in 2 s at 20/s: {}",
+        report.text()
+    );
+    assert_eq!(publish.failed, 0);
+    assert_eq!(report.lost, 0, "{}", report.text());
+    assert_eq!(report.duplicated, 0, "{}", report.text());
+    assert_eq!(
+        report.events_received,
+        publish.sent * streams,
+        "every stream got every event"
+    );
+    assert_eq!(report.latency.samples, report.events_received);
+    assert_eq!(report.establish.samples, streams);
+    assert!(report.latency.p50_ms > 0.0 && report.latency.max_ms >= report.latency.p99_ms);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fan_out_over_http2_and_http1_loses_nothing_and_counts_add_up() {
+    let server = TestServer::start(&[]).await;
+    let cacert = server.cert_pem.display().to_string();
+    let https = format!("https://127.0.0.1:{}", server.https.port());
+    let http = format!("http://127.0.0.1:{}", server.http.port());
+
+    let h2 = bench(&[
+        "--url",
+        &format!("{https}/sse/topics/h2"),
+        "--streams",
+        "200",
+        "--connections",
+        "2",
+        "--cacert",
+        &cacert,
+        "--duration",
+        "2",
+        "--rate",
+        "20",
+        "--publish-url",
+        &format!("{http}/api/topics/h2/events"),
+        "--server-metrics",
+        &format!("{http}/metrics"),
+    ])
+    .await;
+    assert_fan_out_adds_up(&h2, 200);
+    assert_eq!((h2.proto.as_str(), h2.connections), ("h2", 2));
+    assert!(
+        h2.server_rss_per_stream_bytes.is_some(),
+        "RSS read from /metrics: {}",
+        h2.text()
+    );
+
+    let h1 = bench(&[
+        "--url",
+        &format!("{http}/sse/topics/h1"),
+        "--streams",
+        "200",
+        "--proto",
+        "h1",
+        "--duration",
+        "2",
+        "--rate",
+        "20",
+        "--publish-url",
+        &format!("{http}/api/topics/h1/events"),
+    ])
+    .await;
+    assert_fan_out_adds_up(&h1, 200);
+    assert_eq!((h1.proto.as_str(), h1.connections), ("h1", 200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_stream_can_be_its_own_session() {
+    let server = TestServer::start(&[]).await;
+    let url = format!(
+        "http://127.0.0.1:{}/sse/sessions/bench-{{n}}",
+        server.http.port()
+    );
+    let report = bench(&[
+        "--url",
+        &url,
+        "--streams",
+        "50",
+        "--proto",
+        "h2c",
+        "--connections",
+        "5",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(report.established, 50, "{}", report.text());
+    assert_eq!(server.state.hub.session_count(), 50);
+    assert!(server.state.hub.session("bench-49").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
+    let server = TestServer::start(&[]).await;
+    let http = format!("http://127.0.0.1:{}", server.http.port());
+    let started = Instant::now();
+
+    let missing = bench(&[
+        "--url",
+        &format!("{http}/nothing/here"),
+        "--streams",
+        "5",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        missing.failures.get("HTTP 404"),
+        Some(&5),
+        "{}",
+        missing.text()
+    );
+    let not_sse = bench(&[
+        "--url",
+        &format!("{http}/proto"),
+        "--streams",
+        "3",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        not_sse
+            .failures
+            .get("not SSE (content-type application/json)"),
+        Some(&3)
+    );
+    let refused = {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        bench(&[
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+            "--streams",
+            "3",
+            "--duration",
+            "1",
+        ])
+        .await
+    };
+    assert_eq!(
+        refused.failures.get("connect: connection refused"),
+        Some(&3),
+        "{}",
+        refused.text()
+    );
+    let tls = bench(&[
+        "--url",
+        &format!("https://127.0.0.1:{}/sse/hello", server.https.port()),
+        "--streams",
+        "2",
+        "--duration",
+        "1",
+        "--cacert",
+        &util_other_cert(),
+    ])
+    .await;
+    assert!(
+        tls.failures.keys().all(|k| k.starts_with("tls: ")),
+        "{}",
+        tls.text()
+    );
+    assert_eq!(
+        (tls.established, tls.failed),
+        (0, 2),
+        "each stream counted once"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "every run is bounded"
+    );
+
+    let remote = sselab::bench::run(bench_args(&[
+        "--url",
+        "http://192.0.2.1/sse",
+        "--duration",
+        "1",
+    ]))
+    .await;
+    let message = format!("{:#}", remote.expect_err("refused without --allow-remote"));
+    assert!(message.contains("loopback"), "{message}");
+    let no_trust = sselab::bench::run(bench_args(&[
+        "--url",
+        "https://127.0.0.1:1/",
+        "--duration",
+        "1",
+    ]))
+    .await;
+    assert!(format!("{:#}", no_trust.expect_err("https needs trust")).contains("--cacert"));
+}
+
+/// A certificate the server does not use, so the handshake must fail.
+fn util_other_cert() -> String {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let material = sselab::certs::generate(&dir, &["localhost".to_string()]).expect("other cert");
+    material.cert_path.display().to_string()
+}
+
+fn sample(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{metrics}")) as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_streams_opened_and_closed_by_protocol() {
+    let server = TestServer::start(&["--metrics", "127.0.0.1:0"]).await;
+    let h1 = server.client(Via::H1).await;
+    let h2 = server.client(Via::H2Tls).await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let client = server.client(Via::H1).await;
+        streams.push(Events::new(client.get("/sse/hello").await));
+    }
+    for _ in 0..2 {
+        streams.push(Events::new(h2.get("/sse/hello").await));
+    }
+    let text = util::text(h1.get("/metrics").await).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"sselab_streams_open{listener="http",protocol="HTTP/1.1"}"#
+        ),
+        3
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"sselab_streams_open{listener="https",protocol="HTTP/2"}"#
+        ),
+        2
+    );
+    assert_eq!(
+        sample(&text, r#"sselab_connections_open{listener="https"}"#),
+        1
+    );
+    assert!(sample(&text, "process_resident_memory_bytes") > 1 << 20);
+
+    drop(streams);
+    util::eventually("streams counted out", || {
+        server.state.streams.open_streams().total() == 0
+    })
+    .await;
+    let _ = h1.get("/no/such/page").await;
+    let text = util::text(h1.get("/metrics").await).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"sselab_streams_opened_total{listener="http",protocol="HTTP/1.1"}"#
+        ),
+        3
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"sselab_streams_opened_total{listener="https",protocol="HTTP/2"}"#
+        ),
+        2
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"sselab_streams_closed_total{reason="client-gone"}"#
+        ),
+        5
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"sselab_streams_open{listener="http",protocol="HTTP/1.1"}"#
+        ),
+        0
+    );
+    assert_eq!(
+        sample(&text, r#"sselab_http_responses_total{status="404"}"#),
+        1
+    );
+    assert!(
+        sample(&text, "sselab_events_sent_total") >= 5,
+        "at least each stream's first frame"
+    );
+}
