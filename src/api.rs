@@ -58,10 +58,30 @@ pub fn subscriber_meta(request: &RequestInfo) -> SubscriberMeta {
     }
 }
 
+/// Count the stream in and answer with the subscription. Its `connected` event says how it
+/// is served and names what it follows (`("session", id)`, `("topic", name)`…).
+pub fn serve_subscription(
+    state: &AppState,
+    request: &RequestInfo,
+    path: &str,
+    resumed: bool,
+    subscription: Subscription,
+    follows: (&str, &str),
+) -> Result<Response, AppError> {
+    let guard = state.streams.open(request, path, resumed)?;
+    let mut connected = json!({
+        "protocol": request.protocol(),
+        "connection_id": request.connection_id,
+        "replayed": subscription.replay_len(),
+    });
+    connected[follows.0] = follows.1.into();
+    Ok(subscription_response(state, subscription, guard, connected))
+}
+
 /// The SSE answer for a subscription: `retry:` and `event: connected` (with `id:` at the
 /// subscriber's cursor, so its first reconnect already carries a Last-Event-ID), then the
 /// subscription's replay and live events.
-pub fn subscription_response(
+fn subscription_response(
     state: &AppState,
     subscription: Subscription,
     guard: StreamGuard,
@@ -109,21 +129,14 @@ pub async fn subscribe_session(
         }
         other => other?,
     };
-    let guard = state
-        .streams
-        .open(&request, "/sse/sessions", last_event_id.is_some())?;
-    let connected = json!({
-        "session": id,
-        "protocol": request.protocol(),
-        "connection_id": request.connection_id,
-        "replayed": subscription.replay_len(),
-    });
-    Ok(subscription_response(
+    serve_subscription(
         &state,
+        &request,
+        "/sse/sessions",
+        last_event_id.is_some(),
         subscription,
-        guard,
-        connected,
-    ))
+        ("session", &id),
+    )
 }
 
 pub async fn post_to_session(
@@ -194,21 +207,14 @@ pub async fn subscribe_topic(
         state
             .hub
             .subscribe_topic(&name, last_event_id, subscriber_meta(&request))?;
-    let guard = state
-        .streams
-        .open(&request, "/sse/topics", last_event_id.is_some())?;
-    let connected = json!({
-        "topic": name,
-        "protocol": request.protocol(),
-        "connection_id": request.connection_id,
-        "replayed": subscription.replay_len(),
-    });
-    Ok(subscription_response(
+    serve_subscription(
         &state,
+        &request,
+        "/sse/topics",
+        last_event_id.is_some(),
         subscription,
-        guard,
-        connected,
-    ))
+        ("topic", &name),
+    )
 }
 
 pub async fn post_to_topic(

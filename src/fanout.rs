@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -173,9 +173,76 @@ struct ChannelState {
 #[derive(Debug)]
 struct Subscriber {
     id: u64,
-    tx: mpsc::Sender<Bytes>,
+    queue: Arc<Queue>,
     end: Arc<EndSignal>,
     meta: SubscriberMeta,
+}
+
+/// A subscriber's bounded queue of encoded frames. Lighter than a channel (an idle
+/// subscriber holds no buffer at all), and publishing into it never waits.
+#[derive(Debug)]
+struct Queue {
+    items: Mutex<VecDeque<Bytes>>,
+    capacity: usize,
+    ready: Notify,
+    /// Set when the publishing side lets go: the reader drains what is left, then ends.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug)]
+struct QueueFull;
+
+impl Queue {
+    fn new(capacity: usize) -> Self {
+        Self {
+            items: Mutex::new(VecDeque::new()),
+            capacity,
+            ready: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn push(&self, frame: Bytes) -> Result<(), QueueFull> {
+        {
+            let mut items = lock(&self.items);
+            if items.len() >= self.capacity {
+                return Err(QueueFull);
+            }
+            items.push_back(frame);
+        }
+        // Stores a permit when the reader is not waiting yet, so no wake-up is lost.
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.items).len()
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.ready.notify_one();
+    }
+
+    /// The next frame; `None` once closed and drained.
+    async fn recv(&self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = lock(&self.items).pop_front() {
+                return Some(frame);
+            }
+            if self.closed.load(Ordering::SeqCst) {
+                return None;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
+/// The publishing side's handle going away closes the queue, as dropping a sender would.
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 /// How a subscriber is told to stop: the reason, and a token for "stop now, skip the queue".
@@ -265,12 +332,12 @@ impl Fanout {
         }
         let mut delivered = 0;
         let mut slow = 0;
-        state.subscribers.retain(|subscriber| match subscriber.tx.try_send(bytes.clone()) {
+        state.subscribers.retain(|subscriber| match subscriber.queue.push(bytes.clone()) {
             Ok(()) => {
                 delivered += 1;
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(QueueFull) => {
                 slow += 1;
                 tracing::warn!(
                     channel = key,
@@ -284,7 +351,6 @@ impl Fanout {
                 }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         });
         state.dropped += slow;
         let totals = &self.shared.totals;
@@ -341,13 +407,13 @@ impl Fanout {
             Ordering::Relaxed,
         );
 
-        let (tx, rx) = mpsc::channel(self.shared.limits.queue.max(1));
+        let queue = Arc::new(Queue::new(self.shared.limits.queue.max(1)));
         let end = Arc::new(EndSignal::default());
         state.next_subscriber += 1;
         let subscriber_id = state.next_subscriber;
         state.subscribers.push(Subscriber {
             id: subscriber_id,
-            tx,
+            queue: queue.clone(),
             end: end.clone(),
             meta,
         });
@@ -356,7 +422,7 @@ impl Fanout {
         Ok(Subscription {
             cursor,
             replay,
-            rx,
+            queue,
             end,
             sent: channel.sent.clone(),
             _registration: Registration {
@@ -401,7 +467,7 @@ impl Fanout {
                 .iter()
                 .map(|s| SubscriberInfo {
                     meta: s.meta.clone(),
-                    queued: s.tx.max_capacity() - s.tx.capacity(),
+                    queued: s.queue.len(),
                 })
                 .collect(),
             sent: channel.sent.load(Ordering::Relaxed),
@@ -431,7 +497,7 @@ impl Fanout {
                 lock(&channel.state)
                     .subscribers
                     .iter()
-                    .map(|s| s.tx.max_capacity() - s.tx.capacity())
+                    .map(|s| s.queue.len())
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -576,7 +642,7 @@ pub struct Subscription {
     /// The last id the subscriber is considered to have (for the first frame's `id:`).
     pub cursor: u64,
     replay: Vec<Bytes>,
-    rx: mpsc::Receiver<Bytes>,
+    queue: Arc<Queue>,
     end: Arc<EndSignal>,
     sent: Arc<AtomicU64>,
     _registration: Registration,
@@ -592,7 +658,7 @@ impl Subscription {
     /// ended (`replaced`, `bye`) when the client should know, and the close reason.
     pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
         async_stream::stream! {
-            let Subscription { replay, mut rx, end, sent, _registration, .. } = self;
+            let Subscription { replay, queue, end, sent, _registration, .. } = self;
             for frame in replay {
                 sent.fetch_add(1, Ordering::Relaxed);
                 yield Out::Send(frame);
@@ -601,7 +667,7 @@ impl Subscription {
                 tokio::select! {
                     biased;
                     _ = end.now.cancelled() => break,
-                    frame = rx.recv() => match frame {
+                    frame = queue.recv() => match frame {
                         Some(frame) => {
                             sent.fetch_add(1, Ordering::Relaxed);
                             yield Out::Send(frame);

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::{subscriber_meta, subscription_response};
+use crate::api::{serve_subscription, subscriber_meta};
 use crate::app::AppState;
 use crate::conn::RequestInfo;
 use crate::error::AppError;
@@ -326,19 +326,12 @@ async fn follow(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
     };
-    let guard = state
-        .streams
-        .open(&request, "/sse/orders", last_event_id.is_some())?;
-    let connected = json!({
-        "order_id": id,
-        "protocol": request.protocol(),
-        "connection_id": request.connection_id,
-        "replayed": subscription.replay_len(),
-    });
-    Ok(subscription_response(
+    serve_subscription(
         &state,
+        &request,
+        "/sse/orders",
+        last_event_id.is_some(),
         subscription,
-        guard,
-        connected,
-    ))
+        ("order_id", &id),
+    )
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
+# load, in separate processes, on loopback only. Every run is bounded by its flags.
+#
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|side|h2load]...
+#
+# Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --quiet
+bin=target/release/sselab
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+work=$(mktemp -d)
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  server_pid=""
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+# start_server [flags...]: sselab on fixed loopback ports 18080/18443/18444.
+start_server() {
+  stop_server
+  "$bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 \
+    --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" >"$work/banner" 2>"$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18080/healthz && return; sleep 0.1; done
+  echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1
+}
+ca() { echo "--cacert $work/certs/cert.pem"; }
+metrics="--server-metrics http://127.0.0.1:18080/metrics"
+title() { printf '\n### %s\n\n```\n' "$1"; }
+endblock() { printf '```\n'; }
+run() { echo "\$ sselab bench $*" | sed "s#$work#\$TMP#g"; "$bin" bench "$@"; }
+
+idle() {
+  start_server --h2-max-streams 100 --keepalive 0
+  title "Idle memory: 10k HTTP/2 streams over 100 TLS connections"
+  run --url https://127.0.0.1:18443/sse/topics/idle --streams 10000 --connections 100 --proto h2 $(ca) --duration 3 $metrics
+  endblock
+}
+
+h1conn() {
+  start_server --keepalive 0
+  title "Idle memory: 2k HTTPS HTTP/1.1 connections (one stream each)"
+  run --url https://127.0.0.1:18444/sse/topics/idle --streams 2000 --proto h1 $(ca) --duration 3 $metrics
+  endblock
+}
+
+scale() {
+  start_server --h2-max-streams 100 --keepalive 0
+  title "Scale: 100k HTTP/2 streams on 1000 connections, every one receiving events"
+  run --url https://127.0.0.1:18443/sse/topics/scale --streams 100000 --connections 1000 --proto h2 $(ca) \
+    --ramp 20 --duration 10 --publish-url http://127.0.0.1:18080/api/topics/scale/events --rate 1 --drain 20 \
+    --connect-timeout 60 $metrics
+  endblock
+}
+
+fanout() {
+  start_server --h2-max-streams 100 --keepalive 0
+  for rate in 10 50; do
+    title "Fan-out: 10k subscribers (100 HTTP/2 connections), $rate publishes/s"
+    run --url https://127.0.0.1:18443/sse/topics/fan$rate --streams 10000 --connections 100 --proto h2 $(ca) \
+      --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan$rate/events --rate "$rate" $metrics
+    endblock
+  done
+}
+
+ttfe() {
+  start_server
+  title "Time to first event: 1000 HTTP/2 streams opened over 5 s (one at a time, not a burst)"
+  run --url "https://127.0.0.1:18443/sse/hello?timeout=0" --streams 1000 --connections 10 --proto h2 $(ca) --ramp 5 --duration 1
+  endblock
+  title "Time to first event: 1000 HTTP/1.1 streams over 5 s (plain TCP, connect included)"
+  run --url "http://127.0.0.1:18080/sse/hello?timeout=0" --streams 1000 --proto h1 --ramp 5 --duration 1
+  endblock
+}
+
+shutdown() {
+  start_server --grace 5
+  title "Shutdown with 10k open streams (SIGTERM until the process exits)"
+  "$bin" bench --url https://127.0.0.1:18443/sse/topics/down --streams 10000 --connections 100 --proto h2 $(ca) \
+    --duration 30 --json >"$work/hold.json" &
+  local bench_pid=$!
+  for _ in $(seq 1 200); do
+    open=$(curl -s http://127.0.0.1:18080/metrics | awk '/^sselab_streams_open\{listener="https",protocol="HTTP\/2"\}/ {print $2}')
+    [ "${open:-0}" -ge 10000 ] && break
+    sleep 0.1
+  done
+  echo "open HTTP/2 streams before SIGTERM: $open"
+  local start end
+  start=$(date +%s.%N)
+  kill -TERM "$server_pid"
+  wait "$server_pid"; local code=$?
+  end=$(date +%s.%N)
+  server_pid=""
+  echo "exit code $code after $(echo "$end - $start" | bc) s"
+  grep -o 'shutting down.*' "$work/server.log" | sed 's/\x1b\[[0-9;]*m//g' | head -1
+  kill "$bench_pid" 2>/dev/null || true; wait "$bench_pid" 2>/dev/null || true
+  endblock
+}
+
+side() {
+  for proto in h1 h2; do
+    start_server --keepalive 0
+    if [ "$proto" = h1 ]; then
+      title "Side by side: 1000 streams as 1000 HTTPS HTTP/1.1 connections, 10 events/s fan-out"
+      run --url https://127.0.0.1:18444/sse/topics/side --streams 1000 --proto h1 $(ca) --duration 10 \
+        --publish-url http://127.0.0.1:18080/api/topics/side/events --rate 10 $metrics
+    else
+      title "Side by side: the same 1000 streams on 10 HTTP/2 connections, 10 events/s fan-out"
+      run --url https://127.0.0.1:18443/sse/topics/side --streams 1000 --connections 10 --proto h2 $(ca) --duration 10 \
+        --publish-url http://127.0.0.1:18080/api/topics/side/events --rate 10 $metrics
+    fi
+    endblock
+  done
+}
+
+h2load_check() {
+  command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; return 1; }
+  start_server
+  title "Cross-check with h2load: 1000 streams of /sse/hello?timeout=2 (10 connections × 100 streams)"
+  before=$(curl -s http://127.0.0.1:18080/metrics | awk '/^sselab_streams_opened_total\{listener="https",protocol="HTTP\/2"\}/ {print $2}')
+  h2load -n 1000 -c 10 -m 100 "https://127.0.0.1:18443/sse/hello?timeout=2" | grep -E 'requests:|status codes:|finished in'
+  after=$(curl -s http://127.0.0.1:18080/metrics | awk '/^sselab_streams_opened_total\{listener="https",protocol="HTTP\/2"\}/ {print $2}')
+  echo "server: sselab_streams_opened_total{https,HTTP/2} went from $before to $after"
+  endblock
+}
+
+what=${*:-all}
+[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown scale h2load"
+echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
+for part in $what; do
+  case $part in
+    idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
+    shutdown) shutdown ;; side) side ;; h2load) h2load_check ;;
+    *) echo "unknown part: $part" >&2; exit 2 ;;
+  esac
+done
