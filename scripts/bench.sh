@@ -58,8 +58,15 @@ scale() {
 }
 
 fanout() {
-  start_server --h2-max-streams 100 --keepalive 0
-  for rate in 10 50; do
+  for subscribers in 1000 10000; do
+    start_server --h2-max-streams 100 --keepalive 0
+    title "Fan-out: $subscribers subscribers ($((subscribers / 100)) HTTP/2 connections), 10 publishes/s"
+    run --url https://127.0.0.1:18443/sse/topics/fan --streams "$subscribers" --connections $((subscribers / 100)) \
+      --proto h2 $(ca) --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan/events --rate 10 $metrics
+    endblock
+  done
+  for rate in 50; do
+    start_server --h2-max-streams 100 --keepalive 0
     title "Fan-out: 10k subscribers (100 HTTP/2 connections), $rate publishes/s"
     run --url https://127.0.0.1:18443/sse/topics/fan$rate --streams 10000 --connections 100 --proto h2 $(ca) \
       --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan$rate/events --rate "$rate" $metrics

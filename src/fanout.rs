@@ -88,7 +88,10 @@ pub struct SubscriberInfo {
 pub struct ChannelInfo {
     pub last_id: u64,
     pub first_held: Option<u64>,
-    pub subscribers: Vec<SubscriberInfo>,
+    pub subscriber_count: usize,
+    /// The first subscriber (a session's only one), for listings; cheap to read even when
+    /// a topic has 100k subscribers.
+    pub first_subscriber: Option<SubscriberInfo>,
     /// Events written to subscribers (replayed ones included).
     pub sent: u64,
     /// Events that found a subscriber's queue full (that subscriber was cut as `slow`).
@@ -126,8 +129,40 @@ pub struct Fanout {
 #[derive(Debug)]
 struct FanoutShared {
     limits: Limits,
-    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    channels: Mutex<Channels>,
     totals: Totals,
+}
+
+/// The channel map, with a count per kind (the key up to its `:`), so "how many sessions"
+/// is O(1) even with 100k channels.
+#[derive(Debug, Default)]
+struct Channels {
+    map: HashMap<String, Arc<Channel>>,
+    per_kind: HashMap<String, usize>,
+}
+
+fn kind_of(key: &str) -> &str {
+    key.find(':').map_or(key, |at| &key[..=at])
+}
+
+impl Channels {
+    fn get_or_insert(&mut self, key: &str, make: impl FnOnce() -> Arc<Channel>) -> Arc<Channel> {
+        if let Some(channel) = self.map.get(key) {
+            return channel.clone();
+        }
+        let channel = make();
+        self.map.insert(key.to_string(), channel.clone());
+        *self.per_kind.entry(kind_of(key).to_string()).or_default() += 1;
+        channel
+    }
+
+    fn remove(&mut self, key: &str) -> bool {
+        let removed = self.map.remove(key).is_some();
+        if removed && let Some(n) = self.per_kind.get_mut(kind_of(key)) {
+            *n -= 1;
+        }
+        removed
+    }
 }
 
 /// Counters over every channel since start.
@@ -162,7 +197,8 @@ struct Channel {
 struct ChannelState {
     last_id: u64,
     ring: VecDeque<(u64, Bytes)>,
-    subscribers: Vec<Subscriber>,
+    /// By subscriber id: leaving is O(1) even when a topic has 100k subscribers.
+    subscribers: HashMap<u64, Subscriber>,
     next_subscriber: u64,
     idle_since: Option<Instant>,
     dropped: u64,
@@ -172,7 +208,6 @@ struct ChannelState {
 
 #[derive(Debug)]
 struct Subscriber {
-    id: u64,
     queue: Arc<Queue>,
     end: Arc<EndSignal>,
     meta: SubscriberMeta,
@@ -264,7 +299,7 @@ impl Fanout {
         Self {
             shared: Arc::new(FanoutShared {
                 limits,
-                channels: Mutex::new(HashMap::new()),
+                channels: Mutex::new(Channels::default()),
                 totals: Totals::default(),
             }),
         }
@@ -275,32 +310,29 @@ impl Fanout {
     }
 
     fn channel(&self, key: &str) -> Option<Arc<Channel>> {
-        lock(&self.shared.channels).get(key).cloned()
+        lock(&self.shared.channels).map.get(key).cloned()
     }
 
     fn channel_or_create(&self, key: &str) -> Arc<Channel> {
-        lock(&self.shared.channels)
-            .entry(key.to_string())
-            .or_insert_with(|| {
-                Arc::new(Channel {
-                    state: Mutex::new(ChannelState {
-                        last_id: 0,
-                        ring: VecDeque::new(),
-                        subscribers: Vec::new(),
-                        next_subscriber: 0,
-                        idle_since: Some(Instant::now()),
-                        dropped: 0,
-                        reconnects: 0,
-                        finished: false,
-                    }),
-                    sent: Arc::new(AtomicU64::new(0)),
-                })
+        lock(&self.shared.channels).get_or_insert(key, || {
+            Arc::new(Channel {
+                state: Mutex::new(ChannelState {
+                    last_id: 0,
+                    ring: VecDeque::new(),
+                    subscribers: HashMap::new(),
+                    next_subscriber: 0,
+                    idle_since: Some(Instant::now()),
+                    dropped: 0,
+                    reconnects: 0,
+                    finished: false,
+                }),
+                sent: Arc::new(AtomicU64::new(0)),
             })
-            .clone()
+        })
     }
 
     pub fn exists(&self, key: &str) -> bool {
-        lock(&self.shared.channels).contains_key(key)
+        lock(&self.shared.channels).map.contains_key(key)
     }
 
     /// Create the channel if it does not exist yet.
@@ -332,7 +364,7 @@ impl Fanout {
         }
         let mut delivered = 0;
         let mut slow = 0;
-        state.subscribers.retain(|subscriber| match subscriber.queue.push(bytes.clone()) {
+        state.subscribers.retain(|_, subscriber| match subscriber.queue.push(bytes.clone()) {
             Ok(()) => {
                 delivered += 1;
                 true
@@ -386,7 +418,7 @@ impl Fanout {
             }
             Exclusive::Reject => {}
             Exclusive::Replace => {
-                for older in state.subscribers.drain(..) {
+                for (_, older) in state.subscribers.drain() {
                     tracing::info!(
                         channel = key,
                         connection = older.meta.connection_id,
@@ -411,12 +443,14 @@ impl Fanout {
         let end = Arc::new(EndSignal::default());
         state.next_subscriber += 1;
         let subscriber_id = state.next_subscriber;
-        state.subscribers.push(Subscriber {
-            id: subscriber_id,
-            queue: queue.clone(),
-            end: end.clone(),
-            meta,
-        });
+        state.subscribers.insert(
+            subscriber_id,
+            Subscriber {
+                queue: queue.clone(),
+                end: end.clone(),
+                meta,
+            },
+        );
         state.idle_since = None;
         drop(state);
         Ok(Subscription {
@@ -441,7 +475,7 @@ impl Fanout {
         let mut state = lock(&channel.state);
         state.finished |= finish;
         let closed = state.subscribers.len();
-        for subscriber in state.subscribers.drain(..) {
+        for (_, subscriber) in state.subscribers.drain() {
             subscriber.end.close(reason, false);
         }
         if state.idle_since.is_none() {
@@ -453,7 +487,7 @@ impl Fanout {
     /// Forget a channel (its subscribers end with `reason` after draining).
     pub fn remove(&self, key: &str, reason: CloseReason) -> bool {
         self.close(key, reason, true);
-        lock(&self.shared.channels).remove(key).is_some()
+        lock(&self.shared.channels).remove(key)
     }
 
     pub fn info(&self, key: &str) -> Option<ChannelInfo> {
@@ -462,14 +496,11 @@ impl Fanout {
         Some(ChannelInfo {
             last_id: state.last_id,
             first_held: state.ring.front().map(|(id, _)| *id),
-            subscribers: state
-                .subscribers
-                .iter()
-                .map(|s| SubscriberInfo {
-                    meta: s.meta.clone(),
-                    queued: s.queue.len(),
-                })
-                .collect(),
+            subscriber_count: state.subscribers.len(),
+            first_subscriber: state.subscribers.values().next().map(|s| SubscriberInfo {
+                meta: s.meta.clone(),
+                queued: s.queue.len(),
+            }),
             sent: channel.sent.load(Ordering::Relaxed),
             dropped: state.dropped,
             reconnects: state.reconnects,
@@ -490,13 +521,14 @@ impl Fanout {
 
     /// How many events wait in each subscriber's queue right now.
     pub fn queue_depths(&self) -> Vec<usize> {
-        let channels: Vec<Arc<Channel>> = lock(&self.shared.channels).values().cloned().collect();
+        let channels: Vec<Arc<Channel>> =
+            lock(&self.shared.channels).map.values().cloned().collect();
         channels
             .iter()
             .flat_map(|channel| {
                 lock(&channel.state)
                     .subscribers
-                    .iter()
+                    .values()
                     .map(|s| s.queue.len())
                     .collect::<Vec<_>>()
             })
@@ -506,6 +538,7 @@ impl Fanout {
     /// Keys starting with `prefix`, sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let mut keys: Vec<String> = lock(&self.shared.channels)
+            .map
             .keys()
             .filter(|k| k.starts_with(prefix))
             .cloned()
@@ -514,26 +547,24 @@ impl Fanout {
         keys
     }
 
-    pub fn count(&self, prefix: &str) -> usize {
+    /// Channels of one kind (`"session:"`, `"topic:"`…), in O(1).
+    pub fn count(&self, kind: &str) -> usize {
         lock(&self.shared.channels)
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .count()
+            .per_kind
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
     }
 
-    /// Remove channels under `prefix` that nobody has subscribed to for `linger`, unless
-    /// `keep` says otherwise. Returns the removed keys.
-    pub fn sweep_idle(
-        &self,
-        prefix: &str,
-        linger: Duration,
-        keep: impl Fn(&str) -> bool,
-    ) -> Vec<String> {
+    /// Remove channels under `prefix` that nobody has subscribed to for `linger`. Returns
+    /// the removed keys.
+    pub fn sweep_idle(&self, prefix: &str, linger: Duration) -> Vec<String> {
         let now = Instant::now();
         let mut channels = lock(&self.shared.channels);
         let expired: Vec<String> = channels
+            .map
             .iter()
-            .filter(|(key, _)| key.starts_with(prefix) && !keep(key))
+            .filter(|(key, _)| key.starts_with(prefix))
             .filter(|(_, channel)| {
                 lock(&channel.state)
                     .idle_since
@@ -628,7 +659,7 @@ impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(channel) = self.channel.upgrade() {
             let mut state = lock(&channel.state);
-            state.subscribers.retain(|s| s.id != self.subscriber_id);
+            state.subscribers.remove(&self.subscriber_id);
             if state.subscribers.is_empty() && state.idle_since.is_none() {
                 state.idle_since = Some(Instant::now());
             }

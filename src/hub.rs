@@ -209,6 +209,10 @@ impl Hub {
         self.fanout().count(SESSION)
     }
 
+    pub fn topic_count(&self) -> usize {
+        self.fanout().count(TOPIC)
+    }
+
     /// Subscribe to a topic: live events, or a replay after `Last-Event-ID`.
     pub fn subscribe_topic(
         &self,
@@ -244,7 +248,7 @@ impl Hub {
                 let info = self.live_channel(key)?;
                 Some(TopicInfo {
                     name: key[TOPIC.len()..].to_string(),
-                    subscribers: info.subscribers.len(),
+                    subscribers: info.subscriber_count,
                     last_event_id: info.last_id,
                     sent: info.sent,
                     dropped: info.dropped,
@@ -273,7 +277,7 @@ impl Hub {
     pub fn sweep(&self) {
         let linger = self.shared.config.linger;
         for prefix in [SESSION, TOPIC] {
-            for key in self.fanout().sweep_idle(prefix, linger, |_| false) {
+            for key in self.fanout().sweep_idle(prefix, linger) {
                 tracing::debug!(channel = key, "expired after --session-linger");
             }
         }
@@ -296,7 +300,7 @@ impl Hub {
 }
 
 fn session_info(id: &str, info: &ChannelInfo) -> SessionInfo {
-    let subscriber = info.subscribers.first();
+    let subscriber = info.first_subscriber.as_ref();
     SessionInfo {
         id: id.to_string(),
         connected: subscriber.is_some(),

@@ -266,7 +266,7 @@ pub fn render(state: &AppState) -> prometheus::Result<String> {
     hub.with_label_values(&["session"])
         .set(state.hub.session_count() as i64);
     hub.with_label_values(&["topic"])
-        .set(state.hub.topics().len() as i64);
+        .set(state.hub.topic_count() as i64);
     gauge(
         &registry,
         "sselab_orders_running",

@@ -44,7 +44,7 @@ pub fn snapshot(state: &AppState) -> Stats {
         }),
         hub: json!({
             "sessions": state.hub.session_count(),
-            "topics": state.hub.topics().len(),
+            "topics": state.hub.topic_count(),
         }),
         orders_running: state.orders.running(),
     }
