@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 
 step "cargo fmt --check"
