@@ -16,8 +16,14 @@ type Io = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 /// server's SETTINGS_MAX_CONCURRENT_STREAMS and the request handle.
 async fn connect(server: &TestServer) -> (usize, SendRequest<Bytes>) {
     let io = util::tls(server.https, &server.cert_pem, &[b"h2"]).await;
-    let (mut send, mut connection): (_, Connection<Io, Bytes>) =
-        h2::client::handshake(io).await.expect("h2 handshake");
+    // Many streams' small SSE frames can arrive before their readers are scheduled on a busy
+    // machine; h2's default budget for buffered small DATA frames would then make the client
+    // itself send GOAWAY (ENHANCE_YOUR_CALM). A larger budget keeps the client patient.
+    let (mut send, mut connection): (_, Connection<Io, Bytes>) = h2::client::Builder::new()
+        .data_frame_budget(8 << 20)
+        .handshake(io)
+        .await
+        .expect("h2 handshake");
     // One round trip guarantees the server's SETTINGS frame (its first frame) was processed.
     let (response, _) = send
         .send_request(get(server, "/healthz"), true)
