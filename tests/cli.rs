@@ -1,6 +1,8 @@
 //! The `sselab` binary as a person runs it: start banner, signals, and errors that name
 //! the flag, file or address at fault.
 
+mod util;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,16 +23,8 @@ fn sselab(args: &[&str]) -> Command {
 /// Start a server on port 0 and read its banner (one line per listener, then the cert).
 fn start(cert_dir: &std::path::Path, extra: &[&str]) -> (Child, Vec<String>) {
     let dir = cert_dir.display().to_string();
-    let mut args = vec![
-        "--http",
-        "127.0.0.1:0",
-        "--https",
-        "127.0.0.1:0",
-        "--https-h1",
-        "127.0.0.1:0",
-        "--cert-dir",
-        &dir,
-    ];
+    let mut args = util::ALL_ON_PORT_0.to_vec();
+    args.extend(["--cert-dir", &dir]);
     args.extend(extra);
     let mut child = sselab(&args)
         .stdout(Stdio::piped())

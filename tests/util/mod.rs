@@ -42,21 +42,23 @@ pub struct TestServer {
     _dir: TempDir,
 }
 
+/// Every listener on a free loopback port.
+pub const ALL_ON_PORT_0: [&str; 6] = [
+    "--http",
+    "127.0.0.1:0",
+    "--https",
+    "127.0.0.1:0",
+    "--https-h1",
+    "127.0.0.1:0",
+];
+
 /// `sselab` flags for a test server: all listeners on port 0, certs in `dir`, plus `extra`.
 pub fn test_args(dir: &Path, extra: &[&str]) -> sselab::ServeArgs {
-    let mut argv: Vec<String> = [
-        "sselab",
-        "--http",
-        "127.0.0.1:0",
-        "--https",
-        "127.0.0.1:0",
-        "--https-h1",
-        "127.0.0.1:0",
-        "--cert-dir",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut argv: Vec<String> = std::iter::once("sselab")
+        .chain(ALL_ON_PORT_0)
+        .chain(["--cert-dir"])
+        .map(str::to_string)
+        .collect();
     argv.push(dir.display().to_string());
     argv.extend(extra.iter().map(|s| s.to_string()));
     match Cli::try_parse_from(argv)
