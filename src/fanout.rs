@@ -694,10 +694,13 @@ impl Subscription {
                 sent.fetch_add(1, Ordering::Relaxed);
                 yield Out::Send(frame);
             }
+            // Made once, not per event (see `sse::drive`).
+            let stop = end.now.clone().cancelled_owned();
+            let mut stop = std::pin::pin!(stop);
             loop {
                 tokio::select! {
                     biased;
-                    _ = end.now.cancelled() => break,
+                    _ = &mut stop => break,
                     frame = queue.recv() => match frame {
                         Some(frame) => {
                             sent.fetch_add(1, Ordering::Relaxed);

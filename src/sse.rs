@@ -162,18 +162,26 @@ where
     async_stream::stream! {
         let mut guard = guard;
         let mut content = std::pin::pin!(content);
+        // Every future below is made once and polled across events: re-creating them per
+        // event would register and unregister with the timer wheel and with the server-wide
+        // shutdown token each time, and at 100k deliveries a second that contention shows.
+        let shutdown = guard.shutdown_token().cancelled_owned();
+        let mut shutdown = std::pin::pin!(shutdown);
         let far_future = Duration::from_secs(86_400 * 365);
-        let deadline = Instant::now() + lifetime.timeout.unwrap_or(far_future);
+        let timeout = sleep_until(Instant::now() + lifetime.timeout.unwrap_or(far_future));
+        let mut timeout = std::pin::pin!(timeout);
         let idle_period = lifetime.keepalive.unwrap_or(far_future);
-        let mut idle_until = Instant::now() + idle_period;
+        let mut last_sent = Instant::now();
+        let idle = sleep_until(last_sent + idle_period);
+        let mut idle = std::pin::pin!(idle);
         loop {
             let reason = tokio::select! {
                 biased;
-                _ = guard.shutdown() => CloseReason::Shutdown,
-                _ = sleep_until(deadline), if lifetime.timeout.is_some() => CloseReason::Timeout,
+                _ = &mut shutdown => CloseReason::Shutdown,
+                _ = &mut timeout, if lifetime.timeout.is_some() => CloseReason::Timeout,
                 item = content.next() => match item {
                     Some(Out::Send(bytes)) => {
-                        idle_until = Instant::now() + idle_period;
+                        last_sent = Instant::now();
                         guard.record_sent(bytes.len(), true);
                         yield Ok(bytes);
                         continue;
@@ -181,10 +189,16 @@ where
                     Some(Out::Close(reason)) => reason,
                     None => CloseReason::End,
                 },
-                _ = sleep_until(idle_until), if lifetime.keepalive.is_some() => {
-                    idle_until = Instant::now() + idle_period;
-                    guard.record_sent(KEEPALIVE_COMMENT.len(), false);
-                    yield Ok(Bytes::from_static(KEEPALIVE_COMMENT));
+                _ = &mut idle, if lifetime.keepalive.is_some() => {
+                    // The timer is not moved on every event; when it fires, a stream that
+                    // sent something recently just waits for the rest of its idle period.
+                    let now = Instant::now();
+                    if now >= last_sent + idle_period {
+                        last_sent = now;
+                        guard.record_sent(KEEPALIVE_COMMENT.len(), false);
+                        yield Ok(Bytes::from_static(KEEPALIVE_COMMENT));
+                    }
+                    idle.as_mut().reset(last_sent + idle_period);
                     continue;
                 }
             };

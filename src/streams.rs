@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use http::Version;
 use serde::Serialize;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::CancellationToken;
 
 use crate::conn::RequestInfo;
 use crate::error::AppError;
@@ -368,9 +368,9 @@ impl StreamGuard {
         }
     }
 
-    /// Resolves when the server starts shutting down.
-    pub fn shutdown(&self) -> WaitForCancellationFuture<'_> {
-        self.registry.shared.shutdown.cancelled()
+    /// Cancelled when the server starts shutting down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.registry.shared.shutdown.clone()
     }
 
     pub fn request(&self) -> &RequestInfo {
