@@ -305,10 +305,6 @@ impl Fanout {
         }
     }
 
-    pub fn limits(&self) -> Limits {
-        self.shared.limits
-    }
-
     fn channel(&self, key: &str) -> Option<Arc<Channel>> {
         lock(&self.shared.channels).map.get(key).cloned()
     }

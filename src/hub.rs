@@ -99,10 +99,6 @@ impl Hub {
         }
     }
 
-    pub fn config(&self) -> HubConfig {
-        self.shared.config
-    }
-
     fn fanout(&self) -> &Fanout {
         &self.shared.fanout
     }

@@ -307,11 +307,6 @@ impl StreamRegistry {
         }
     }
 
-    /// Streams opened since start.
-    pub fn opened_total(&self) -> u64 {
-        self.shared.opened.load(Ordering::Relaxed)
-    }
-
     /// Open streams now, per listener and protocol.
     pub fn open_by_slot(&self) -> SlotValues {
         self.by_slot(|l, p| self.shared.open[l][p].load(Ordering::SeqCst) as u64)
@@ -371,10 +366,6 @@ impl StreamGuard {
     /// Cancelled when the server starts shutting down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.registry.shared.shutdown.clone()
-    }
-
-    pub fn request(&self) -> &RequestInfo {
-        &self.request
     }
 
     /// Count bytes written to this stream; `event` is false for keep-alive comments.
