@@ -27,6 +27,9 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+step "scripts/check_layers.sh (imports only go down the layers in src/lib.rs)"
+scripts/check_layers.sh
+
 step "cargo test"
 cargo test
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sselab::{Cli, Command};
+use sselab::{Cli, Command, commands};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -28,11 +28,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Serve(args) => runtime.block_on(sselab::run(args)),
-        Command::Cert(args) => sselab::regenerate_certificate(&args.cert),
-        Command::Tabs(args) => runtime.block_on(sselab::open_tabs(args)),
-        Command::Shot(args) => runtime.block_on(sselab::screenshot(args)),
-        Command::Bench(args) => runtime.block_on(sselab::bench_command(args)),
+        Command::Serve(args) => runtime.block_on(commands::serve(args)),
+        Command::Cert(args) => commands::cert(&args.cert),
+        Command::Tabs(args) => runtime.block_on(commands::tabs(args)),
+        Command::Shot(args) => runtime.block_on(commands::shot(args)),
+        Command::Bench(args) => runtime.block_on(commands::bench(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -231,7 +231,8 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
 /// A certificate the server does not use, so the handshake must fail.
 fn util_other_cert() -> String {
     let dir = tempfile::tempdir().expect("temp dir").keep();
-    let material = sselab::certs::generate(&dir, &["localhost".to_string()]).expect("other cert");
+    let material =
+        sselab::server::certs::generate(&dir, &["localhost".to_string()]).expect("other cert");
     material.cert_path.display().to_string()
 }
 

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use sselab::certs::{self, CertRequest};
+use sselab::server::certs::{self, CertRequest};
 
 fn request(dir: &std::path::Path) -> CertRequest<'_> {
     CertRequest {

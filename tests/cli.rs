@@ -188,8 +188,9 @@ fn cert_command_prints_fingerprint_spki_and_how_to_trust_it() {
         "{stdout}"
     );
     assert!(stdout.contains("curl --cacert"), "{stdout}");
-    let material = sselab::certs::load(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))
-        .expect("written certificate loads");
+    let material =
+        sselab::server::certs::load(&dir.path().join("cert.pem"), &dir.path().join("key.pem"))
+            .expect("written certificate loads");
     assert!(stdout.contains(&material.fingerprint));
     assert!(stdout.contains(&material.spki_sha256));
 }

@@ -14,7 +14,7 @@ async fn create(client: &util::Client, body: serde_json::Value) -> String {
     created["id"].as_str().expect("order id").to_string()
 }
 
-fn detail(event: &sselab::sse_parser::ParsedEvent) -> serde_json::Value {
+fn detail(event: &sselab::sse::parser::ParsedEvent) -> serde_json::Value {
     serde_json::from_str(&event.data).expect("order detail JSON")
 }
 

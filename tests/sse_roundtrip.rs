@@ -5,8 +5,8 @@
 //! spec turns every line break (`\n`, `\r\n`, `\r`) into `\n`. Everything else is exact.
 
 use proptest::prelude::*;
+use sselab::sse::parser::Parser;
 use sselab::sse::{EventName, Frame};
-use sselab::sse_parser::Parser;
 
 /// Data as a browser would receive it: every line break becomes `\n`.
 fn as_delivered(data: &str) -> String {

@@ -13,8 +13,8 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sselab::conn::ListenerKind;
-use sselab::sse_parser::{ParsedEvent, Parser};
+use sselab::server::ListenerKind;
+use sselab::sse::parser::{ParsedEvent, Parser};
 use sselab::{Cli, Command, Server};
 use tempfile::TempDir;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -36,7 +36,7 @@ pub struct TestServer {
     pub cert_pem: PathBuf,
     /// The certificate's SPKI hash, for Chromium's allow-list.
     pub spki: String,
-    pub state: sselab::app::AppState,
+    pub state: sselab::http::AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,

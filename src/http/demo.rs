@@ -9,20 +9,17 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::Timelike;
 use futures_util::{StreamExt, stream};
 
-use crate::app::AppState;
-use crate::clock::{connected_frame, first_id, tick_frame, ticks};
-use crate::config::MAX_RETRY_MS;
-use crate::conn::RequestInfo;
-use crate::error::AppError;
-use crate::params;
-use crate::sse::{self, EventName, Frame, Lifetime, Out};
-use crate::streams::CloseReason;
-use crate::tombstones::Tombstones;
+use super::clock::{clock_connected, first_id, tick_frame, ticks};
+use super::streaming::{self, stop_reconnecting};
+use super::{AppError, AppState, params};
+use crate::pubsub::tombstones::Tombstones;
+use crate::server::RequestInfo;
+use crate::sse::{self, CloseReason, Frame, Lifetime, MAX_RETRY_MS, Out, names};
 
 /// How many ended ids are remembered, and for how long, so memory stays bounded.
 const ENDED_CAPACITY: usize = 10_000;
@@ -59,7 +56,7 @@ pub async fn demo(
     )?;
     if state.demo.contains(&id) {
         tracing::info!(id, peer = %request.peer_text(), "demo already ended: 204 stops the browser");
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return Ok(stop_reconnecting());
     }
     let settings = &state.settings;
     let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
@@ -71,8 +68,7 @@ pub async fn demo(
 
     let ends_at = tokio::time::Instant::now() + until_next_boundary(settings.demo_period);
     let demo = state.demo.clone();
-    let end_name = EventName::new("end").expect("a valid constant name");
-    let connected = connected_frame(&request, retry_ms, last_event_id);
+    let connected = clock_connected(&request, retry_ms, last_event_id);
     let content = stream::once(async move { connected }).chain(
         ticks(first_id(last_event_id), settings.tick)
             .take_until(tokio::time::sleep_until(ends_at))
@@ -82,7 +78,7 @@ pub async fn demo(
     let ending = stream::once(async move {
         demo.insert(&id);
         let frame = Frame::new()
-            .event(&end_name)
+            .event(&names::END)
             .data("the demo clock has reached the whole minute; reconnecting gets 204")
             .finish();
         Out::Send(frame)
@@ -92,7 +88,7 @@ pub async fn demo(
         keepalive: settings.keepalive,
         timeout: None,
     };
-    Ok(sse::response(sse::drive(
+    Ok(streaming::response(sse::drive(
         content.chain(ending),
         guard,
         lifetime,

@@ -7,25 +7,15 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
-use crate::conn::ListenerKind;
-use crate::error::AppError;
-use crate::pages::escape;
-use crate::params;
+use super::pages::escape;
+use super::{AppError, AppState, params};
+use crate::server::ListenerKind;
 
 const LAB_HTML: &str = include_str!("assets/lab.html");
 const LAB_JS: &str = include_str!("assets/lab.js");
 const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const ORDER_HTML: &str = include_str!("assets/order.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
-
-fn target_label(kind: ListenerKind) -> &'static str {
-    match kind {
-        ListenerKind::Http => "plain HTTP/1.1",
-        ListenerKind::HttpsH1 => "HTTPS, HTTP/1.1 only",
-        ListenerKind::Https => "HTTPS, HTTP/2",
-    }
-}
 
 pub async fn lab(State(state): State<AppState>) -> Html<String> {
     let ports = state.settings.ports;
@@ -49,7 +39,7 @@ pub async fn lab(State(state): State<AppState>) -> Html<String> {
             format!(
                 "<option value=\"{0}\">{0} — {1} (:{2})</option>",
                 kind.name(),
-                target_label(*kind),
+                kind.label(),
                 ports.get(*kind).unwrap_or_default()
             )
         })

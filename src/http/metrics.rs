@@ -16,9 +16,10 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::app::AppState;
-use crate::conn::ListenerKind;
-use crate::streams::CloseReason;
+use super::{AppError, AppState};
+use crate::server::ListenerKind;
+use crate::sse::CloseReason;
+use crate::sync::lock;
 
 /// Answers by status code, counted by a middleware on every listener.
 #[derive(Debug, Default)]
@@ -28,19 +29,11 @@ pub struct ResponseCounters {
 
 impl ResponseCounters {
     pub fn record(&self, status: u16) {
-        *self
-            .by_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(status)
-            .or_default() += 1;
+        *lock(&self.by_status).entry(status).or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<u16, u64> {
-        self.by_status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.by_status).clone()
     }
 }
 
@@ -332,7 +325,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             text,
         )
             .into_response(),
-        Err(e) => crate::error::AppError::new(
+        Err(e) => AppError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot render metrics: {e}"),
         )

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use super::AppError;
 use crate::sse::EventName;
 
 /// Largest request body accepted anywhere (a 413 past it).

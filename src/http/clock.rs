@@ -16,12 +16,10 @@ use futures_util::{Stream, StreamExt};
 use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::IntervalStream;
 
-use crate::app::AppState;
-use crate::config::{MAX_RETRY_MS, MAX_TIMEOUT_SECS, nonzero_secs};
-use crate::conn::RequestInfo;
-use crate::error::AppError;
-use crate::params;
-use crate::sse::{self, EventName, Frame, Lifetime, Out};
+use super::streaming::{self, Connected, connected_frame};
+use super::{AppError, AppState, params};
+use crate::server::RequestInfo;
+use crate::sse::{self, Frame, Lifetime, MAX_RETRY_MS, MAX_TIMEOUT_SECS, Out, nonzero_secs};
 
 /// The seed's `yyyy-MM-dd HH:mm:ss`.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -45,24 +43,17 @@ pub fn tick_frame(id: u64, time: &str) -> Out {
     Out::Send(Frame::new().id(id).data(time).finish())
 }
 
-/// The first frame of a clock stream: `retry:`, and `event: connected` telling the page how
-/// it is served (protocol, connection) and which `Last-Event-ID` the server received. It has
-/// no `id:`, so it does not move the browser's Last-Event-ID.
-pub fn connected_frame(request: &RequestInfo, retry_ms: u64, last_event_id: Option<u64>) -> Out {
-    let name = EventName::new("connected").expect("constant name is valid");
-    let data = serde_json::json!({
-        "protocol": request.protocol(),
-        "connection_id": request.connection_id,
-        "listener": request.listener_name(),
-        "last_event_id": last_event_id,
-    });
-    Out::Send(
-        Frame::new()
-            .retry(retry_ms)
-            .event(&name)
-            .data(&data.to_string())
-            .finish(),
-    )
+/// The first frame of a clock stream: `connected` without `id:`, so it does not move the
+/// browser's Last-Event-ID (the ticks carry the ids).
+pub fn clock_connected(request: &RequestInfo, retry_ms: u64, last_event_id: Option<u64>) -> Out {
+    Out::Send(connected_frame(
+        request,
+        Connected {
+            retry_ms,
+            last_event_id,
+            ..Connected::default()
+        },
+    ))
 }
 
 /// Where a (re)connecting client continues: after its `Last-Event-ID`, or at 1.
@@ -88,7 +79,7 @@ pub async fn hello(
         .streams
         .open(&request, "/sse/hello", last_event_id.is_some())?;
 
-    let connected = connected_frame(&request, retry_ms, last_event_id);
+    let connected = clock_connected(&request, retry_ms, last_event_id);
     let content = futures_util::stream::once(async move { connected }).chain(
         ticks(first_id(last_event_id), settings.tick).map(|(id, time)| tick_frame(id, &time)),
     );
@@ -96,5 +87,5 @@ pub async fn hello(
         keepalive: settings.keepalive,
         timeout,
     };
-    Ok(sse::response(sse::drive(content, guard, lifetime)))
+    Ok(streaming::response(sse::drive(content, guard, lifetime)))
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::http::HeaderMap;
 
-use crate::error::AppError;
+use super::AppError;
 
 /// A whole number from the query, `None` when absent, 400 when not a number in `0..=max`.
 pub fn bounded_u64(

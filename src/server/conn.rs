@@ -4,7 +4,6 @@
 //! [`ConnAcceptor`] runs once per accepted TCP connection (before TLS) and wraps the router
 //! with a tiny service that stamps each request with a [`ConnContext`].
 
-use std::fmt;
 use std::future::{Ready, ready};
 use std::io;
 use std::net::SocketAddr;
@@ -18,57 +17,10 @@ use axum_server::accept::Accept;
 use axum_server::tls::TlsInfo;
 use http::request::Parts;
 use http::{Request, Version};
-use serde::Serialize;
 use tokio::net::TcpStream;
 use tower::Service;
 
-/// The three listeners sselab serves the same router on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum ListenerKind {
-    /// Plain HTTP/1.1 (and h2c with prior knowledge).
-    #[serde(rename = "http")]
-    Http,
-    /// TLS with ALPN h2 then http/1.1.
-    #[serde(rename = "https")]
-    Https,
-    /// TLS with ALPN http/1.1 only: the control.
-    #[serde(rename = "https-h1")]
-    HttpsH1,
-}
-
-impl ListenerKind {
-    pub const ALL: [ListenerKind; 3] = [Self::Http, Self::Https, Self::HttpsH1];
-
-    /// Position in [`ListenerKind::ALL`], for per-listener counters.
-    pub fn index(self) -> usize {
-        match self {
-            Self::Http => 0,
-            Self::Https => 1,
-            Self::HttpsH1 => 2,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Https => "https",
-            Self::HttpsH1 => "https-h1",
-        }
-    }
-
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Https | Self::HttpsH1 => "https",
-        }
-    }
-}
-
-impl fmt::Display for ListenerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use super::ListenerKind;
 
 /// Connections accepted and open, per listener; shared by every acceptor of one server.
 #[derive(Debug, Default)]

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::sync::lock;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -34,10 +36,7 @@ impl Tombstones {
     }
 
     fn ended(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
-        self.shared
-            .ended
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.shared.ended)
     }
 
     pub fn contains(&self, id: &str) -> bool {

@@ -1,6 +1,6 @@
 //! Fan-out by channel: numbered events, a bounded replay ring, and subscribers with bounded
-//! queues. Sessions, topics and orders are all channels here; [`crate::hub`] and
-//! [`crate::orders`] decide what a channel means.
+//! queues. Sessions, topics and orders are all channels here; [`super::hub`] and
+//! [`super::orders`] decide what a channel means.
 //!
 //! This is the one boundary a multi-node (for example Redis-backed) implementation would
 //! replace: `publish`, `subscribe`, `close`, `info`. It deliberately knows nothing of HTTP.
@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -21,8 +21,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::sse::{EventName, Frame, Out};
-use crate::streams::CloseReason;
+use crate::sse::{CloseReason, EventName, Frame, Out, names};
+use crate::sync::lock;
 
 /// How much a channel keeps and a subscriber may fall behind.
 #[derive(Debug, Clone, Copy)]
@@ -285,13 +285,6 @@ impl Drop for Subscriber {
 struct EndSignal {
     reason: Mutex<Option<CloseReason>>,
     now: CancellationToken,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take the whole hub down with it.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Fanout {
@@ -626,11 +619,10 @@ impl ChannelState {
 /// `event: reset`: events after `after` up to `first - 1` are gone; what follows starts at
 /// `first`. Carries `id: first - 1` so an immediate reconnect does not reset again.
 fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
-    let name = EventName::new("reset").expect("constant name is valid");
     let data = serde_json::json!({ "after": after, "first_available": first, "last": last });
     Frame::new()
         .id(first.saturating_sub(1))
-        .event(&name)
+        .event(&names::RESET)
         .data(&data.to_string())
         .finish()
 }
@@ -718,10 +710,12 @@ impl Subscription {
 /// The last event a subscriber gets when the server ends its stream on purpose.
 fn ending_frame(reason: CloseReason) -> Option<Bytes> {
     let (name, text) = match reason {
-        CloseReason::Replaced => ("replaced", "another connection subscribed with this id"),
-        CloseReason::Bye => ("bye", "the session was closed by the server"),
+        CloseReason::Replaced => (
+            names::REPLACED,
+            "another connection subscribed with this id",
+        ),
+        CloseReason::Bye => (names::BYE, "the session was closed by the server"),
         _ => return None,
     };
-    let name = EventName::new(name).expect("constant name is valid");
     Some(Frame::new().event(&name).data(text).finish())
 }

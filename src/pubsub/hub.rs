@@ -1,7 +1,7 @@
 //! The session hub: the seed's `SseUtil` registry done right, plus topics for fan-out.
 //!
 //! A session is a mailbox keyed by a client-chosen id with one subscriber at a time; a topic
-//! has any number. Both are [`crate::fanout`] channels, so both number their events, replay
+//! has any number. Both are [`super::fanout`] channels, so both number their events, replay
 //! after `Last-Event-ID`, and cut slow subscribers the same way. What the hub adds: the
 //! session rules — linger after a disconnect, same-id replace or reject, delete with `bye`
 //! and a tombstone that answers the browser's reconnect with 204 — and the caps.
@@ -12,13 +12,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::fanout::{
+use super::fanout::{
     ChannelInfo, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta,
     Subscription,
 };
-use crate::sse::EventName;
-use crate::streams::CloseReason;
-use crate::tombstones::Tombstones;
+use super::tombstones::Tombstones;
+use crate::sse::{CloseReason, EventName};
 
 const SESSION: &str = "session:";
 const TOPIC: &str = "topic:";
@@ -38,8 +37,8 @@ pub struct HubConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubError {
-    /// Never subscribed, expired, or deleted.
-    NotFound,
+    /// Never subscribed, expired, or deleted: `what` is "session" or "topic".
+    NotFound { what: &'static str, id: String },
     /// Deleted, and this is a reconnect: 204 stops the browser.
     Gone,
     /// `--same-id reject` and the id is connected.
@@ -156,10 +155,14 @@ impl Hub {
         data: &str,
     ) -> Result<Published, HubError> {
         let key = format!("{SESSION}{id}");
-        self.live_channel(&key).ok_or(HubError::NotFound)?;
+        let not_found = || HubError::NotFound {
+            what: "session",
+            id: id.to_string(),
+        };
+        self.live_channel(&key).ok_or_else(not_found)?;
         self.fanout()
             .publish(&key, name, data)
-            .ok_or(HubError::NotFound)
+            .ok_or_else(not_found)
     }
 
     /// Post to every session; returns how many got it.
@@ -175,7 +178,10 @@ impl Hub {
     /// Send `bye`, close the stream and forget the session; its reconnects get 204.
     pub fn delete_session(&self, id: &str) -> Result<(), HubError> {
         let key = format!("{SESSION}{id}");
-        self.live_channel(&key).ok_or(HubError::NotFound)?;
+        self.live_channel(&key).ok_or_else(|| HubError::NotFound {
+            what: "session",
+            id: id.to_string(),
+        })?;
         self.shared.deleted.insert(id);
         self.fanout().remove(&key, CloseReason::Bye);
         tracing::info!(
@@ -233,7 +239,10 @@ impl Hub {
         let key = self.topic_key(name)?;
         self.fanout()
             .publish(&key, event, data)
-            .ok_or(HubError::NotFound)
+            .ok_or_else(|| HubError::NotFound {
+                what: "topic",
+                id: name.to_string(),
+            })
     }
 
     pub fn topics(&self) -> Vec<TopicInfo> {

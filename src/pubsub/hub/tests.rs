@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use futures_util::{FutureExt, Stream, StreamExt};
 
 use super::*;
-use crate::fanout::Limits;
+use crate::pubsub::fanout::Limits;
 use crate::sse::Out;
-use crate::sse_parser::{ParsedEvent, Parser};
+use crate::sse::parser::{ParsedEvent, Parser};
 
 type Events = Pin<Box<dyn Stream<Item = Out> + Send>>;
 
@@ -147,7 +147,10 @@ async fn a_disconnected_session_lingers_then_expires() {
     tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(
         hub.publish_session("s", None, "late"),
-        Err(HubError::NotFound)
+        Err(HubError::NotFound {
+            what: "session",
+            id: "s".into()
+        })
     );
     assert!(hub.session("s").is_none());
 
@@ -202,7 +205,10 @@ async fn delete_sends_bye_after_queued_events_and_reconnects_are_gone() {
         hub.subscribe_session("s", Some(1), meta()).err(),
         Some(HubError::Gone)
     );
-    assert_eq!(hub.publish_session("s", None, "x"), Err(HubError::NotFound));
+    assert!(matches!(
+        hub.publish_session("s", None, "x"),
+        Err(HubError::NotFound { .. })
+    ));
     // A fresh subscribe (no Last-Event-ID) starts the session anew.
     assert!(hub.subscribe_session("s", None, meta()).is_ok());
 }

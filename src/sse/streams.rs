@@ -7,69 +7,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use http::Version;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::conn::RequestInfo;
-use crate::error::AppError;
-
-/// Why a stream ended; `client-gone` unless something else said otherwise first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    /// The client closed the connection or the HTTP/2 stream.
-    ClientGone,
-    /// The stream's timeout expired (the seed's 30 s).
-    Timeout,
-    /// The content ended by itself (the demo's whole minute).
-    End,
-    /// The server is shutting down.
-    Shutdown,
-    /// The subscriber's queue was full: it fell behind and resumes from the replay ring.
-    Slow,
-    /// The same session id subscribed again and took over.
-    Replaced,
-    /// The session was deleted (`DELETE /api/sessions/{id}`).
-    Bye,
-}
-
-impl CloseReason {
-    pub const ALL: [CloseReason; 7] = [
-        Self::ClientGone,
-        Self::Timeout,
-        Self::End,
-        Self::Shutdown,
-        Self::Slow,
-        Self::Replaced,
-        Self::Bye,
-    ];
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientGone => "client-gone",
-            Self::Timeout => "timeout",
-            Self::End => "end",
-            Self::Shutdown => "shutdown",
-            Self::Slow => "slow",
-            Self::Replaced => "replaced",
-            Self::Bye => "bye",
-        }
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::CloseReason;
+use crate::server::RequestInfo;
+use crate::sync::lock;
 
 /// Open streams right now, by protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,17 +100,32 @@ fn protocol_slot(version: Version) -> usize {
     usize::from(version == Version::HTTP_2)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Why a new stream was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefused {
+    /// The server is shutting down.
+    ShuttingDown,
+    /// `--max-streams` streams are open.
+    Full { max_streams: usize },
 }
 
-/// Seconds a client refused for capacity is told to wait.
-const RETRY_AFTER_FULL_SECS: u64 = 5;
+impl fmt::Display for StreamRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ShuttingDown => f.write_str("the server is shutting down"),
+            Self::Full { max_streams } => write!(
+                f,
+                "too many open streams (--max-streams {max_streams}); retry later"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StreamRefused {}
 
 impl StreamRegistry {
-    pub fn new(max_streams: usize) -> Self {
+    /// `shutdown` is the server's: once cancelled, open streams end and new ones are refused.
+    pub fn new(max_streams: usize, shutdown: CancellationToken) -> Self {
         Self {
             shared: Arc::new(Shared {
                 max_streams,
@@ -175,25 +139,22 @@ impl StreamRegistry {
                 reasons: Default::default(),
                 events_sent: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
-                shutdown: CancellationToken::new(),
+                shutdown,
             }),
         }
     }
 
-    /// Count a new stream in, or refuse it with 503 when the cap is reached. `resumed`: the
+    /// Count a new stream in, or refuse it when shutting down or at the cap. `resumed`: the
     /// client sent a `Last-Event-ID` (a reconnect).
     pub fn open(
         &self,
         request: &RequestInfo,
         path: &str,
         resumed: bool,
-    ) -> Result<StreamGuard, AppError> {
+    ) -> Result<StreamGuard, StreamRefused> {
         let shared = &self.shared;
         if shared.shutdown.is_cancelled() {
-            return Err(AppError::unavailable(
-                "the server is shutting down",
-                RETRY_AFTER_FULL_SECS,
-            ));
+            return Err(StreamRefused::ShuttingDown);
         }
         let before = shared.open_total.fetch_add(1, Ordering::SeqCst);
         if before >= shared.max_streams {
@@ -205,13 +166,9 @@ impl StreamRegistry {
                 max_streams = shared.max_streams,
                 "stream refused: --max-streams reached"
             );
-            return Err(AppError::unavailable(
-                format!(
-                    "too many open streams (--max-streams {}); retry later",
-                    shared.max_streams
-                ),
-                RETRY_AFTER_FULL_SECS,
-            ));
+            return Err(StreamRefused::Full {
+                max_streams: shared.max_streams,
+            });
         }
         self.slot(request).fetch_add(1, Ordering::SeqCst);
         shared.opened_by_slot[listener_slot(request)][protocol_slot(request.version)]
@@ -333,11 +290,6 @@ impl StreamRegistry {
             self.shared.events_sent.load(Ordering::Relaxed),
             self.shared.bytes_sent.load(Ordering::Relaxed),
         )
-    }
-
-    /// Ask every open stream to end (reason `shutdown`) and refuse new ones.
-    pub fn shut_down(&self) {
-        self.shared.shutdown.cancel();
     }
 
     fn slot(&self, request: &RequestInfo) -> &AtomicUsize {

@@ -7,7 +7,6 @@
 //! Every wait is bounded: a run ends by `--ramp` + connect timeout + `--duration` + `--drain`,
 //! whatever the target does. It refuses non-loopback targets unless `--allow-remote`.
 
-mod client;
 mod report;
 
 use std::collections::{BTreeMap, HashSet};
@@ -25,11 +24,11 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use client::Proto;
-use client::{Conn, Target};
+pub use crate::client::Proto;
+use crate::client::{Conn, Target};
 pub use report::{Percentiles, PublishReport, Report};
 
-use crate::sse_parser::Parser;
+use crate::sse::parser::Parser;
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -80,8 +79,9 @@ pub struct BenchArgs {
     /// Allow targets outside the loopback range (127.0.0.0/8, ::1).
     #[arg(long)]
     pub allow_remote: bool,
-    #[command(flatten)]
-    pub log: crate::config::LogArgs,
+    /// More log output: -v for debug, -vv for trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 fn secs(value: f64, flag: &str) -> anyhow::Result<Duration> {

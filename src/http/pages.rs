@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{Html, IntoResponse};
 use serde_json::json;
 
-use crate::app::AppState;
-use crate::conn::{ListenerKind, RequestInfo};
+use super::AppState;
+use crate::server::{ListenerKind, RequestInfo};
 
 /// JSON about how this very request arrived.
 pub async fn proto(request: RequestInfo) -> impl IntoResponse {
@@ -63,11 +63,7 @@ pub async fn index(
             continue;
         };
         let url = format!("{}://{}:{}/", kind.scheme(), host_for_url(&host), port);
-        let note = match kind {
-            ListenerKind::Http => "plain HTTP/1.1: 6 streams per host at most",
-            ListenerKind::Https => "HTTPS with HTTP/2: every tab on one connection",
-            ListenerKind::HttpsH1 => "HTTPS, HTTP/1.1 only: TLS alone does not lift the limit",
-        };
+        let note = kind.what_it_shows();
         let here = if Some(kind) == request.listener {
             " (this one)"
         } else {

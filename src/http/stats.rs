@@ -12,11 +12,10 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_stream::wrappers::IntervalStream;
 
-use crate::app::AppState;
-use crate::conn::{ListenerKind, RequestInfo};
-use crate::error::AppError;
-use crate::sse::{self, EventName, Frame, Lifetime, Out};
-use crate::streams::StreamStats;
+use super::streaming;
+use super::{AppError, AppState};
+use crate::server::{ListenerKind, RequestInfo};
+use crate::sse::{self, Frame, Lifetime, Out, StreamStats, names};
 
 /// The dashboard's refresh period.
 const STATS_EVERY: Duration = Duration::from_secs(1);
@@ -60,7 +59,6 @@ pub async fn sse_stats(
     request: RequestInfo,
 ) -> Result<Response, AppError> {
     let guard = state.streams.open(&request, "/sse/stats", false)?;
-    let name = EventName::new("stats").expect("constant name is valid");
     let retry_ms = state.settings.retry_ms;
     let mut previous: Option<(u64, u64)> = None;
     let content = IntervalStream::new(tokio::time::interval(STATS_EVERY)).map(move |_| {
@@ -73,7 +71,7 @@ pub async fn sse_stats(
         Out::Send(
             Frame::new()
                 .retry(retry_ms)
-                .event(&name)
+                .event(&names::STATS)
                 .data(&data.to_string())
                 .finish(),
         )
@@ -82,5 +80,5 @@ pub async fn sse_stats(
         keepalive: None,
         timeout: None,
     };
-    Ok(sse::response(sse::drive(content, guard, lifetime)))
+    Ok(streaming::response(sse::drive(content, guard, lifetime)))
 }

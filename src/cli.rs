@@ -1,24 +1,19 @@
 //! Command-line flags (clap derive), each also readable from an `SSELAB_*` environment variable.
 //!
 //! This module only describes and validates what a person typed; it does not open files or
-//! sockets. `main.rs` parses a [`Cli`] and hands the chosen command to the library.
+//! sockets. `main.rs` parses a [`Cli`] and hands the chosen command to [`crate::commands`].
+//! The load generator's own flags live with it ([`crate::bench::BenchArgs`]), since
+//! `bench::run` takes them as they are.
 
-use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// The seed's server default: Spring's async request timeout of 30 s ends every stream.
-pub const SEED_STREAM_TIMEOUT_SECS: u64 = 30;
-/// The seed's `reconnectTime(5000)`: the `retry:` field sent in the first frame.
-pub const SEED_RETRY_MS: u64 = 5000;
-/// Largest `timeout` a query or flag may ask for (one day); longer is almost surely a typo.
-pub const MAX_TIMEOUT_SECS: u64 = 86_400;
-/// Largest `retry` a query or flag may ask for (one hour).
-pub const MAX_RETRY_MS: u64 = 3_600_000;
+use crate::server::Bind;
+use crate::sse::{
+    MAX_RETRY_MS, MAX_TIMEOUT_SECS, SEED_RETRY_MS, SEED_STREAM_TIMEOUT_SECS, nonzero_secs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,7 +122,7 @@ impl Command {
             Command::Cert(args) => args.log.verbose,
             Command::Tabs(args) => args.browser.log.verbose,
             Command::Shot(args) => args.browser.log.verbose,
-            Command::Bench(args) => args.log.verbose,
+            Command::Bench(args) => args.verbose,
         }
     }
 }
@@ -360,44 +355,4 @@ pub enum SameId {
     Replace,
     /// The newcomer gets 409 Conflict.
     Reject,
-}
-
-/// `0` means "never" for every seconds-valued knob here.
-pub fn nonzero_secs(secs: u64) -> Option<Duration> {
-    (secs > 0).then(|| Duration::from_secs(secs))
-}
-
-/// A listener address, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bind {
-    Off,
-    At(SocketAddr),
-}
-
-impl FromStr for Bind {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.eq_ignore_ascii_case("off") {
-            return Ok(Bind::Off);
-        }
-        if let Ok(addr) = text.parse() {
-            return Ok(Bind::At(addr));
-        }
-        // Host names such as localhost:8080 resolve to their first address.
-        text.to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .map(Bind::At)
-            .ok_or_else(|| format!("`{text}` is not HOST:PORT (like 127.0.0.1:8080) or `off`"))
-    }
-}
-
-impl fmt::Display for Bind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Bind::Off => f.write_str("off"),
-            Bind::At(addr) => addr.fmt(f),
-        }
-    }
 }

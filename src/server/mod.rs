@@ -1,33 +1,94 @@
-//! Binding and serving the three listeners, and shutting them all down together.
+//! The server plumbing under every route: binding the three listeners (and `--metrics`),
+//! loading the certificate, serving a router on each, and shutting them all down together.
+//! Sockets, TLS and connections only — no routes and no flags: the caller hands in the
+//! routers and a future that says when to stop.
 //!
-//! One router ([`crate::app::app`]) is served on up to three sockets that differ only in
-//! transport: plain TCP (HTTP/1.1, or HTTP/2 with prior knowledge), TLS offering h2 and
-//! http/1.1, and TLS offering http/1.1 only. Sockets are bound before serving so a caller (a
-//! test, or `main`) learns the real ports and a port in use fails fast with its address.
+//! One router is served on up to three sockets that differ only in transport: plain TCP
+//! (HTTP/1.1, or HTTP/2 with prior knowledge), TLS offering h2 and http/1.1, and TLS offering
+//! http/1.1 only. Sockets are bound before serving so a caller (a test, or `main`) learns the
+//! real ports and a port in use fails fast with its address.
 
+pub mod certs;
+pub mod conn;
+mod kind;
+pub mod shutdown;
+pub mod tls;
+
+use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use axum::Router;
+use axum_server::tls_rustls::RustlsAcceptor;
 use axum_server::{Control, Handle};
 use socket2::{Domain, Socket, Type};
 use tokio::task::JoinSet;
 
-use crate::app::{self, AppState, Ports, Settings};
-use crate::certs::{self, CertMaterial, CertRequest};
-use crate::config::{Bind, SameId, ServeArgs};
-use crate::conn::{ConnAcceptor, ConnCounters, ListenerKind};
-use crate::fanout::{Exclusive, Fanout, Limits};
-use crate::hub::{Hub, HubConfig};
-use crate::orders::Orders;
-
-use crate::streams::StreamRegistry;
+use certs::{CertMaterial, CertRequest};
+pub use conn::{ConnAcceptor, ConnCounters, RequestInfo};
+pub use kind::{ListenerKind, Ports};
 
 /// Pending connections the kernel queues per listener; the lab opens thousands at once.
 const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listener address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    Off,
+    At(SocketAddr),
+}
+
+impl FromStr for Bind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Bind::Off);
+        }
+        if let Ok(addr) = text.parse() {
+            return Ok(Bind::At(addr));
+        }
+        // Host names such as localhost:8080 resolve to their first address.
+        text.to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(Bind::At)
+            .ok_or_else(|| format!("`{text}` is not HOST:PORT (like 127.0.0.1:8080) or `off`"))
+    }
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bind::Off => f.write_str("off"),
+            Bind::At(addr) => addr.fmt(f),
+        }
+    }
+}
+
+/// Where to listen and how connections are treated.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub http: Bind,
+    pub https: Bind,
+    pub https_h1: Bind,
+    /// A plain listener serving only the metrics router.
+    pub metrics: Bind,
+    pub cert_dir: PathBuf,
+    pub extra_sans: Vec<String>,
+    pub regenerate_cert: bool,
+    /// For the TLS handshake and the request headers of a new connection.
+    pub header_read_timeout: Duration,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS on HTTP/2 connections.
+    pub h2_max_streams: u32,
+    /// How long shutdown may take before open connections are cut.
+    pub grace: Duration,
+}
 
 #[derive(Debug)]
 struct BoundListener {
@@ -36,28 +97,26 @@ struct BoundListener {
     addr: SocketAddr,
 }
 
-/// Bound sockets, the certificate, and the shared state: everything but the serving.
+/// Bound sockets and the certificate: everything but the serving.
 #[derive(Debug)]
-pub struct Server {
+pub struct Listeners {
     listeners: Vec<BoundListener>,
-    /// `--metrics`: a plain listener serving only /metrics.
+    /// `--metrics`: a plain listener serving only the metrics router.
     metrics: Option<(std::net::TcpListener, SocketAddr)>,
     certificate: Option<CertMaterial>,
-    state: AppState,
+    connections: Arc<ConnCounters>,
     header_read_timeout: Duration,
     h2_max_streams: u32,
     grace: Duration,
 }
 
-impl Server {
+impl Listeners {
     /// Bind every listener that is not `off` and load or create the certificate.
-    pub fn bind(args: &ServeArgs) -> anyhow::Result<Self> {
-        let cors = app::cors_origin(&args.cors_origin)
-            .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
+    pub fn bind(config: &ListenerConfig) -> anyhow::Result<Self> {
         let wanted = [
-            (ListenerKind::Http, args.http, "--http"),
-            (ListenerKind::Https, args.https, "--https"),
-            (ListenerKind::HttpsH1, args.https_h1, "--https-h1"),
+            (ListenerKind::Http, config.http, "--http"),
+            (ListenerKind::Https, config.https, "--https"),
+            (ListenerKind::HttpsH1, config.https_h1, "--https-h1"),
         ];
         let mut listeners = Vec::new();
         for (kind, bind, flag) in wanted {
@@ -69,7 +128,7 @@ impl Server {
                 listeners.push(BoundListener { kind, socket, addr });
             }
         }
-        let metrics = match args.metrics {
+        let metrics = match config.metrics {
             Bind::Off => None,
             Bind::At(addr) => {
                 let socket = listen(addr).with_context(|| {
@@ -88,67 +147,20 @@ impl Server {
         let certificate = needs_tls
             .then(|| {
                 certs::load_or_generate(&CertRequest {
-                    dir: &args.cert.cert_dir,
-                    extra_sans: &args.cert.sans,
-                    regenerate: args.regen_cert,
+                    dir: &config.cert_dir,
+                    extra_sans: &config.extra_sans,
+                    regenerate: config.regenerate_cert,
                 })
             })
             .transpose()?;
-
-        let port_of = |kind| {
-            listeners
-                .iter()
-                .find(|l| l.kind == kind)
-                .map(|l| l.addr.port())
-        };
-        let settings = Settings {
-            retry_ms: args.retry,
-            timeout: args.stream_timeout(),
-            keepalive: args.keepalive_interval(),
-            tick: Duration::from_millis(args.tick_ms),
-            demo_period: Duration::from_secs(args.demo_period),
-            ports: Ports {
-                http: port_of(ListenerKind::Http),
-                https: port_of(ListenerKind::Https),
-                https_h1: port_of(ListenerKind::HttpsH1),
-            },
-            cors,
-        };
-        let fanout = Fanout::new(Limits {
-            replay: args.replay,
-            queue: args.queue as usize,
-        });
-        let linger = Duration::from_secs(args.session_linger);
-        let hub = Hub::new(
-            fanout.clone(),
-            HubConfig {
-                linger,
-                max_sessions: args.max_sessions,
-                max_topics: args.max_topics,
-                same_id: match args.same_id {
-                    SameId::Replace => Exclusive::Replace,
-                    SameId::Reject => Exclusive::Reject,
-                },
-            },
-        );
-        let state = AppState {
-            settings: Arc::new(settings),
-            streams: StreamRegistry::new(args.max_streams),
-            demo: crate::demo::ended_demos(),
-            hub,
-            orders: Orders::new(fanout.clone(), args.max_orders, linger),
-            connections: Arc::new(ConnCounters::default()),
-            fanout,
-            responses: Arc::default(),
-        };
         Ok(Self {
             listeners,
             metrics,
             certificate,
-            state,
-            header_read_timeout: Duration::from_secs(args.header_read_timeout),
-            h2_max_streams: args.h2_max_streams,
-            grace: Duration::from_secs(args.grace),
+            connections: Arc::new(ConnCounters::default()),
+            header_read_timeout: config.header_read_timeout,
+            h2_max_streams: config.h2_max_streams,
+            grace: config.grace,
         })
     }
 
@@ -165,28 +177,34 @@ impl Server {
             .map(|l| l.addr)
     }
 
+    /// The bound port of each listener that is on.
+    pub fn ports(&self) -> Ports {
+        let port = |kind| self.addr(kind).map(|addr| addr.port());
+        Ports {
+            http: port(ListenerKind::Http),
+            https: port(ListenerKind::Https),
+            https_h1: port(ListenerKind::HttpsH1),
+        }
+    }
+
     pub fn certificate(&self) -> Option<&CertMaterial> {
         self.certificate.as_ref()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// Connections accepted and open per listener, shared by every acceptor.
+    pub fn connections(&self) -> &Arc<ConnCounters> {
+        &self.connections
     }
 
     /// One line per listener with its URL, then the certificate fingerprint.
     pub fn banner(&self) -> String {
         let mut lines = Vec::new();
         for listener in &self.listeners {
-            let what = match listener.kind {
-                ListenerKind::Http => "plain HTTP/1.1 (+ HTTP/2 prior knowledge)",
-                ListenerKind::Https => "TLS, ALPN h2 + http/1.1",
-                ListenerKind::HttpsH1 => "TLS, ALPN http/1.1 only (the control)",
-            };
             lines.push(format!(
                 "listening {:<8} {:<28} {}",
                 listener.kind.name(),
                 url_for(listener.kind, listener.addr),
-                what
+                listener.kind.transport()
             ));
         }
         if let Some((_, addr)) = &self.metrics {
@@ -211,17 +229,20 @@ impl Server {
         lines.join("\n")
     }
 
-    /// Serve until `shutdown` resolves, then end every stream, stop accepting and return
-    /// within the grace period.
-    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Serve `app` on every listener (and `metrics` on `--metrics`) until `shutdown`
+    /// resolves, then stop accepting and return within the grace period. Whatever must end
+    /// open streams at shutdown is the caller's, done before `shutdown` resolves.
+    pub async fn serve(
+        self,
+        app: Router,
+        metrics: Router,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let control = Control::new();
-        let stop_sweeper = tokio_util::sync::CancellationToken::new();
-        self.state.hub.spawn_sweeper(stop_sweeper.clone());
-        let _stop_sweeper = stop_sweeper.drop_guard();
         let mut servers = JoinSet::new();
         for listener in self.listeners {
-            let acceptor = ConnAcceptor::new(listener.kind, self.state.connections.clone());
-            let make_service = app::app(self.state.clone()).into_make_service();
+            let acceptor = ConnAcceptor::new(listener.kind, self.connections.clone());
+            let make_service = app.clone().into_make_service();
             let server = axum_server::from_tcp(listener.socket)?
                 .handle(Handle::with_control(control.clone()))
                 .first_request_timeout(self.header_read_timeout);
@@ -236,7 +257,7 @@ impl Server {
                         .certificate
                         .as_ref()
                         .context("TLS listener without a certificate")?;
-                    let tls = RustlsAcceptor::new(tls_config(certificate, kind)?)
+                    let tls = RustlsAcceptor::new(tls::server_config(certificate, kind)?)
                         .handshake_timeout(self.header_read_timeout)
                         .acceptor(acceptor);
                     let server = server.acceptor(tls);
@@ -251,13 +272,10 @@ impl Server {
         }
 
         if let Some((socket, _)) = self.metrics {
-            let router = axum::Router::new()
-                .route("/metrics", axum::routing::get(crate::metrics::metrics))
-                .with_state(self.state.clone());
             let server = axum_server::from_tcp(socket)?
                 .handle(Handle::with_control(control.clone()))
                 .first_request_timeout(self.header_read_timeout);
-            servers.spawn(server.serve(router.into_make_service()));
+            servers.spawn(server.serve(metrics.into_make_service()));
         }
 
         tokio::select! {
@@ -274,14 +292,6 @@ impl Server {
             }
         }
 
-        let open = self.state.streams.open_streams();
-        tracing::info!(
-            open_h1 = open.http1,
-            open_h2 = open.http2,
-            grace_secs = self.grace.as_secs(),
-            "shutting down: ending open streams, no new connections"
-        );
-        self.state.streams.shut_down();
         control.graceful_shutdown(Some(self.grace));
         // axum-server cuts what is left at the grace deadline; the extra second only guards
         // against a listener task that does not return.
@@ -309,26 +319,6 @@ fn tune<A>(
         .header_read_timeout(Some(header_read_timeout));
     builder.http2().max_concurrent_streams(h2_max_streams);
     server
-}
-
-fn tls_config(certificate: &CertMaterial, kind: ListenerKind) -> anyhow::Result<RustlsConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certificate.chain.clone(), certificate.key.clone_key())
-        .with_context(|| {
-            format!(
-                "{} and {} do not make a usable certificate; start with --regen-cert to replace them",
-                certificate.cert_path.display(),
-                certificate.key_path.display()
-            )
-        })?;
-    config.alpn_protocols = match kind {
-        ListenerKind::Https => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-        _ => vec![b"http/1.1".to_vec()],
-    };
-    Ok(RustlsConfig::from_config(Arc::new(config)))
 }
 
 /// A listening socket with a deep backlog and SO_REUSEADDR (a restart need not wait out

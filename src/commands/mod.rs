@@ -1,0 +1,93 @@
+//! What each subcommand does, given its parsed flags: the top of the library, the only
+//! layer that reads [`crate::cli`] types. `main.rs` calls one of these and prints the error.
+
+mod serve;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+pub use serve::Server;
+
+use crate::browser::LabBrowser;
+use crate::cli::{CertArgs, ServeArgs, ShotArgs, TabsArgs};
+use crate::server::{certs, shutdown};
+
+/// `sselab serve`: bind, print where to look, serve until SIGINT/SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let server = Server::bind(&args)?;
+    println!("{}", server.banner());
+    server.serve(shutdown::shutdown_signal()).await
+}
+
+/// The SPKI hash of the certificate in `dir`, if one is there and readable.
+fn trusted_spki(dir: &Path) -> Option<String> {
+    certs::load(&dir.join(certs::CERT_FILE), &dir.join(certs::KEY_FILE))
+        .ok()
+        .map(|material| material.spki_sha256)
+}
+
+/// `sselab tabs`: N tabs of one page in one headless profile; one line per tab, then the
+/// summary line `open=N pending=M protocol=P connections=C`.
+pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
+    let browser = LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let report = browser
+        .open_tabs(
+            &args.url,
+            args.tabs as usize,
+            Duration::from_secs(args.settle),
+        )
+        .await;
+    browser.close().await;
+    let report = report?;
+    for (index, tab) in report.tabs.iter().enumerate() {
+        println!(
+            "tab {:>3}: {:<7} events={:<4} protocol={:<8} connection={}",
+            index + 1,
+            if tab.open { "open" } else { "pending" },
+            tab.events,
+            tab.protocol.as_deref().unwrap_or("-"),
+            tab.connection.map_or("-".into(), |c| c.to_string())
+        );
+    }
+    println!("{}", report.line());
+    Ok(())
+}
+
+/// `sselab shot`: a PNG of a page after it settled.
+pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
+    let browser = LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let result = browser
+        .screenshot(&args.url, Duration::from_secs(args.wait), &args.out)
+        .await;
+    browser.close().await;
+    result?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `sselab bench`: run the load generator and print its report (text, or JSON with --json).
+pub async fn bench(args: crate::bench::BenchArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let report = crate::bench::run(args).await?;
+    let text = if json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report.text()
+    };
+    // A closed pipe (`| head`) is not worth a panic.
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// `sselab cert`: write a fresh certificate and print how to trust it.
+pub fn cert(args: &CertArgs) -> anyhow::Result<()> {
+    let request = certs::CertRequest {
+        dir: &args.cert_dir,
+        extra_sans: &args.sans,
+        regenerate: true,
+    };
+    let material = certs::generate(&args.cert_dir, &request.names())?;
+    println!("{}", certs::trust_instructions(&material));
+    Ok(())
+}

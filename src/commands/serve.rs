@@ -1,0 +1,146 @@
+//! `sselab serve`: the flags become bound listeners, the shared state and one router, served
+//! until SIGINT/SIGTERM. The one place that knows both the command line and the layers
+//! under it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{SameId, ServeArgs};
+use crate::http::{self, AppState, Settings};
+use crate::pubsub::fanout::{Exclusive, Fanout, Limits};
+use crate::pubsub::hub::{Hub, HubConfig};
+use crate::pubsub::orders::Orders;
+use crate::server::certs::CertMaterial;
+use crate::server::{ListenerConfig, ListenerKind, Listeners};
+use crate::sse::StreamRegistry;
+
+/// Bound listeners, the certificate, and the shared state: everything but the serving.
+#[derive(Debug)]
+pub struct Server {
+    listeners: Listeners,
+    state: AppState,
+    /// Cancelled when shutdown starts: streams end, order workers and the sweeper stop.
+    shutdown: CancellationToken,
+    grace: Duration,
+}
+
+impl Server {
+    /// Bind every listener that is not `off`, load or create the certificate, and build the
+    /// state the handlers share.
+    pub fn bind(args: &ServeArgs) -> anyhow::Result<Self> {
+        let cors = http::cors_origin(&args.cors_origin)
+            .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
+        let grace = Duration::from_secs(args.grace);
+        let listeners = Listeners::bind(&ListenerConfig {
+            http: args.http,
+            https: args.https,
+            https_h1: args.https_h1,
+            metrics: args.metrics,
+            cert_dir: args.cert.cert_dir.clone(),
+            extra_sans: args.cert.sans.clone(),
+            regenerate_cert: args.regen_cert,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            h2_max_streams: args.h2_max_streams,
+            grace,
+        })?;
+        let settings = Settings {
+            retry_ms: args.retry,
+            timeout: args.stream_timeout(),
+            keepalive: args.keepalive_interval(),
+            tick: Duration::from_millis(args.tick_ms),
+            demo_period: Duration::from_secs(args.demo_period),
+            ports: listeners.ports(),
+            cors,
+        };
+        let shutdown = CancellationToken::new();
+        let fanout = Fanout::new(Limits {
+            replay: args.replay,
+            queue: args.queue as usize,
+        });
+        let linger = Duration::from_secs(args.session_linger);
+        let hub = Hub::new(
+            fanout.clone(),
+            HubConfig {
+                linger,
+                max_sessions: args.max_sessions,
+                max_topics: args.max_topics,
+                same_id: match args.same_id {
+                    SameId::Replace => Exclusive::Replace,
+                    SameId::Reject => Exclusive::Reject,
+                },
+            },
+        );
+        let state = AppState {
+            settings: Arc::new(settings),
+            streams: StreamRegistry::new(args.max_streams, shutdown.clone()),
+            demo: http::ended_demos(),
+            hub,
+            orders: Orders::new(fanout.clone(), args.max_orders, linger, shutdown.clone()),
+            connections: listeners.connections().clone(),
+            fanout,
+            responses: Arc::default(),
+        };
+        Ok(Self {
+            listeners,
+            state,
+            shutdown,
+            grace,
+        })
+    }
+
+    /// The real address of the `--metrics` listener, if it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.listeners.metrics_addr()
+    }
+
+    /// The real address of a listener (after port 0 was resolved), if it is on.
+    pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners.addr(kind)
+    }
+
+    pub fn certificate(&self) -> Option<&CertMaterial> {
+        self.listeners.certificate()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// One line per listener with its URL, then the certificate fingerprint.
+    pub fn banner(&self) -> String {
+        self.listeners.banner()
+    }
+
+    /// Serve until `signal` resolves, then end every stream, stop accepting and return
+    /// within the grace period.
+    pub async fn serve(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            listeners,
+            state,
+            shutdown,
+            grace,
+        } = self;
+        // However serving ends, the workers below stop with it.
+        let _stop_workers = shutdown.clone().drop_guard();
+        state.hub.spawn_sweeper(shutdown.clone());
+        let streams = state.streams.clone();
+        let stopping = async move {
+            signal.await;
+            let open = streams.open_streams();
+            tracing::info!(
+                open_h1 = open.http1,
+                open_h2 = open.http2,
+                grace_secs = grace.as_secs(),
+                "shutting down: ending open streams, no new connections"
+            );
+            shutdown.cancel();
+        };
+        listeners
+            .serve(http::app(state.clone()), http::metrics_app(state), stopping)
+            .await
+    }
+}

@@ -1,0 +1,109 @@
+//! The one error type handlers return: a status and a one-line plain-text reason — and the
+//! one place where the lower layers' own errors become status codes.
+//!
+//! A browser's EventSource stops on any non-200 answer, so every refusal here is final for
+//! it; curl users read the line.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::pubsub::hub::HubError;
+use crate::pubsub::orders::OrderError;
+use crate::sse::StreamRefused;
+
+/// Seconds a client refused for capacity (or at shutdown) is told to wait, in `Retry-After`.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Seconds, for `Retry-After` on 503.
+    pub retry_after: Option<u64>,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        // One line, always: a reason built from user input must not split the body.
+        let message = message.into().replace(['\r', '\n'], " ");
+        Self {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, format!("{}\n", self.message)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<StreamRefused> for AppError {
+    fn from(refused: StreamRefused) -> Self {
+        AppError::unavailable(refused.to_string(), RETRY_AFTER_SECS)
+    }
+}
+
+impl From<HubError> for AppError {
+    fn from(error: HubError) -> Self {
+        match error {
+            HubError::NotFound { what, id } => AppError::not_found(format!(
+                "no {what} {id:?} (never subscribed, expired after --session-linger, or deleted)"
+            )),
+            // Subscribe handlers answer a deleted session's reconnect with 204 themselves
+            // (that is what stops EventSource); anywhere else it is simply gone.
+            HubError::Gone => AppError::new(StatusCode::GONE, "this session was deleted"),
+            HubError::Conflict => AppError::new(
+                StatusCode::CONFLICT,
+                "this session id is already connected (--same-id reject)",
+            ),
+            HubError::Full { what, max } => AppError::unavailable(
+                format!("{what} {max} reached; retry later"),
+                RETRY_AFTER_SECS,
+            ),
+        }
+    }
+}
+
+impl From<OrderError> for AppError {
+    fn from(error: OrderError) -> Self {
+        match error {
+            OrderError::Invalid(reason) => AppError::bad_request(reason),
+            OrderError::Busy { .. } => AppError::unavailable(error.to_string(), RETRY_AFTER_SECS),
+            OrderError::NotFound { .. } => AppError::not_found(error.to_string()),
+            // The order handler answers this with 204 itself; see `HubError::Gone`.
+            OrderError::Finished => AppError::new(StatusCode::GONE, "the order has finished"),
+        }
+    }
+}

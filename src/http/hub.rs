@@ -1,0 +1,142 @@
+//! The hub over HTTP: subscribe to sessions and topics as SSE, post events, list, delete.
+//! Handlers only translate; the rules live in [`crate::pubsub::hub`].
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::posted::PostedEvent;
+use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
+use super::{AppError, AppState, params};
+use crate::pubsub::hub::HubError;
+use crate::server::RequestInfo;
+
+pub async fn subscribe_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: RequestInfo,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let id = params::client_id(&id)?;
+    let last_event_id = params::last_event_id(&headers)?;
+    let subscription = match state.hub.subscribe_session(
+        &id,
+        last_event_id,
+        subscriber_meta(&request),
+    ) {
+        Err(HubError::Gone) => {
+            tracing::info!(
+                session = id,
+                "reconnect to a deleted session: 204 stops the browser"
+            );
+            return Ok(stop_reconnecting());
+        }
+        Err(HubError::Conflict) => {
+            tracing::warn!(session = id, peer = %request.peer_text(), "same id refused: already connected");
+            return Err(HubError::Conflict.into());
+        }
+        other => other?,
+    };
+    serve_subscription(
+        &state,
+        &request,
+        "/sse/sessions",
+        last_event_id,
+        subscription,
+        ("session", &id),
+    )
+}
+
+pub async fn post_to_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    event: PostedEvent,
+) -> Result<Response, AppError> {
+    let id = params::client_id(&id)?;
+    let published = state
+        .hub
+        .publish_session(&id, event.name.as_ref(), &event.data)?;
+    Ok(accepted(
+        json!({ "id": published.id, "delivered": published.subscribers > 0 }),
+    ))
+}
+
+pub async fn broadcast(State(state): State<AppState>, event: PostedEvent) -> Response {
+    let sessions = state.hub.broadcast(event.name.as_ref(), &event.data);
+    accepted(json!({ "sessions": sessions }))
+}
+
+pub async fn delete_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = params::client_id(&id)?;
+    state.hub.delete_session(&id)?;
+    Ok(Json(json!({ "session": id, "deleted": true })).into_response())
+}
+
+pub async fn list_sessions(State(state): State<AppState>) -> Response {
+    let sessions = state.hub.sessions();
+    let connected = sessions.iter().filter(|s| s.connected).count();
+    Json(json!({ "total": sessions.len(), "connected": connected, "sessions": sessions }))
+        .into_response()
+}
+
+pub async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = params::client_id(&id)?;
+    let session = state.hub.session(&id).ok_or(HubError::NotFound {
+        what: "session",
+        id: id.clone(),
+    })?;
+    Ok(Json(session).into_response())
+}
+
+pub async fn subscribe_topic(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: RequestInfo,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let name = params::client_id(&name)?;
+    let last_event_id = params::last_event_id(&headers)?;
+    let subscription =
+        state
+            .hub
+            .subscribe_topic(&name, last_event_id, subscriber_meta(&request))?;
+    serve_subscription(
+        &state,
+        &request,
+        "/sse/topics",
+        last_event_id,
+        subscription,
+        ("topic", &name),
+    )
+}
+
+pub async fn post_to_topic(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    event: PostedEvent,
+) -> Result<Response, AppError> {
+    let name = params::client_id(&name)?;
+    let published = state
+        .hub
+        .publish_topic(&name, event.name.as_ref(), &event.data)?;
+    Ok(accepted(
+        json!({ "id": published.id, "subscribers": published.subscribers }),
+    ))
+}
+
+pub async fn list_topics(State(state): State<AppState>) -> Response {
+    let topics = state.hub.topics();
+    Json(json!({ "total": topics.len(), "topics": topics })).into_response()
+}
+
+fn accepted(body: serde_json::Value) -> Response {
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}

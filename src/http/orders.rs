@@ -1,0 +1,96 @@
+//! Orders over HTTP: `POST /api/orders` starts one, `GET /api/orders/{id}` reads it, and
+//! `GET /sse/orders/{id}` (or the seed's `/getOrderDetail?orderId=`) follows it as SSE
+//! instead of polling. Handlers only translate; the rules live in [`crate::pubsub::orders`].
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::posted::body_bytes;
+use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
+use super::{AppError, AppState, params};
+use crate::pubsub::orders::{NewOrder, OrderError};
+use crate::server::RequestInfo;
+
+pub async fn create_order(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let body = body_bytes(request, &state).await?;
+    let order: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
+        NewOrder::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::bad_request(format!("malformed order JSON ({e})")))?
+    };
+    let detail = state.orders.create(order)?;
+    let body = json!({ "id": detail.order_id, "order": detail });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = params::client_id(&id)?;
+    let detail = state
+        .orders
+        .detail(&id)
+        .ok_or(OrderError::NotFound { id: id.clone() })?;
+    Ok(Json(detail).into_response())
+}
+
+pub async fn subscribe_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: RequestInfo,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    follow(state, id, request, headers).await
+}
+
+/// The seed's own URL: `GET /getOrderDetail?orderId=ID`.
+pub async fn seed_order_detail(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    request: RequestInfo,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let id = query
+        .get("orderId")
+        .ok_or_else(|| AppError::bad_request("missing ?orderId="))?;
+    follow(state, id.clone(), request, headers).await
+}
+
+async fn follow(
+    state: AppState,
+    id: String,
+    request: RequestInfo,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let id = params::client_id(&id)?;
+    let last_event_id = params::last_event_id(&headers)?;
+    let subscription = match state
+        .orders
+        .subscribe(&id, last_event_id, subscriber_meta(&request))
+    {
+        Ok(subscription) => subscription,
+        Err(OrderError::Finished) => {
+            tracing::info!(order = id, "order already finished: 204 stops the browser");
+            return Ok(stop_reconnecting());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    serve_subscription(
+        &state,
+        &request,
+        "/sse/orders",
+        last_event_id,
+        subscription,
+        ("order_id", &id),
+    )
+}

@@ -1,0 +1,70 @@
+//! What every handler shares: the settings taken from the flags and the bound listeners,
+//! and cheap handles to the stream registry, the pub/sub core and the counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Uri};
+use tower_http::cors::AllowOrigin;
+
+use super::metrics::ResponseCounters;
+use crate::pubsub::fanout::Fanout;
+use crate::pubsub::hub::Hub;
+use crate::pubsub::orders::Orders;
+use crate::pubsub::tombstones::Tombstones;
+use crate::server::{ConnCounters, Ports};
+use crate::sse::StreamRegistry;
+
+/// What the handlers need to know from the flags and the bound listeners.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub retry_ms: u64,
+    pub timeout: Option<Duration>,
+    pub keepalive: Option<Duration>,
+    pub tick: Duration,
+    /// The demo clock ends at the next whole multiple of this on the wall clock.
+    pub demo_period: Duration,
+    pub ports: Ports,
+    pub cors: AllowOrigin,
+}
+
+/// Shared by every handler: a cheap clone of `Arc`s.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub streams: StreamRegistry,
+    pub demo: Tombstones,
+    pub hub: Hub,
+    pub orders: Orders,
+    pub connections: Arc<ConnCounters>,
+    pub fanout: Fanout,
+    pub responses: Arc<ResponseCounters>,
+}
+
+/// Parse `--cors-origin`: `*` or a comma-separated list of origins.
+pub fn cors_origin(text: &str) -> Result<AllowOrigin, String> {
+    if text.trim() == "*" {
+        return Ok(AllowOrigin::any());
+    }
+    let origins = text
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let valid = origin.parse::<Uri>().is_ok_and(|uri| {
+                uri.scheme().is_some() && uri.host().is_some() && uri.path() == "/"
+            });
+            if valid && !origin.ends_with('/') {
+                HeaderValue::from_str(origin).map_err(|e| e.to_string())
+            } else {
+                Err(format!(
+                    "`{origin}` is not an origin like https://example.com:8443"
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if origins.is_empty() {
+        return Err("give `*` or at least one origin".into());
+    }
+    Ok(AllowOrigin::list(origins))
+}

@@ -1,0 +1,131 @@
+//! Turning SSE content into answers: the response every stream carries, the `connected`
+//! event every stream starts with, and serving a pub/sub subscription (sessions, topics and
+//! orders alike).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde_json::json;
+
+use super::{AppError, AppState};
+use crate::pubsub::fanout::{DropTransport, SubscriberMeta, Subscription};
+use crate::server::RequestInfo;
+use crate::sse::{self, Frame, Lifetime, Out, names};
+
+/// A 200 `text/event-stream` response with the headers every SSE answer carries.
+pub fn response<S>(body: S) -> Response
+where
+    S: Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+{
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells nginx-style proxies not to buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// 204 No Content: the one answer that makes an EventSource stop reconnecting.
+pub fn stop_reconnecting() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// What the first event of a stream says besides how the request arrived.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connected<'a> {
+    /// `retry:`, the reconnect delay the browser is told to use.
+    pub retry_ms: u64,
+    /// `id:` of the frame: a subscription's cursor, so its first reconnect already carries
+    /// a `Last-Event-ID`; `None` (the clocks) leaves the browser's Last-Event-ID alone.
+    pub id: Option<u64>,
+    /// The `Last-Event-ID` the server received.
+    pub last_event_id: Option<u64>,
+    /// Events sent again before live ones.
+    pub replayed: usize,
+    /// What the stream follows: `("session", id)`, `("topic", name)`, `("order_id", id)`.
+    pub follows: Option<(&'static str, &'a str)>,
+}
+
+/// The first frame of every stream: `retry:`, and `event: connected` with one JSON shape
+/// for every endpoint — protocol, connection, listener, the Last-Event-ID received, how many
+/// events are replayed, and what the stream follows.
+pub fn connected_frame(request: &RequestInfo, connected: Connected<'_>) -> Bytes {
+    let mut data = json!({
+        "protocol": request.protocol(),
+        "connection_id": request.connection_id,
+        "listener": request.listener_name(),
+        "last_event_id": connected.last_event_id,
+        "replayed": connected.replayed,
+    });
+    if let Some((key, value)) = connected.follows {
+        data[key] = value.into();
+    }
+    let mut frame = Frame::new().retry(connected.retry_ms);
+    if let Some(id) = connected.id {
+        frame = frame.id(id);
+    }
+    frame
+        .event(&names::CONNECTED)
+        .data(&data.to_string())
+        .finish()
+}
+
+/// Who is subscribing, for listings, and how to cut its transport if it falls behind.
+pub fn subscriber_meta(request: &RequestInfo) -> SubscriberMeta {
+    // One stream per HTTP/1.1 connection: closing it cuts exactly this subscriber. An
+    // HTTP/2 connection carries other streams, so a slow HTTP/2 stream ends when read.
+    let drop_transport = match (request.version, &request.connection) {
+        (Version::HTTP_11 | Version::HTTP_10, Some(connection)) => {
+            let connection = connection.clone();
+            Some(DropTransport(Arc::new(move || connection.shutdown())))
+        }
+        _ => None,
+    };
+    SubscriberMeta {
+        protocol: request.protocol(),
+        listener: request.listener_name(),
+        connection_id: request.connection_id,
+        connected_at: SystemTime::now(),
+        drop_transport,
+    }
+}
+
+/// Count the stream in and answer with the subscription: `connected` (with `id:` at the
+/// subscriber's cursor), then its replay and live events.
+pub fn serve_subscription(
+    state: &AppState,
+    request: &RequestInfo,
+    path: &str,
+    last_event_id: Option<u64>,
+    subscription: Subscription,
+    follows: (&'static str, &str),
+) -> Result<Response, AppError> {
+    let guard = state.streams.open(request, path, last_event_id.is_some())?;
+    let first = connected_frame(
+        request,
+        Connected {
+            retry_ms: state.settings.retry_ms,
+            id: Some(subscription.cursor),
+            last_event_id,
+            replayed: subscription.replay_len(),
+            follows: Some(follows),
+        },
+    );
+    let content = futures_util::stream::once(async move { Out::Send(first) })
+        .chain(subscription.into_stream());
+    let lifetime = Lifetime {
+        keepalive: state.settings.keepalive,
+        timeout: None,
+    };
+    Ok(response(sse::drive(content, guard, lifetime)))
+}

@@ -1,0 +1,12 @@
+//! The pub/sub core: numbered events per channel with replay rings and bounded subscriber
+//! queues ([`fanout`]), and what the channels mean — sessions and topics ([`hub`]), orders
+//! ([`orders`]), and ids that ended on purpose ([`tombstones`]).
+//!
+//! It knows nothing of HTTP: it never imports the HTTP layer or axum, and its refusals are
+//! its own error types ([`hub::HubError`], [`orders::OrderError`], [`fanout::SubscribeError`]),
+//! mapped to status codes in one place by the HTTP layer. It encodes events with [`crate::sse`].
+
+pub mod fanout;
+pub mod hub;
+pub mod orders;
+pub mod tombstones;

@@ -1,0 +1,39 @@
+//! The rustls server configuration for a TLS listener: the certificate, the ring provider,
+//! and the ALPN list that decides whether a listener can speak HTTP/2.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum_server::tls_rustls::RustlsConfig;
+
+use super::ListenerKind;
+use super::certs::CertMaterial;
+
+/// The ALPN protocols a TLS listener offers: h2 then http/1.1, or http/1.1 only.
+pub fn alpn_for(kind: ListenerKind) -> Vec<Vec<u8>> {
+    match kind {
+        ListenerKind::Https => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        _ => vec![b"http/1.1".to_vec()],
+    }
+}
+
+/// A rustls configuration (ring provider) serving `certificate` with `kind`'s ALPN list.
+pub fn server_config(
+    certificate: &CertMaterial,
+    kind: ListenerKind,
+) -> anyhow::Result<RustlsConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certificate.chain.clone(), certificate.key.clone_key())
+        .with_context(|| {
+            format!(
+                "{} and {} do not make a usable certificate; start with --regen-cert to replace them",
+                certificate.cert_path.display(),
+                certificate.key_path.display()
+            )
+        })?;
+    config.alpn_protocols = alpn_for(kind);
+    Ok(RustlsConfig::from_config(Arc::new(config)))
+}

@@ -1,0 +1,31 @@
+//! Server-Sent Events, independent of any HTTP framework: the wire encoder ([`Frame`],
+//! [`EventName`]), the one stream driver every endpoint uses ([`drive`]: keep-alive, timeout,
+//! shutdown), the registry that counts open streams and logs each end once
+//! ([`StreamRegistry`]), and a spec-conformant parser for sselab's own clients ([`parser`]).
+//!
+//! It never imports the HTTP layer or axum: an SSE body here is a plain
+//! `Stream<Item = Result<Bytes, Infallible>>`, and the HTTP layer wraps it in a response.
+
+mod close;
+mod drive;
+mod frame;
+pub mod parser;
+mod streams;
+
+pub use close::CloseReason;
+pub use drive::{Lifetime, Out, drive, nonzero_secs};
+pub use frame::{EventName, Frame, KEEPALIVE_COMMENT, names};
+pub use streams::{
+    ConnectionStreams, OpenStreams, SlotValues, StreamGuard, StreamRefused, StreamRegistry,
+    StreamStats,
+};
+
+/// The seed's server default: Spring's async request timeout of 30 s ends every stream.
+pub const SEED_STREAM_TIMEOUT_SECS: u64 = 30;
+/// The seed's `reconnectTime(5000)`: the `retry:` field sent in the first frame.
+pub const SEED_RETRY_MS: u64 = 5000;
+/// Largest stream timeout a query or flag may ask for (one day); longer is almost surely a
+/// typo.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// Largest `retry:` a query or flag may ask for (one hour).
+pub const MAX_RETRY_MS: u64 = 3_600_000;
