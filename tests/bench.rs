@@ -284,8 +284,20 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
         server.state.streams.open_streams().total() == 0
     })
     .await;
-    let _ = h1.get("/no/such/page").await;
-    let text = util::text(h1.get("/metrics").await).await;
+    let missing = h1.get("/no/such/page").await;
+    assert_eq!(missing.status(), http::StatusCode::NOT_FOUND);
+    let _ = util::text(missing).await;
+
+    // The --metrics listener serves the same counters, and nothing else.
+    let metrics_addr = server.metrics.expect("the --metrics listener is on");
+    let metrics = util::Client::h1(
+        util::plain(metrics_addr).await,
+        format!("http://{metrics_addr}"),
+    )
+    .await;
+    let scraped = metrics.get("/metrics").await;
+    assert_eq!(scraped.status(), http::StatusCode::OK);
+    let text = util::text(scraped).await;
     assert_eq!(
         sample(
             &text,
@@ -321,5 +333,11 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
     assert!(
         sample(&text, "sselab_events_sent_total") >= 5,
         "at least each stream's first frame"
+    );
+    let not_here = metrics.get("/sse/hello").await;
+    assert_eq!(
+        not_here.status(),
+        http::StatusCode::NOT_FOUND,
+        "the --metrics listener serves only /metrics"
     );
 }

@@ -164,20 +164,25 @@ async fn a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap
 async fn a_finished_order_page_stops_reconnecting() {
     let _one = ONE_BROWSER.lock().await;
     let server = TestServer::start(&["--retry", "300"]).await;
-    let api = server.client(Via::H1).await;
-    let created = util::json(
-        api.post_json("/api/orders", json!({"steps": 2, "interval_ms": 300}))
-            .await,
-    )
-    .await;
-    let id = created["id"].as_str().expect("order id").to_string();
-
+    // The browser first: launching it can take seconds on a busy machine, and the order's
+    // clock must start only when the page can open right after it.
     let browser = launch(&server).await;
+    let api = server.client(Via::H1).await;
+    let created = api
+        .post_json("/api/orders", json!({"steps": 2, "interval_ms": 2000}))
+        .await;
+    assert_eq!(created.status(), http::StatusCode::CREATED);
+    let id = util::json(created).await["id"]
+        .as_str()
+        .expect("order id")
+        .to_string();
     let url = format!("http://127.0.0.1:{}/orders/{id}", server.http.port());
     let page = browser.page(&url).await.expect("order page");
     until(&page, "window.orderPage.finished === 'done'").await;
     // The server closed the stream; the browser reconnects after 300 ms, gets 204, and stops.
     until(&page, "window.orderPage.readyState === 2").await;
+    // Closed now; it must stay closed: wait several retry periods (300 ms) for a reopen that
+    // must not come.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let state: Value = eval(&page, "window.orderPage").await.expect("page state");
     browser.close().await;
@@ -214,7 +219,11 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection() {
         );
         lab.evaluate(start).await.expect("start a run");
     }
-    tokio::time::sleep(SETTLE).await;
+    until(
+        &lab,
+        "[...document.querySelectorAll('section.run .summary')].filter(s => s.textContent.includes('6 open, 4 waiting') || s.textContent.includes('10 open on 1 connection')).length === 3",
+    )
+    .await;
     let summaries: Vec<(String, String)> = eval(
         &lab,
         "[...document.querySelectorAll('section.run')].map(s => [s.dataset.run, s.querySelector('.summary').textContent])",

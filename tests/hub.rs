@@ -139,9 +139,12 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_50_missed_events() {
     let subscriber = server.client(Via::H1).await;
     let (mut events, _) = subscriber.subscribe("/sse/sessions/k", None).await;
     for n in 1..=5 {
-        poster
-            .post("/api/sessions/k/events", "text/plain", format!("e{n}"))
-            .await;
+        util::accepted(
+            poster
+                .post("/api/sessions/k/events", "text/plain", format!("e{n}"))
+                .await,
+        )
+        .await;
     }
     let seen = events.take(5).await;
     let last = seen.last().expect("five").id.clone();
@@ -167,9 +170,12 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_50_missed_events() {
     let replayed = events.take(50).await;
     assert_eq!(ids(&replayed), (6..=55).collect::<Vec<_>>());
     assert_eq!(replayed[0].data, "e6");
-    poster
-        .post("/api/sessions/k/events", "text/plain", "live")
-        .await;
+    util::accepted(
+        poster
+            .post("/api/sessions/k/events", "text/plain", "live")
+            .await,
+    )
+    .await;
     assert_eq!(events.next().await.expect("live").id, "56");
     assert_eq!(server.state.hub.session("k").expect("info").reconnects, 1);
 }
@@ -186,9 +192,12 @@ async fn a_last_event_id_older_than_the_ring_gets_reset_then_what_is_held() {
     })
     .await;
     for n in 1..=30 {
-        client
-            .post("/api/sessions/r/events", "text/plain", n.to_string())
-            .await;
+        util::accepted(
+            client
+                .post("/api/sessions/r/events", "text/plain", n.to_string())
+                .await,
+        )
+        .await;
     }
     let (mut events, _) = client.subscribe("/sse/sessions/r", Some("0")).await;
     let reset = events.next().await.expect("reset");
@@ -269,9 +278,12 @@ async fn the_same_id_replaces_the_older_stream() {
     let replaced = older.next().await.expect("replaced event");
     assert_eq!(replaced.event, "replaced");
     assert!(older.next().await.is_none(), "the older stream ends");
-    client
-        .post("/api/sessions/twice/events", "text/plain", "hi")
-        .await;
+    util::accepted(
+        client
+            .post("/api/sessions/twice/events", "text/plain", "hi")
+            .await,
+    )
+    .await;
     assert_eq!(newer.next().await.expect("to the newer").data, "hi");
 }
 
@@ -294,9 +306,12 @@ async fn delete_sends_bye_and_the_reconnect_gets_204() {
     let server = TestServer::start(&[]).await;
     let client = server.client(Via::H2c).await;
     let (mut events, _) = client.subscribe("/sse/sessions/gone", None).await;
-    client
-        .post("/api/sessions/gone/events", "text/plain", "before")
-        .await;
+    util::accepted(
+        client
+            .post("/api/sessions/gone/events", "text/plain", "before")
+            .await,
+    )
+    .await;
     let deleted = client.delete("/api/sessions/gone").await;
     assert_eq!(deleted.status(), StatusCode::OK);
     assert_eq!(events.next().await.expect("queued first").data, "before");

@@ -470,3 +470,13 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A publish that must be accepted: asserts 202 and gives the JSON answer.
+pub async fn accepted(response: Response<Incoming>) -> serde_json::Value {
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "the publish was accepted"
+    );
+    json(response).await
+}

@@ -154,11 +154,16 @@ async fn a_disconnected_session_lingers_then_expires() {
     );
     assert!(hub.session("s").is_none());
 
-    // The sweeper forgets idle ones without being asked.
+    // The sweeper forgets idle ones without being asked: nothing here calls `sweep`.
+    let stop = tokio_util::sync::CancellationToken::new();
+    hub.spawn_sweeper(stop.clone());
     drop(hub.subscribe_session("t", None, meta()).expect("subscribe"));
-    tokio::time::advance(Duration::from_secs(61)).await;
-    hub.sweep();
+    assert_eq!(hub.session_count(), 1);
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    assert_eq!(hub.session_count(), 1, "still within the linger");
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(hub.session_count(), 0);
+    stop.cancel();
 }
 
 #[tokio::test(start_paused = true)]
