@@ -30,6 +30,9 @@ cargo clippy --all-targets -- -D warnings
 step "scripts/check_layers.sh (imports only go down the layers in src/lib.rs)"
 scripts/check_layers.sh
 
+step "cargo doc (the crate's first page is the layer map; broken links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
+
 step "cargo test"
 cargo test
 
