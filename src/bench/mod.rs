@@ -19,8 +19,9 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Args;
 use hdrhistogram::Histogram;
-use http::Uri;
-use http_body_util::BodyExt;
+use http::{Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -234,7 +235,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             None
         } else {
             match &h2_connections[(index % args.connections) as usize] {
-                Ok(conn) => conn.share(),
+                Ok(conn) => Some(conn.clone()),
                 Err(reason) => {
                     shared.fail(reason.clone());
                     continue;
@@ -408,7 +409,7 @@ async fn stream(
     stop: CancellationToken,
 ) {
     let began = Instant::now();
-    let mut conn = match conn {
+    let conn = match conn {
         Some(conn) => conn,
         None => match target.connect(timeout).await {
             Ok(conn) => conn,
@@ -416,7 +417,7 @@ async fn stream(
         },
     };
     let response =
-        match tokio::time::timeout(timeout, conn.send("GET", &url, None, Bytes::new())).await {
+        match tokio::time::timeout(timeout, send(&conn, "GET", &url, None, Bytes::new())).await {
             Ok(Ok(response)) => response,
             Ok(Err(reason)) => return shared.fail(reason),
             Err(_) => return shared.fail("response: timed out".into()),
@@ -485,6 +486,24 @@ async fn stream(
     }
 }
 
+/// One bench request. Each asks for an event stream, as the bench always has.
+async fn send(
+    conn: &Conn,
+    method: &str,
+    uri: &Uri,
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<Response<Incoming>, String> {
+    let mut builder = conn
+        .request(method, uri)
+        .header(http::header::ACCEPT, "text/event-stream");
+    if let Some(content_type) = content_type {
+        builder = builder.header(http::header::CONTENT_TYPE, content_type);
+    }
+    let request = builder.body(Full::new(body)).map_err(|e| e.to_string())?;
+    conn.send(request).await
+}
+
 /// `{"t": <unix ns>, "seq": n}` from an event's data.
 fn stamped(data: &str) -> Option<(u64, u64)> {
     #[derive(serde::Deserialize)]
@@ -529,7 +548,7 @@ async fn publish(
         let body = format!("{{\"t\":{},\"seq\":{seq}}}", unix_nanos());
         let sent = tokio::time::timeout(
             timeout,
-            conn.send("POST", &uri, Some("text/plain"), Bytes::from(body)),
+            send(&conn, "POST", &uri, Some("text/plain"), Bytes::from(body)),
         )
         .await;
         match sent {
@@ -565,11 +584,11 @@ async fn scrape(
         .parse()
         .with_context(|| format!("--server-metrics {url} is not a URL"))?;
     let target = Target::new(&uri, Proto::H1, cacert, insecure)?;
-    let mut conn = target
+    let conn = target
         .connect(timeout)
         .await
         .map_err(|e| anyhow::anyhow!("--server-metrics {url}: {e}"))?;
-    let response = tokio::time::timeout(timeout, conn.send("GET", &uri, None, Bytes::new()))
+    let response = tokio::time::timeout(timeout, send(&conn, "GET", &uri, None, Bytes::new()))
         .await
         .map_err(|_| anyhow::anyhow!("--server-metrics {url}: timed out"))?
         .map_err(|e| anyhow::anyhow!("--server-metrics {url}: {e}"))?;

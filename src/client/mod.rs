@@ -1,0 +1,120 @@
+//! One HTTP/1.1 + HTTP/2 client, over TCP or TLS, for the load generator and the tests alike.
+//!
+//! It is hyper's connection-level client, not a pooled one, on purpose: the bench and the
+//! tests decide how many connections exist and which request goes on which (six HTTP/1.1
+//! connections against one multiplexed HTTP/2 connection is what this lab is about). It does
+//! not pool, retry, follow redirects or pick a protocol from ALPN: the caller handshakes the
+//! protocol it means to test.
+//!
+//! Errors are one-line strings (a bench stream counts them by reason); nothing here panics.
+
+mod target;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+pub use target::{Proto, Target};
+pub use tls::{Trust, connect_tls, tls_config};
+
+/// The HTTP/2 receive windows a connection offers; `None` keeps hyper's own (2 MiB a stream,
+/// 5 MiB the connection). h2 sizes its budget for small DATA frames from the connection
+/// window (half of it), so hyper's defaults already let many streams sit unread without the
+/// client closing its own connection (ENHANCE_YOUR_CALM).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct H2Windows {
+    pub stream: Option<u32>,
+    pub connection: Option<u32>,
+}
+
+/// One HTTP connection. Clones share it: HTTP/2 multiplexes their requests; HTTP/1.1 takes
+/// them one at a time, each after the previous response was read whole.
+#[derive(Clone)]
+pub struct Conn(Sender);
+
+#[derive(Clone)]
+enum Sender {
+    // A lock, since an HTTP/1.1 connection carries one request at a time.
+    H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// A TCP connection with Nagle off: SSE frames are small and wanted now.
+pub async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, String> {
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {}", e.kind()))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+impl Conn {
+    /// Speak HTTP/1.1 over `io`; the connection is driven by a spawned task.
+    pub async fn handshake_h1<IO>(io: IO) -> Result<Conn, String>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) = http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("http1 handshake: {e}"))?;
+        tokio::spawn(conn);
+        Ok(Conn(Sender::H1(Arc::new(tokio::sync::Mutex::new(send)))))
+    }
+
+    /// Speak HTTP/2 (prior knowledge, or after ALPN h2) over `io` with these windows.
+    pub async fn handshake_h2<IO>(io: IO, windows: H2Windows) -> Result<Conn, String>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) = http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(windows.stream)
+            .initial_connection_window_size(windows.connection)
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| format!("http2 handshake: {e}"))?;
+        tokio::spawn(conn);
+        Ok(Conn(Sender::H2(send)))
+    }
+
+    /// A request builder with the URI form the protocol wants: origin-form plus Host for
+    /// HTTP/1.1 (as browsers send), the absolute URI for HTTP/2 (hyper makes it :authority).
+    pub fn request(&self, method: &str, uri: &Uri) -> http::request::Builder {
+        let builder = Request::builder().method(method);
+        match &self.0 {
+            Sender::H1(_) => builder
+                .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+                .header(
+                    http::header::HOST,
+                    uri.authority().map_or("", |a| a.as_str()),
+                ),
+            Sender::H2(_) => builder.uri(uri.clone()).version(http::Version::HTTP_2),
+        }
+    }
+
+    /// Send `request` once the connection is ready; resolves with the response head.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
+        let not_ready = |e: hyper::Error| format!("connection: {e}");
+        let response = match &self.0 {
+            Sender::H1(send) => {
+                let mut send = send.lock().await;
+                send.ready().await.map_err(not_ready)?;
+                send.send_request(request).await
+            }
+            Sender::H2(send) => {
+                let mut send = send.clone();
+                send.ready().await.map_err(not_ready)?;
+                send.send_request(request).await
+            }
+        };
+        response.map_err(|e| format!("request: {e}"))
+    }
+}
