@@ -12,7 +12,7 @@ use clap::Parser as _;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use sselab::client::{self, Conn, H2Windows, Trust};
 use sselab::server::ListenerKind;
 use sselab::sse::parser::{ParsedEvent, Parser};
 use sselab::{Cli, Command, Server};
@@ -163,7 +163,7 @@ pub enum Via {
 }
 
 pub async fn plain(addr: SocketAddr) -> TcpStream {
-    TcpStream::connect(addr).await.expect("tcp connect")
+    patiently("tcp connect", client::connect_tcp(addr)).await
 }
 
 /// A TLS connection trusting only the server's own certificate, offering `alpn`.
@@ -172,38 +172,28 @@ pub async fn tls(
     cert_pem: &Path,
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cert_pem).expect("cert.pem readable") {
-        roots.add(cert.expect("cert parses")).expect("cert added");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
-    connector
-        .connect(name, plain(addr).await)
-        .await
-        .expect("TLS handshake with the server's own certificate")
+    let config = client::tls_config(Trust::Pem(cert_pem), alpn).expect("client TLS config");
+    patiently(
+        "TLS handshake with the server's own certificate",
+        client::connect_tls(plain(addr).await, "localhost", Arc::new(config)),
+    )
+    .await
 }
 
-/// One HTTP connection, HTTP/1.1 or HTTP/2, driven by hyper's client.
+/// `what`, failing the test if it errs or takes longer than [`PATIENCE`].
+async fn patiently<T>(what: &str, doing: impl Future<Output = Result<T, String>>) -> T {
+    match tokio::time::timeout(PATIENCE, doing).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => panic!("{what}: {e}"),
+        Err(_) => panic!("{what}: not done within {PATIENCE:?}"),
+    }
+}
+
+/// One HTTP connection, HTTP/1.1 or HTTP/2, on `sselab::client`; clones share it.
 #[derive(Clone)]
 pub struct Client {
     conn: Conn,
     pub base: String,
-}
-
-#[derive(Clone)]
-enum Conn {
-    H1(Arc<tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>),
-    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
 }
 
 impl Client {
@@ -211,38 +201,25 @@ impl Client {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .expect("http1 handshake");
-        tokio::spawn(conn);
-        Self {
-            conn: Conn::H1(Arc::new(tokio::sync::Mutex::new(send))),
-            base,
-        }
+        let conn = patiently("http1 handshake", Conn::handshake_h1(io)).await;
+        Self { conn, base }
     }
 
+    /// With hyper's own windows, which already keep h2 patient with unread streams.
     pub async fn h2<IO>(io: IO, base: String) -> Self
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-                .await
-                .expect("http2 handshake");
-        tokio::spawn(conn);
-        Self {
-            conn: Conn::H2(send),
-            base,
-        }
+        let conn = patiently(
+            "http2 handshake",
+            Conn::handshake_h2(io, H2Windows::default()),
+        )
+        .await;
+        Self { conn, base }
     }
 
     pub async fn get(&self, path: &str) -> Response<Incoming> {
-        self.send(
-            self.request("GET", path)
-                .body(Full::default())
-                .expect("request"),
-        )
-        .await
+        self.get_with(path, &[]).await
     }
 
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
@@ -299,43 +276,19 @@ impl Client {
         (events, connected)
     }
 
-    /// A request builder with the right URI form for the protocol.
+    /// A request builder for `path` on this server, in the URI form the protocol wants.
     pub fn request(&self, method: &str, path: &str) -> http::request::Builder {
-        let url = format!("{}{}", self.base, path);
-        let uri: http::Uri = url.parse().expect("uri");
-        let builder = Request::builder().method(method);
-        match &self.conn {
-            // HTTP/1.1 sends origin-form plus Host, as browsers do.
-            Conn::H1(_) => builder
-                .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
-                .header(
-                    http::header::HOST,
-                    uri.authority().expect("authority").as_str(),
-                ),
-            Conn::H2(_) => builder.uri(uri).version(Version::HTTP_2),
-        }
+        let uri: http::Uri = format!("{}{}", self.base, path).parse().expect("uri");
+        self.conn.request(method, &uri)
     }
 
+    /// Send once the connection is ready (HTTP/1.1: the previous response was read whole).
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Response<Incoming> {
-        // An HTTP/1.1 connection is ready only after the previous response was read whole.
-        let response = async {
-            match &self.conn {
-                Conn::H1(send) => {
-                    let mut send = send.lock().await;
-                    send.ready().await?;
-                    send.send_request(request).await
-                }
-                Conn::H2(send) => {
-                    let mut send = send.clone();
-                    send.ready().await?;
-                    send.send_request(request).await
-                }
-            }
-        };
-        tokio::time::timeout(PATIENCE, response)
-            .await
-            .expect("connection ready and response in time")
-            .expect("response")
+        patiently(
+            "connection ready and response in time",
+            self.conn.send(request),
+        )
+        .await
     }
 }
 
