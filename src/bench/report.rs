@@ -1,9 +1,16 @@
 //! What a bench run measured, summed over its streams, and how it is printed.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use super::args::BenchArgs;
+use super::measure::Window;
+use super::scrape::ServerMetrics;
+use super::tally::Tally;
+use crate::client::Proto;
 
 /// p50/p99/p999/max of one distribution, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -69,6 +76,53 @@ pub struct Report {
 }
 
 impl Report {
+    /// Sum up a finished run.
+    pub(super) fn build(
+        args: &BenchArgs,
+        proto: Proto,
+        tally: &Tally,
+        window: Window,
+        server: ServerMetrics,
+    ) -> Self {
+        let established = tally.established.load(Ordering::Relaxed);
+        let failures = tally.failures();
+        let expected = window.publish.as_ref().map_or(0, |p| p.sent * established);
+        let unique = tally.unique_seqs.load(Ordering::Relaxed);
+        let (rss_before, rss_after) = (server.rss_before(), server.rss_with_streams());
+        Report {
+            url: args.url.clone(),
+            proto: format!("{proto:?}").to_lowercase(),
+            streams: args.streams,
+            connections: if proto == Proto::H1 {
+                established
+            } else {
+                args.connections
+            },
+            established,
+            failed: failures.values().sum(),
+            failures,
+            ended_early: tally.ended_early.load(Ordering::Relaxed),
+            establish: Percentiles::from_micros(&tally.establish.merged()),
+            first_event: Percentiles::from_micros(&tally.first_event.merged()),
+            events_received: window.events,
+            events_per_sec: window.events as f64 / window.measured.as_secs_f64().max(0.001),
+            latency: Percentiles::from_micros(&tally.latency.merged()),
+            lost: expected.saturating_sub(unique),
+            duplicated: tally.duplicated.load(Ordering::Relaxed),
+            server_rss_before_bytes: rss_before,
+            server_rss_after_bytes: rss_after,
+            server_rss_per_stream_bytes: match (rss_before, rss_after) {
+                (Some(before), Some(after)) if established > 0 => {
+                    Some((after as f64 - before as f64) / established as f64)
+                }
+                _ => None,
+            },
+            server_cpu_seconds: server.cpu_seconds(),
+            publish: window.publish,
+            measured_secs: window.measured.as_secs_f64(),
+        }
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         let mut line = |label: &str, value: String| out.push_str(&format!("{label:<22} {value}\n"));

@@ -1,0 +1,78 @@
+//! Fan-out mode's publisher: stamped events POSTed at `--rate` for `--duration`.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+
+use super::args::BenchArgs;
+use super::report::PublishReport;
+use super::send;
+use super::stamp::stamp;
+use crate::client::{Proto, Target};
+
+/// POST stamped events at the rate for the duration, on one keep-alive connection.
+pub(super) async fn publish(
+    url: &str,
+    args: &BenchArgs,
+    duration: Duration,
+    timeout: Duration,
+) -> anyhow::Result<PublishReport> {
+    let uri: Uri = url
+        .parse()
+        .with_context(|| format!("--publish-url {url} is not a URL"))?;
+    let target = Target::new(&uri, Proto::H1, args.cacert.as_deref(), args.insecure)?;
+    if !args.allow_remote && !target.addr.ip().is_loopback() {
+        bail!("--publish-url {url} is outside loopback: pass --allow-remote");
+    }
+    let mut report = PublishReport {
+        url: url.to_string(),
+        rate_per_sec: args.rate,
+        ..Default::default()
+    };
+    let mut conn = target
+        .connect(timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!("--publish-url {url}: {e}"))?;
+    let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let end = Instant::now() + duration;
+    let mut seq = 0u64;
+    while Instant::now() < end {
+        every.tick().await;
+        seq += 1;
+        let sent = tokio::time::timeout(
+            timeout,
+            send(
+                &conn,
+                "POST",
+                &uri,
+                Some("text/plain"),
+                Bytes::from(stamp(seq)),
+            ),
+        )
+        .await;
+        match sent {
+            Ok(Ok(response)) if response.status().is_success() => {
+                let _ = response.into_body().collect().await;
+                report.sent += 1;
+            }
+            Ok(Ok(response)) => {
+                let _ = response.into_body().collect().await;
+                report.failed += 1;
+            }
+            _ => {
+                report.failed += 1;
+                // The connection may be gone: open another for the next publish.
+                match target.connect(timeout).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,88 @@
+//! What the streams count as they run, shared by every stream task: latency histograms and
+//! plain counters, read once at the end for the report.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
+use tokio_util::sync::CancellationToken;
+
+use crate::sync::lock;
+
+/// Histograms shared by all streams, sharded so 100k streams do not queue on one lock.
+pub(super) struct Shards(Vec<Mutex<Histogram<u64>>>);
+
+const SHARDS: usize = 16;
+/// Histograms hold 1 µs to one hour; longer values are clamped to an hour.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid fixed bounds")
+}
+
+impl Shards {
+    fn new() -> Self {
+        Self((0..SHARDS).map(|_| Mutex::new(histogram())).collect())
+    }
+
+    pub fn record(&self, shard: usize, micros: u64) {
+        lock(&self.0[shard % SHARDS]).saturating_record(micros.max(1));
+    }
+
+    pub fn merged(&self) -> Histogram<u64> {
+        let mut all = histogram();
+        for shard in &self.0 {
+            let _ = all.add(&*lock(shard));
+        }
+        all
+    }
+}
+
+/// Everything a run counts, summed over its streams.
+pub(super) struct Tally {
+    pub establish: Shards,
+    pub first_event: Shards,
+    pub latency: Shards,
+    pub events: AtomicU64,
+    pub established: AtomicU64,
+    pub ended_early: AtomicU64,
+    pub duplicated: AtomicU64,
+    /// Distinct sequence numbers received, summed over streams.
+    pub unique_seqs: AtomicU64,
+    failures: Mutex<BTreeMap<String, u64>>,
+    /// Counting starts when measurement starts (after establishment).
+    pub measuring: CancellationToken,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Self {
+            establish: Shards::new(),
+            first_event: Shards::new(),
+            latency: Shards::new(),
+            events: AtomicU64::new(0),
+            established: AtomicU64::new(0),
+            ended_early: AtomicU64::new(0),
+            duplicated: AtomicU64::new(0),
+            unique_seqs: AtomicU64::new(0),
+            failures: Mutex::new(BTreeMap::new()),
+            measuring: CancellationToken::new(),
+        }
+    }
+
+    /// A stream failed to establish, for `reason`.
+    pub fn fail(&self, reason: String) {
+        *lock(&self.failures).entry(reason).or_default() += 1;
+    }
+
+    /// Why streams failed, with counts.
+    pub fn failures(&self) -> BTreeMap<String, u64> {
+        lock(&self.failures).clone()
+    }
+
+    /// Streams that answered, either way.
+    pub fn settled(&self) -> u64 {
+        self.established.load(Ordering::Relaxed) + lock(&self.failures).values().sum::<u64>()
+    }
+}
