@@ -183,6 +183,7 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
         "{}",
         refused.text()
     );
+    let (_other_dir, other_cert) = other_cert();
     let tls = bench(&[
         "--url",
         &format!("https://127.0.0.1:{}/sse/hello", server.https.port()),
@@ -191,7 +192,7 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
         "--duration",
         "1",
         "--cacert",
-        &util_other_cert(),
+        &other_cert,
     ])
     .await;
     assert!(
@@ -228,12 +229,13 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
     assert!(format!("{:#}", no_trust.expect_err("https needs trust")).contains("--cacert"));
 }
 
-/// A certificate the server does not use, so the handshake must fail.
-fn util_other_cert() -> String {
-    let dir = tempfile::tempdir().expect("temp dir").keep();
-    let material =
-        sselab::server::certs::generate(&dir, &["localhost".to_string()]).expect("other cert");
-    material.cert_path.display().to_string()
+/// A certificate the server does not use, so the handshake must fail; it lives as long as
+/// the returned directory.
+fn other_cert() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let material = sselab::server::certs::generate(dir.path(), &["localhost".to_string()])
+        .expect("other cert");
+    (dir, material.cert_path.display().to_string())
 }
 
 fn sample(metrics: &str, name: &str) -> u64 {
