@@ -8,20 +8,33 @@
 //! Guarantees: publishing never blocks (a subscriber whose queue is full is cut with reason
 //! `slow` and catches up from the ring when it reconnects); a subscribe registers under the
 //! same lock that collects its replay, so nothing falls between replay and live; a
-//! `Last-Event-ID` older than the ring gets an explicit `reset` event, never a silent gap.
+//! `Last-Event-ID` older than the ring gets an explicit `reset` event, never a silent gap;
+//! a subscription's registration holds only a `Weak` to its channel, so dropping it
+//! unregisters exactly once and never revives a removed channel.
+//!
+//! The files: this one is the public types and [`Fanout`], the map of channels by key;
+//! [`channel`] is one channel's state; [`replay`] what a subscriber gets before live
+//! events; [`queue`] a subscriber's bounded queue; [`subscription`] the subscriber's side
+//! (its stream, its registration, how it is told to stop).
+
+mod channel;
+mod queue;
+mod replay;
+mod subscription;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use futures_util::Stream;
-use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::sse::{CloseReason, EventName, Frame, Out, names};
+use channel::{Channel, ChannelState, Subscriber};
+use queue::{Queue, QueueFull};
+pub use subscription::Subscription;
+use subscription::{EndSignal, Registration};
+
+use crate::sse::{CloseReason, EventName, Frame};
 use crate::sync::lock;
 
 /// How much a channel keeps and a subscriber may fall behind.
@@ -185,106 +198,6 @@ pub struct FanoutTotals {
     pub resets: u64,
     /// Subscribers cut because their queue was full.
     pub slow: u64,
-}
-
-#[derive(Debug)]
-struct Channel {
-    state: Mutex<ChannelState>,
-    sent: Arc<AtomicU64>,
-}
-
-#[derive(Debug)]
-struct ChannelState {
-    last_id: u64,
-    ring: VecDeque<(u64, Bytes)>,
-    /// By subscriber id: leaving is O(1) even when a topic has 100k subscribers.
-    subscribers: HashMap<u64, Subscriber>,
-    next_subscriber: u64,
-    idle_since: Option<Instant>,
-    dropped: u64,
-    reconnects: u64,
-    finished: bool,
-}
-
-#[derive(Debug)]
-struct Subscriber {
-    queue: Arc<Queue>,
-    end: Arc<EndSignal>,
-    meta: SubscriberMeta,
-}
-
-/// A subscriber's bounded queue of encoded frames. Lighter than a channel (an idle
-/// subscriber holds no buffer at all), and publishing into it never waits.
-#[derive(Debug)]
-struct Queue {
-    items: Mutex<VecDeque<Bytes>>,
-    capacity: usize,
-    ready: Notify,
-    /// Set when the publishing side lets go: the reader drains what is left, then ends.
-    closed: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Debug)]
-struct QueueFull;
-
-impl Queue {
-    fn new(capacity: usize) -> Self {
-        Self {
-            items: Mutex::new(VecDeque::new()),
-            capacity,
-            ready: Notify::new(),
-            closed: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn push(&self, frame: Bytes) -> Result<(), QueueFull> {
-        {
-            let mut items = lock(&self.items);
-            if items.len() >= self.capacity {
-                return Err(QueueFull);
-            }
-            items.push_back(frame);
-        }
-        // Stores a permit when the reader is not waiting yet, so no wake-up is lost.
-        self.ready.notify_one();
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        lock(&self.items).len()
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.ready.notify_one();
-    }
-
-    /// The next frame; `None` once closed and drained.
-    async fn recv(&self) -> Option<Bytes> {
-        loop {
-            if let Some(frame) = lock(&self.items).pop_front() {
-                return Some(frame);
-            }
-            if self.closed.load(Ordering::SeqCst) {
-                return None;
-            }
-            self.ready.notified().await;
-        }
-    }
-}
-
-/// The publishing side's handle going away closes the queue, as dropping a sender would.
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.queue.close();
-    }
-}
-
-/// How a subscriber is told to stop: the reason, and a token for "stop now, skip the queue".
-#[derive(Debug, Default)]
-struct EndSignal {
-    reason: Mutex<Option<CloseReason>>,
-    now: CancellationToken,
 }
 
 impl Fanout {
@@ -566,156 +479,4 @@ impl Fanout {
         }
         expired
     }
-}
-
-impl ChannelState {
-    /// The cursor the subscriber starts at, the frames to send it before live events, and
-    /// whether the first of them is a `reset`.
-    fn replay(&self, from: StartAt) -> (u64, Vec<Bytes>, bool) {
-        let first_held = self.ring.front().map(|(id, _)| *id);
-        let all = || self.ring.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>();
-        match from {
-            StartAt::Live => (self.last_id, Vec::new(), false),
-            StartAt::Start => match first_held {
-                Some(first) if first > 1 => (
-                    0,
-                    [vec![reset_frame(0, first, self.last_id)], all()].concat(),
-                    true,
-                ),
-                _ => (0, all(), false),
-            },
-            StartAt::After(k) if k > self.last_id => {
-                // The client saw ids this channel never gave (it was forgotten and
-                // started over): say so, then continue live.
-                (
-                    k,
-                    vec![reset_frame(k, self.last_id + 1, self.last_id)],
-                    true,
-                )
-            }
-            StartAt::After(k) => {
-                let oldest_needed = k + 1;
-                let lost = match first_held {
-                    Some(first) => first > oldest_needed,
-                    None => self.last_id > k,
-                };
-                let mut frames = Vec::new();
-                if lost {
-                    let first = first_held.unwrap_or(self.last_id + 1);
-                    frames.push(reset_frame(k, first, self.last_id));
-                }
-                frames.extend(
-                    self.ring
-                        .iter()
-                        .filter(|(id, _)| *id > k)
-                        .map(|(_, b)| b.clone()),
-                );
-                (k, frames, lost)
-            }
-        }
-    }
-}
-
-/// `event: reset`: events after `after` up to `first - 1` are gone; what follows starts at
-/// `first`. Carries `id: first - 1` so an immediate reconnect does not reset again.
-fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
-    let data = serde_json::json!({ "after": after, "first_available": first, "last": last });
-    Frame::new()
-        .id(first.saturating_sub(1))
-        .event(&names::RESET)
-        .data(&data.to_string())
-        .finish()
-}
-
-impl EndSignal {
-    fn close(&self, reason: CloseReason, immediately: bool) {
-        lock(&self.reason).get_or_insert(reason);
-        if immediately {
-            self.now.cancel();
-        }
-    }
-}
-
-/// Unregisters the subscriber when its stream is dropped, however it ended.
-#[derive(Debug)]
-struct Registration {
-    channel: Weak<Channel>,
-    subscriber_id: u64,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if let Some(channel) = self.channel.upgrade() {
-            let mut state = lock(&channel.state);
-            state.subscribers.remove(&self.subscriber_id);
-            if state.subscribers.is_empty() && state.idle_since.is_none() {
-                state.idle_since = Some(Instant::now());
-            }
-        }
-    }
-}
-
-/// A live subscription: replay first, then queued live events, then the reason it ended.
-#[derive(Debug)]
-pub struct Subscription {
-    /// The last id the subscriber is considered to have (for the first frame's `id:`).
-    pub cursor: u64,
-    replay: Vec<Bytes>,
-    queue: Arc<Queue>,
-    end: Arc<EndSignal>,
-    sent: Arc<AtomicU64>,
-    _registration: Registration,
-}
-
-impl Subscription {
-    /// Frames to send before live ones (a `reset` first when events were lost).
-    pub fn replay_len(&self) -> usize {
-        self.replay.len()
-    }
-
-    /// The subscription as SSE output: replay, live events, then a last event saying why it
-    /// ended (`replaced`, `bye`) when the client should know, and the close reason.
-    pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
-        async_stream::stream! {
-            let Subscription { replay, queue, end, sent, _registration, .. } = self;
-            for frame in replay {
-                sent.fetch_add(1, Ordering::Relaxed);
-                yield Out::Send(frame);
-            }
-            // Made once, not per event (see `sse::drive`).
-            let stop = end.now.clone().cancelled_owned();
-            let mut stop = std::pin::pin!(stop);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut stop => break,
-                    frame = queue.recv() => match frame {
-                        Some(frame) => {
-                            sent.fetch_add(1, Ordering::Relaxed);
-                            yield Out::Send(frame);
-                        }
-                        None => break,
-                    },
-                }
-            }
-            let reason = lock(&end.reason).unwrap_or(CloseReason::End);
-            if let Some(frame) = ending_frame(reason) {
-                yield Out::Send(frame);
-            }
-            yield Out::Close(reason);
-        }
-    }
-}
-
-/// The last event a subscriber gets when the server ends its stream on purpose.
-fn ending_frame(reason: CloseReason) -> Option<Bytes> {
-    let (name, text) = match reason {
-        CloseReason::Replaced => (
-            names::REPLACED,
-            "another connection subscribed with this id",
-        ),
-        CloseReason::Bye => (names::BYE, "the session was closed by the server"),
-        _ => return None,
-    };
-    Some(Frame::new().event(&name).data(text).finish())
 }

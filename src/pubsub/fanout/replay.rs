@@ -1,0 +1,70 @@
+//! What a subscriber gets before live events: the replay collected from a channel's ring for
+//! where it starts ([`StartAt`]), and the `reset` event that says so when the ring no longer
+//! holds what was asked for.
+//!
+//! It only reads the channel's state; the caller holds the channel's lock and registers the
+//! subscriber under it, so nothing falls between the replay and the live events.
+
+use bytes::Bytes;
+
+use super::{ChannelState, StartAt};
+use crate::sse::{Frame, names};
+
+impl ChannelState {
+    /// The cursor the subscriber starts at, the frames to send it before live events, and
+    /// whether the first of them is a `reset`.
+    pub(super) fn replay(&self, from: StartAt) -> (u64, Vec<Bytes>, bool) {
+        let first_held = self.ring.front().map(|(id, _)| *id);
+        let all = || self.ring.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>();
+        match from {
+            StartAt::Live => (self.last_id, Vec::new(), false),
+            StartAt::Start => match first_held {
+                Some(first) if first > 1 => (
+                    0,
+                    [vec![reset_frame(0, first, self.last_id)], all()].concat(),
+                    true,
+                ),
+                _ => (0, all(), false),
+            },
+            StartAt::After(k) if k > self.last_id => {
+                // The client saw ids this channel never gave (it was forgotten and
+                // started over): say so, then continue live.
+                (
+                    k,
+                    vec![reset_frame(k, self.last_id + 1, self.last_id)],
+                    true,
+                )
+            }
+            StartAt::After(k) => {
+                let oldest_needed = k + 1;
+                let lost = match first_held {
+                    Some(first) => first > oldest_needed,
+                    None => self.last_id > k,
+                };
+                let mut frames = Vec::new();
+                if lost {
+                    let first = first_held.unwrap_or(self.last_id + 1);
+                    frames.push(reset_frame(k, first, self.last_id));
+                }
+                frames.extend(
+                    self.ring
+                        .iter()
+                        .filter(|(id, _)| *id > k)
+                        .map(|(_, b)| b.clone()),
+                );
+                (k, frames, lost)
+            }
+        }
+    }
+}
+
+/// `event: reset`: events after `after` up to `first - 1` are gone; what follows starts at
+/// `first`. Carries `id: first - 1` so an immediate reconnect does not reset again.
+fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
+    let data = serde_json::json!({ "after": after, "first_available": first, "last": last });
+    Frame::new()
+        .id(first.saturating_sub(1))
+        .event(&names::RESET)
+        .data(&data.to_string())
+        .finish()
+}

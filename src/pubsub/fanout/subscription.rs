@@ -1,0 +1,119 @@
+//! The subscriber's side: a [`Subscription`] is its replay, its live queue and how it is told
+//! to stop ([`EndSignal`]), turned into SSE output by [`Subscription::into_stream`].
+//!
+//! Its [`Registration`] unregisters it when the stream is dropped, however it ended, exactly
+//! once; it holds only a `Weak` to the channel, so a stream that outlives a removed channel
+//! never brings it back.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Channel;
+use super::queue::Queue;
+use crate::sse::{CloseReason, Frame, Out, names};
+use crate::sync::lock;
+
+/// How a subscriber is told to stop: the reason, and a token for "stop now, skip the queue".
+#[derive(Debug, Default)]
+pub(super) struct EndSignal {
+    pub(super) reason: Mutex<Option<CloseReason>>,
+    pub(super) now: CancellationToken,
+}
+
+impl EndSignal {
+    pub(super) fn close(&self, reason: CloseReason, immediately: bool) {
+        lock(&self.reason).get_or_insert(reason);
+        if immediately {
+            self.now.cancel();
+        }
+    }
+}
+
+/// Unregisters the subscriber when its stream is dropped, however it ended.
+#[derive(Debug)]
+pub(super) struct Registration {
+    pub(super) channel: Weak<Channel>,
+    pub(super) subscriber_id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(channel) = self.channel.upgrade() {
+            let mut state = lock(&channel.state);
+            state.subscribers.remove(&self.subscriber_id);
+            if state.subscribers.is_empty() && state.idle_since.is_none() {
+                state.idle_since = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// A live subscription: replay first, then queued live events, then the reason it ended.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The last id the subscriber is considered to have (for the first frame's `id:`).
+    pub cursor: u64,
+    pub(super) replay: Vec<Bytes>,
+    pub(super) queue: Arc<Queue>,
+    pub(super) end: Arc<EndSignal>,
+    pub(super) sent: Arc<AtomicU64>,
+    pub(super) _registration: Registration,
+}
+
+impl Subscription {
+    /// Frames to send before live ones (a `reset` first when events were lost).
+    pub fn replay_len(&self) -> usize {
+        self.replay.len()
+    }
+
+    /// The subscription as SSE output: replay, live events, then a last event saying why it
+    /// ended (`replaced`, `bye`) when the client should know, and the close reason.
+    pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
+        async_stream::stream! {
+            let Subscription { replay, queue, end, sent, _registration, .. } = self;
+            for frame in replay {
+                sent.fetch_add(1, Ordering::Relaxed);
+                yield Out::Send(frame);
+            }
+            // Made once, not per event (see `sse::drive`).
+            let stop = end.now.clone().cancelled_owned();
+            let mut stop = std::pin::pin!(stop);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => break,
+                    frame = queue.recv() => match frame {
+                        Some(frame) => {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                            yield Out::Send(frame);
+                        }
+                        None => break,
+                    },
+                }
+            }
+            let reason = lock(&end.reason).unwrap_or(CloseReason::End);
+            if let Some(frame) = ending_frame(reason) {
+                yield Out::Send(frame);
+            }
+            yield Out::Close(reason);
+        }
+    }
+}
+
+/// The last event a subscriber gets when the server ends its stream on purpose.
+fn ending_frame(reason: CloseReason) -> Option<Bytes> {
+    let (name, text) = match reason {
+        CloseReason::Replaced => (
+            names::REPLACED,
+            "another connection subscribed with this id",
+        ),
+        CloseReason::Bye => (names::BYE, "the session was closed by the server"),
+        _ => return None,
+    };
+    Some(Frame::new().event(&name).data(text).finish())
+}
