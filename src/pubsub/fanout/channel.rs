@@ -1,15 +1,21 @@
-//! One channel: its numbering, its replay ring and its subscribers, all behind one lock.
+//! One channel: its numbering, its replay ring and its subscribers, behind the one lock that
+//! [`Fanout`](super::Fanout) takes for every operation on it.
+//!
+//! Every method here runs with that lock held, so a publish, a subscribe (its replay and its
+//! registration) and a close never interleave. None of them waits: a full queue is refused
+//! at once and its subscriber cut as `slow`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::SubscriberMeta;
-use super::queue::Queue;
+use super::queue::{Queue, QueueFull};
 use super::subscription::EndSignal;
+use super::{ChannelInfo, Exclusive, Limits, SubscribeError, SubscriberInfo, SubscriberMeta};
+use crate::sse::{CloseReason, EventName, Frame};
 
 #[derive(Debug)]
 pub(super) struct Channel {
@@ -41,5 +47,181 @@ pub(super) struct Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.queue.close();
+    }
+}
+
+/// What one publish did.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delivery {
+    pub(super) id: u64,
+    /// Subscribers the event was queued for.
+    pub(super) delivered: usize,
+    /// Subscribers cut as `slow` because their queue was full.
+    pub(super) slow: u64,
+}
+
+impl Channel {
+    /// A channel with no events yet, idle from now.
+    pub(super) fn new() -> Self {
+        Self {
+            state: Mutex::new(ChannelState {
+                last_id: 0,
+                ring: VecDeque::new(),
+                subscribers: HashMap::new(),
+                next_subscriber: 0,
+                idle_since: Some(Instant::now()),
+                dropped: 0,
+                reconnects: 0,
+                finished: false,
+            }),
+            sent: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl ChannelState {
+    /// Number the event, keep it in the ring and queue it for every subscriber. A full
+    /// queue cuts that subscriber as `slow` (and drops its transport) instead of waiting.
+    pub(super) fn publish(
+        &mut self,
+        key: &str,
+        name: Option<&EventName>,
+        data: &str,
+        limits: Limits,
+    ) -> Delivery {
+        self.last_id += 1;
+        let id = self.last_id;
+        let mut frame = Frame::new().id(id);
+        if let Some(name) = name {
+            frame = frame.event(name);
+        }
+        let bytes = frame.data(data).finish();
+        if limits.replay > 0 {
+            if self.ring.len() == limits.replay {
+                self.ring.pop_front();
+            }
+            self.ring.push_back((id, bytes.clone()));
+        }
+        let mut delivered = 0;
+        let mut slow = 0;
+        self.subscribers.retain(|_, subscriber| match subscriber.queue.push(bytes.clone()) {
+            Ok(()) => {
+                delivered += 1;
+                true
+            }
+            Err(QueueFull) => {
+                slow += 1;
+                tracing::warn!(
+                    channel = key,
+                    connection = subscriber.meta.connection_id,
+                    queue = limits.queue,
+                    "subscriber too slow: queue full, disconnecting (it can resume from the ring)"
+                );
+                subscriber.end.close(CloseReason::Slow, true);
+                if let Some(drop_transport) = &subscriber.meta.drop_transport {
+                    (drop_transport.0)();
+                }
+                false
+            }
+        });
+        self.dropped += slow;
+        self.note_idle();
+        Delivery {
+            id,
+            delivered,
+            slow,
+        }
+    }
+
+    /// Apply the one-subscriber policy before a newcomer joins: refuse it, or end the
+    /// older subscribers with `replaced`.
+    pub(super) fn make_room(
+        &mut self,
+        key: &str,
+        exclusive: Exclusive,
+    ) -> Result<(), SubscribeError> {
+        match exclusive {
+            Exclusive::Shared => {}
+            Exclusive::Reject if !self.subscribers.is_empty() => {
+                return Err(SubscribeError::Busy);
+            }
+            Exclusive::Reject => {}
+            Exclusive::Replace => {
+                for (_, older) in self.subscribers.drain() {
+                    tracing::info!(
+                        channel = key,
+                        connection = older.meta.connection_id,
+                        "same id subscribed again: the older stream is replaced"
+                    );
+                    older.end.close(CloseReason::Replaced, true);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Register a live subscriber with a queue of `queue` frames; it gets every event
+    /// published from now on. Gives its id, its queue and its end signal.
+    pub(super) fn register(
+        &mut self,
+        meta: SubscriberMeta,
+        queue: usize,
+    ) -> (u64, Arc<Queue>, Arc<EndSignal>) {
+        let queue = Arc::new(Queue::new(queue.max(1)));
+        let end = Arc::new(EndSignal::default());
+        self.next_subscriber += 1;
+        let subscriber_id = self.next_subscriber;
+        self.subscribers.insert(
+            subscriber_id,
+            Subscriber {
+                queue: queue.clone(),
+                end: end.clone(),
+                meta,
+            },
+        );
+        self.idle_since = None;
+        (subscriber_id, queue, end)
+    }
+
+    /// A subscriber's stream went away.
+    pub(super) fn leave(&mut self, subscriber_id: u64) {
+        self.subscribers.remove(&subscriber_id);
+        self.note_idle();
+    }
+
+    /// End every subscriber with `reason` once its queue drains; with `finish`, nobody
+    /// may follow the channel live again. Gives how many were ended.
+    pub(super) fn close(&mut self, reason: CloseReason, finish: bool) -> usize {
+        self.finished |= finish;
+        let closed = self.subscribers.len();
+        for (_, subscriber) in self.subscribers.drain() {
+            subscriber.end.close(reason, false);
+        }
+        self.note_idle();
+        closed
+    }
+
+    /// Idle from now, unless someone is subscribed or it already was.
+    fn note_idle(&mut self) {
+        if self.subscribers.is_empty() && self.idle_since.is_none() {
+            self.idle_since = Some(Instant::now());
+        }
+    }
+
+    pub(super) fn info(&self, sent: &AtomicU64) -> ChannelInfo {
+        ChannelInfo {
+            last_id: self.last_id,
+            first_held: self.ring.front().map(|(id, _)| *id),
+            subscriber_count: self.subscribers.len(),
+            first_subscriber: self.subscribers.values().next().map(|s| SubscriberInfo {
+                meta: s.meta.clone(),
+                queued: s.queue.len(),
+            }),
+            sent: sent.load(Ordering::Relaxed),
+            dropped: self.dropped,
+            reconnects: self.reconnects,
+            idle_since: self.idle_since,
+            finished: self.finished,
+        }
     }
 }

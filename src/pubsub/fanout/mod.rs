@@ -12,29 +12,29 @@
 //! a subscription's registration holds only a `Weak` to its channel, so dropping it
 //! unregisters exactly once and never revives a removed channel.
 //!
-//! The files: this one is the public types and [`Fanout`], the map of channels by key;
-//! [`channel`] is one channel's state; [`replay`] what a subscriber gets before live
-//! events; [`queue`] a subscriber's bounded queue; [`subscription`] the subscriber's side
-//! (its stream, its registration, how it is told to stop).
+//! The files: this one holds the public types and [`Fanout`], the map of channels by key;
+//! `channel.rs` one channel's numbering, ring and subscribers; `replay.rs` what a
+//! subscriber gets before live events; `queue.rs` a subscriber's bounded queue;
+//! `subscription.rs` the subscriber's side (its stream, its registration, how it is told
+//! to stop).
 
 mod channel;
 mod queue;
 mod replay;
 mod subscription;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use channel::{Channel, ChannelState, Subscriber};
-use queue::{Queue, QueueFull};
+use channel::Channel;
+use subscription::Registration;
 pub use subscription::Subscription;
-use subscription::{EndSignal, Registration};
 
-use crate::sse::{CloseReason, EventName, Frame};
+use crate::sse::{CloseReason, EventName};
 use crate::sync::lock;
 
 /// How much a channel keeps and a subscriber may fall behind.
@@ -187,6 +187,15 @@ struct Totals {
     slow: AtomicU64,
 }
 
+impl Totals {
+    /// A replay of `frames` frames was handed out, the first a `reset` if `reset`.
+    fn count_replay(&self, frames: usize, reset: bool) {
+        self.resets.fetch_add(u64::from(reset), Ordering::Relaxed);
+        let replayed = frames - usize::from(reset);
+        self.replayed.fetch_add(replayed as u64, Ordering::Relaxed);
+    }
+}
+
 /// A snapshot of [`Fanout`]'s counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FanoutTotals {
@@ -216,21 +225,7 @@ impl Fanout {
     }
 
     fn channel_or_create(&self, key: &str) -> Arc<Channel> {
-        lock(&self.shared.channels).get_or_insert(key, || {
-            Arc::new(Channel {
-                state: Mutex::new(ChannelState {
-                    last_id: 0,
-                    ring: VecDeque::new(),
-                    subscribers: HashMap::new(),
-                    next_subscriber: 0,
-                    idle_since: Some(Instant::now()),
-                    dropped: 0,
-                    reconnects: 0,
-                    finished: false,
-                }),
-                sent: Arc::new(AtomicU64::new(0)),
-            })
-        })
+        lock(&self.shared.channels).get_or_insert(key, || Arc::new(Channel::new()))
     }
 
     pub fn exists(&self, key: &str) -> bool {
@@ -251,51 +246,13 @@ impl Fanout {
         if state.finished {
             return None;
         }
-        state.last_id += 1;
-        let id = state.last_id;
-        let mut frame = Frame::new().id(id);
-        if let Some(name) = name {
-            frame = frame.event(name);
-        }
-        let bytes = frame.data(data).finish();
-        if self.shared.limits.replay > 0 {
-            if state.ring.len() == self.shared.limits.replay {
-                state.ring.pop_front();
-            }
-            state.ring.push_back((id, bytes.clone()));
-        }
-        let mut delivered = 0;
-        let mut slow = 0;
-        state.subscribers.retain(|_, subscriber| match subscriber.queue.push(bytes.clone()) {
-            Ok(()) => {
-                delivered += 1;
-                true
-            }
-            Err(QueueFull) => {
-                slow += 1;
-                tracing::warn!(
-                    channel = key,
-                    connection = subscriber.meta.connection_id,
-                    queue = self.shared.limits.queue,
-                    "subscriber too slow: queue full, disconnecting (it can resume from the ring)"
-                );
-                subscriber.end.close(CloseReason::Slow, true);
-                if let Some(drop_transport) = &subscriber.meta.drop_transport {
-                    (drop_transport.0)();
-                }
-                false
-            }
-        });
-        state.dropped += slow;
+        let delivery = state.publish(key, name, data, self.shared.limits);
         let totals = &self.shared.totals;
         totals.published.fetch_add(1, Ordering::Relaxed);
-        totals.slow.fetch_add(slow, Ordering::Relaxed);
-        if state.subscribers.is_empty() && state.idle_since.is_none() {
-            state.idle_since = Some(Instant::now());
-        }
+        totals.slow.fetch_add(delivery.slow, Ordering::Relaxed);
         Some(Published {
-            id,
-            subscribers: delivered,
+            id: delivery.id,
+            subscribers: delivery.delivered,
         })
     }
 
@@ -313,47 +270,13 @@ impl Fanout {
         if state.finished {
             return Err(SubscribeError::Finished);
         }
-        match exclusive {
-            Exclusive::Shared => {}
-            Exclusive::Reject if !state.subscribers.is_empty() => {
-                return Err(SubscribeError::Busy);
-            }
-            Exclusive::Reject => {}
-            Exclusive::Replace => {
-                for (_, older) in state.subscribers.drain() {
-                    tracing::info!(
-                        channel = key,
-                        connection = older.meta.connection_id,
-                        "same id subscribed again: the older stream is replaced"
-                    );
-                    older.end.close(CloseReason::Replaced, true);
-                }
-            }
-        }
+        state.make_room(key, exclusive)?;
         if matches!(from, StartAt::After(_)) {
             state.reconnects += 1;
         }
         let (cursor, replay, reset) = state.replay(from);
-        let totals = &self.shared.totals;
-        totals.resets.fetch_add(u64::from(reset), Ordering::Relaxed);
-        totals.replayed.fetch_add(
-            (replay.len() - usize::from(reset)) as u64,
-            Ordering::Relaxed,
-        );
-
-        let queue = Arc::new(Queue::new(self.shared.limits.queue.max(1)));
-        let end = Arc::new(EndSignal::default());
-        state.next_subscriber += 1;
-        let subscriber_id = state.next_subscriber;
-        state.subscribers.insert(
-            subscriber_id,
-            Subscriber {
-                queue: queue.clone(),
-                end: end.clone(),
-                meta,
-            },
-        );
-        state.idle_since = None;
+        self.shared.totals.count_replay(replay.len(), reset);
+        let (subscriber_id, queue, end) = state.register(meta, self.shared.limits.queue);
         drop(state);
         Ok(Subscription {
             cursor,
@@ -374,16 +297,7 @@ impl Fanout {
         let Some(channel) = self.channel(key) else {
             return 0;
         };
-        let mut state = lock(&channel.state);
-        state.finished |= finish;
-        let closed = state.subscribers.len();
-        for (_, subscriber) in state.subscribers.drain() {
-            subscriber.end.close(reason, false);
-        }
-        if state.idle_since.is_none() {
-            state.idle_since = Some(Instant::now());
-        }
-        closed
+        lock(&channel.state).close(reason, finish)
     }
 
     /// Forget a channel (its subscribers end with `reason` after draining).
@@ -394,21 +308,8 @@ impl Fanout {
 
     pub fn info(&self, key: &str) -> Option<ChannelInfo> {
         let channel = self.channel(key)?;
-        let state = lock(&channel.state);
-        Some(ChannelInfo {
-            last_id: state.last_id,
-            first_held: state.ring.front().map(|(id, _)| *id),
-            subscriber_count: state.subscribers.len(),
-            first_subscriber: state.subscribers.values().next().map(|s| SubscriberInfo {
-                meta: s.meta.clone(),
-                queued: s.queue.len(),
-            }),
-            sent: channel.sent.load(Ordering::Relaxed),
-            dropped: state.dropped,
-            reconnects: state.reconnects,
-            idle_since: state.idle_since,
-            finished: state.finished,
-        })
+        let info = lock(&channel.state).info(&channel.sent);
+        Some(info)
     }
 
     pub fn totals(&self) -> FanoutTotals {

@@ -7,7 +7,8 @@
 
 use bytes::Bytes;
 
-use super::{ChannelState, StartAt};
+use super::StartAt;
+use super::channel::ChannelState;
 use crate::sse::{Frame, names};
 
 impl ChannelState {

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Channel;
@@ -44,11 +43,7 @@ pub(super) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(channel) = self.channel.upgrade() {
-            let mut state = lock(&channel.state);
-            state.subscribers.remove(&self.subscriber_id);
-            if state.subscribers.is_empty() && state.idle_since.is_none() {
-                state.idle_since = Some(Instant::now());
-            }
+            lock(&channel.state).leave(self.subscriber_id);
         }
     }
 }
