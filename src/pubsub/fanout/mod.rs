@@ -22,6 +22,8 @@ mod channel;
 mod queue;
 mod replay;
 mod subscription;
+#[cfg(test)]
+pub(super) mod testing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,17 +1,11 @@
 //! The hub's rules with paused time: replay without gaps, resets, slow subscribers, linger,
 //! same-id policies and deletion.
 
-use std::pin::Pin;
-use std::time::{Duration, SystemTime};
-
-use futures_util::{FutureExt, Stream, StreamExt};
+use std::time::Duration;
 
 use super::*;
 use crate::pubsub::fanout::Limits;
-use crate::sse::Out;
-use crate::sse::parser::{ParsedEvent, Parser};
-
-type Events = Pin<Box<dyn Stream<Item = Out> + Send>>;
+use crate::pubsub::fanout::testing::{events, ids, meta, ready};
 
 fn hub(replay: usize, queue: usize, same_id: Exclusive) -> Hub {
     Hub::new(
@@ -23,41 +17,6 @@ fn hub(replay: usize, queue: usize, same_id: Exclusive) -> Hub {
             same_id,
         },
     )
-}
-
-fn meta() -> SubscriberMeta {
-    SubscriberMeta {
-        protocol: "HTTP/2",
-        listener: "https",
-        connection_id: 1,
-        connected_at: SystemTime::now(),
-        drop_transport: None,
-    }
-}
-
-fn events(subscription: Subscription) -> Events {
-    Box::pin(subscription.into_stream())
-}
-
-/// Everything the stream has ready now, parsed, and the close reason if it ended.
-fn ready(stream: &mut Events) -> (Vec<ParsedEvent>, Option<CloseReason>) {
-    let mut parser = Parser::new();
-    let mut parsed = Vec::new();
-    while let Some(item) = stream.next().now_or_never() {
-        match item {
-            Some(Out::Send(bytes)) => parsed.extend(parser.feed(&bytes)),
-            Some(Out::Close(reason)) => return (parsed, Some(reason)),
-            None => return (parsed, Some(CloseReason::End)),
-        }
-    }
-    (parsed, None)
-}
-
-fn ids(events: &[ParsedEvent]) -> Vec<u64> {
-    events
-        .iter()
-        .map(|e| e.id.parse().expect("numeric id"))
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]
