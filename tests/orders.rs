@@ -1,5 +1,6 @@
 //! Order progress, the seed's real use case: progress events, done or failed, 204 after,
-//! resume without repeats, and the seed's own URL.
+//! resume without repeats, the final state for a page opened after the end, and the seed's
+//! own URL.
 
 mod util;
 
@@ -16,6 +17,11 @@ async fn create(client: &util::Client, body: serde_json::Value) -> String {
 
 fn detail(event: &sselab::sse::parser::ParsedEvent) -> serde_json::Value {
     serde_json::from_str(&event.data).expect("order detail JSON")
+}
+
+/// `GET /api/orders/{id}`: the order's current detail.
+async fn status(client: &util::Client, id: &str) -> serde_json::Value {
+    util::json(client.get(&format!("/api/orders/{id}")).await).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,8 +64,7 @@ async fn an_order_reports_each_step_then_done_then_answers_204() {
         StatusCode::NO_CONTENT,
         "a finished order stops the browser"
     );
-    let status = util::json(client.get(&format!("/api/orders/{id}")).await).await;
-    assert_eq!(status["status"], "done");
+    assert_eq!(status(&client, &id).await["status"], "done");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,6 +136,41 @@ async fn a_reconnect_mid_order_resumes_without_repeating_steps() {
         "no step repeated, none missing"
     );
     assert_eq!(rest.last().expect("done").event, "done");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_opened_after_the_order_finished_gets_the_final_state_then_204() {
+    let server = TestServer::start(&[]).await;
+    let client = server.client(Via::H2c).await;
+    let id = create(&client, json!({"steps": 2, "interval_ms": 20})).await;
+    util::eventually_async("the order is done", async || {
+        status(&client, &id).await["status"] == "done"
+    })
+    .await;
+
+    // A first visit: no Last-Event-ID.
+    let path = format!("/sse/orders/{id}");
+    let (mut events, connected) = client.subscribe(&path, None).await;
+    let said: serde_json::Value = serde_json::from_str(&connected.data).expect("JSON");
+    assert_eq!(said["replayed"], 1, "{said}");
+    assert_eq!(
+        connected.id, "3",
+        "a reconnect before the final event would still get it"
+    );
+    let done = events.next().await.expect("the final event");
+    assert_eq!((done.event.as_str(), done.id.as_str()), ("done", "4"));
+    assert_eq!(
+        (
+            detail(&done)["status"].as_str(),
+            detail(&done)["progress"].as_u64()
+        ),
+        (Some("done"), Some(100))
+    );
+    assert_eq!(events.next().await, None, "then the stream ends");
+
+    // The browser reconnects with the id it now holds, and stops.
+    let again = client.get_with(&path, &[("last-event-id", &done.id)]).await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,12 +1,14 @@
 //! Orders: the seed's real use case. Creating one starts simulated work whose progress is
 //! published on the order's channel: `progress` at each step, then `done` or `failed`, then
-//! the channel finishes. A reconnect that already holds the last event is told there is
-//! nothing more (the HTTP layer answers 204, so the browser stops; the seed's page
-//! reconnected forever).
+//! the channel finishes.
 //!
 //! Each order is a [`super::fanout`] channel, so a reconnect mid-order with `Last-Event-ID`
-//! resumes without repeating steps, and a page opened late replays what it missed — or, once
-//! the order has finished, gets its final state and ends.
+//! resumes without repeating steps, and a page opened late replays what it missed. Once the
+//! order has finished, a follower still gets what it lacks and then the stream ends: a page
+//! opened after the end (no `Last-Event-ID`) gets the final event — `done` or `failed`, with
+//! its id — and a resume from an older id the events after it. A reconnect that already
+//! holds the last event gets [`OrderError::Finished`] (the HTTP layer answers 204, so the
+//! browser stops; the seed's page reconnected forever).
 //!
 //! The work runs on its own task, stopped by the server's shutdown token; the running count
 //! is held by a guard, so a worker that ends for any reason (a panic too) frees its slot.
@@ -131,7 +133,8 @@ struct OrdersShared {
     max_running: usize,
     running: AtomicUsize,
     next_id: AtomicU64,
-    /// How long a finished order stays answerable (204 to reconnects) before it is forgotten.
+    /// How long a finished order stays answerable (its final event to a new page, 204 to a
+    /// reconnect that has it) before it is forgotten.
     linger: Duration,
     details: Mutex<HashMap<String, OrderDetail>>,
     /// The server's: cancelled at shutdown, when every worker stops.
@@ -253,6 +256,7 @@ impl Orders {
         self.shared
             .fanout
             .subscribe(&key, from, meta, Exclusive::Shared)
+            // `Busy` comes only with `Exclusive::Reject`; orders are shared.
             .map_err(|e| match e {
                 SubscribeError::Finished | SubscribeError::Busy => OrderError::Finished,
             })
@@ -264,7 +268,7 @@ impl Orders {
     async fn work(self, mut detail: OrderDetail, plan: Plan, slot: RunningSlot) {
         let key = key(&detail.order_id);
         let started = tokio::time::Instant::now();
-        self.publish(&key, &names::PROGRESS, &detail);
+        self.publish(&key, &names::PROGRESS, &detail, false);
         let mut outcome = Outcome::Done;
         for step in 1..=plan.steps {
             tokio::time::sleep(plan.interval).await;
@@ -288,11 +292,10 @@ impl Orders {
             } else {
                 "processing"
             };
-            self.publish(&key, &names::PROGRESS, &detail);
+            self.publish(&key, &names::PROGRESS, &detail, false);
         }
         detail.status = outcome.as_str();
-        self.publish(&key, &outcome.event(), &detail);
-        self.shared.fanout.close(&key, CloseReason::End, true);
+        self.publish(&key, &outcome.event(), &detail, true);
         drop(slot);
         tracing::info!(
             order = detail.order_id,
@@ -305,12 +308,18 @@ impl Orders {
         self.details().remove(&detail.order_id);
     }
 
-    fn publish(&self, key: &str, name: &EventName, detail: &OrderDetail) {
+    /// Publish `detail` as event `name` (finishing the channel after it when it is the
+    /// `last`), and only then record it: a client that reads a final status from
+    /// [`Orders::detail`] finds the channel finished, so a page it opens gets the final event.
+    fn publish(&self, key: &str, name: &EventName, detail: &OrderDetail, last: bool) {
         // A struct of strings, numbers and bools: serde_json cannot fail on it.
         let data = serde_json::to_string(detail).unwrap_or_default();
+        self.shared.fanout.publish(key, Some(name), &data);
+        if last {
+            self.shared.fanout.close(key, CloseReason::End, true);
+        }
         self.details()
             .insert(detail.order_id.clone(), detail.clone());
-        self.shared.fanout.publish(key, Some(name), &data);
     }
 }
 

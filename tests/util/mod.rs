@@ -433,3 +433,12 @@ pub async fn accepted(response: Response<Incoming>) -> serde_json::Value {
     );
     json(response).await
 }
+
+/// [`eventually`] for a check that has to await (an HTTP request); panics after [`PATIENCE`].
+pub async fn eventually_async(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

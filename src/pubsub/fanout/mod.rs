@@ -12,6 +12,13 @@
 //! a subscription's registration holds only a `Weak` to its channel, so dropping it
 //! unregisters exactly once and never revives a removed channel.
 //!
+//! A finished channel (an order that is done) takes no more events and registers nobody,
+//! but still gives what a subscriber lacks, then ends its stream: a first subscribe
+//! ([`StartAt::Start`]) gets the ring's last event — the final state, with its own id — and a
+//! resume after an older id gets the events after it (a `reset` first if the ring lost some).
+//! A subscriber that already holds the last id, or asks only for live events, gets
+//! [`SubscribeError::Finished`]: there is nothing more to give it.
+//!
 //! The files: this one holds the public types and [`Fanout`], the map of channels by key;
 //! `channel.rs` one channel's numbering, ring and subscribers; `replay.rs` what a
 //! subscriber gets before live events; `queue.rs` a subscriber's bounded queue;
@@ -35,7 +42,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use channel::Channel;
-use subscription::Registration;
+use subscription::Live;
 pub use subscription::Subscription;
 
 use crate::sse::{CloseReason, EventName};
@@ -117,7 +124,8 @@ pub struct ChannelInfo {
     pub reconnects: u64,
     /// Since when nobody is subscribed; `None` while someone is.
     pub idle_since: Option<Instant>,
-    /// Set once the channel has ended (an order that finished); no new subscribers.
+    /// Set once the channel has ended (an order that finished): no more events, and no new
+    /// live subscribers (a subscribe gets only what it lacks, then ends).
     pub finished: bool,
 }
 
@@ -133,7 +141,8 @@ pub struct Published {
 pub enum SubscribeError {
     /// `Exclusive::Reject` and someone is already subscribed.
     Busy,
-    /// The channel has finished; there is nothing more to wait for.
+    /// The channel has finished and the subscriber lacks nothing: it holds the last id, or
+    /// asked only for live events.
     Finished,
 }
 
@@ -261,7 +270,9 @@ impl Fanout {
     }
 
     /// Subscribe, creating the channel when missing. Replay is collected under the same lock
-    /// that registers the subscriber, so no event can fall between replay and live.
+    /// that registers the subscriber, so no event can fall between replay and live. On a
+    /// finished channel the subscription is its replay only (see the module doc), and
+    /// `exclusive` does not apply: nobody is registered.
     pub fn subscribe(
         &self,
         key: &str,
@@ -271,32 +282,34 @@ impl Fanout {
     ) -> Result<Subscription, SubscribeError> {
         let channel = self.channel_or_create(key);
         let mut state = lock(&channel.state);
-        if state.finished {
-            return Err(SubscribeError::Finished);
-        }
-        state.make_room(key, exclusive)?;
+        let (cursor, replay, reset) = if state.finished {
+            state
+                .replay_finished(from)
+                .ok_or(SubscribeError::Finished)?
+        } else {
+            state.make_room(key, exclusive)?;
+            state.replay(from)
+        };
         if matches!(from, StartAt::After(_)) {
             state.reconnects += 1;
         }
-        let (cursor, replay, reset) = state.replay(from);
         self.shared.totals.count_replay(replay.len(), reset);
-        let (subscriber_id, queue, end) = state.register(meta, self.shared.limits.queue);
+        // A finished channel has nothing live to follow: its subscriber is not registered.
+        let live = (!state.finished).then(|| {
+            let (subscriber_id, queue, end) = state.register(meta, self.shared.limits.queue);
+            Live::new(&channel, subscriber_id, queue, end)
+        });
         drop(state);
-        Ok(Subscription {
+        Ok(Subscription::new(
             cursor,
             replay,
-            queue,
-            end,
-            sent: channel.sent.clone(),
-            _registration: Registration {
-                channel: Arc::downgrade(&channel),
-                subscriber_id,
-            },
-        })
+            channel.sent.clone(),
+            live,
+        ))
     }
 
     /// End every subscriber with `reason` after its queue drains (`bye`), and optionally mark
-    /// the channel finished so nobody can subscribe again (an order that is done).
+    /// the channel finished so nobody follows it live again (an order that is done).
     pub fn close(&self, key: &str, reason: CloseReason, finish: bool) -> usize {
         let Some(channel) = self.channel(key) else {
             return 0;

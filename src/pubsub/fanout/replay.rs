@@ -1,6 +1,8 @@
 //! What a subscriber gets before live events: the replay collected from a channel's ring for
 //! where it starts ([`StartAt`]), and the `reset` event that says so when the ring no longer
-//! holds what was asked for.
+//! holds what was asked for. On a finished channel the replay is all there is, so it holds
+//! only what the subscriber lacks: the last event for a first visit, the events after its id
+//! for a resume, and nothing (no subscription) for one that already has the last event.
 //!
 //! It only reads the channel's state; the caller holds the channel's lock and registers the
 //! subscriber under it, so nothing falls between the replay and the live events.
@@ -55,6 +57,22 @@ impl ChannelState {
                 );
                 (k, frames, lost)
             }
+        }
+    }
+
+    /// [`ChannelState::replay`] for a finished channel, where nothing live follows: a first
+    /// visit (`Start`) gets the last event — the final state, with its own id — and a resume
+    /// the events after its id. `None` when the subscriber lacks nothing (it holds the last
+    /// id, asked only for live events, or the ring kept nothing to give).
+    pub(super) fn replay_finished(&self, from: StartAt) -> Option<(u64, Vec<Bytes>, bool)> {
+        match from {
+            StartAt::Live => None,
+            StartAt::Start => {
+                let (id, last) = self.ring.back()?;
+                Some((id - 1, vec![last.clone()], false))
+            }
+            StartAt::After(k) if k >= self.last_id => None,
+            StartAt::After(_) => Some(self.replay(from)),
         }
     }
 }

@@ -1,9 +1,11 @@
-//! The subscriber's side: a [`Subscription`] is its replay, its live queue and how it is told
-//! to stop ([`EndSignal`]), turned into SSE output by [`Subscription::into_stream`].
+//! The subscriber's side: a [`Subscription`] is its replay, then (unless its channel has
+//! finished) its live queue and how it is told to stop ([`EndSignal`]), turned into SSE
+//! output by [`Subscription::into_stream`].
 //!
-//! Its [`Registration`] unregisters it when the stream is dropped, however it ended, exactly
-//! once; it holds only a `Weak` to the channel, so a stream that outlives a removed channel
-//! never brings it back.
+//! A live subscription's [`Registration`] unregisters it when the stream is dropped, however
+//! it ended, exactly once; it holds only a `Weak` to the channel, so a stream that outlives a
+//! removed channel never brings it back. A subscription to a finished channel has no
+//! registration at all: its stream ends after its replay.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -35,9 +37,9 @@ impl EndSignal {
 
 /// Unregisters the subscriber when its stream is dropped, however it ended.
 #[derive(Debug)]
-pub(super) struct Registration {
-    pub(super) channel: Weak<Channel>,
-    pub(super) subscriber_id: u64,
+struct Registration {
+    channel: Weak<Channel>,
+    subscriber_id: u64,
 }
 
 impl Drop for Registration {
@@ -48,50 +50,99 @@ impl Drop for Registration {
     }
 }
 
-/// A live subscription: replay first, then queued live events, then the reason it ended.
+/// A subscription: replay first, then queued live events, then the reason it ended.
 #[derive(Debug)]
 pub struct Subscription {
     /// The last id the subscriber is considered to have (for the first frame's `id:`).
     pub cursor: u64,
-    pub(super) replay: Vec<Bytes>,
-    pub(super) queue: Arc<Queue>,
-    pub(super) end: Arc<EndSignal>,
-    pub(super) sent: Arc<AtomicU64>,
-    pub(super) _registration: Registration,
+    replay: Vec<Bytes>,
+    sent: Arc<AtomicU64>,
+    /// `None` on a finished channel: nothing live follows the replay.
+    live: Option<Live>,
+}
+
+/// A registered subscriber's live part: its queue, its end signal, and the registration
+/// that lets go of its place in the channel.
+#[derive(Debug)]
+pub(super) struct Live {
+    queue: Arc<Queue>,
+    end: Arc<EndSignal>,
+    _registration: Registration,
+}
+
+impl Live {
+    /// The live part of subscriber `subscriber_id`, registered in `channel`.
+    pub(super) fn new(
+        channel: &Arc<Channel>,
+        subscriber_id: u64,
+        queue: Arc<Queue>,
+        end: Arc<EndSignal>,
+    ) -> Self {
+        Self {
+            queue,
+            end,
+            _registration: Registration {
+                channel: Arc::downgrade(channel),
+                subscriber_id,
+            },
+        }
+    }
 }
 
 impl Subscription {
+    /// `sent` counts the channel's frames written to subscribers.
+    pub(super) fn new(
+        cursor: u64,
+        replay: Vec<Bytes>,
+        sent: Arc<AtomicU64>,
+        live: Option<Live>,
+    ) -> Self {
+        Self {
+            cursor,
+            replay,
+            sent,
+            live,
+        }
+    }
+
     /// Frames to send before live ones (a `reset` first when events were lost).
     pub fn replay_len(&self) -> usize {
         self.replay.len()
     }
 
     /// The subscription as SSE output: replay, live events, then a last event saying why it
-    /// ended (`replaced`, `bye`) when the client should know, and the close reason.
+    /// ended (`replaced`, `bye`) when the client should know, and the close reason. On a
+    /// finished channel it ends with `end` right after the replay.
     pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
         async_stream::stream! {
-            let Subscription { replay, queue, end, sent, _registration, .. } = self;
+            let Subscription { replay, sent, live, .. } = self;
             for frame in replay {
                 sent.fetch_add(1, Ordering::Relaxed);
                 yield Out::Send(frame);
             }
-            // Made once, not per event (see `sse::drive`).
-            let stop = end.now.clone().cancelled_owned();
-            let mut stop = std::pin::pin!(stop);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut stop => break,
-                    frame = queue.recv() => match frame {
-                        Some(frame) => {
-                            sent.fetch_add(1, Ordering::Relaxed);
-                            yield Out::Send(frame);
+            // Held to the end of the stream, so the registration lets go only then.
+            let reason = match &live {
+                None => CloseReason::End,
+                Some(Live { queue, end, .. }) => {
+                    // Made once, not per event (see `sse::drive`).
+                    let stop = end.now.clone().cancelled_owned();
+                    let mut stop = std::pin::pin!(stop);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = &mut stop => break,
+                            frame = queue.recv() => match frame {
+                                Some(frame) => {
+                                    sent.fetch_add(1, Ordering::Relaxed);
+                                    yield Out::Send(frame);
+                                }
+                                None => break,
+                            },
                         }
-                        None => break,
-                    },
+                    }
+                    lock(&end.reason).unwrap_or(CloseReason::End)
                 }
-            }
-            let reason = lock(&end.reason).unwrap_or(CloseReason::End);
+            };
             if let Some(frame) = ending_frame(reason) {
                 yield Out::Send(frame);
             }

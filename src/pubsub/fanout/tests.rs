@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::testing::{events, ids, meta, ready};
 use super::*;
+use crate::sse::names;
 use crate::sse::parser::ParsedEvent;
 
 const KEY: &str = "topic:t";
@@ -300,4 +301,45 @@ async fn dropping_a_subscription_after_remove_does_not_bring_the_channel_back() 
     assert!(fanout.info(KEY).is_none());
     assert_eq!(fanout.count("topic:"), 0);
     assert_eq!(fanout.publish(KEY, None, "x"), None);
+}
+
+#[tokio::test]
+async fn a_finished_channel_gives_what_a_subscriber_lacks_then_ends() {
+    let fanout = fanout(3, 16);
+    with_events(&fanout, KEY, 4);
+    fanout
+        .publish(KEY, Some(&names::DONE), "final")
+        .expect("publish");
+    fanout.close(KEY, CloseReason::End, true);
+    let subscribers = |fanout: &Fanout| fanout.info(KEY).expect("info").subscriber_count;
+
+    // A first visit: the last event, with its own id, then the end; nobody is registered.
+    let first_visit = subscribe(&fanout, StartAt::Start);
+    assert_eq!((first_visit.cursor, first_visit.replay_len()), (4, 1));
+    assert_eq!(subscribers(&fanout), 0);
+    let (got, ended) = ready(&mut events(first_visit));
+    assert_eq!(
+        (got[0].event.as_str(), got[0].data.as_str()),
+        ("done", "final")
+    );
+    assert_eq!((ids(&got), ended), (vec![5], Some(CloseReason::End)));
+
+    // A resume from an older id: what came after it (a reset first where the ring lost
+    // some), then the end.
+    let (got, ended) = ready(&mut events(subscribe(&fanout, StartAt::After(3))));
+    assert_eq!((ids(&got), ended), (vec![4, 5], Some(CloseReason::End)));
+    let (got, ended) = ready(&mut events(subscribe(&fanout, StartAt::After(1))));
+    assert_eq!(reset(&got[0]), (2, [1, 3, 5]));
+    assert_eq!(
+        (ids(&got[1..]), ended),
+        (vec![3, 4, 5], Some(CloseReason::End))
+    );
+
+    // Nothing to give: the last id is held, or only live events were asked for.
+    for from in [StartAt::After(5), StartAt::After(9), StartAt::Live] {
+        let refused = fanout.subscribe(KEY, from, meta(), Exclusive::Shared);
+        assert_eq!(refused.err(), Some(SubscribeError::Finished), "{from:?}");
+    }
+    assert_eq!(subscribers(&fanout), 0);
+    assert_eq!(fanout.publish(KEY, None, "late"), None, "no more events");
 }
