@@ -120,12 +120,23 @@ async fn a_reconnect_mid_order_resumes_without_repeating_steps() {
     let first = events.take(2).await;
     assert_eq!(ids(&first), [1, 2]);
     drop(events);
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Away while steps 2 and 3 (ids 3 and 4, progress 33 and 50) are published.
+    util::eventually_async("two steps published while away", async || {
+        status(&client, &id).await["progress"].as_u64() >= Some(50)
+    })
+    .await;
 
     let (mut events, connected) = client
         .subscribe(&format!("/sse/orders/{id}"), Some("2"))
         .await;
     assert_eq!(connected.id, "2");
+    let said: serde_json::Value = serde_json::from_str(&connected.data).expect("JSON");
+    assert_eq!(said["last_event_id"], 2);
+    let replayed = said["replayed"].as_u64().expect("replayed") as usize;
+    assert!(
+        replayed >= 2,
+        "the steps missed while away are replayed: {said}"
+    );
     let mut rest = Vec::new();
     while let Some(event) = events.next().await {
         rest.push(event);
@@ -134,6 +145,11 @@ async fn a_reconnect_mid_order_resumes_without_repeating_steps() {
         ids(&rest),
         [3, 4, 5, 6, 7, 8],
         "no step repeated, none missing"
+    );
+    assert_eq!(
+        ids(&rest[..replayed]),
+        (3..3 + replayed as u64).collect::<Vec<_>>(),
+        "the replay starts right after the Last-Event-ID"
     );
     assert_eq!(rest.last().expect("done").event, "done");
 }
