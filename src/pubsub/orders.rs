@@ -352,3 +352,6 @@ impl Plan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
