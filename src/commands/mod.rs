@@ -16,8 +16,10 @@ use crate::server::{certs, shutdown};
 /// `sselab serve`: bind, print where to look, serve until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(&args)?;
+    // Installed before the banner: whoever reads it may send SIGTERM at once.
+    let signal = shutdown::shutdown_signal();
     println!("{}", server.banner());
-    server.serve(shutdown::shutdown_signal()).await
+    server.serve(signal).await
 }
 
 /// The SPKI hash of the certificate in `dir`, if one is there and readable.

@@ -1,26 +1,37 @@
 //! Waiting for the signal to stop: Ctrl-C (SIGINT) or SIGTERM, in one place.
+//!
+//! The handlers are installed when [`shutdown_signal`] is called, not when its future is
+//! first polled: a SIGTERM that arrives after the start banner but before serving begins
+//! must stop the server gracefully, not kill it with the default action.
 
-/// Resolves on the first SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
+use std::future::Future;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// Install the SIGINT and SIGTERM handlers now; the future resolves on the first of them.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    let interrupt = listen(SignalKind::interrupt(), "SIGINT");
+    let terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            _ = received(interrupt) => tracing::info!("received SIGINT"),
+            _ = received(terminate) => tracing::info!("received SIGTERM"),
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
+    }
+}
+
+fn listen(kind: SignalKind, name: &str) -> Option<Signal> {
+    signal(kind)
+        .inspect_err(|e| tracing::warn!("cannot listen for {name}: {e}"))
+        .ok()
+}
+
+/// Resolves when the signal arrives; never, when its handler could not be installed.
+async fn received(signal: Option<Signal>) {
+    match signal {
+        Some(mut signal) => {
+            signal.recv().await;
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("received SIGINT"),
-        _ = terminate => tracing::info!("received SIGTERM"),
+        None => std::future::pending().await,
     }
 }
