@@ -248,14 +248,11 @@ impl Orders {
         last_event_id: Option<u64>,
         meta: SubscriberMeta,
     ) -> Result<Subscription, OrderError> {
-        let key = key(id);
-        if !self.shared.fanout.exists(&key) {
-            return Err(OrderError::NotFound { id: id.to_string() });
-        }
         let from = last_event_id.map_or(StartAt::Start, StartAt::After);
         self.shared
             .fanout
-            .subscribe(&key, from, meta, Exclusive::Shared)
+            .subscribe_existing(&key(id), from, meta, Exclusive::Shared)
+            .ok_or_else(|| OrderError::NotFound { id: id.to_string() })?
             // `Busy` comes only with `Exclusive::Reject`; orders are shared.
             .map_err(|e| match e {
                 SubscribeError::Finished | SubscribeError::Busy => OrderError::Finished,

@@ -281,6 +281,31 @@ impl Fanout {
         exclusive: Exclusive,
     ) -> Result<Subscription, SubscribeError> {
         let channel = self.channel_or_create(key);
+        self.subscribe_to(channel, key, from, meta, exclusive)
+    }
+
+    /// [`Fanout::subscribe`] to a channel that must exist already: `None` when it does not,
+    /// so a channel forgotten meanwhile is never made again, empty (an order after its
+    /// linger).
+    pub fn subscribe_existing(
+        &self,
+        key: &str,
+        from: StartAt,
+        meta: SubscriberMeta,
+        exclusive: Exclusive,
+    ) -> Option<Result<Subscription, SubscribeError>> {
+        let channel = self.channel(key)?;
+        Some(self.subscribe_to(channel, key, from, meta, exclusive))
+    }
+
+    fn subscribe_to(
+        &self,
+        channel: Arc<Channel>,
+        key: &str,
+        from: StartAt,
+        meta: SubscriberMeta,
+        exclusive: Exclusive,
+    ) -> Result<Subscription, SubscribeError> {
         let mut state = lock(&channel.state);
         let (cursor, replay, reset) = if state.finished {
             state
