@@ -20,11 +20,11 @@ async fn send_to_id_over_http1_and_http2() {
         let (mut events, connected) = subscriber
             .subscribe(&format!("/sse/sessions/{id}"), None)
             .await;
-        assert_eq!(connected.retry, Some(5000));
-        let hello: serde_json::Value = serde_json::from_str(&connected.data).expect("json");
-        assert_eq!(hello["session"], id);
-        assert_eq!(hello["protocol"], protocol);
-        assert!(hello["connection_id"].as_u64().expect("connection id") > 0);
+        assert_eq!(connected["retry"], 5000);
+        assert_eq!(connected["id"], "0", "the cursor: nothing delivered yet");
+        assert_eq!(connected["session"], id);
+        assert_eq!(connected["protocol"], protocol);
+        assert!(connected["connection_id"].as_u64().expect("connection id") > 0);
 
         let path = format!("/api/sessions/{id}/events");
         let answer = poster.post(&path, "text/plain", "line one\nline two").await;
@@ -166,7 +166,9 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_50_missed_events() {
     }
     let again = server.client(Via::H2Tls).await;
     let (mut events, connected) = again.subscribe("/sse/sessions/k", Some(&last)).await;
-    assert_eq!(connected.id, "5");
+    assert_eq!(connected["id"], "5");
+    assert_eq!(connected["last_event_id"], 5);
+    assert_eq!(connected["replayed"], 50);
     let replayed = events.take(50).await;
     assert_eq!(ids(&replayed), (6..=55).collect::<Vec<_>>());
     assert_eq!(replayed[0].data, "e6");
@@ -185,7 +187,7 @@ async fn a_last_event_id_older_than_the_ring_gets_reset_then_what_is_held() {
     let server = TestServer::start(&["--replay", "10"]).await;
     let client = server.client(Via::H2c).await;
     let (events, connected) = client.subscribe("/sse/sessions/r", None).await;
-    assert_eq!(connected.id, "0");
+    assert_eq!(connected["id"], "0");
     drop(events);
     util::eventually("disconnected", || {
         server.state.hub.session("r").is_some_and(|s| !s.connected)
@@ -340,7 +342,7 @@ async fn delete_sends_bye_and_the_reconnect_gets_204() {
     .await;
     // A new start (no Last-Event-ID) opens the id again.
     let (_events, connected) = client.subscribe("/sse/sessions/gone", None).await;
-    assert_eq!(connected.id, "0");
+    assert_eq!(connected["id"], "0");
 }
 
 #[tokio::test(flavor = "multi_thread")]

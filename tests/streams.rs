@@ -25,6 +25,10 @@ async fn h1_stream_sends_retry_first_then_ticks_with_increasing_ids() {
     assert_eq!(header(&events.headers, "x-accel-buffering"), "no");
     let connected = events.connected().await;
     assert_eq!(connected["retry"], 5000, "the first frame carries retry:");
+    assert!(
+        connected["id"].is_null(),
+        "a clock's connected event carries no id: the ticks do"
+    );
     assert_eq!(connected["protocol"], "HTTP/1.1");
     assert_eq!(connected["listener"], "http");
     assert!(connected["connection_id"].as_u64().expect("connection id") > 0);

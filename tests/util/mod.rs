@@ -264,15 +264,14 @@ impl Client {
         &self,
         path: &str,
         last_event_id: Option<&str>,
-    ) -> (Events, ParsedEvent) {
+    ) -> (Events, serde_json::Value) {
         let headers: Vec<(&str, &str)> = last_event_id
             .map(|id| ("last-event-id", id))
             .into_iter()
             .collect();
         let mut events = Events::new(self.get_with(path, &headers).await);
         assert_eq!(events.status, StatusCode::OK, "{path}");
-        let connected = events.next().await.expect("the connected event");
-        assert_eq!(connected.event, "connected", "{path}");
+        let connected = events.connected().await;
         (events, connected)
     }
 
@@ -362,13 +361,14 @@ impl Events {
         }
     }
 
-    /// Read the clock's first event, `connected`, and give its JSON.
+    /// Read the first event every stream starts with, `connected`, and give its JSON (one
+    /// shape on every endpoint) plus the frame's `retry` and `id` (null when it had none).
     pub async fn connected(&mut self) -> serde_json::Value {
         let event = self.next().await.expect("the connected event");
         assert_eq!(event.event, "connected");
-        assert!(event.id.is_empty(), "connected carries no id");
         let mut info: serde_json::Value = serde_json::from_str(&event.data).expect("JSON");
         info["retry"] = event.retry.into();
+        info["id"] = (!event.id.is_empty()).then_some(event.id).into();
         info
     }
 
