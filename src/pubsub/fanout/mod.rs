@@ -19,11 +19,11 @@
 //! A subscriber that already holds the last id, or asks only for live events, gets
 //! [`SubscribeError::Finished`]: there is nothing more to give it.
 //!
-//! The files: this one holds the public types and [`Fanout`], the map of channels by key;
-//! `channel.rs` one channel's numbering, ring and subscribers; `replay.rs` what a
-//! subscriber gets before live events; `queue.rs` a subscriber's bounded queue;
-//! `subscription.rs` the subscriber's side (its stream, its registration, how it is told
-//! to stop).
+//! The files: this one holds [`Fanout`], the map of channels by key; `types.rs` the types
+//! callers pass and get back; `channel.rs` one channel's numbering, ring and subscribers;
+//! `replay.rs` what a subscriber gets before live events; `queue.rs` a subscriber's bounded
+//! queue; `subscription.rs` the subscriber's side (its stream, its registration, how it is
+//! told to stop).
 
 mod channel;
 mod queue;
@@ -33,118 +33,25 @@ mod subscription;
 pub(super) mod testing;
 #[cfg(test)]
 mod tests;
+mod types;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use channel::Channel;
 use subscription::Live;
 pub use subscription::Subscription;
+pub use types::{
+    ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Published, StartAt,
+    SubscribeError, SubscriberInfo, SubscriberMeta,
+};
 
 use crate::sse::{CloseReason, EventName};
 use crate::sync::lock;
-
-/// How much a channel keeps and a subscriber may fall behind.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Events kept per channel for `Last-Event-ID` replay.
-    pub replay: usize,
-    /// Events queued per subscriber before it is cut as `slow`.
-    pub queue: usize,
-}
-
-/// Where a new subscriber starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartAt {
-    /// Only events published from now on.
-    Live,
-    /// Everything still in the ring (a mailbox read from the start).
-    Start,
-    /// Everything after this id (`Last-Event-ID`).
-    After(u64),
-}
-
-/// What to do when a channel that allows one subscriber already has one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exclusive {
-    /// Any number of subscribers (topics).
-    Shared,
-    /// The older subscriber gets `event: replaced` and closes.
-    Replace,
-    /// The newcomer is refused.
-    Reject,
-}
-
-/// Who is subscribed, for listings.
-#[derive(Debug, Clone)]
-pub struct SubscriberMeta {
-    pub protocol: &'static str,
-    pub listener: &'static str,
-    pub connection_id: u64,
-    pub connected_at: SystemTime,
-    /// Drops the subscriber's transport at once when it is cut as `slow`. A stalled
-    /// HTTP/1.1 connection is never polled again, so only closing it frees it.
-    pub drop_transport: Option<DropTransport>,
-}
-
-/// A callback that closes a subscriber's connection.
-#[derive(Clone)]
-pub struct DropTransport(pub Arc<dyn Fn() + Send + Sync>);
-
-impl std::fmt::Debug for DropTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DropTransport")
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SubscriberInfo {
-    pub meta: SubscriberMeta,
-    pub queued: usize,
-}
-
-/// A snapshot of one channel.
-#[derive(Debug, Clone)]
-pub struct ChannelInfo {
-    pub last_id: u64,
-    pub first_held: Option<u64>,
-    pub subscriber_count: usize,
-    /// The first subscriber (a session's only one), for listings; cheap to read even when
-    /// a topic has 100k subscribers.
-    pub first_subscriber: Option<SubscriberInfo>,
-    /// Events written to subscribers (replayed ones included).
-    pub sent: u64,
-    /// Events that found a subscriber's queue full (that subscriber was cut as `slow`).
-    pub dropped: u64,
-    /// Subscribes that resumed from a `Last-Event-ID`.
-    pub reconnects: u64,
-    /// Since when nobody is subscribed; `None` while someone is.
-    pub idle_since: Option<Instant>,
-    /// Set once the channel has ended (an order that finished): no more events, and no new
-    /// live subscribers (a subscribe gets only what it lacks, then ends).
-    pub finished: bool,
-}
-
-/// The result of a publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Published {
-    pub id: u64,
-    /// Subscribers the event was queued for.
-    pub subscribers: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscribeError {
-    /// `Exclusive::Reject` and someone is already subscribed.
-    Busy,
-    /// The channel has finished and the subscriber lacks nothing: it holds the last id, or
-    /// asked only for live events.
-    Finished,
-}
 
 /// Channels by key. A cheap clone over shared state.
 #[derive(Debug, Clone)]
@@ -207,19 +114,6 @@ impl Totals {
         let replayed = frames - usize::from(reset);
         self.replayed.fetch_add(replayed as u64, Ordering::Relaxed);
     }
-}
-
-/// A snapshot of [`Fanout`]'s counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FanoutTotals {
-    pub published: u64,
-    /// Events sent again to a subscriber that resumed with `Last-Event-ID` (or started at
-    /// the beginning of a mailbox).
-    pub replayed: u64,
-    /// `event: reset` sent because the ring no longer held what was asked for.
-    pub resets: u64,
-    /// Subscribers cut because their queue was full.
-    pub slow: u64,
 }
 
 impl Fanout {
