@@ -21,6 +21,8 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::sync::lock;
+
 /// Executables tried in order when `SSELAB_CHROMIUM` is not set.
 const CHROMIUM_NAMES: [&str; 4] = [
     "chromium",
@@ -188,8 +190,7 @@ impl LabBrowser {
                 while let Some(event) = responses.next().await {
                     if event.response.url.contains("/sse/") {
                         let connection = event.response.connection_id as u64;
-                        *record.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some((event.response.protocol.clone(), connection));
+                        *lock(&record) = Some((event.response.protocol.clone(), connection));
                     }
                 }
             }));
@@ -207,9 +208,7 @@ impl LabBrowser {
         for (page, seen) in &pages {
             let clock: Option<ClockPage> =
                 eval(page, "window.sselab ?? null").await.unwrap_or(None);
-            let (protocol, connection) = seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            let (protocol, connection) = lock(seen)
                 .clone()
                 .map_or((None, None), |(p, c)| (p, Some(c)));
             states.push(TabState {
