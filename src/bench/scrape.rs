@@ -4,14 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use bytes::Bytes;
-use http::Uri;
-use http_body_util::BodyExt;
+use anyhow::Context;
 
 use super::args::BenchArgs;
-use super::send;
-use crate::client::{Proto, Target};
+use crate::client::get_body;
 
 /// `name → value` of a Prometheus text endpoint's unlabelled samples.
 pub(super) type Metrics = BTreeMap<String, f64>;
@@ -57,26 +53,9 @@ pub(super) async fn server_metrics(
 
 /// Read a Prometheus text endpoint into `name → value` (unlabelled samples only).
 async fn scrape(url: &str, args: &BenchArgs, timeout: Duration) -> anyhow::Result<Metrics> {
-    let uri: Uri = url
-        .parse()
-        .with_context(|| format!("--server-metrics {url} is not a URL"))?;
-    let target = Target::new(&uri, Proto::H1, args.cacert.as_deref(), args.insecure)?;
-    let conn = target
-        .connect(timeout)
+    let body = get_body(url, args.cacert.as_deref(), args.insecure, timeout)
         .await
-        .map_err(|e| anyhow::anyhow!("--server-metrics {url}: {e}"))?;
-    let response = tokio::time::timeout(timeout, send(&conn, "GET", &uri, None, Bytes::new()))
-        .await
-        .map_err(|_| anyhow::anyhow!("--server-metrics {url}: timed out"))?
-        .map_err(|e| anyhow::anyhow!("--server-metrics {url}: {e}"))?;
-    if !response.status().is_success() {
-        bail!("--server-metrics {url}: HTTP {}", response.status());
-    }
-    let body = tokio::time::timeout(timeout, response.into_body().collect())
-        .await
-        .map_err(|_| anyhow::anyhow!("--server-metrics {url}: timed out reading"))?
-        .map_err(|e| anyhow::anyhow!("--server-metrics {url}: {e}"))?
-        .to_bytes();
+        .context("--server-metrics")?;
     let text = String::from_utf8_lossy(&body);
     Ok(text
         .lines()

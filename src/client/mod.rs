@@ -8,6 +8,7 @@
 //!
 //! Errors are one-line strings (a bench stream counts them by reason); nothing here panics.
 
+mod get;
 mod target;
 mod tls;
 
@@ -23,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+pub use get::get_body;
 pub use target::{Proto, Target};
 pub use tls::{Trust, connect_tls, tls_config};
 
