@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Open N tabs of sselab's clock page in one browser and see the connection limit for yourself.
 #
-#   scripts/open_tabs.sh [--proto h1|h1tls|h2] [--tabs N] [--url URL] [--browser CMD] [--headless]
+#   scripts/open_tabs.sh [--proto h1|h1tls|h2] [--tabs N] [--url URL] [--browser CMD]
+#                        [--share leader|worker|none] [--headless [--probe [--probe-timeout SECS]]]
 #
 #   --proto     h1: plain HTTP/1.1 (:8080)   h1tls: HTTPS, HTTP/1.1 only (:8444)
 #               h2: HTTPS with HTTP/2 (:8443, the default)
 #   --tabs N    how many tabs (default 10)
 #   --url URL   the page to open instead (any sselab listener)
+#   --share M   add share=M to the page's query: how tabs share one stream (default: none)
 #   --browser   the browser command (default: the first of chromium, google-chrome, firefox,
 #               xdg-open)
 #   --headless  run the same tabs in one headless Chromium profile and print, as the last
-#               line, open=N pending=M protocol=P connections=C
+#               line, open=N pending=M protocol=P connections=C server_streams=S
+#   --probe     (headless) then time one more tab's navigation and a fetch() of /proto from
+#               a tab; the last line gets probe_fetch=… probe_nav=… (ms, or blocked)
+#   --probe-timeout SECS   how long a probe waits before it counts as blocked (default 8)
 #
 # When nothing answers at the default address it starts sselab first (its log goes to
 # /tmp/sselab-open-tabs.log); in --headless mode it stops it again afterwards.
@@ -18,8 +23,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-proto=h2 tabs=10 url="" browser="" headless=0
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=()
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --proto) proto=${2:-}; shift 2 ;;
@@ -27,6 +32,9 @@ while [ $# -gt 0 ]; do
     --url) url=${2:-}; shift 2 ;;
     --browser) browser=${2:-}; shift 2 ;;
     --headless) headless=1; shift ;;
+    --share) share=${2:-}; shift 2 ;;
+    --probe) probe+=(--probe); shift ;;
+    --probe-timeout) probe+=(--probe-timeout "${2:-}"); shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "open_tabs: unknown argument '$1'" >&2; usage 2 ;;
   esac
@@ -40,6 +48,13 @@ esac
 [[ $tabs =~ ^[0-9]+$ ]] && [ "$tabs" -ge 1 ] && [ "$tabs" -le 200 ] ||
   { echo "open_tabs: --tabs must be a number from 1 to 200, got '$tabs'" >&2; exit 2; }
 url=${url:-$default_url}
+case $share in
+  ""|leader|worker|none) ;;
+  *) echo "open_tabs: --share must be leader, worker or none, got '$share'" >&2; exit 2 ;;
+esac
+if [ ${#probe[@]} -gt 0 ] && [ "$headless" -eq 0 ]; then
+  echo "open_tabs: --probe and --probe-timeout need --headless (they time the headless tabs)" >&2; exit 2
+fi
 
 started_pid=""
 stop_started() { [ -n "$started_pid" ] && kill "$started_pid" 2>/dev/null || true; }
@@ -60,8 +75,11 @@ fi
 
 if [ "$headless" -eq 1 ]; then
   trap stop_started EXIT
-  "$(sselab_bin)" tabs --url "$url" --tabs "$tabs"
+  "$(sselab_bin)" tabs --url "$url" --tabs "$tabs" ${share:+--share "$share"} "${probe[@]}"
   exit 0
+fi
+if [ -n "$share" ]; then
+  case $url in *\?*) url="$url&share=$share" ;; *) url="$url?share=$share" ;; esac
 fi
 
 if [ -z "$browser" ]; then

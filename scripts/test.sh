@@ -44,15 +44,22 @@ step "scripts/open_tabs.sh --headless (10 tabs per listener, one Chromium profil
 workdir=$(mktemp -d)
 trap 'kill "${SSELAB_PID:-}" 2>/dev/null || true; rm -rf "$workdir"' EXIT
 SSELAB_BIN=target/debug/sselab start_sselab "$workdir"
-check_tabs() { # url expected-last-line
-  local last
+check_tabs() { # url expected-last-line (an extended regex) [sselab tabs flags...]
+  local url=$1 expected=$2 last; shift 2
   last=$(SSELAB_BIN=target/debug/sselab SSELAB_CERT_DIR="$CERT_DIR" \
-    scripts/open_tabs.sh --headless --tabs 10 --url "$1/" | tail -n 1)
-  printf '%-28s %s\n' "$1" "$last"
-  [ "$last" = "$2" ] || { echo "open_tabs: expected '$2'" >&2; return 1; }
+    scripts/open_tabs.sh --headless --tabs 10 --url "$url/" "$@" | tail -n 1)
+  printf '%-28s %s\n' "$url" "$last"
+  [[ $last =~ ^$expected$ ]] || { echo "open_tabs: expected '$expected'" >&2; return 1; }
 }
-check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1.1 connections=6"
-check_tabs "$URL_HTTPS_H1" "open=6 pending=4 protocol=http/1.1 connections=6"
-check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1"
+check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1\.1 connections=6 server_streams=6"
+check_tabs "$URL_HTTPS_H1" "open=6 pending=4 protocol=http/1\.1 connections=6 server_streams=6"
+check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1 server_streams=10"
+
+step "scripts/open_tabs.sh --headless --probe (what else the origin serves with 10 tabs open)"
+# A blocked probe costs its timeout; 3 s is plenty for one that is not.
+check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1\.1 connections=6 probe_fetch=blocked probe_nav=blocked server_streams=6" \
+  --probe --probe-timeout 3
+check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1 probe_fetch=[0-9]+ms probe_nav=[0-9]+ms server_streams=10" \
+  --probe --probe-timeout 3
 
 step "all green"

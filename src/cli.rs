@@ -44,7 +44,8 @@ pub enum Command {
     /// (Re)generate the self-signed certificate and print how to trust it.
     Cert(CertCommand),
     /// Open N tabs of a page in one headless Chromium profile and report how many streams
-    /// opened; the last line is `open=N pending=M protocol=P connections=C`.
+    /// opened; the last line is `open=N pending=M protocol=P connections=C
+    /// [probe_fetch=… probe_nav=…] server_streams=S`.
     Tabs(TabsArgs),
     /// Save a PNG of a page as headless Chromium renders it (e.g. /lab?run=http:10,https:10).
     Shot(ShotArgs),
@@ -84,8 +85,64 @@ pub struct TabsArgs {
           value_parser = clap::value_parser!(u64).range(1..=120))]
     pub settle: u64,
 
+    /// After the tabs settle, time what else the origin still serves: one more tab's
+    /// navigation to the same page, and a fetch() of /proto from one of the tabs. Adds
+    /// `probe_fetch=… probe_nav=…` (milliseconds, or `blocked`) to the last line.
+    #[arg(long)]
+    pub probe: bool,
+
+    /// Seconds a probe waits before it counts as blocked.
+    #[arg(long, value_name = "SECS", default_value_t = 8, requires = "probe",
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub probe_timeout: u64,
+
+    /// Add `share=MODE` to the page's query: how the page shares one stream between tabs
+    /// (sselab.js). Not given: the URL as it is, which is `none`.
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub share: Option<Share>,
+
     #[command(flatten)]
     pub browser: BrowserArgs,
+}
+
+/// How tabs of one page share an SSE stream (the `share=` query of sselab's pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Share {
+    /// One tab holds the stream and relays it to the others (Web Locks + BroadcastChannel).
+    Leader,
+    /// A SharedWorker holds the stream for every tab.
+    Worker,
+    /// Every tab its own EventSource.
+    None,
+}
+
+impl Share {
+    pub fn name(self) -> &'static str {
+        match self {
+            Share::Leader => "leader",
+            Share::Worker => "worker",
+            Share::None => "none",
+        }
+    }
+}
+
+impl TabsArgs {
+    /// The page every tab opens: `--url`, with `share=MODE` added to its query.
+    pub fn page_url(&self) -> String {
+        let Some(share) = self.share else {
+            return self.url.clone();
+        };
+        let (url, fragment) = match self.url.split_once('#') {
+            Some((url, fragment)) => (url, format!("#{fragment}")),
+            None => (self.url.as_str(), String::new()),
+        };
+        let separator = match url.find('?') {
+            None => "?",
+            Some(at) if at + 1 == url.len() || url.ends_with('&') => "",
+            Some(_) => "&",
+        };
+        format!("{url}{separator}share={}{fragment}", share.name())
+    }
 }
 
 #[derive(Debug, Clone, Args)]

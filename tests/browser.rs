@@ -10,7 +10,7 @@ mod util;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sselab::browser::{LabBrowser, TabsReport, eval};
+use sselab::browser::{LabBrowser, Probe, ProbeTime, TabsReport, eval};
 use util::{PATIENCE, TestServer, Via};
 
 /// One Chromium at a time: they are heavy on a 2-core machine, and their timings matter.
@@ -18,6 +18,13 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Long enough for every stream that can open to open, on a busy machine.
 const SETTLE: Duration = Duration::from_secs(4);
+
+/// How long a probe waits before it counts as blocked: a blocked one never answers (the
+/// streams never time out in these tests), and one that is not takes milliseconds.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What "takes milliseconds" must stay under on a busy 2-core machine.
+const FAST: u64 = 1000;
 
 async fn launch(server: &TestServer) -> LabBrowser {
     LabBrowser::launch(Some(&server.spki))
@@ -27,9 +34,51 @@ async fn launch(server: &TestServer) -> LabBrowser {
 
 async fn tabs(server: &TestServer, url: &str, count: usize) -> TabsReport {
     let browser = launch(server).await;
-    let report = browser.open_tabs(url, count, SETTLE).await.expect("tabs");
+    let report = browser
+        .open_tabs(url, count, SETTLE)
+        .await
+        .expect("tabs")
+        .report;
     browser.close().await;
     report
+}
+
+/// Ten tabs of `url`, then the probe beside them (a fetch from a tab, an 11th tab).
+async fn probed_tabs(server: &TestServer, url: &str) -> (TabsReport, Probe) {
+    let browser = launch(server).await;
+    let tabs = browser.open_tabs(url, 10, SETTLE).await.expect("tabs");
+    let probe = browser.probe(&tabs, PROBE_TIMEOUT).await.expect("probe");
+    browser.close().await;
+    eprintln!(
+        "measured at {url}: {} {}",
+        tabs.report.line(),
+        probe.fields()
+    );
+    (tabs.report, probe)
+}
+
+/// `/lab` (over plain HTTP/1.1) with a run of 10 streams against each listener, each run
+/// probing its origin with `probe_timeout` once its streams settle.
+async fn lab_with_runs(
+    browser: &LabBrowser,
+    server: &TestServer,
+    probe_timeout: Duration,
+) -> chromiumoxide::Page {
+    let lab = browser
+        .page(&format!("http://localhost:{}/lab", server.http.port()))
+        .await
+        .expect("/lab");
+    let seconds = probe_timeout.as_secs();
+    for target in ["http", "https-h1", "https"] {
+        let start = format!(
+            "document.getElementById('target').value = '{target}'; \
+             document.getElementById('streams').value = '10'; \
+             document.getElementById('probe-timeout').value = '{seconds}'; \
+             document.getElementById('start').click(); true"
+        );
+        lab.evaluate(start).await.expect("start a run");
+    }
+    lab
 }
 
 /// Poll `expression` in the page until it is truthy.
@@ -207,18 +256,7 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection() {
     let _one = ONE_BROWSER.lock().await;
     let server = TestServer::start(&["--tick-ms", "500"]).await;
     let browser = launch(&server).await;
-    let lab = browser
-        .page(&format!("http://localhost:{}/lab", server.http.port()))
-        .await
-        .expect("/lab");
-    for target in ["http", "https-h1", "https"] {
-        let start = format!(
-            "document.getElementById('target').value = '{target}'; \
-             document.getElementById('streams').value = '10'; \
-             document.getElementById('start').click(); true"
-        );
-        lab.evaluate(start).await.expect("start a run");
-    }
+    let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
     until(
         &lab,
         "[...document.querySelectorAll('section.run .summary')].filter(s => s.textContent.includes('6 open, 4 waiting') || s.textContent.includes('10 open on 1 connection')).length === 3",
@@ -265,4 +303,100 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection() {
         open["https"]["HTTP/2"], 11,
         "ten lab streams and the dashboard's own: {stats}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin() {
+    let _one = ONE_BROWSER.lock().await;
+    // Streams that never end, so no connection frees up while the probe waits.
+    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
+    let url = format!("http://127.0.0.1:{}/", server.http.port());
+    let (report, probe) = probed_tabs(&server, &url).await;
+    assert_eq!((report.open, report.pending), (6, 4), "{report:#?}");
+    assert_eq!(
+        probe.fetch,
+        ProbeTime::Blocked,
+        "fetch('/proto') from an open tab: {probe:?}"
+    );
+    assert_eq!(
+        probe.nav,
+        ProbeTime::Blocked,
+        "an 11th tab's page: {probe:?}"
+    );
+    assert_eq!(
+        probe.fields(),
+        "probe_fetch=blocked probe_nav=blocked",
+        "the words `sselab tabs --probe` prints"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
+    let url = format!("https://localhost:{}/", server.https.port());
+    let (report, probe) = probed_tabs(&server, &url).await;
+    assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
+    let fetch = probe
+        .fetch
+        .millis()
+        .unwrap_or_else(|| panic!("fetch: {probe:?}"));
+    let nav = probe
+        .nav
+        .millis()
+        .unwrap_or_else(|| panic!("navigation: {probe:?}"));
+    assert!(
+        fetch < FAST && nav < FAST,
+        "fetch {fetch} ms, navigation {nav} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_over_http2() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
+    let browser = launch(&server).await;
+    let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
+    let seconds = PROBE_TIMEOUT.as_secs();
+    until(
+        &lab,
+        "[...document.querySelectorAll('section.run')].filter(s => s.dataset.probeFetch && s.dataset.probeImage).length === 3",
+    )
+    .await;
+    let probes: Vec<(String, String, String, String)> = eval(
+        &lab,
+        "[...document.querySelectorAll('section.run')].map(s => [s.dataset.run, s.dataset.probeFetch, s.dataset.probeImage, s.querySelector('.probe').textContent])",
+    )
+    .await
+    .expect("probes");
+    browser.close().await;
+    eprintln!("measured in /lab: {probes:?}");
+    let probe = |run: &str| {
+        probes
+            .iter()
+            .find(|p| p.0 == run)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {run} run in {probes:?}"))
+    };
+    let blocked = format!("blocked > {seconds} s (all 6 connections are held by SSE streams)");
+    // TLS alone changes nothing: it is the protocol.
+    for run in ["http", "https-h1"] {
+        let (_, fetch, image, text) = probe(run);
+        assert_eq!(
+            (fetch.as_str(), image.as_str()),
+            ("blocked", "blocked"),
+            "{run}: {text}"
+        );
+        assert_eq!(
+            text,
+            format!("probe, same origin: fetch /proto {blocked} · image {blocked}")
+        );
+    }
+    let (_, fetch, image, text) = probe("https");
+    for ms in [&fetch, &image] {
+        let ms: u64 = ms
+            .parse()
+            .unwrap_or_else(|_| panic!("milliseconds: {text}"));
+        assert!(ms < FAST, "{text}");
+    }
 }

@@ -161,6 +161,32 @@ fn bad_flags_name_the_flag() {
             vec!["--http", "off", "--https", "off", "--https-h1", "off"],
             "--http",
         ),
+        (
+            vec!["tabs", "--url", "http://127.0.0.1:1/", "--share", "all"],
+            "--share",
+        ),
+        (
+            vec![
+                "tabs",
+                "--url",
+                "http://127.0.0.1:1/",
+                "--probe",
+                "--probe-timeout",
+                "0",
+            ],
+            "--probe-timeout",
+        ),
+        // A timeout for a probe that was not asked for is a mistake worth naming.
+        (
+            vec![
+                "tabs",
+                "--url",
+                "http://127.0.0.1:1/",
+                "--probe-timeout",
+                "3",
+            ],
+            "--probe",
+        ),
     ] {
         let output = sselab(&args).output().expect("runs");
         assert!(!output.status.success(), "{args:?}");
@@ -207,5 +233,34 @@ fn flags_can_come_from_sselab_environment_variables() {
     assert!(
         !output.status.success() && stderr.contains(&addr),
         "{stderr}"
+    );
+}
+
+#[test]
+fn tabs_share_goes_into_the_pages_query() {
+    let page = |url: &str, share: &[&str]| {
+        let mut argv = vec!["sselab", "tabs", "--url", url];
+        argv.extend(share);
+        match <sselab::Cli as clap::Parser>::try_parse_from(argv)
+            .expect("flags parse")
+            .into_command()
+        {
+            sselab::Command::Tabs(args) => args.page_url(),
+            other => panic!("not tabs: {other:?}"),
+        }
+    };
+    let base = "http://127.0.0.1:8080/";
+    assert_eq!(page(base, &[]), base, "no --share: the URL as given");
+    assert_eq!(
+        page(base, &["--share", "leader"]),
+        "http://127.0.0.1:8080/?share=leader"
+    );
+    assert_eq!(
+        page("http://h/?timeout=3#top", &["--share", "worker"]),
+        "http://h/?timeout=3&share=worker#top"
+    );
+    assert_eq!(
+        page("http://h/?", &["--share", "none"]),
+        "http://h/?share=none"
     );
 }

@@ -5,7 +5,8 @@
 //! limit of HTTP/1.1 visible (separate profiles or browsers would each get their own 6).
 //! Used by `sselab tabs` (and `scripts/open_tabs.sh --headless`), `sselab shot`, and the
 //! real-browser tests. It reads the truth from the browser: the page's EventSource events and
-//! CDP `Network.responseReceived` (protocol, connection id).
+//! CDP `Network.responseReceived` (protocol, connection id). With the tabs open, [`LabBrowser::probe`]
+//! times what else their origin still serves.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::sync::lock;
+
+mod probe;
+
+pub use probe::{Probe, ProbeTime};
 
 /// Executables tried in order when `SSELAB_CHROMIUM` is not set.
 const CHROMIUM_NAMES: [&str; 4] = [
@@ -56,6 +61,9 @@ pub fn find_chromium() -> anyhow::Result<PathBuf> {
          (`apt-get install -y chromium`, which scripts/test.sh does) or set SSELAB_CHROMIUM"
     )
 }
+
+/// How long a tab may take to say how its page is doing.
+const READ_PATIENCE: Duration = Duration::from_secs(2);
 
 /// One headless Chromium with a fresh profile, closed on drop.
 pub struct LabBrowser {
@@ -97,6 +105,14 @@ impl TabsReport {
             self.open, self.pending, self.protocol, self.connections
         )
     }
+}
+
+/// N tabs of one page, still open, and what they did when they settled.
+pub struct OpenTabs {
+    pub report: TabsReport,
+    /// The page they opened.
+    url: String,
+    pages: Vec<Page>,
 }
 
 /// The protocol and connection CDP reported for a tab's stream response, once it came.
@@ -172,13 +188,13 @@ impl LabBrowser {
 
     /// Open `tabs` tabs of `url` in this profile, wait `settle`, and report what opened.
     /// Tabs are navigated from JavaScript so a tab whose page is queued behind the
-    /// connection limit does not block the others.
+    /// connection limit does not block the others. They stay open until the browser closes.
     pub async fn open_tabs(
         &self,
         url: &str,
         tabs: usize,
         settle: Duration,
-    ) -> anyhow::Result<TabsReport> {
+    ) -> anyhow::Result<OpenTabs> {
         let mut pages = Vec::with_capacity(tabs);
         let mut watchers = Vec::with_capacity(tabs);
         for _ in 0..tabs {
@@ -206,8 +222,14 @@ impl LabBrowser {
 
         let mut states = Vec::with_capacity(tabs);
         for (page, seen) in &pages {
-            let clock: Option<ClockPage> =
-                eval(page, "window.sselab ?? null").await.unwrap_or(None);
+            // A tab still waiting for its page may not answer until the page comes: that
+            // is a pending tab, not a reason to wait.
+            let asking = eval(page, "window.sselab ?? null");
+            let clock: Option<ClockPage> = tokio::time::timeout(READ_PATIENCE, asking)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
             let (protocol, connection) = lock(seen)
                 .clone()
                 .map_or((None, None), |(p, c)| (p, Some(c)));
@@ -223,7 +245,11 @@ impl LabBrowser {
         }
         // The tabs go with the browser; closing them one by one would only hand the freed
         // connections to the waiting tabs for a moment.
-        Ok(report(states))
+        Ok(OpenTabs {
+            report: report(states),
+            url: url.to_string(),
+            pages: pages.into_iter().map(|(page, _)| page).collect(),
+        })
     }
 
     /// Save a PNG of `url` after `wait`.

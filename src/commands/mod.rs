@@ -2,15 +2,17 @@
 //! layer that reads [`crate::cli`] types. `main.rs` calls one of these and prints the error.
 
 mod serve;
+mod tabs;
 
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 pub use serve::Server;
+pub use tabs::tabs;
 
 use crate::browser::LabBrowser;
-use crate::cli::{CertArgs, ServeArgs, ShotArgs, TabsArgs};
+use crate::cli::{CertArgs, ServeArgs, ShotArgs};
 use crate::server::{certs, shutdown};
 
 /// `sselab serve`: bind, print where to look, serve until SIGINT/SIGTERM.
@@ -27,33 +29,6 @@ fn trusted_spki(dir: &Path) -> Option<String> {
     certs::load(&dir.join(certs::CERT_FILE), &dir.join(certs::KEY_FILE))
         .ok()
         .map(|material| material.spki_sha256)
-}
-
-/// `sselab tabs`: N tabs of one page in one headless profile; one line per tab, then the
-/// summary line `open=N pending=M protocol=P connections=C`.
-pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
-    let browser = LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
-    let report = browser
-        .open_tabs(
-            &args.url,
-            args.tabs as usize,
-            Duration::from_secs(args.settle),
-        )
-        .await;
-    browser.close().await;
-    let report = report?;
-    for (index, tab) in report.tabs.iter().enumerate() {
-        println!(
-            "tab {:>3}: {:<7} events={:<4} protocol={:<8} connection={}",
-            index + 1,
-            if tab.open { "open" } else { "pending" },
-            tab.events,
-            tab.protocol.as_deref().unwrap_or("-"),
-            tab.connection.map_or("-".into(), |c| c.to_string())
-        );
-    }
-    println!("{}", report.line());
-    Ok(())
 }
 
 /// `sselab shot`: a PNG of a page after it settled.

@@ -1,6 +1,7 @@
-//! The pages a person looks at: `/lab` (many EventSources against one target, side by side),
-//! `/lab/dashboard` (live server counters), and `/orders/{id}` (the seed's order page, made
-//! to stop by 204). Plain HTML, CSS and JS embedded in the binary: no build step, no CDN.
+//! The pages a person looks at: `/lab` (many EventSources against one target, side by side,
+//! then a probe of what else that origin still serves), `/lab/dashboard` (live server
+//! counters), and `/orders/{id}` (the seed's order page, made to stop by 204). Plain HTML,
+//! CSS and JS embedded in the binary: no build step, no CDN.
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -13,6 +14,8 @@ use crate::server::ListenerKind;
 
 const LAB_HTML: &str = include_str!("assets/lab.html");
 const LAB_JS: &str = include_str!("assets/lab.js");
+const PROBE_JS: &str = include_str!("assets/probe.js");
+const PROBE_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="#1a7f37"/></svg>"##;
 const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const ORDER_HTML: &str = include_str!("assets/order.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
@@ -68,18 +71,34 @@ pub async fn order_page(Path(id): Path<String>) -> Result<Html<String>, AppError
     Ok(Html(ORDER_HTML.replace("{{id}}", &escape(&id))))
 }
 
+/// A file embedded in the binary, with its content type.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
 pub async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        LAB_JS,
-    )
-        .into_response()
+    asset(JS, LAB_JS)
+}
+
+pub async fn probe_script() -> Response {
+    asset(JS, PROBE_JS)
 }
 
 pub async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE_CSS)
+}
+
+/// The image the lab's probe loads: tiny, and never from a cache (every probe must reach
+/// the server, or it measures nothing).
+pub async fn probe_image() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        STYLE_CSS,
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PROBE_SVG,
     )
         .into_response()
 }

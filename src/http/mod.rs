@@ -46,6 +46,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(pages::healthz))
         .route("/lab", get(lab::lab))
         .route("/lab/lab.js", get(lab::script))
+        .route("/lab/probe.js", get(lab::probe_script))
+        .route("/lab/probe.svg", get(lab::probe_image))
         .route("/lab/style.css", get(lab::style))
         .route("/lab/dashboard", get(lab::dashboard))
         .route("/orders/{id}", get(lab::order_page))

@@ -1,6 +1,7 @@
 // The lab: each Start opens N EventSources on one target and shows, per stream, what the
 // browser did. The server's first event on every stream ("connected") says which protocol and
-// connection served it. window.labRuns exposes the same facts to the browser tests.
+// connection served it. Once the streams settle, each run probes its origin (probe.js).
+// window.labRuns exposes the same facts to the browser tests.
 'use strict';
 
 const config = JSON.parse(document.getElementById('config').textContent);
@@ -83,20 +84,33 @@ class Stream {
   }
 }
 
+// The probe starts once the open count has held still this long (or every stream is open).
+const SETTLED_MS = 1500;
+// ...or, if nothing opened at all, after this long.
+const NOTHING_OPENED_MS = 5000;
+
 class Run {
-  constructor(kind, count, timeout, retry) {
+  constructor(kind, count, timeout, retry, probeTimeoutS) {
     this.kind = kind;
+    this.probeTimeoutS = probeTimeoutS;
+    this.probe = null;
     this.section = el('section', 'run');
     this.section.dataset.run = kind;
     const header = el('header');
     const title = el('div');
     title.append(el('strong', '', kind + ' · ' + targetBase(kind) + ' · ' + count + ' streams'));
     this.summaryNode = el('div', 'summary', 'starting…');
-    title.append(this.summaryNode);
+    this.probeNode = el('div', 'probe', 'probe: waiting for the streams to settle…');
+    title.append(this.summaryNode, this.probeNode);
+    const again = el('button', '', 'Probe again');
+    again.type = 'button';
+    again.onclick = () => this.runProbe();
     const stop = el('button', '', 'Stop');
     stop.type = 'button';
     stop.onclick = () => this.stop();
-    header.append(title, stop);
+    const buttons = el('div', 'buttons');
+    buttons.append(again, stop);
+    header.append(title, buttons);
     this.grid = el('div', 'grid');
     this.section.append(header, this.grid);
     document.getElementById('runs').prepend(this.section);
@@ -113,6 +127,56 @@ class Run {
       this.grid.append(stream.cell);
     }
     this.changed();
+    this.probeWhenSettled();
+  }
+
+  probeWhenSettled() {
+    let lastOpen = -1;
+    let since = 0;
+    const check = () => {
+      const open = this.summary().open;
+      const now = performance.now();
+      if (open !== lastOpen) { lastOpen = open; since = now; }
+      const still = now - since;
+      if (open === this.streams.length || (open > 0 && still >= SETTLED_MS) || still >= NOTHING_OPENED_MS) {
+        this.runProbe();
+      } else {
+        setTimeout(check, 250);
+      }
+    };
+    check();
+  }
+
+  // Time a fetch and an image on this run's origin; the results go on the page, on
+  // section.dataset (probeFetch, probeImage: ms, "blocked" or "failed") and on run.probe.
+  async runProbe() {
+    const base = targetBase(this.kind);
+    const timeoutMs = this.probeTimeoutS * 1000;
+    delete this.section.dataset.probeFetch;
+    delete this.section.dataset.probeImage;
+    this.probeNode.textContent = 'probe: timing a fetch and an image from ' + base + '…';
+    const [fetched, image] = await Promise.all([
+      window.labProbe.timeFetch(base, timeoutMs), window.labProbe.timeImage(base, timeoutMs)]);
+    this.probe = { fetch: fetched, image, timeoutMs };
+    const data = (r) => (r.ms !== undefined ? String(r.ms) : r.blocked ? 'blocked' : 'failed');
+    this.section.dataset.probeFetch = data(fetched);
+    this.section.dataset.probeImage = data(image);
+    const why = this.blockedBecause();
+    const words = (r) => (r.ms !== undefined ? r.ms + ' ms'
+      : r.blocked ? 'blocked > ' + this.probeTimeoutS + ' s' + (why ? ' (' + why + ')' : '')
+        : 'failed: ' + r.error);
+    this.probeNode.textContent = 'probe, same origin: fetch /proto ' + words(fetched) +
+      ' · image ' + words(image);
+  }
+
+  // What holds the origin's connections, going by what the streams saw.
+  blockedBecause() {
+    const { open, waiting, protocol } = this.summary();
+    if (protocol === 'HTTP/2') {
+      return waiting ? "the HTTP/2 connection is at the server's max concurrent streams" : '';
+    }
+    if (open >= 6) return 'all 6 connections are held by SSE streams';
+    return open ? open + ' connections are held by SSE streams' : '';
   }
 
   changed() {
@@ -151,8 +215,11 @@ class Run {
   }
 }
 
+// The probe's timeout: the form's value, 8 s unless changed.
+const probeTimeoutS = () => Math.max(1, Math.min(120, Number(document.getElementById('probe-timeout').value) || 8));
+
 function start(kind, count, timeout, retry) {
-  runs.push(new Run(kind, count, timeout, retry));
+  runs.push(new Run(kind, count, timeout, retry, probeTimeoutS()));
 }
 
 document.getElementById('controls').addEventListener('submit', (e) => {

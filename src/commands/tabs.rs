@@ -1,0 +1,116 @@
+//! `sselab tabs`: N tabs of one page in one headless Chromium profile; one line per tab,
+//! then the summary line `open=N pending=M protocol=P connections=C [probe_fetch=…
+//! probe_nav=…] server_streams=S`. The browser's side comes from the browser; the
+//! server's side (`server_streams`) from the server's own counters, read while the tabs
+//! are still open.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use http::Uri;
+
+use super::trusted_spki;
+use crate::browser::{LabBrowser, Probe, ProbeTime, TabsReport};
+use crate::cli::TabsArgs;
+use crate::client;
+use crate::server::certs;
+
+/// How long reading the server's counters may take.
+const STATS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one run of `sselab tabs` saw.
+struct Measured {
+    tabs: TabsReport,
+    server_streams: anyhow::Result<u64>,
+    probe: Option<Probe>,
+}
+
+pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
+    let url = args.page_url();
+    let browser = LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let measured = measure(&browser, &args, &url).await;
+    browser.close().await;
+    let Measured {
+        tabs,
+        server_streams,
+        probe,
+    } = measured?;
+    for (index, tab) in tabs.tabs.iter().enumerate() {
+        println!(
+            "tab {:>3}: {:<7} events={:<4} protocol={:<8} connection={}",
+            index + 1,
+            if tab.open { "open" } else { "pending" },
+            tab.events,
+            tab.protocol.as_deref().unwrap_or("-"),
+            tab.connection.map_or("-".into(), |c| c.to_string())
+        );
+    }
+    let mut line = tabs.line();
+    if let Some(probe) = &probe {
+        let timeout = args.probe_timeout;
+        println!(
+            "probe fetch /proto from a tab: {}",
+            explain(&probe.fetch, timeout)
+        );
+        println!(
+            "probe new tab's navigation:    {}",
+            explain(&probe.nav, timeout)
+        );
+        line = format!("{line} {}", probe.fields());
+    }
+    match server_streams {
+        Ok(open) => println!("{line} server_streams={open}"),
+        Err(e) => {
+            eprintln!("sselab tabs: cannot read the server's stream count: {e:#}");
+            println!("{line} server_streams=?");
+        }
+    }
+    Ok(())
+}
+
+async fn measure(browser: &LabBrowser, args: &TabsArgs, url: &str) -> anyhow::Result<Measured> {
+    let settle = Duration::from_secs(args.settle);
+    let tabs = browser.open_tabs(url, args.tabs as usize, settle).await?;
+    // Before the probe: its new tab would hold one more stream.
+    let server_streams = server_streams(url, &args.browser.cert_dir).await;
+    let probe = if args.probe {
+        let timeout = Duration::from_secs(args.probe_timeout);
+        Some(browser.probe(&tabs, timeout).await?)
+    } else {
+        None
+    };
+    Ok(Measured {
+        tabs: tabs.report,
+        server_streams,
+        probe,
+    })
+}
+
+/// A probe result in words.
+fn explain(time: &ProbeTime, timeout_secs: u64) -> String {
+    match time {
+        ProbeTime::Took(ms) => format!("{ms} ms"),
+        ProbeTime::Blocked => format!("blocked (no answer within {timeout_secs} s)"),
+        ProbeTime::Failed(reason) => format!("failed: {reason}"),
+    }
+}
+
+/// The server's own count of open SSE streams (`GET /api/stats` on the page's origin),
+/// trusting the certificate in `cert_dir` for https, as the browser does.
+async fn server_streams(page_url: &str, cert_dir: &Path) -> anyhow::Result<u64> {
+    let uri: Uri = page_url
+        .parse()
+        .with_context(|| format!("--url {page_url} is not a URL"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        anyhow::bail!("--url {page_url} needs a scheme and a host");
+    };
+    let url = format!("{scheme}://{authority}/api/stats");
+    let cacert = cert_dir.join(certs::CERT_FILE);
+    let body = client::get_body(&url, Some(&cacert), false, STATS_TIMEOUT).await?;
+    let stats: serde_json::Value =
+        serde_json::from_slice(&body).with_context(|| format!("{url}: not JSON"))?;
+    stats["streams"]["open_total"]
+        .as_u64()
+        .with_context(|| format!("{url} has no streams.open_total: is it sselab?"))
+}
