@@ -295,7 +295,27 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection() {
         .expect("dashboard");
     until(&dashboard, "window.lastStats").await;
     let stats: Value = eval(&dashboard, "window.lastStats").await.expect("stats");
+    // Its chart draws the same: a line per listener and protocol, the legend saying how many.
+    // (Connections vary with the lab's probes, so only the streams are compared.)
+    until(
+        &dashboard,
+        "document.querySelector('#chart path[data-series=\"http HTTP/1.1 streams\"]')",
+    )
+    .await;
+    let legend: Vec<String> = eval(
+        &dashboard,
+        "[...document.querySelectorAll('#chart-legend li')].map(li => li.textContent.trim())",
+    )
+    .await
+    .expect("legend");
     browser.close().await;
+    for line in [
+        "http HTTP/1.1 streams: 6",
+        "https-h1 HTTP/1.1 streams: 6",
+        "https HTTP/2 streams: 11",
+    ] {
+        assert!(legend.iter().any(|l| l == line), "{line:?} in {legend:?}");
+    }
     let open = &stats["streams"]["open_by_listener"];
     assert_eq!(open["http"]["HTTP/1.1"], 6, "{stats}");
     assert_eq!(open["https-h1"]["HTTP/1.1"], 6, "{stats}");

@@ -1,6 +1,6 @@
 //! The pages a person looks at: `/lab` (many EventSources against one target, side by side,
 //! then a probe of what else that origin still serves), `/lab/dashboard` (live server
-//! counters), and `/orders/{id}` (the seed's order page, made to stop by 204). Plain HTML,
+//! counters and their chart), and `/orders/{id}` (the seed's order page, made to stop by 204). Plain HTML,
 //! CSS and JS embedded in the binary: no build step, no CDN.
 
 use axum::extract::{Path, State};
@@ -15,6 +15,7 @@ use crate::server::ListenerKind;
 const LAB_HTML: &str = include_str!("assets/lab.html");
 const LAB_JS: &str = include_str!("assets/lab.js");
 const PROBE_JS: &str = include_str!("assets/probe.js");
+const CHART_JS: &str = include_str!("assets/chart.js");
 const PROBE_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8" fill="#1a7f37"/></svg>"##;
 const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const ORDER_HTML: &str = include_str!("assets/order.html");
@@ -84,6 +85,10 @@ pub async fn script() -> Response {
 
 pub async fn probe_script() -> Response {
     asset(JS, PROBE_JS)
+}
+
+pub async fn chart_script() -> Response {
+    asset(JS, CHART_JS)
 }
 
 pub async fn style() -> Response {

@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .route("/lab/lab.js", get(lab::script))
         .route("/lab/probe.js", get(lab::probe_script))
         .route("/lab/probe.svg", get(lab::probe_image))
+        .route("/lab/chart.js", get(lab::chart_script))
         .route("/lab/style.css", get(lab::style))
         .route("/lab/dashboard", get(lab::dashboard))
         .route("/orders/{id}", get(lab::order_page))
