@@ -420,3 +420,25 @@ async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_o
         assert!(ms < FAST, "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_servers_http2_stream_limit_the_probe_waits_too() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&[
+        "--tick-ms",
+        "500",
+        "--timeout",
+        "0",
+        "--h2-max-streams",
+        "5",
+    ])
+    .await;
+    let url = format!("https://localhost:{}/", server.https.port());
+    let (report, probe) = probed_tabs(&server, &url).await;
+    assert_eq!((report.open, report.pending), (5, 5), "{report:#?}");
+    assert_eq!(
+        probe.fields(),
+        "probe_fetch=blocked probe_nav=blocked",
+        "the one connection is full: {probe:?}"
+    );
+}
