@@ -7,11 +7,12 @@
 
 mod util;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use sselab::browser::{LabBrowser, TabsReport, eval};
-use util::{PATIENCE, TestServer, Via};
+use sselab::browser::{TabsReport, eval};
+use util::browser::{launch, until};
+use util::{TestServer, Via};
 
 /// One Chromium at a time: they are heavy on a 2-core machine, and their timings matter.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -19,35 +20,11 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Long enough for every stream that can open to open, on a busy machine.
 const SETTLE: Duration = Duration::from_secs(4);
 
-async fn launch(server: &TestServer) -> LabBrowser {
-    LabBrowser::launch(Some(&server.spki))
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"))
-}
-
 async fn tabs(server: &TestServer, url: &str, count: usize) -> TabsReport {
     let browser = launch(server).await;
     let report = browser.open_tabs(url, count, SETTLE).await.expect("tabs");
     browser.close().await;
     report
-}
-
-/// Poll `expression` in the page until it is truthy.
-async fn until(page: &chromiumoxide::Page, expression: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if eval::<bool>(page, &format!("!!({expression})"))
-            .await
-            .unwrap_or(false)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {expression}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

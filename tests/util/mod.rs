@@ -2,6 +2,8 @@
 //! over real TCP/TLS with HTTP/1.1 or HTTP/2, and read SSE events the way a browser would.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

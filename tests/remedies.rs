@@ -1,0 +1,259 @@
+//! The remedies for the six-connection wall, proved in real Chromium (Debian's package,
+//! headless, one profile, so one socket pool) over plain HTTP/1.1: sselab.js shares one
+//! server stream between ten tabs, hands it over when the leader tab closes with no event lost
+//! or repeated, and leaves the other connections free for the rest of the site.
+//!
+//! Run under the shared lock, as every Chromium test here:
+//! `flock /tmp/sselab-chromium.lock cargo test --test remedies`.
+
+mod util;
+
+use std::time::Duration;
+
+use chromiumoxide::Page;
+use serde::Deserialize;
+use serde_json::json;
+use sselab::browser::{LabBrowser, eval};
+use util::browser::{launch, until};
+use util::{TestServer, Via, eventually};
+
+/// One Chromium at a time: they are heavy on a 2-core machine, and their timings matter.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Fast ticks, so a handover that lost or repeated one would show within a second; no
+/// server timeout, so every stream the server opens is one a tab asked for.
+const FAST_CLOCK: &[&str] = &["--tick-ms", "100", "--timeout", "0"];
+
+/// What a clock tab says about itself (a subset of `window.sselab`).
+#[derive(Debug, Deserialize)]
+struct Clock {
+    ids: Vec<u64>,
+    /// `Date.now()` when each id arrived.
+    times: Vec<f64>,
+    share: String,
+}
+
+async fn clock(page: &Page) -> Clock {
+    eval(page, "window.sselab").await.expect("window.sselab")
+}
+
+/// `count` tabs of `url`, each ticking.
+async fn open_clocks(browser: &LabBrowser, url: &str, count: usize) -> Vec<Page> {
+    let mut pages = Vec::with_capacity(count);
+    for _ in 0..count {
+        pages.push(browser.page(url).await.expect("a clock tab"));
+    }
+    for page in &pages {
+        until(page, "window.sselab && window.sselab.events >= 2").await;
+    }
+    pages
+}
+
+/// The one tab holding the stream, once exactly one does.
+async fn leader(pages: &[Page]) -> usize {
+    let mut found = Vec::new();
+    for _ in 0..200 {
+        found.clear();
+        for (i, page) in pages.iter().enumerate() {
+            if eval::<bool>(page, "window.sselab.leader")
+                .await
+                .unwrap_or(false)
+            {
+                found.push(i);
+            }
+        }
+        if found.len() == 1 {
+            return found[0];
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected one leader tab, found {found:?}");
+}
+
+/// Every id is the previous one plus 1: nothing lost, nothing repeated.
+fn assert_consecutive(ids: &[u64], tab: &str) {
+    assert!(ids.len() >= 2, "{tab}: too few ids {ids:?}");
+    if let Some(w) = ids.windows(2).find(|w| w[1] != w[0] + 1) {
+        panic!("{tab}: {} followed {} in {ids:?}", w[1], w[0]);
+    }
+}
+
+/// The longest wait between two events in a tab, in ms (a handover shows as one).
+fn longest_quiet(clock: &Clock) -> f64 {
+    clock
+        .times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0, f64::max)
+}
+
+/// How long a tab waited between id `last` (the old leader's last) and the next one, in ms.
+fn handover_gap(clock: &Clock, last: u64) -> Option<f64> {
+    let at = clock.ids.iter().position(|id| *id == last)?;
+    Some(clock.times.get(at + 1)? - clock.times[at])
+}
+
+/// Wait until every tab has an id above `above`: the stream flows again everywhere.
+async fn all_past(pages: &[Page], above: u64) {
+    for page in pages {
+        until(page, &format!("window.sselab.ids.at(-1) > {above}")).await;
+    }
+}
+
+fn open_streams(server: &TestServer) -> u64 {
+    let open = server.state.streams.open_streams();
+    (open.http1 + open.http2) as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_leader_tabs_share_one_stream_and_survive_the_leaders_close() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
+    let mut pages = open_clocks(&browser, &url, 10).await;
+    assert_eq!(clock(&pages[0]).await.share, "leader", "no fallback");
+    assert_eq!(open_streams(&server), 1, "ten tabs, one server stream");
+    assert_eq!(server.state.streams.stats().opened_total, 1);
+
+    // The other connections stay free for the rest of the site.
+    let probe = pages[3]
+        .evaluate(
+            "window.probe = null; const t0 = performance.now(); \
+             fetch('/proto').then(r => r.json()).then(p => { \
+               window.probe = { ms: performance.now() - t0, version: p.http_version }; }); true",
+        )
+        .await;
+    probe.expect("start a fetch");
+    until(&pages[3], "window.probe").await;
+    let probe: serde_json::Value = eval(&pages[3], "window.probe").await.expect("probe");
+    eprintln!("fetch('/proto') beside 10 leader tabs: {probe}");
+    assert_eq!(probe["version"], "HTTP/1.1");
+
+    // Relay latency: when a follower got each id, against when the leader got it.
+    let first = leader(&pages).await;
+    let (lead, follower) = (
+        clock(&pages[first]).await,
+        clock(&pages[(first + 1) % 10]).await,
+    );
+    let mut relay: Vec<f64> = follower
+        .ids
+        .iter()
+        .zip(&follower.times)
+        .filter_map(|(id, at)| {
+            let i = lead.ids.iter().position(|l| l == id)?;
+            Some(at - lead.times[i])
+        })
+        .collect();
+    relay.sort_by(f64::total_cmp);
+    eprintln!(
+        "relay latency leader→follower over {} events: median {} ms, max {} ms",
+        relay.len(),
+        relay[relay.len() / 2],
+        relay[relay.len() - 1]
+    );
+
+    let closed = pages.remove(first);
+    let last_before = *clock(&closed).await.ids.last().expect("ticks");
+    closed.close().await.expect("close the leader tab");
+    leader(&pages).await;
+    all_past(&pages, last_before + 10).await;
+    for (i, page) in pages.iter().enumerate() {
+        let tab = clock(page).await;
+        assert_consecutive(&tab.ids, &format!("tab {i}"));
+        eprintln!("tab {i}: longest quiet {} ms", longest_quiet(&tab));
+    }
+    eventually("the old leader's stream ends", || {
+        open_streams(&server) == 1
+    })
+    .await;
+    assert_eq!(server.state.streams.stats().opened_total, 2, "one handover");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_forced_handovers_lose_and_repeat_nothing() {
+    const TABS: usize = 5;
+    const HANDOVERS: usize = 20;
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
+    let mut pages = open_clocks(&browser, &url, TABS).await;
+    let mut quiet = Vec::new();
+    for round in 0..HANDOVERS {
+        let closing = pages.remove(leader(&pages).await);
+        let tab = clock(&closing).await;
+        assert_consecutive(&tab.ids, &format!("leader closed in round {round}"));
+        let last = *tab.ids.last().expect("ticks");
+        closing.close().await.expect("close the leader tab");
+        pages.push(browser.page(&url).await.expect("a fresh tab"));
+        all_past(&pages, last + 3).await;
+        // The tab that lived longest saw the whole handover.
+        quiet.push(handover_gap(&clock(&pages[0]).await, last).expect("it saw both sides"));
+    }
+    for (i, page) in pages.iter().enumerate() {
+        assert_consecutive(&clock(page).await.ids, &format!("tab {i} at the end"));
+    }
+    eprintln!("ms between the old leader's last event and the new one's first: {quiet:?}");
+    assert_eq!(
+        server.state.streams.stats().opened_total,
+        1 + HANDOVERS as u64,
+        "one stream per leader"
+    );
+    eventually("one stream at the end", || open_streams(&server) == 1).await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_worker_tabs_share_one_stream() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=worker", server.http.port());
+    let pages = open_clocks(&browser, &url, 10).await;
+    let first = clock(&pages[0]).await;
+    assert_eq!(first.share, "worker", "no fallback");
+    all_past(&pages, first.ids.last().copied().unwrap_or(0) + 5).await;
+    for (i, page) in pages.iter().enumerate() {
+        assert_consecutive(&clock(page).await.ids, &format!("tab {i}"));
+    }
+    assert_eq!(open_streams(&server), 1, "ten tabs, one server stream");
+    assert_eq!(server.state.streams.stats().opened_total, 1);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_order_page_still_stops_at_204() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&["--retry", "300"]).await;
+    let browser = launch(&server).await;
+    let api = server.client(Via::H1).await;
+    let created = api
+        .post_json("/api/orders", json!({"steps": 2, "interval_ms": 1000}))
+        .await;
+    let id = util::json(created).await["id"]
+        .as_str()
+        .expect("order id")
+        .to_string();
+    let url = format!(
+        "http://127.0.0.1:{}/orders/{id}?share=leader",
+        server.http.port()
+    );
+    let page = browser.page(&url).await.expect("order page");
+    until(&page, "window.orderPage.finished === 'done'").await;
+    until(&page, "window.orderPage.readyState === 2").await;
+    // A reopen would come within one retry (300 ms); give it several, on a busy machine.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state: serde_json::Value = eval(&page, "window.orderPage").await.expect("page");
+    browser.close().await;
+    assert_eq!(state["share"], "leader");
+    assert_eq!(state["leader"], true, "a lone tab leads: {state}");
+    assert_eq!(state["readyState"], 2, "{state}");
+    assert_eq!(state["opens"], 1, "never opened again: {state}");
+    assert_eq!(
+        server.state.streams.stats().opened_total,
+        1,
+        "the 204 opened no stream"
+    );
+}
