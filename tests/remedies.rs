@@ -257,3 +257,64 @@ async fn a_leader_order_page_still_stops_at_204() {
         "the 204 opened no stream"
     );
 }
+
+/// Set the /lab remedies form and start a run.
+async fn start_remedy(lab: &Page, target: &str, remedy: &str) {
+    let start = format!(
+        "document.getElementById('remedy-target').value = '{target}'; \
+         document.getElementById('remedy').value = '{remedy}'; \
+         document.getElementById('remedy-tabs').value = '10'; \
+         document.getElementById('remedy-start').click(); true"
+    );
+    lab.evaluate(start).await.expect("start a remedy run");
+}
+
+const SUMMARY: &str = "window.remedyRuns.at(-1).summary()";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lab_measures_each_remedy() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&["--tick-ms", "200", "--timeout", "0"]).await;
+    let browser = launch(&server).await;
+    let lab = browser
+        .page(&format!("http://localhost:{}/lab", server.http.port()))
+        .await
+        .expect("/lab");
+    // (target, remedy, tabs with every event, server streams, browser connections)
+    let expected = [
+        ("http", "none", 6, 6, 6),
+        ("http", "leader", 10, 1, 1),
+        ("http", "worker", 10, 1, 1),
+        ("http", "h2", 10, 10, 1),
+    ];
+    for (target, remedy, every, streams, connections) in expected {
+        start_remedy(&lab, target, remedy).await;
+        let wanted = format!(
+            "(s => s.every === {every} && s.serverStreams === {streams} && s.connections === {connections})({SUMMARY})"
+        );
+        until(&lab, &wanted).await;
+        let summary: serde_json::Value = eval(&lab, SUMMARY).await.expect("summary");
+        eprintln!("/lab remedy {remedy} on {target}: {summary}");
+    }
+    start_remedy(&lab, "http", "leader").await;
+    until(
+        &lab,
+        &format!("{SUMMARY}.every === 10 && {SUMMARY}.serverStreams === 1"),
+    )
+    .await;
+    let closed: bool = eval(&lab, "window.remedyRuns.at(-1).closeLeader()")
+        .await
+        .expect("close the leader");
+    assert!(closed, "a leader to close");
+    until(
+        &lab,
+        &format!("{SUMMARY}.handover.msWithoutEvents !== null"),
+    )
+    .await;
+    let summary: serde_json::Value = eval(&lab, SUMMARY).await.expect("summary");
+    eprintln!("/lab handover: {summary}");
+    browser.close().await;
+    assert_eq!(summary["handover"]["lost"], 0, "{summary}");
+    assert_eq!(summary["handover"]["duplicated"], 0, "{summary}");
+    assert_eq!(summary["live"], 9, "{summary}");
+}
