@@ -318,3 +318,86 @@ async fn the_lab_measures_each_remedy() {
     assert_eq!(summary["handover"]["duplicated"], 0, "{summary}");
     assert_eq!(summary["live"], 9, "{summary}");
 }
+
+/// A tab that follows topic `handover` through sselab.js (a plain page, so the tab holds no
+/// other stream): `window.topic.ids` are the ids it delivered.
+async fn topic_tab(browser: &LabBrowser, base: &str) -> Page {
+    let page = browser.page(&format!("{base}/proto")).await.expect("a tab");
+    let load = "fetch('/sselab.js').then(r => r.text()).then(code => (0, eval)(code)); true";
+    page.evaluate(load).await.expect("load sselab.js");
+    until(&page, "window.SharedEventSource").await;
+    let follow = "window.topic = { ids: [] }; \
+        window.topicSource = new SharedEventSource('/sse/topics/handover', { share: 'leader' }); \
+        window.topicSource.onmessage = (e) => window.topic.ids.push(Number(e.lastEventId)); true";
+    page.evaluate(follow).await.expect("follow the topic");
+    page
+}
+
+async fn topic_leader(pages: &[Page]) -> usize {
+    for _ in 0..200 {
+        for (i, page) in pages.iter().enumerate() {
+            if eval::<bool>(page, "window.topicSource.isLeader")
+                .await
+                .unwrap_or(false)
+            {
+                return i;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no tab leads the topic");
+}
+
+/// Events published while leaders come and go: what the old leader never relayed comes back
+/// from the server's replay (`?lastEventId=`), over HTTP/2 this time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_published_during_handovers_arrives_whole_over_http2() {
+    const PUBLISHED: u64 = 300;
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&[]).await;
+    let browser = launch(&server).await;
+    let base = format!("https://localhost:{}", server.https.port());
+    let mut pages = Vec::new();
+    for _ in 0..4 {
+        pages.push(topic_tab(&browser, &base).await);
+    }
+    topic_leader(&pages).await;
+    eventually("the leader subscribed", || open_streams(&server) == 1).await;
+
+    let api = server.client(Via::H2c).await;
+    let publisher = tokio::spawn(async move {
+        for n in 1..=PUBLISHED {
+            let answer = api
+                .post("/api/topics/handover/events", "text/plain", format!("n{n}"))
+                .await;
+            assert_eq!(answer.status(), http::StatusCode::ACCEPTED);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    for _ in 0..4 {
+        until(&pages[0], "window.topic.ids.length > 0").await;
+        let closing = pages.remove(topic_leader(&pages).await);
+        closing.close().await.expect("close the leader tab");
+        pages.push(topic_tab(&browser, &base).await);
+        topic_leader(&pages).await;
+    }
+    publisher.await.expect("published");
+    for page in &pages {
+        until(page, &format!("window.topic.ids.at(-1) === {PUBLISHED}")).await;
+    }
+    for (i, page) in pages.iter().enumerate() {
+        let ids: Vec<u64> = eval(page, "window.topic.ids").await.expect("ids");
+        assert_consecutive(&ids, &format!("tab {i}"));
+    }
+    let stats = server.state.streams.stats();
+    eprintln!(
+        "events the new leaders got from the replay: {}",
+        server.state.fanout.totals().replayed
+    );
+    browser.close().await;
+    assert_eq!(stats.opened_total, 5, "one stream per leader");
+    assert_eq!(
+        stats.resumed_with_last_event_id, 4,
+        "every new leader resumed"
+    );
+}
