@@ -401,3 +401,108 @@ async fn a_topic_published_during_handovers_arrives_whole_over_http2() {
         "every new leader resumed"
     );
 }
+
+/// Per id a follower got, how long after the leader got it, in ms, sorted.
+fn relay_latencies(lead: &Clock, follower: &Clock, from_id: u64) -> Vec<f64> {
+    let mut latencies: Vec<f64> = follower
+        .ids
+        .iter()
+        .zip(&follower.times)
+        .filter(|(id, _)| **id >= from_id)
+        .filter_map(|(id, at)| {
+            let i = lead.ids.iter().position(|l| l == id)?;
+            Some(at - lead.times[i])
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+fn median_and_max(values: &[f64]) -> (f64, f64) {
+    (values[values.len() / 2], values[values.len() - 1])
+}
+
+/// What a background leader costs. Bringing another tab to the front hides the leader
+/// (`visibilityState` hidden, even headless); Chromium throttles a hidden tab's timers, not its
+/// EventSource and BroadcastChannel events, so the relay stays fast. The harshest treatment of
+/// a background tab, freezing it, is emulated with CDP `Page.setWebLifecycleState`: a frozen
+/// leader keeps its lock and relays nothing until it thaws, then relays what it buffered in a
+/// burst: late, but nothing is lost or repeated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_or_frozen_leader_delays_the_relay_and_loses_nothing() {
+    use chromiumoxide::cdp::browser_protocol::page::{
+        SetWebLifecycleStateParams, SetWebLifecycleStateState,
+    };
+    const FROZEN: Duration = Duration::from_secs(2);
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
+    let pages = open_clocks(&browser, &url, 3).await;
+    let lead = leader(&pages).await;
+    let follower = (lead + 1) % pages.len();
+
+    // Another tab in front: does the leader become hidden, and does the relay slow down?
+    pages[follower]
+        .bring_to_front()
+        .await
+        .expect("bring to front");
+    let hidden: String = eval(&pages[lead], "document.visibilityState")
+        .await
+        .expect("visibility");
+    let from = *clock(&pages[lead]).await.ids.last().expect("ticks");
+    all_past(&pages, from + 20).await;
+    let background = relay_latencies(
+        &clock(&pages[lead]).await,
+        &clock(&pages[follower]).await,
+        from + 1,
+    );
+    eprintln!(
+        "leader behind another tab: visibilityState {hidden}, relay median/max {:?} ms",
+        median_and_max(&background)
+    );
+
+    pages[lead]
+        .execute(SetWebLifecycleStateParams::new(
+            SetWebLifecycleStateState::Frozen,
+        ))
+        .await
+        .expect("freeze the leader");
+    let frozen_at = *clock(&pages[follower]).await.ids.last().expect("ticks");
+    tokio::time::sleep(FROZEN).await;
+    let during = *clock(&pages[follower]).await.ids.last().expect("ticks");
+    pages[lead]
+        .execute(SetWebLifecycleStateParams::new(
+            SetWebLifecycleStateState::Active,
+        ))
+        .await
+        .expect("thaw the leader");
+    all_past(&pages, during + 10).await;
+    let follower_clock = clock(&pages[follower]).await;
+    let thawed = relay_latencies(&clock(&pages[lead]).await, &follower_clock, frozen_at + 1);
+    let resumed = follower_clock
+        .ids
+        .iter()
+        .position(|id| *id == during + 1)
+        .expect("the first id after the freeze");
+    let burst = follower_clock.times[resumed..]
+        .iter()
+        .take_while(|at| **at - follower_clock.times[resumed] < 50.0)
+        .count();
+    eprintln!(
+        "leader frozen {FROZEN:?}: the follower went from id {frozen_at} to {during} meanwhile; \
+         longest quiet {} ms; then {burst} events within 50 ms; relay after thawing median/max \
+         {:?} ms",
+        longest_quiet(&follower_clock),
+        median_and_max(&thawed)
+    );
+    for (i, page) in pages.iter().enumerate() {
+        assert_consecutive(&clock(page).await.ids, &format!("tab {i}"));
+    }
+    assert_eq!(
+        open_streams(&server),
+        1,
+        "the frozen leader kept the stream"
+    );
+    browser.close().await;
+}
