@@ -206,7 +206,7 @@ async fn twenty_forced_handovers_lose_and_repeat_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ten_worker_tabs_share_one_stream() {
+async fn ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes() {
     let _one = ONE_BROWSER.lock().await;
     let server = TestServer::start(FAST_CLOCK).await;
     let browser = launch(&server).await;
@@ -220,6 +220,29 @@ async fn ten_worker_tabs_share_one_stream() {
     }
     assert_eq!(open_streams(&server), 1, "ten tabs, one server stream");
     assert_eq!(server.state.streams.stats().opened_total, 1);
+
+    // The worker dies under the tabs: they join a new one, which resumes after their last id.
+    let before = *clock(&pages[0]).await.ids.last().expect("ticks");
+    let stopped = browser
+        .stop_shared_workers()
+        .await
+        .expect("stop the worker");
+    assert_eq!(stopped, 1, "one worker for all ten tabs");
+    all_past(&pages, before + 10).await;
+    let mut quiet: f64 = 0.0;
+    for (i, page) in pages.iter().enumerate() {
+        let tab = clock(page).await;
+        assert_consecutive(&tab.ids, &format!("tab {i} after the restart"));
+        quiet = quiet.max(longest_quiet(&tab));
+    }
+    eprintln!("worker restart: longest quiet in any tab {quiet} ms");
+    let stats = server.state.streams.stats();
+    assert_eq!(stats.opened_total, 2, "one stream per worker");
+    assert_eq!(
+        stats.resumed_with_last_event_id, 1,
+        "the new worker resumed"
+    );
+    eventually("one stream again", || open_streams(&server) == 1).await;
     browser.close().await;
 }
 
@@ -285,7 +308,7 @@ async fn the_lab_measures_each_remedy() {
         ("http", "none", 6, 6, 6),
         ("http", "leader", 10, 1, 1),
         ("http", "worker", 10, 1, 1),
-        ("http", "h2", 10, 10, 1),
+        ("https", "h2", 10, 10, 1),
     ];
     for (target, remedy, every, streams, connections) in expected {
         start_remedy(&lab, target, remedy).await;

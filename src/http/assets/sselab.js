@@ -19,6 +19,7 @@
 
   const CONNECTING = 0, OPEN = 1, CLOSED = 2;
   const WORKER_URL = '/sselab-worker.js';
+  const WORKER_LOCK = 'sselab.js worker'; // held by the SharedWorker while it runs
   let warned = false;
 
   function warnOnce(message) {
@@ -82,7 +83,10 @@
       }
       this.share = share;
       if (share === 'leader') this._elect();
-      else if (share === 'worker') this._useWorker();
+      else if (share === 'worker') {
+        this._useWorker();
+        global.addEventListener('pagehide', () => this.close());
+      }
       else this._open(this.url, (message) => this._receive(message));
     }
 
@@ -196,13 +200,22 @@
     // worker: one EventSource per URL in a SharedWorker; tell it what we have and want.
     _useWorker() {
       const script = global.SSELAB_WORKER_URL || WORKER_URL;
-      this._port = new SharedWorker(script, { name: 'sselab.js' }).port;
-      this._port.onmessage = (e) => this._receive(e.data);
-      this._port.start();
-      this._port.postMessage({
-        kind: 'join', url: this.url, lastId: this._lastId, names: [...this._listeners.keys()],
-      });
-      global.addEventListener('pagehide', () => this.close());
+      const port = this._port = new SharedWorker(script, { name: 'sselab.js' }).port;
+      let watching = false;
+      port.onmessage = (e) => {
+        if (this._port !== port) return;
+        // The worker holds this lock while it lives: once it has spoken, getting the lock means
+        // it died (crashed or was stopped). Join a new one, which resumes after our last id.
+        if (!watching && global.navigator && navigator.locks) {
+          watching = true;
+          navigator.locks.request(WORKER_LOCK, () => {
+            if (!this._closed && this._port === port) this._useWorker();
+          });
+        }
+        this._receive(e.data);
+      };
+      port.start();
+      port.postMessage({ kind: 'join', url: this.url, lastId: this._lastId, names: [...this._listeners.keys()] });
     }
   }
 
