@@ -11,11 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sselab::browser::{TabsReport, eval};
-use util::browser::{launch, until};
+use util::browser::{ONE_BROWSER, launch, until};
 use util::{TestServer, Via};
-
-/// One Chromium at a time: they are heavy on a 2-core machine, and their timings matter.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Long enough for every stream that can open to open, on a busy machine.
 const SETTLE: Duration = Duration::from_secs(4);
@@ -145,14 +142,7 @@ async fn a_finished_order_page_stops_reconnecting() {
     // clock must start only when the page can open right after it.
     let browser = launch(&server).await;
     let api = server.client(Via::H1).await;
-    let created = api
-        .post_json("/api/orders", json!({"steps": 2, "interval_ms": 2000}))
-        .await;
-    assert_eq!(created.status(), http::StatusCode::CREATED);
-    let id = util::json(created).await["id"]
-        .as_str()
-        .expect("order id")
-        .to_string();
+    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
     let url = format!("http://127.0.0.1:{}/orders/{id}", server.http.port());
     let page = browser.page(&url).await.expect("order page");
     until(&page, "window.orderPage.finished === 'done'").await;

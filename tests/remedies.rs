@@ -14,11 +14,8 @@ use chromiumoxide::Page;
 use serde::Deserialize;
 use serde_json::json;
 use sselab::browser::{LabBrowser, eval};
-use util::browser::{launch, until};
+use util::browser::{ONE_BROWSER, launch, until};
 use util::{TestServer, Via, eventually};
-
-/// One Chromium at a time: they are heavy on a 2-core machine, and their timings matter.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Fast ticks, so a handover that lost or repeated one would show within a second; no
 /// server timeout, so every stream the server opens is one a tab asked for.
@@ -51,14 +48,16 @@ async fn open_clocks(browser: &LabBrowser, url: &str, count: usize) -> Vec<Page>
 
 /// The one tab holding the stream, once exactly one does.
 async fn leader(pages: &[Page]) -> usize {
+    leader_by(pages, "window.sselab.leader").await
+}
+
+/// The one tab where `is_leader` holds, once exactly one does.
+async fn leader_by(pages: &[Page], is_leader: &str) -> usize {
     let mut found = Vec::new();
     for _ in 0..200 {
         found.clear();
         for (i, page) in pages.iter().enumerate() {
-            if eval::<bool>(page, "window.sselab.leader")
-                .await
-                .unwrap_or(false)
-            {
+            if eval::<bool>(page, is_leader).await.unwrap_or(false) {
                 found.push(i);
             }
         }
@@ -67,7 +66,7 @@ async fn leader(pages: &[Page]) -> usize {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("expected one leader tab, found {found:?}");
+    panic!("expected one tab where {is_leader}, found {found:?}");
 }
 
 /// Every id is the previous one plus 1: nothing lost, nothing repeated.
@@ -252,13 +251,7 @@ async fn a_leader_order_page_still_stops_at_204() {
     let server = TestServer::start(&["--retry", "300"]).await;
     let browser = launch(&server).await;
     let api = server.client(Via::H1).await;
-    let created = api
-        .post_json("/api/orders", json!({"steps": 2, "interval_ms": 1000}))
-        .await;
-    let id = util::json(created).await["id"]
-        .as_str()
-        .expect("order id")
-        .to_string();
+    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 1000})).await;
     let url = format!(
         "http://127.0.0.1:{}/orders/{id}?share=leader",
         server.http.port()
@@ -357,18 +350,7 @@ async fn topic_tab(browser: &LabBrowser, base: &str) -> Page {
 }
 
 async fn topic_leader(pages: &[Page]) -> usize {
-    for _ in 0..200 {
-        for (i, page) in pages.iter().enumerate() {
-            if eval::<bool>(page, "window.topicSource.isLeader")
-                .await
-                .unwrap_or(false)
-            {
-                return i;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no tab leads the topic");
+    leader_by(pages, "window.topicSource.isLeader").await
 }
 
 /// Events published while leaders come and go: what the old leader never relayed comes back

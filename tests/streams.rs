@@ -391,8 +391,9 @@ async fn index_page_shows_how_it_arrived_and_links_every_listener() {
     let client = server.client(Via::H2Tls).await;
     let page = util::text(client.get("/").await).await;
     assert!(
-        page.contains("new EventSource('/sse/hello'"),
-        "the seed's clock page"
+        page.contains("new SharedEventSource('/sse/hello'")
+            && page.contains("<script src=\"/sselab.js\">"),
+        "the seed's clock page, on sselab.js (share=none is a plain EventSource)"
     );
     assert!(
         page.contains("HTTP/2 on the https listener"),

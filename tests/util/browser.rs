@@ -7,6 +7,10 @@ use sselab::browser::{LabBrowser, eval};
 
 use super::{PATIENCE, TestServer};
 
+/// One Chromium at a time in a test binary: they are heavy on a 2-core machine, and their
+/// timings matter. (Between binaries, `flock /tmp/sselab-chromium.lock cargo test ...`.)
+pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Headless Chromium trusting `server`'s certificate; a missing Chromium fails with how to get it.
 pub async fn launch(server: &TestServer) -> LabBrowser {
     LabBrowser::launch(Some(&server.spki))

@@ -426,6 +426,14 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// `POST /api/orders` with `body`, which must be created (201); gives the order's id.
+pub async fn create_order(client: &Client, body: serde_json::Value) -> String {
+    let answer = client.post_json("/api/orders", body).await;
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let created = json(answer).await;
+    created["id"].as_str().expect("order id").to_string()
+}
+
 /// A publish that must be accepted: asserts 202 and gives the JSON answer.
 pub async fn accepted(response: Response<Incoming>) -> serde_json::Value {
     assert_eq!(
