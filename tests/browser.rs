@@ -7,14 +7,12 @@
 
 mod util;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sselab::browser::{LabBrowser, Probe, ProbeTime, TabsReport, eval};
-use util::{PATIENCE, TestServer, Via};
-
-/// One Chromium at a time: they are heavy on a 2-core machine, and their timings matter.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use util::browser::{ONE_BROWSER, launch, until};
+use util::{TestServer, Via};
 
 /// Long enough for every stream that can open to open, on a busy machine.
 const SETTLE: Duration = Duration::from_secs(4);
@@ -25,12 +23,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What "takes milliseconds" must stay under on a busy 2-core machine.
 const FAST: u64 = 1000;
-
-async fn launch(server: &TestServer) -> LabBrowser {
-    LabBrowser::launch(Some(&server.spki))
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"))
-}
 
 async fn tabs(server: &TestServer, url: &str, count: usize) -> TabsReport {
     let browser = launch(server).await;
@@ -79,24 +71,6 @@ async fn lab_with_runs(
         lab.evaluate(start).await.expect("start a run");
     }
     lab
-}
-
-/// Poll `expression` in the page until it is truthy.
-async fn until(page: &chromiumoxide::Page, expression: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if eval::<bool>(page, &format!("!!({expression})"))
-            .await
-            .unwrap_or(false)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {expression}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -217,14 +191,7 @@ async fn a_finished_order_page_stops_reconnecting() {
     // clock must start only when the page can open right after it.
     let browser = launch(&server).await;
     let api = server.client(Via::H1).await;
-    let created = api
-        .post_json("/api/orders", json!({"steps": 2, "interval_ms": 2000}))
-        .await;
-    assert_eq!(created.status(), http::StatusCode::CREATED);
-    let id = util::json(created).await["id"]
-        .as_str()
-        .expect("order id")
-        .to_string();
+    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
     let url = format!("http://127.0.0.1:{}/orders/{id}", server.http.port());
     let page = browser.page(&url).await.expect("order page");
     until(&page, "window.orderPage.finished === 'done'").await;

@@ -6,14 +6,7 @@ mod util;
 
 use http::StatusCode;
 use serde_json::json;
-use util::{TestServer, Via, assert_one_line, ids};
-
-async fn create(client: &util::Client, body: serde_json::Value) -> String {
-    let answer = client.post_json("/api/orders", body).await;
-    assert_eq!(answer.status(), StatusCode::CREATED);
-    let created = util::json(answer).await;
-    created["id"].as_str().expect("order id").to_string()
-}
+use util::{TestServer, Via, assert_one_line, create_order as create, ids};
 
 fn detail(event: &sselab::sse::parser::ParsedEvent) -> serde_json::Value {
     serde_json::from_str(&event.data).expect("order detail JSON")

@@ -162,6 +162,58 @@ async fn last_event_id_continues_after_the_given_id() {
     }
 }
 
+/// What a tab taking over a shared stream does (sselab.js): an EventSource cannot set headers,
+/// so it puts the last id in the URL; the browser's own reconnects send the header, which wins.
+#[tokio::test(flavor = "multi_thread")]
+async fn last_event_id_may_come_as_a_query_parameter_and_the_header_wins() {
+    let server = TestServer::start(FAST).await;
+    for via in [Via::H1, Via::H2Tls] {
+        let client = server.client(via).await;
+        let mut events = Events::new(client.get("/sse/hello?lastEventId=41").await);
+        assert_eq!(events.connected().await["last_event_id"], 41, "{via:?}");
+        assert_eq!(util::ids(&events.take(2).await), [42, 43], "{via:?}");
+
+        // A stream holds an HTTP/1.1 connection: the next one needs its own.
+        let both = server
+            .client(via)
+            .await
+            .get_with("/sse/hello?lastEventId=41", &[("last-event-id", "7")])
+            .await;
+        let mut events = Events::new(both);
+        assert_eq!(events.connected().await["last_event_id"], 7, "{via:?}");
+        assert_eq!(util::ids(&events.take(1).await), [8], "the header wins");
+    }
+    let client = server.client(Via::H2Tls).await;
+    util::assert_one_line(
+        client.get("/sse/hello?lastEventId=x").await,
+        StatusCode::BAD_REQUEST,
+        "lastEventId must be a whole number",
+    )
+    .await;
+    // Every stream that resumes reads it the same way.
+    for path in [
+        "/sse/topics/news",
+        "/sse/sessions/alice",
+        "/sse/demo?id=d",
+        "/sse/orders/o-1",
+        "/getOrderDetail?orderId=o-1",
+    ] {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        util::assert_one_line(
+            client
+                .get(&format!("{path}{separator}lastEventId=-1"))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "lastEventId must be a whole number",
+        )
+        .await;
+    }
+    let (_topic, connected) = client
+        .subscribe("/sse/topics/news?lastEventId=3", None)
+        .await;
+    assert_eq!(connected["last_event_id"], 3);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn keepalive_comments_flow_on_an_idle_stream() {
     // Ticks once an hour, keep-alive every second: only comments arrive.
@@ -339,8 +391,9 @@ async fn index_page_shows_how_it_arrived_and_links_every_listener() {
     let client = server.client(Via::H2Tls).await;
     let page = util::text(client.get("/").await).await;
     assert!(
-        page.contains("new EventSource('/sse/hello'"),
-        "the seed's clock page"
+        page.contains("new SharedEventSource('/sse/hello'")
+            && page.contains("<script src=\"/sselab.js\">"),
+        "the seed's clock page, on sselab.js (share=none is a plain EventSource)"
     );
     assert!(
         page.contains("HTTP/2 on the https listener"),

@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::network::EventResponseReceived;
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -270,6 +271,24 @@ impl LabBrowser {
         let _ = self.browser.close().await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
         self.handler.abort();
+    }
+
+    /// Stop every SharedWorker this browser runs (as if it crashed); gives how many.
+    pub async fn stop_shared_workers(&self) -> anyhow::Result<usize> {
+        let targets = self.browser.execute(GetTargetsParams::default()).await?;
+        let workers: Vec<_> = targets
+            .result
+            .target_infos
+            .iter()
+            .filter(|t| t.r#type == "shared_worker")
+            .map(|t| t.target_id.clone())
+            .collect();
+        for worker in &workers {
+            self.browser
+                .execute(CloseTargetParams::new(worker.clone()))
+                .await?;
+        }
+        Ok(workers.len())
     }
 }
 

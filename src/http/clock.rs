@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{Stream, StreamExt};
 use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::IntervalStream;
 
+use super::params::{self, LastEventId};
 use super::streaming::{self, Connected, connected_frame};
-use super::{AppError, AppState, params};
+use super::{AppError, AppState};
 use crate::server::RequestInfo;
 use crate::sse::{self, Frame, Lifetime, MAX_RETRY_MS, MAX_TIMEOUT_SECS, Out, nonzero_secs};
 
@@ -65,7 +65,7 @@ pub async fn hello(
     State(state): State<AppState>,
     request: RequestInfo,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let settings = &state.settings;
     let timeout = match params::bounded_u64(&query, "timeout", MAX_TIMEOUT_SECS, "seconds")? {
@@ -74,7 +74,6 @@ pub async fn hello(
     };
     let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
         .unwrap_or(settings.retry_ms);
-    let last_event_id = params::last_event_id(&headers)?;
     let guard = state
         .streams
         .open(&request, "/sse/hello", last_event_id.is_some())?;

@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Timelike;
 use futures_util::{StreamExt, stream};
 
 use super::clock::{clock_connected, first_id, tick_frame, ticks};
+use super::params::{self, LastEventId};
 use super::streaming::{self, stop_reconnecting};
-use super::{AppError, AppState, params};
+use super::{AppError, AppState};
 use crate::pubsub::tombstones::Tombstones;
 use crate::server::RequestInfo;
 use crate::sse::{self, CloseReason, Frame, Lifetime, MAX_RETRY_MS, Out, names};
@@ -47,7 +47,7 @@ pub async fn demo(
     State(state): State<AppState>,
     request: RequestInfo,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let id = params::client_id(
         query
@@ -61,7 +61,6 @@ pub async fn demo(
     let settings = &state.settings;
     let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
         .unwrap_or(settings.retry_ms);
-    let last_event_id = params::last_event_id(&headers)?;
     let guard = state
         .streams
         .open(&request, "/sse/demo", last_event_id.is_some())?;

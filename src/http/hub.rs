@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::params::{self, LastEventId};
 use super::posted::PostedEvent;
 use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
-use super::{AppError, AppState, params};
+use super::{AppError, AppState};
 use crate::pubsub::hub::HubError;
 use crate::server::RequestInfo;
 
@@ -17,10 +18,9 @@ pub async fn subscribe_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: RequestInfo,
-    headers: HeaderMap,
+    LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
-    let last_event_id = params::last_event_id(&headers)?;
     let subscription = match state.hub.subscribe_session(
         &id,
         last_event_id,
@@ -100,10 +100,9 @@ pub async fn subscribe_topic(
     State(state): State<AppState>,
     Path(name): Path<String>,
     request: RequestInfo,
-    headers: HeaderMap,
+    LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let name = params::client_id(&name)?;
-    let last_event_id = params::last_event_id(&headers)?;
     let subscription =
         state
             .hub

@@ -15,6 +15,7 @@ mod orders;
 mod pages;
 pub mod params;
 pub mod posted;
+mod remedies;
 mod state;
 mod stats;
 mod streaming;
@@ -51,6 +52,9 @@ pub fn app(state: AppState) -> Router {
         .route("/lab/chart.js", get(lab::chart_script))
         .route("/lab/style.css", get(lab::style))
         .route("/lab/dashboard", get(lab::dashboard))
+        .route("/lab/remedies.js", get(remedies::lab_section))
+        .route("/sselab.js", get(remedies::library))
+        .route("/sselab-worker.js", get(remedies::worker))
         .route("/orders/{id}", get(lab::order_page))
         .route("/api/stats", get(stats::api_stats))
         .route("/sse/stats", get(stats::sse_stats))

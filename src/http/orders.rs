@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::params::{self, LastEventId};
 use super::posted::body_bytes;
 use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
-use super::{AppError, AppState, params};
+use super::{AppError, AppState};
 use crate::pubsub::orders::{NewOrder, OrderError};
 use crate::server::RequestInfo;
 
@@ -48,9 +49,9 @@ pub async fn subscribe_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: RequestInfo,
-    headers: HeaderMap,
+    LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
-    follow(state, id, request, headers).await
+    follow(state, id, request, last_event_id).await
 }
 
 /// The seed's own URL: `GET /getOrderDetail?orderId=ID`.
@@ -58,22 +59,21 @@ pub async fn seed_order_detail(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     request: RequestInfo,
-    headers: HeaderMap,
+    LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let id = query
         .get("orderId")
         .ok_or_else(|| AppError::bad_request("missing ?orderId="))?;
-    follow(state, id.clone(), request, headers).await
+    follow(state, id.clone(), request, last_event_id).await
 }
 
 async fn follow(
     state: AppState,
     id: String,
     request: RequestInfo,
-    headers: HeaderMap,
+    last_event_id: Option<u64>,
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
-    let last_event_id = params::last_event_id(&headers)?;
     let subscription = match state
         .orders
         .subscribe(&id, last_event_id, subscriber_meta(&request))

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 
 use super::AppError;
 
@@ -24,22 +25,47 @@ pub fn bounded_u64(
     }
 }
 
-/// The `Last-Event-ID` header as the number of the last event the client saw.
-pub fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, AppError> {
-    let Some(value) = headers.get("last-event-id") else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text.is_empty() {
-        // EventSource sends an empty value when the last event had `id:` with nothing after.
-        return Ok(None);
+/// Where a stream resumes: the number of the last event the client saw, from the
+/// `Last-Event-ID` header or, when that is absent, the `lastEventId` query parameter.
+///
+/// The query form exists because an `EventSource` cannot set headers: a tab that takes over a
+/// shared stream (sselab.js) opens it with `?lastEventId=n`. The header wins, since the
+/// browser sends it on its own reconnects and it is newer than the URL it reconnects to. A
+/// value that is not a whole number is a one-line 400 naming which of the two it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LastEventId(pub Option<u64>);
+
+/// The query parameter that stands in for the `Last-Event-ID` header.
+pub const LAST_EVENT_ID_QUERY: &str = "lastEventId";
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        if let Some(value) = parts.headers.get("last-event-id") {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            // EventSource sends an empty value when the last event had `id:` with nothing
+            // after: no position, so the query may still give one.
+            if !text.trim().is_empty() {
+                return whole_number("Last-Event-ID", &text).map(|id| Self(Some(id)));
+            }
+        }
+        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|Query(query)| query)
+            .unwrap_or_default();
+        match query.get(LAST_EVENT_ID_QUERY) {
+            Some(text) if !text.trim().is_empty() => {
+                whole_number(LAST_EVENT_ID_QUERY, text).map(|id| Self(Some(id)))
+            }
+            _ => Ok(Self(None)),
+        }
     }
-    text.parse::<u64>().map(Some).map_err(|_| {
-        AppError::bad_request(format!(
-            "Last-Event-ID must be a whole number, got {:?}",
-            String::from_utf8_lossy(value.as_bytes())
-        ))
-    })
+}
+
+fn whole_number(name: &str, text: &str) -> Result<u64, AppError> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| AppError::bad_request(format!("{name} must be a whole number, got {text:?}")))
 }
 
 /// Longest client-chosen id (sessions, demo clocks).

@@ -2,6 +2,9 @@
 //! over real TCP/TLS with HTTP/1.1 or HTTP/2, and read SSE events the way a browser would.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod browser;
+pub mod tabs;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -422,6 +425,14 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `POST /api/orders` with `body`, which must be created (201); gives the order's id.
+pub async fn create_order(client: &Client, body: serde_json::Value) -> String {
+    let answer = client.post_json("/api/orders", body).await;
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    let created = json(answer).await;
+    created["id"].as_str().expect("order id").to_string()
 }
 
 /// A publish that must be accepted: asserts 202 and gives the JSON answer.

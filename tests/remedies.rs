@@ -1,0 +1,390 @@
+//! The remedies for the six-connection wall, proved in real Chromium (Debian's package,
+//! headless, one profile, so one socket pool) over plain HTTP/1.1: sselab.js shares one
+//! server stream between ten tabs, hands it over when the leader tab closes with no event lost
+//! or repeated, and leaves the other connections free for the rest of the site.
+//!
+//! Run under the shared lock, as every Chromium test here:
+//! `flock /tmp/sselab-chromium.lock cargo test --test remedies`.
+
+mod util;
+
+use std::time::Duration;
+
+use chromiumoxide::Page;
+use serde_json::json;
+use sselab::browser::eval;
+use util::browser::{ONE_BROWSER, launch, until};
+use util::tabs::{
+    all_past, assert_consecutive, clock, handover_gap, leader, longest_quiet, median_and_max,
+    open_clocks, relay_latencies, topic_leader, topic_tab,
+};
+use util::{TestServer, Via, eventually};
+
+/// Fast ticks, so a handover that lost or repeated one would show within a second; no
+/// server timeout, so every stream the server opens is one a tab asked for.
+const FAST_CLOCK: &[&str] = &["--tick-ms", "100", "--timeout", "0"];
+
+fn open_streams(server: &TestServer) -> u64 {
+    let open = server.state.streams.open_streams();
+    (open.http1 + open.http2) as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_leader_tabs_share_one_stream_and_survive_the_leaders_close() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
+    let mut pages = open_clocks(&browser, &url, 10).await;
+    assert_eq!(clock(&pages[0]).await.share, "leader", "no fallback");
+    assert_eq!(open_streams(&server), 1, "ten tabs, one server stream");
+    assert_eq!(server.state.streams.stats().opened_total, 1);
+
+    // The other connections stay free for the rest of the site.
+    let probe = pages[3]
+        .evaluate(
+            "window.probe = null; const t0 = performance.now(); \
+             fetch('/proto').then(r => r.json()).then(p => { \
+               window.probe = { ms: performance.now() - t0, version: p.http_version }; }); true",
+        )
+        .await;
+    probe.expect("start a fetch");
+    until(&pages[3], "window.probe").await;
+    let probe: serde_json::Value = eval(&pages[3], "window.probe").await.expect("probe");
+    eprintln!("fetch('/proto') beside 10 leader tabs: {probe}");
+    assert_eq!(probe["version"], "HTTP/1.1");
+
+    // Relay latency: when a follower got each id, against when the leader got it.
+    let first = leader(&pages).await;
+    let (lead, follower) = (
+        clock(&pages[first]).await,
+        clock(&pages[(first + 1) % 10]).await,
+    );
+    let relay = relay_latencies(&lead, &follower, 0);
+    eprintln!(
+        "relay latency leader→follower over {} events: median/max {:?} ms",
+        relay.len(),
+        median_and_max(&relay)
+    );
+
+    let closed = pages.remove(first);
+    let last_before = *clock(&closed).await.ids.last().expect("ticks");
+    closed.close().await.expect("close the leader tab");
+    leader(&pages).await;
+    all_past(&pages, last_before + 10).await;
+    for (i, page) in pages.iter().enumerate() {
+        let tab = clock(page).await;
+        assert_consecutive(&tab.ids, &format!("tab {i}"));
+        eprintln!("tab {i}: longest quiet {} ms", longest_quiet(&tab));
+    }
+    eventually("the old leader's stream ends", || {
+        open_streams(&server) == 1
+    })
+    .await;
+    assert_eq!(server.state.streams.stats().opened_total, 2, "one handover");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_forced_handovers_lose_and_repeat_nothing() {
+    const TABS: usize = 5;
+    const HANDOVERS: usize = 20;
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
+    let mut pages = open_clocks(&browser, &url, TABS).await;
+    let mut quiet = Vec::new();
+    for round in 0..HANDOVERS {
+        let closing = pages.remove(leader(&pages).await);
+        let tab = clock(&closing).await;
+        assert_consecutive(&tab.ids, &format!("leader closed in round {round}"));
+        let last = *tab.ids.last().expect("ticks");
+        closing.close().await.expect("close the leader tab");
+        pages.push(browser.page(&url).await.expect("a fresh tab"));
+        all_past(&pages, last + 3).await;
+        // The tab that lived longest saw the whole handover.
+        quiet.push(handover_gap(&clock(&pages[0]).await, last).expect("it saw both sides"));
+    }
+    for (i, page) in pages.iter().enumerate() {
+        assert_consecutive(&clock(page).await.ids, &format!("tab {i} at the end"));
+    }
+    eprintln!("ms between the old leader's last event and the new one's first: {quiet:?}");
+    assert_eq!(
+        server.state.streams.stats().opened_total,
+        1 + HANDOVERS as u64,
+        "one stream per leader"
+    );
+    eventually("one stream at the end", || open_streams(&server) == 1).await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=worker", server.http.port());
+    let pages = open_clocks(&browser, &url, 10).await;
+    let first = clock(&pages[0]).await;
+    assert_eq!(first.share, "worker", "no fallback");
+    all_past(&pages, first.ids.last().copied().unwrap_or(0) + 5).await;
+    for (i, page) in pages.iter().enumerate() {
+        assert_consecutive(&clock(page).await.ids, &format!("tab {i}"));
+    }
+    assert_eq!(open_streams(&server), 1, "ten tabs, one server stream");
+    assert_eq!(server.state.streams.stats().opened_total, 1);
+
+    // The worker dies under the tabs: they join a new one, which resumes after their last id.
+    let before = *clock(&pages[0]).await.ids.last().expect("ticks");
+    let stopped = browser
+        .stop_shared_workers()
+        .await
+        .expect("stop the worker");
+    assert_eq!(stopped, 1, "one worker for all ten tabs");
+    all_past(&pages, before + 10).await;
+    let mut quiet: f64 = 0.0;
+    for (i, page) in pages.iter().enumerate() {
+        let tab = clock(page).await;
+        assert_consecutive(&tab.ids, &format!("tab {i} after the restart"));
+        quiet = quiet.max(longest_quiet(&tab));
+    }
+    eprintln!("worker restart: longest quiet in any tab {quiet} ms");
+    let stats = server.state.streams.stats();
+    assert_eq!(stats.opened_total, 2, "one stream per worker");
+    assert_eq!(
+        stats.resumed_with_last_event_id, 1,
+        "the new worker resumed"
+    );
+    eventually("one stream again", || open_streams(&server) == 1).await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_order_page_still_stops_at_204() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&["--retry", "300"]).await;
+    let browser = launch(&server).await;
+    let api = server.client(Via::H1).await;
+    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 1000})).await;
+    let url = format!(
+        "http://127.0.0.1:{}/orders/{id}?share=leader",
+        server.http.port()
+    );
+    let page = browser.page(&url).await.expect("order page");
+    until(&page, "window.orderPage.finished === 'done'").await;
+    until(&page, "window.orderPage.readyState === 2").await;
+    // A reopen would come within one retry (300 ms); give it several, on a busy machine.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state: serde_json::Value = eval(&page, "window.orderPage").await.expect("page");
+    browser.close().await;
+    assert_eq!(state["share"], "leader");
+    assert_eq!(state["leader"], true, "a lone tab leads: {state}");
+    assert_eq!(state["readyState"], 2, "{state}");
+    assert_eq!(state["opens"], 1, "never opened again: {state}");
+    assert_eq!(
+        server.state.streams.stats().opened_total,
+        1,
+        "the 204 opened no stream"
+    );
+}
+
+/// Set the /lab remedies form and start a run.
+async fn start_remedy(lab: &Page, target: &str, remedy: &str) {
+    let start = format!(
+        "document.getElementById('remedy-target').value = '{target}'; \
+         document.getElementById('remedy').value = '{remedy}'; \
+         document.getElementById('remedy-tabs').value = '10'; \
+         document.getElementById('remedy-start').click(); true"
+    );
+    lab.evaluate(start).await.expect("start a remedy run");
+}
+
+const SUMMARY: &str = "window.remedyRuns.at(-1).summary()";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lab_measures_each_remedy() {
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&["--tick-ms", "200", "--timeout", "0"]).await;
+    let browser = launch(&server).await;
+    let lab = browser
+        .page(&format!("http://localhost:{}/lab", server.http.port()))
+        .await
+        .expect("/lab");
+    // (target, remedy, tabs with every event, server streams, browser connections)
+    let expected = [
+        ("http", "none", 6, 6, 6),
+        ("http", "leader", 10, 1, 1),
+        ("http", "worker", 10, 1, 1),
+        ("https", "h2", 10, 10, 1),
+    ];
+    for (target, remedy, every, streams, connections) in expected {
+        start_remedy(&lab, target, remedy).await;
+        let wanted = format!(
+            "(s => s.every === {every} && s.serverStreams === {streams} && s.connections === {connections})({SUMMARY})"
+        );
+        until(&lab, &wanted).await;
+        let summary: serde_json::Value = eval(&lab, SUMMARY).await.expect("summary");
+        eprintln!("/lab remedy {remedy} on {target}: {summary}");
+    }
+    start_remedy(&lab, "http", "leader").await;
+    until(
+        &lab,
+        &format!("{SUMMARY}.every === 10 && {SUMMARY}.serverStreams === 1"),
+    )
+    .await;
+    let closed: bool = eval(&lab, "window.remedyRuns.at(-1).closeLeader()")
+        .await
+        .expect("close the leader");
+    assert!(closed, "a leader to close");
+    until(
+        &lab,
+        &format!("{SUMMARY}.handover.msWithoutEvents !== null"),
+    )
+    .await;
+    let summary: serde_json::Value = eval(&lab, SUMMARY).await.expect("summary");
+    eprintln!("/lab handover: {summary}");
+    browser.close().await;
+    assert_eq!(summary["handover"]["lost"], 0, "{summary}");
+    assert_eq!(summary["handover"]["duplicated"], 0, "{summary}");
+    assert_eq!(summary["live"], 9, "{summary}");
+}
+
+/// Events published while leaders come and go: what the old leader never relayed comes back
+/// from the server's replay (`?lastEventId=`), over HTTP/2 this time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_published_during_handovers_arrives_whole_over_http2() {
+    const PUBLISHED: u64 = 300;
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(&[]).await;
+    let browser = launch(&server).await;
+    let base = format!("https://localhost:{}", server.https.port());
+    let mut pages = Vec::new();
+    for _ in 0..4 {
+        pages.push(topic_tab(&browser, &base).await);
+    }
+    topic_leader(&pages).await;
+    eventually("the leader subscribed", || open_streams(&server) == 1).await;
+
+    let api = server.client(Via::H2c).await;
+    let publisher = tokio::spawn(async move {
+        for n in 1..=PUBLISHED {
+            let answer = api
+                .post("/api/topics/handover/events", "text/plain", format!("n{n}"))
+                .await;
+            assert_eq!(answer.status(), http::StatusCode::ACCEPTED);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    for _ in 0..4 {
+        until(&pages[0], "window.topic.ids.length > 0").await;
+        let closing = pages.remove(topic_leader(&pages).await);
+        closing.close().await.expect("close the leader tab");
+        pages.push(topic_tab(&browser, &base).await);
+        topic_leader(&pages).await;
+    }
+    publisher.await.expect("published");
+    for page in &pages {
+        until(page, &format!("window.topic.ids.at(-1) === {PUBLISHED}")).await;
+    }
+    for (i, page) in pages.iter().enumerate() {
+        let ids: Vec<u64> = eval(page, "window.topic.ids").await.expect("ids");
+        assert_consecutive(&ids, &format!("tab {i}"));
+    }
+    let stats = server.state.streams.stats();
+    eprintln!(
+        "events the new leaders got from the replay: {}",
+        server.state.fanout.totals().replayed
+    );
+    browser.close().await;
+    assert_eq!(stats.opened_total, 5, "one stream per leader");
+    assert_eq!(
+        stats.resumed_with_last_event_id, 4,
+        "every new leader resumed"
+    );
+}
+
+/// What a background leader costs. Bringing another tab to the front hides the leader
+/// (`visibilityState` hidden, even headless); Chromium throttles a hidden tab's timers, not its
+/// EventSource and BroadcastChannel events, so the relay stays fast. The harshest treatment of
+/// a background tab, freezing it, is emulated with CDP `Page.setWebLifecycleState`: a frozen
+/// leader keeps its lock and relays nothing until it thaws, then relays what it buffered in a
+/// burst: late, but nothing is lost or repeated.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_or_frozen_leader_delays_the_relay_and_loses_nothing() {
+    use chromiumoxide::cdp::browser_protocol::page::{
+        SetWebLifecycleStateParams, SetWebLifecycleStateState,
+    };
+    const FROZEN: Duration = Duration::from_secs(2);
+    let _one = ONE_BROWSER.lock().await;
+    let server = TestServer::start(FAST_CLOCK).await;
+    let browser = launch(&server).await;
+    let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
+    let pages = open_clocks(&browser, &url, 3).await;
+    let lead = leader(&pages).await;
+    let follower = (lead + 1) % pages.len();
+
+    // Another tab in front: does the leader become hidden, and does the relay slow down?
+    pages[follower]
+        .bring_to_front()
+        .await
+        .expect("bring to front");
+    let hidden: String = eval(&pages[lead], "document.visibilityState")
+        .await
+        .expect("visibility");
+    let from = *clock(&pages[lead]).await.ids.last().expect("ticks");
+    all_past(&pages, from + 20).await;
+    let background = relay_latencies(
+        &clock(&pages[lead]).await,
+        &clock(&pages[follower]).await,
+        from + 1,
+    );
+    eprintln!(
+        "leader behind another tab: visibilityState {hidden}, relay median/max {:?} ms",
+        median_and_max(&background)
+    );
+
+    pages[lead]
+        .execute(SetWebLifecycleStateParams::new(
+            SetWebLifecycleStateState::Frozen,
+        ))
+        .await
+        .expect("freeze the leader");
+    let frozen_at = *clock(&pages[follower]).await.ids.last().expect("ticks");
+    tokio::time::sleep(FROZEN).await;
+    let during = *clock(&pages[follower]).await.ids.last().expect("ticks");
+    pages[lead]
+        .execute(SetWebLifecycleStateParams::new(
+            SetWebLifecycleStateState::Active,
+        ))
+        .await
+        .expect("thaw the leader");
+    all_past(&pages, during + 10).await;
+    let follower_clock = clock(&pages[follower]).await;
+    let thawed = relay_latencies(&clock(&pages[lead]).await, &follower_clock, frozen_at + 1);
+    let resumed = follower_clock
+        .ids
+        .iter()
+        .position(|id| *id == during + 1)
+        .expect("the first id after the freeze");
+    let burst = follower_clock.times[resumed..]
+        .iter()
+        .take_while(|at| **at - follower_clock.times[resumed] < 50.0)
+        .count();
+    eprintln!(
+        "leader frozen {FROZEN:?}: the follower went from id {frozen_at} to {during} meanwhile; \
+         longest quiet {} ms; then {burst} events within 50 ms; relay after thawing median/max \
+         {:?} ms",
+        longest_quiet(&follower_clock),
+        median_and_max(&thawed)
+    );
+    for (i, page) in pages.iter().enumerate() {
+        assert_consecutive(&clock(page).await.ids, &format!("tab {i}"));
+    }
+    assert_eq!(
+        open_streams(&server),
+        1,
+        "the frozen leader kept the stream"
+    );
+    browser.close().await;
+}
