@@ -62,4 +62,12 @@ check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1\.1 connections=6 probe_
 check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1 probe_fetch=[0-9]+ms probe_nav=[0-9]+ms server_streams=10" \
   --probe --probe-timeout 3
 
+step "scripts/open_tabs.sh --headless --share (one stream for every tab, from the shell)"
+# The leader's stream is one tab's: one connection, one server stream, and the origin free.
+check_tabs "$URL_HTTP" "open=10 pending=0 protocol=http/1\.1 connections=1 probe_fetch=[0-9]+ms probe_nav=[0-9]+ms server_streams=1" \
+  --share leader --probe --probe-timeout 3
+# The worker's stream is the SharedWorker's, which no tab's network events show: the server's
+# count is the proof.
+check_tabs "$URL_HTTP" "open=10 pending=0 protocol=[a-z0-9./+]+ connections=[01] server_streams=1" --share worker
+
 step "all green"
