@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::browser::Engine;
 use crate::server::Bind;
 use crate::sse::{
     MAX_RETRY_MS, MAX_TIMEOUT_SECS, SEED_RETRY_MS, SEED_STREAM_TIMEOUT_SECS, nonzero_secs,
@@ -43,11 +44,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// (Re)generate the self-signed certificate and print how to trust it.
     Cert(CertCommand),
-    /// Open N tabs of a page in one headless Chromium profile and report how many streams
+    /// Open N tabs of a page in one headless browser profile and report how many streams
     /// opened; the last line is `open=N pending=M protocol=P connections=C
     /// [probe_fetch=… probe_nav=…] server_streams=S`.
     Tabs(TabsArgs),
-    /// Save a PNG of a page as headless Chromium renders it (e.g. /lab?run=http:10,https:10).
+    /// Save a PNG of a page as a headless browser renders it (e.g. /lab?run=http:10,https:10).
     Shot(ShotArgs),
     /// Load-test any SSE server: N streams over HTTP/1.1 or HTTP/2, optional fan-out with
     /// delivery latency, lost/duplicated events, and the server's RSS per stream.
@@ -56,7 +57,18 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct BrowserArgs {
-    /// Trust the certificate in this directory (by its SPKI hash) when it is there.
+    /// The browser: Debian's Chromium (over CDP) or Firefox ESR (over WebDriver BiDi).
+    #[arg(
+        long = "browser",
+        value_name = "ENGINE",
+        value_enum,
+        default_value_t = Engine::Chromium,
+        env = "SSELAB_BROWSER"
+    )]
+    pub engine: Engine,
+
+    /// Trust the certificate in this directory when it is there (Chromium: by its SPKI hash;
+    /// Firefox: BiDi's acceptInsecureCerts for the session).
     #[arg(
         long,
         value_name = "DIR",

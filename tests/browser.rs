@@ -10,8 +10,8 @@ mod util;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sselab::browser::{LabBrowser, Probe, ProbeTime, TabsReport, eval};
-use util::browser::{ONE_BROWSER, launch, until};
+use sselab::browser::{Engine, LabBrowser, Probe, ProbeTime, Tab, TabsReport, eval};
+use util::browser::{launch, until};
 use util::{TestServer, Via};
 
 /// Long enough for every stream that can open to open, on a busy machine.
@@ -24,8 +24,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// What "takes milliseconds" must stay under on a busy 2-core machine.
 const FAST: u64 = 1000;
 
-async fn tabs(server: &TestServer, url: &str, count: usize) -> TabsReport {
-    let browser = launch(server).await;
+async fn tabs(engine: Engine, server: &TestServer, url: &str, count: usize) -> TabsReport {
+    let browser = launch(engine, server).await;
     let report = browser
         .open_tabs(url, count, SETTLE)
         .await
@@ -36,8 +36,8 @@ async fn tabs(server: &TestServer, url: &str, count: usize) -> TabsReport {
 }
 
 /// Ten tabs of `url`, then the probe beside them (a fetch from a tab, an 11th tab).
-async fn probed_tabs(server: &TestServer, url: &str) -> (TabsReport, Probe) {
-    let browser = launch(server).await;
+async fn probed_tabs(engine: Engine, server: &TestServer, url: &str) -> (TabsReport, Probe) {
+    let browser = launch(engine, server).await;
     let tabs = browser.open_tabs(url, 10, SETTLE).await.expect("tabs");
     let probe = browser.probe(&tabs, PROBE_TIMEOUT).await.expect("probe");
     browser.close().await;
@@ -51,11 +51,7 @@ async fn probed_tabs(server: &TestServer, url: &str) -> (TabsReport, Probe) {
 
 /// `/lab` (over plain HTTP/1.1) with a run of 10 streams against each listener, each run
 /// probing its origin with `probe_timeout` once its streams settle.
-async fn lab_with_runs(
-    browser: &LabBrowser,
-    server: &TestServer,
-    probe_timeout: Duration,
-) -> chromiumoxide::Page {
+async fn lab_with_runs(browser: &LabBrowser, server: &TestServer, probe_timeout: Duration) -> Tab {
     let lab = browser
         .page(&format!("http://localhost:{}/lab", server.http.port()))
         .await
@@ -68,46 +64,56 @@ async fn lab_with_runs(
              document.getElementById('probe-timeout').value = '{seconds}'; \
              document.getElementById('start').click(); true"
         );
-        lab.evaluate(start).await.expect("start a run");
+        lab.evaluate(&start).await.expect("start a run");
     }
     lab
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn plain_http1_opens_six_streams_and_four_tabs_wait() {
-    let _one = ONE_BROWSER.lock().await;
+async fn plain_http1_opens_six_streams_and_four_tabs_wait(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500"]).await;
     let url = format!("http://127.0.0.1:{}/", server.http.port());
-    let report = tabs(&server, &url, 10).await;
-    assert_eq!((report.open, report.pending), (6, 4), "{report:#?}");
+    let report = tabs(engine, &server, &url, 10).await;
+    assert_the_http1_wall(engine, &report);
     assert_eq!(report.protocol, "http/1.1");
-    assert_eq!(report.connections, 6, "one connection per stream");
-    assert_eq!(
-        report.line(),
-        "open=6 pending=4 protocol=http/1.1 connections=6"
-    );
+    if engine == Engine::Chromium {
+        assert_eq!(
+            report.line(),
+            "open=6 pending=4 protocol=http/1.1 connections=6"
+        );
+    }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn https_with_http1_only_still_stops_at_six() {
-    let _one = ONE_BROWSER.lock().await;
+/// The six-per-host wall: each open stream on its own connection, the other tabs waiting.
+/// Chromium: exactly 6, every run. Firefox: 6 in most runs, 7 in some (measured: 7 in one
+/// run of about ten): its per-host limit (`network.http.max-persistent-connections-per-server`,
+/// 6) caps the connections it *opens* for ordinary requests, but page loads may open a few
+/// beyond it (urgent-start requests, `network.http.max-urgent-start-excessive-connections-per-host`)
+/// and a waiting EventSource may then reuse that idle connection.
+fn assert_the_http1_wall(engine: Engine, report: &TabsReport) {
+    let most = match engine {
+        Engine::Chromium => 6,
+        Engine::Firefox => 7,
+    };
+    assert!((6..=most).contains(&report.open), "{engine}: {report:#?}");
+    assert_eq!(report.open + report.pending, 10, "{report:#?}");
+    assert_eq!(report.connections, report.open, "one connection per stream");
+}
+
+async fn https_with_http1_only_still_stops_at_six(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500"]).await;
     let url = format!("https://localhost:{}/", server.https_h1.port());
-    let report = tabs(&server, &url, 10).await;
-    assert_eq!((report.open, report.pending), (6, 4), "{report:#?}");
+    let report = tabs(engine, &server, &url, 10).await;
+    assert_the_http1_wall(engine, &report);
     assert_eq!(
         report.protocol, "http/1.1",
         "TLS alone does not bring HTTP/2"
     );
-    assert_eq!(report.connections, 6);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn http2_opens_all_ten_on_one_connection() {
-    let _one = ONE_BROWSER.lock().await;
+async fn http2_opens_all_ten_on_one_connection(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500"]).await;
     let url = format!("https://localhost:{}/", server.https.port());
-    let report = tabs(&server, &url, 10).await;
+    let report = tabs(engine, &server, &url, 10).await;
     assert_eq!((report.open, report.pending), (10, 0), "{report:#?}");
     assert_eq!(report.protocol, "h2");
     assert_eq!(
@@ -120,12 +126,10 @@ async fn http2_opens_all_ten_on_one_connection() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn http2_stops_at_the_servers_max_concurrent_streams() {
-    let _one = ONE_BROWSER.lock().await;
+async fn http2_stops_at_the_servers_max_concurrent_streams(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500", "--h2-max-streams", "5"]).await;
     let url = format!("https://localhost:{}/", server.https.port());
-    let report = tabs(&server, &url, 10).await;
+    let report = tabs(engine, &server, &url, 10).await;
     assert_eq!((report.open, report.pending), (5, 5), "{report:#?}");
     assert_eq!(report.protocol, "h2");
     assert_eq!(
@@ -134,11 +138,9 @@ async fn http2_stops_at_the_servers_max_concurrent_streams() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap() {
-    let _one = ONE_BROWSER.lock().await;
+async fn a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "250"]).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let url = format!(
         "http://127.0.0.1:{}/?timeout=3&retry=1500",
         server.http.port()
@@ -171,6 +173,7 @@ async fn a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap
         .expect("the reconnect sent Last-Event-ID");
     // The header carried the last id received before the stream ended: about 3 s of 250 ms ticks.
     assert!((8..=16).contains(&sent), "Last-Event-ID {sent}: {lab}");
+    eprintln!("{engine}: reconnected {delay} ms after the error, Last-Event-ID {sent}");
     let at = ids
         .iter()
         .position(|id| *id == sent)
@@ -183,13 +186,11 @@ async fn a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap
     assert!(server.state.streams.stats().resumed_with_last_event_id >= 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_finished_order_page_stops_reconnecting() {
-    let _one = ONE_BROWSER.lock().await;
+async fn a_finished_order_page_stops_reconnecting(engine: Engine) {
     let server = TestServer::start(&["--retry", "300"]).await;
     // The browser first: launching it can take seconds on a busy machine, and the order's
     // clock must start only when the page can open right after it.
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let api = server.client(Via::H1).await;
     let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
     let url = format!("http://127.0.0.1:{}/orders/{id}", server.http.port());
@@ -218,11 +219,9 @@ async fn a_finished_order_page_stops_reconnecting() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection() {
-    let _one = ONE_BROWSER.lock().await;
+async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500"]).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
     until(
         &lab,
@@ -292,14 +291,27 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin() {
-    let _one = ONE_BROWSER.lock().await;
+async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin(engine: Engine) {
     // Streams that never end, so no connection frees up while the probe waits.
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     let url = format!("http://127.0.0.1:{}/", server.http.port());
-    let (report, probe) = probed_tabs(&server, &url).await;
-    assert_eq!((report.open, report.pending), (6, 4), "{report:#?}");
+    let (report, probe) = probed_tabs(engine, &server, &url).await;
+    assert_the_http1_wall(engine, &report);
+    if engine == Engine::Firefox {
+        // Measured in Firefox: the fetch blocked in some runs and took 6 ms in others, on the
+        // seventh connection it kept from loading the pages (see assert_the_http1_wall); the
+        // new tab's page was blocked in every run.
+        assert!(
+            probe.fetch == ProbeTime::Blocked || probe.fetch.millis().is_some_and(|ms| ms < FAST),
+            "firefox fetch('/proto') from an open tab: {probe:?}"
+        );
+        assert_eq!(
+            probe.nav,
+            ProbeTime::Blocked,
+            "an 11th tab's page: {probe:?}"
+        );
+        return;
+    }
     assert_eq!(
         probe.fetch,
         ProbeTime::Blocked,
@@ -317,12 +329,10 @@ async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams() {
-    let _one = ONE_BROWSER.lock().await;
+async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     let url = format!("https://localhost:{}/", server.https.port());
-    let (report, probe) = probed_tabs(&server, &url).await;
+    let (report, probe) = probed_tabs(engine, &server, &url).await;
     assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
     let fetch = probe
         .fetch
@@ -338,11 +348,11 @@ async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams()
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_over_http2() {
-    let _one = ONE_BROWSER.lock().await;
+async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_over_http2(
+    engine: Engine,
+) {
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
     let seconds = PROBE_TIMEOUT.as_secs();
     until(
@@ -369,6 +379,15 @@ async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_o
     // TLS alone changes nothing: it is the protocol.
     for run in ["http", "https-h1"] {
         let (_, fetch, image, text) = probe(run);
+        if engine == Engine::Firefox {
+            // Measured in Firefox: the fetch blocked on both; the image blocked on http and
+            // took 12 ms on https-h1, on a seventh connection (see assert_the_http1_wall).
+            for (what, value) in [("fetch", &fetch), ("image", &image)] {
+                let fast = value.parse::<u64>().is_ok_and(|ms| ms < FAST);
+                assert!(value == "blocked" || fast, "firefox {run} {what}: {text}");
+            }
+            continue;
+        }
         assert_eq!(
             (fetch.as_str(), image.as_str()),
             ("blocked", "blocked"),
@@ -388,9 +407,7 @@ async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_o
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn at_the_servers_http2_stream_limit_the_probe_waits_too() {
-    let _one = ONE_BROWSER.lock().await;
+async fn at_the_servers_http2_stream_limit_the_probe_waits_too(engine: Engine) {
     let server = TestServer::start(&[
         "--tick-ms",
         "500",
@@ -401,7 +418,7 @@ async fn at_the_servers_http2_stream_limit_the_probe_waits_too() {
     ])
     .await;
     let url = format!("https://localhost:{}/", server.https.port());
-    let (report, probe) = probed_tabs(&server, &url).await;
+    let (report, probe) = probed_tabs(engine, &server, &url).await;
     assert_eq!((report.open, report.pending), (5, 5), "{report:#?}");
     assert_eq!(
         probe.fields(),
@@ -409,3 +426,17 @@ async fn at_the_servers_http2_stream_limit_the_probe_waits_too() {
         "the one connection is full: {probe:?}"
     );
 }
+
+in_every_engine!(
+    plain_http1_opens_six_streams_and_four_tabs_wait,
+    https_with_http1_only_still_stops_at_six,
+    http2_opens_all_ten_on_one_connection,
+    http2_stops_at_the_servers_max_concurrent_streams,
+    a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap,
+    a_finished_order_page_stops_reconnecting,
+    the_lab_page_shows_six_waiting_four_and_ten_on_one_connection,
+    six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin,
+    over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams,
+    the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_over_http2,
+    at_the_servers_http2_stream_limit_the_probe_waits_too,
+);

@@ -10,10 +10,9 @@ mod util;
 
 use std::time::Duration;
 
-use chromiumoxide::Page;
 use serde_json::json;
-use sselab::browser::eval;
-use util::browser::{ONE_BROWSER, launch, until};
+use sselab::browser::{Engine, Tab, eval};
+use util::browser::{launch, until};
 use util::tabs::{
     all_past, assert_consecutive, clock, handover_gap, leader, longest_quiet, median_and_max,
     open_clocks, relay_latencies, topic_leader, topic_tab,
@@ -29,11 +28,9 @@ fn open_streams(server: &TestServer) -> u64 {
     (open.http1 + open.http2) as u64
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ten_leader_tabs_share_one_stream_and_survive_the_leaders_close() {
-    let _one = ONE_BROWSER.lock().await;
+async fn ten_leader_tabs_share_one_stream_and_survive_the_leaders_close(engine: Engine) {
     let server = TestServer::start(FAST_CLOCK).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
     let mut pages = open_clocks(&browser, &url, 10).await;
     assert_eq!(clock(&pages[0]).await.share, "leader", "no fallback");
@@ -85,13 +82,11 @@ async fn ten_leader_tabs_share_one_stream_and_survive_the_leaders_close() {
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn twenty_forced_handovers_lose_and_repeat_nothing() {
+async fn twenty_forced_handovers_lose_and_repeat_nothing(engine: Engine) {
     const TABS: usize = 5;
     const HANDOVERS: usize = 20;
-    let _one = ONE_BROWSER.lock().await;
     let server = TestServer::start(FAST_CLOCK).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
     let mut pages = open_clocks(&browser, &url, TABS).await;
     let mut quiet = Vec::new();
@@ -119,11 +114,9 @@ async fn twenty_forced_handovers_lose_and_repeat_nothing() {
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes() {
-    let _one = ONE_BROWSER.lock().await;
+async fn ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes(engine: Engine) {
     let server = TestServer::start(FAST_CLOCK).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let url = format!("http://127.0.0.1:{}/?share=worker", server.http.port());
     let pages = open_clocks(&browser, &url, 10).await;
     let first = clock(&pages[0]).await;
@@ -136,6 +129,14 @@ async fn ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes() {
     assert_eq!(server.state.streams.stats().opened_total, 1);
 
     // The worker dies under the tabs: they join a new one, which resumes after their last id.
+    if engine == Engine::Firefox {
+        // Said, not skipped silently: BiDi lists a worker's realm but cannot end it.
+        let refused = browser.stop_shared_workers().await;
+        let reason = refused.expect_err("BiDi stopped a SharedWorker after all?");
+        eprintln!("firefox: worker restart not measured: {reason:#}");
+        browser.close().await;
+        return;
+    }
     let before = *clock(&pages[0]).await.ids.last().expect("ticks");
     let stopped = browser
         .stop_shared_workers()
@@ -160,11 +161,9 @@ async fn ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes() {
     browser.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_leader_order_page_still_stops_at_204() {
-    let _one = ONE_BROWSER.lock().await;
+async fn a_leader_order_page_still_stops_at_204(engine: Engine) {
     let server = TestServer::start(&["--retry", "300"]).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let api = server.client(Via::H1).await;
     let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 1000})).await;
     let url = format!(
@@ -190,23 +189,21 @@ async fn a_leader_order_page_still_stops_at_204() {
 }
 
 /// Set the /lab remedies form and start a run.
-async fn start_remedy(lab: &Page, target: &str, remedy: &str) {
+async fn start_remedy(lab: &Tab, target: &str, remedy: &str) {
     let start = format!(
         "document.getElementById('remedy-target').value = '{target}'; \
          document.getElementById('remedy').value = '{remedy}'; \
          document.getElementById('remedy-tabs').value = '10'; \
          document.getElementById('remedy-start').click(); true"
     );
-    lab.evaluate(start).await.expect("start a remedy run");
+    lab.evaluate(&start).await.expect("start a remedy run");
 }
 
 const SUMMARY: &str = "window.remedyRuns.at(-1).summary()";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_lab_measures_each_remedy() {
-    let _one = ONE_BROWSER.lock().await;
+async fn the_lab_measures_each_remedy(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "200", "--timeout", "0"]).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let lab = browser
         .page(&format!("http://localhost:{}/lab", server.http.port()))
         .await
@@ -252,12 +249,10 @@ async fn the_lab_measures_each_remedy() {
 
 /// Events published while leaders come and go: what the old leader never relayed comes back
 /// from the server's replay (`?lastEventId=`), over HTTP/2 this time.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_topic_published_during_handovers_arrives_whole_over_http2() {
+async fn a_topic_published_during_handovers_arrives_whole_over_http2(engine: Engine) {
     const PUBLISHED: u64 = 300;
-    let _one = ONE_BROWSER.lock().await;
     let server = TestServer::start(&[]).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let base = format!("https://localhost:{}", server.https.port());
     let mut pages = Vec::new();
     for _ in 0..4 {
@@ -307,18 +302,13 @@ async fn a_topic_published_during_handovers_arrives_whole_over_http2() {
 /// What a background leader costs. Bringing another tab to the front hides the leader
 /// (`visibilityState` hidden, even headless); Chromium throttles a hidden tab's timers, not its
 /// EventSource and BroadcastChannel events, so the relay stays fast. The harshest treatment of
-/// a background tab, freezing it, is emulated with CDP `Page.setWebLifecycleState`: a frozen
+/// a background tab, freezing it, is emulated with CDP `Tab.setWebLifecycleState`: a frozen
 /// leader keeps its lock and relays nothing until it thaws, then relays what it buffered in a
 /// burst: late, but nothing is lost or repeated.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_background_or_frozen_leader_delays_the_relay_and_loses_nothing() {
-    use chromiumoxide::cdp::browser_protocol::page::{
-        SetWebLifecycleStateParams, SetWebLifecycleStateState,
-    };
+async fn a_background_or_frozen_leader_delays_the_relay_and_loses_nothing(engine: Engine) {
     const FROZEN: Duration = Duration::from_secs(2);
-    let _one = ONE_BROWSER.lock().await;
     let server = TestServer::start(FAST_CLOCK).await;
-    let browser = launch(&server).await;
+    let browser = launch(engine, &server).await;
     let url = format!("http://127.0.0.1:{}/?share=leader", server.http.port());
     let pages = open_clocks(&browser, &url, 3).await;
     let lead = leader(&pages).await;
@@ -344,47 +334,61 @@ async fn a_background_or_frozen_leader_delays_the_relay_and_loses_nothing() {
         median_and_max(&background)
     );
 
-    pages[lead]
-        .execute(SetWebLifecycleStateParams::new(
-            SetWebLifecycleStateState::Frozen,
-        ))
-        .await
-        .expect("freeze the leader");
-    let frozen_at = *clock(&pages[follower]).await.ids.last().expect("ticks");
-    tokio::time::sleep(FROZEN).await;
-    let during = *clock(&pages[follower]).await.ids.last().expect("ticks");
-    pages[lead]
-        .execute(SetWebLifecycleStateParams::new(
-            SetWebLifecycleStateState::Active,
-        ))
-        .await
-        .expect("thaw the leader");
-    all_past(&pages, during + 10).await;
-    let follower_clock = clock(&pages[follower]).await;
-    let thawed = relay_latencies(&clock(&pages[lead]).await, &follower_clock, frozen_at + 1);
-    let resumed = follower_clock
-        .ids
-        .iter()
-        .position(|id| *id == during + 1)
-        .expect("the first id after the freeze");
-    let burst = follower_clock.times[resumed..]
-        .iter()
-        .take_while(|at| **at - follower_clock.times[resumed] < 50.0)
-        .count();
-    eprintln!(
-        "leader frozen {FROZEN:?}: the follower went from id {frozen_at} to {during} meanwhile; \
-         longest quiet {} ms; then {burst} events within 50 ms; relay after thawing median/max \
-         {:?} ms",
-        longest_quiet(&follower_clock),
-        median_and_max(&thawed)
-    );
+    if engine == Engine::Firefox {
+        // Said, not skipped silently: WebDriver BiDi has no page lifecycle command (CDP's
+        // Page.setWebLifecycleState has no BiDi twin), so the frozen half is Chromium's only.
+        let refused = pages[lead].set_frozen(true).await;
+        let reason = refused.expect_err("BiDi froze a page after all?");
+        eprintln!("firefox: frozen leader not measured: {reason:#}");
+    } else {
+        pages[lead]
+            .set_frozen(true)
+            .await
+            .expect("freeze the leader");
+        let frozen_at = *clock(&pages[follower]).await.ids.last().expect("ticks");
+        tokio::time::sleep(FROZEN).await;
+        let during = *clock(&pages[follower]).await.ids.last().expect("ticks");
+        pages[lead]
+            .set_frozen(false)
+            .await
+            .expect("thaw the leader");
+        all_past(&pages, during + 10).await;
+        let follower_clock = clock(&pages[follower]).await;
+        let thawed = relay_latencies(&clock(&pages[lead]).await, &follower_clock, frozen_at + 1);
+        let resumed = follower_clock
+            .ids
+            .iter()
+            .position(|id| *id == during + 1)
+            .expect("the first id after the freeze");
+        let burst = follower_clock.times[resumed..]
+            .iter()
+            .take_while(|at| **at - follower_clock.times[resumed] < 50.0)
+            .count();
+        eprintln!(
+            "leader frozen {FROZEN:?}: the follower went from id {frozen_at} to {during} meanwhile; \
+             longest quiet {} ms; then {burst} events within 50 ms; relay after thawing median/max \
+             {:?} ms",
+            longest_quiet(&follower_clock),
+            median_and_max(&thawed)
+        );
+    }
     for (i, page) in pages.iter().enumerate() {
         assert_consecutive(&clock(page).await.ids, &format!("tab {i}"));
     }
     assert_eq!(
         open_streams(&server),
         1,
-        "the frozen leader kept the stream"
+        "the leader (frozen or hidden) kept the stream"
     );
     browser.close().await;
 }
+
+in_every_engine!(
+    ten_leader_tabs_share_one_stream_and_survive_the_leaders_close,
+    twenty_forced_handovers_lose_and_repeat_nothing,
+    ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes,
+    a_leader_order_page_still_stops_at_204,
+    the_lab_measures_each_remedy,
+    a_topic_published_during_handovers_arrives_whole_over_http2,
+    a_background_or_frozen_leader_delays_the_relay_and_loses_nothing,
+);

@@ -1,55 +1,73 @@
-//! A headless Chromium driven over the DevTools protocol (chromiumoxide): the same browser
-//! a person uses, so its connection limits are the real ones.
+//! A real browser, headless: Debian's Chromium over the DevTools protocol ([`chromium`]) or
+//! Debian's Firefox ESR over WebDriver BiDi ([`firefox`]), behind one small interface
+//! ([`LabBrowser`], [`Tab`]) — the same browsers a person uses, so their connection limits are
+//! the real ones.
 //!
 //! All tabs share one profile, and so one socket pool: that is what makes the 6-per-host
 //! limit of HTTP/1.1 visible (separate profiles or browsers would each get their own 6).
 //! Used by `sselab tabs` (and `scripts/open_tabs.sh --headless`), `sselab shot`, and the
 //! real-browser tests. It reads the truth from the browser: the page's EventSource events and
-//! CDP `Network.responseReceived` (protocol, connection id). With the tabs open, [`LabBrowser::probe`]
-//! times what else their origin still serves.
+//! each response's protocol (CDP `Network.responseReceived`, BiDi `network.responseStarted`).
+//! Connections come from CDP's connection ids in Chromium; BiDi has none, so in Firefox they
+//! come from the server's connection ids the pages' `connected` events carry
+//! ([`ConnectionSource`]). With the tabs open, [`LabBrowser::probe`] times what else their
+//! origin still serves.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::cdp::browser_protocol::network::EventResponseReceived;
-use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
-use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
-use chromiumoxide::page::{Page, ScreenshotParams};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::sync::lock;
 
+mod bidi;
+pub mod chromium;
+pub mod firefox;
 mod probe;
 
 pub use probe::{Probe, ProbeTime};
 
-/// Executables tried in order when `SSELAB_CHROMIUM` is not set.
-const CHROMIUM_NAMES: [&str; 4] = [
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-];
+/// Which browser drives the tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Debian's `chromium`, over the DevTools protocol.
+    Chromium,
+    /// Debian's `firefox-esr`, over WebDriver BiDi.
+    Firefox,
+}
 
-/// Find Chromium, or say exactly how to get it.
-pub fn find_chromium() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("SSELAB_CHROMIUM") {
+impl Engine {
+    pub const ALL: [Engine; 2] = [Engine::Chromium, Engine::Firefox];
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+        })
+    }
+}
+
+/// Find an executable: `env_var` when set, else the first of `names` on `PATH`; or say how
+/// to get it.
+fn find_executable(env_var: &str, names: &[&str], install: &str) -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var) {
         let path = PathBuf::from(path);
         if path.is_file() {
             return Ok(path);
         }
-        bail!("SSELAB_CHROMIUM={} is not a file", path.display());
+        bail!("{env_var}={} is not a file", path.display());
     }
     let dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    for name in CHROMIUM_NAMES {
+    for name in names {
         for dir in &dirs {
             let candidate = dir.join(name);
             if candidate.is_file() {
@@ -58,19 +76,56 @@ pub fn find_chromium() -> anyhow::Result<PathBuf> {
         }
     }
     bail!(
-        "Chromium not found (tried {CHROMIUM_NAMES:?} on PATH): install Debian's package \
-         (`apt-get install -y chromium`, which scripts/test.sh does) or set SSELAB_CHROMIUM"
+        "{} not found (tried {names:?} on PATH): {install} or set {env_var}",
+        names[0]
     )
 }
 
 /// How long a tab may take to say how its page is doing.
 const READ_PATIENCE: Duration = Duration::from_secs(2);
 
-/// One headless Chromium with a fresh profile, closed on drop.
-pub struct LabBrowser {
-    browser: Browser,
-    handler: tokio::task::JoinHandle<()>,
-    _profile: tempfile::TempDir,
+/// One headless browser with a fresh profile.
+pub enum LabBrowser {
+    // Boxed: both handles are large, and a browser is made once per run.
+    Chromium(Box<chromium::Chromium>),
+    Firefox(Box<firefox::Firefox>),
+}
+
+/// One tab of a [`LabBrowser`].
+#[derive(Clone)]
+pub enum Tab {
+    Chromium(chromiumoxide::Page),
+    Firefox(firefox::FirefoxTab),
+}
+
+/// A response a tab received: its URL, protocol and, where the driver knows it, connection.
+#[derive(Debug, Clone)]
+pub struct ResponseSeen {
+    pub url: String,
+    pub protocol: Option<String>,
+    pub connection: Option<u64>,
+}
+
+/// Where a [`TabsReport`]'s connection count comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ConnectionSource {
+    /// CDP's connection id on each stream response (Chromium).
+    Browser,
+    /// The server's connection id in each page's `connected` event (Firefox: BiDi has none).
+    Server,
+}
+
+impl fmt::Display for ConnectionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectionSource::Browser => {
+                "the browser's connection ids (CDP Network.responseReceived)"
+            }
+            ConnectionSource::Server => {
+                "the server's connection ids (each tab's `connected` event; BiDi has none)"
+            }
+        })
+    }
 }
 
 /// How one tab's clock page got on.
@@ -80,9 +135,9 @@ pub struct TabState {
     /// connection is waiting again, so it does not count).
     pub open: bool,
     pub events: u64,
-    /// CDP's protocol for the stream's response (`http/1.1`, `h2`), when the response came.
+    /// The stream response's protocol (`http/1.1`, `h2`), when the response came.
     pub protocol: Option<String>,
-    /// CDP's connection id for the stream's response.
+    /// The stream's connection id (see [`ConnectionSource`]).
     pub connection: Option<u64>,
 }
 
@@ -96,6 +151,7 @@ pub struct TabsReport {
     pub protocol: String,
     /// Distinct connections carrying the open streams.
     pub connections: usize,
+    pub connections_from: ConnectionSource,
 }
 
 impl TabsReport {
@@ -113,11 +169,8 @@ pub struct OpenTabs {
     pub report: TabsReport,
     /// The page they opened.
     url: String,
-    pages: Vec<Page>,
+    pages: Vec<Tab>,
 }
-
-/// The protocol and connection CDP reported for a tab's stream response, once it came.
-type SeenResponse = Arc<Mutex<Option<(Option<String>, u64)>>>;
 
 /// What the clock page exposes as `window.sselab`.
 #[derive(Debug, Deserialize)]
@@ -126,70 +179,49 @@ struct ClockPage {
     /// The EventSource's readyState: 1 is open.
     #[serde(rename = "readyState")]
     ready_state: u8,
+    /// The server's connection id, from the `connected` event.
+    connection: Option<u64>,
 }
 
 impl LabBrowser {
-    /// Start headless Chromium trusting the certificate with this SPKI hash (if any).
-    pub async fn launch(spki_sha256: Option<&str>) -> anyhow::Result<Self> {
-        let executable = find_chromium()?;
-        let profile = tempfile::tempdir().context("creating a Chromium profile directory")?;
-        // chromiumoxide adds the leading `--` itself.
-        let args = [
-            "disable-gpu",
-            "disable-quic",
-            "no-first-run",
-            "disable-background-networking",
-            "disable-component-update",
-            "disable-sync",
-            "disable-dev-shm-usage",
-        ];
-        let mut builder = BrowserConfig::builder();
-        if let Some(spki) = spki_sha256 {
-            builder = builder.arg(("ignore-certificate-errors-spki-list", spki));
-        }
-        let config = builder
-            .chrome_executable(&executable)
-            .no_sandbox()
-            .respect_https_errors()
-            .user_data_dir(profile.path())
-            .window_size(1280, 900)
-            .viewport(None)
-            .launch_timeout(Duration::from_secs(60))
-            .request_timeout(Duration::from_secs(60))
-            .args(args)
-            .build()
-            .map_err(|e| anyhow::anyhow!("Chromium configuration: {e}"))?;
-        let (browser, mut handler) = Browser::launch(config)
-            .await
-            .with_context(|| format!("starting {}", executable.display()))?;
-        let handler = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if event.is_err() {
-                    // Unknown or malformed CDP messages from a newer Chromium are not fatal.
-                    continue;
-                }
+    /// Start `engine` headless; `spki_sha256` is the certificate to trust (Chromium trusts
+    /// that hash; Firefox, given one, accepts insecure certificates for the session).
+    pub async fn launch(engine: Engine, spki_sha256: Option<&str>) -> anyhow::Result<Self> {
+        Ok(match engine {
+            Engine::Chromium => {
+                Self::Chromium(Box::new(chromium::Chromium::launch(spki_sha256).await?))
             }
-        });
-        Ok(Self {
-            browser,
-            handler,
-            _profile: profile,
+            Engine::Firefox => Self::Firefox(Box::new(
+                firefox::Firefox::launch(spki_sha256.is_some()).await?,
+            )),
         })
     }
 
+    pub fn engine(&self) -> Engine {
+        match self {
+            Self::Chromium(_) => Engine::Chromium,
+            Self::Firefox(_) => Engine::Firefox,
+        }
+    }
+
     /// A new tab showing `url`, loaded.
-    pub async fn page(&self, url: &str) -> anyhow::Result<Page> {
-        let page = self
-            .browser
-            .new_page(url)
-            .await
-            .with_context(|| format!("opening {url}"))?;
-        Ok(page)
+    pub async fn page(&self, url: &str) -> anyhow::Result<Tab> {
+        match self {
+            Self::Chromium(browser) => Ok(Tab::Chromium(browser.page(url).await?)),
+            Self::Firefox(browser) => {
+                let tab = browser.new_tab().await?;
+                if url != "about:blank" {
+                    tab.navigate(url, "complete").await?;
+                }
+                Ok(Tab::Firefox(tab))
+            }
+        }
     }
 
     /// Open `tabs` tabs of `url` in this profile, wait `settle`, and report what opened.
-    /// Tabs are navigated from JavaScript so a tab whose page is queued behind the
-    /// connection limit does not block the others. They stay open until the browser closes.
+    /// Tabs are sent on their way without waiting for their pages, so a tab whose page is
+    /// queued behind the connection limit does not block the others. They stay open until
+    /// the browser closes.
     pub async fn open_tabs(
         &self,
         url: &str,
@@ -200,27 +232,26 @@ impl LabBrowser {
         let mut watchers = Vec::with_capacity(tabs);
         for _ in 0..tabs {
             let page = self.page("about:blank").await?;
-            let seen: SeenResponse = Arc::default();
-            let mut responses = page.event_listener::<EventResponseReceived>().await?;
+            let seen: Arc<Mutex<Option<ResponseSeen>>> = Arc::default();
+            let mut responses = page.responses().await?;
             let record = seen.clone();
             watchers.push(tokio::spawn(async move {
-                while let Some(event) = responses.next().await {
-                    if event.response.url.contains("/sse/") {
-                        let connection = event.response.connection_id as u64;
-                        *lock(&record) = Some((event.response.protocol.clone(), connection));
+                while let Some(response) = responses.recv().await {
+                    if response.url.contains("/sse/") {
+                        *lock(&record) = Some(response);
                     }
                 }
             }));
             pages.push((page, seen));
         }
         for (page, _) in &pages {
-            let go = format!("location.href = {}; true", serde_json::to_string(url)?);
-            page.evaluate(go)
+            page.start_navigation(url)
                 .await
                 .context("starting a tab's navigation")?;
         }
         tokio::time::sleep(settle).await;
 
+        let source = self.connection_source();
         let mut states = Vec::with_capacity(tabs);
         for (page, seen) in &pages {
             // A tab still waiting for its page may not answer until the page comes: that
@@ -231,13 +262,17 @@ impl LabBrowser {
                 .ok()
                 .and_then(Result::ok)
                 .flatten();
-            let (protocol, connection) = lock(seen)
-                .clone()
-                .map_or((None, None), |(p, c)| (p, Some(c)));
+            let response = lock(seen).clone();
+            let connection = match source {
+                ConnectionSource::Browser => response.as_ref().and_then(|r| r.connection),
+                ConnectionSource::Server => clock.as_ref().and_then(|c| c.connection),
+            };
             states.push(TabState {
                 open: clock.as_ref().is_some_and(|c| c.ready_state == 1),
                 events: clock.map_or(0, |c| c.events),
-                protocol,
+                protocol: response
+                    .and_then(|r| r.protocol)
+                    .map(|p| normalise_protocol(&p)),
                 connection,
             });
         }
@@ -247,71 +282,143 @@ impl LabBrowser {
         // The tabs go with the browser; closing them one by one would only hand the freed
         // connections to the waiting tabs for a moment.
         Ok(OpenTabs {
-            report: report(states),
+            report: report(states, source),
             url: url.to_string(),
             pages: pages.into_iter().map(|(page, _)| page).collect(),
         })
+    }
+
+    /// Where this engine's connection counts come from.
+    pub fn connection_source(&self) -> ConnectionSource {
+        match self {
+            Self::Chromium(_) => ConnectionSource::Browser,
+            Self::Firefox(_) => ConnectionSource::Server,
+        }
     }
 
     /// Save a PNG of `url` after `wait`.
     pub async fn screenshot(&self, url: &str, wait: Duration, out: &Path) -> anyhow::Result<()> {
         let page = self.page(url).await?;
         tokio::time::sleep(wait).await;
-        let params = ScreenshotParams::builder()
-            .format(CaptureScreenshotFormat::Png)
-            .full_page(true)
-            .build();
-        page.save_screenshot(params, out)
-            .await
-            .with_context(|| format!("writing {}", out.display()))?;
-        Ok(())
+        match &page {
+            Tab::Chromium(page) => chromium::screenshot(page, out).await,
+            Tab::Firefox(tab) => tab.screenshot(out).await,
+        }
     }
 
-    pub async fn close(mut self) {
-        let _ = self.browser.close().await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
-        self.handler.abort();
+    pub async fn close(self) {
+        match self {
+            Self::Chromium(browser) => (*browser).close().await,
+            Self::Firefox(browser) => (*browser).close().await,
+        }
     }
 
     /// Stop every SharedWorker this browser runs (as if it crashed); gives how many.
+    /// Chromium only: WebDriver BiDi lists a shared worker's realm (`script.getRealms`) but
+    /// has no command that ends it.
     pub async fn stop_shared_workers(&self) -> anyhow::Result<usize> {
-        let targets = self.browser.execute(GetTargetsParams::default()).await?;
-        let workers: Vec<_> = targets
-            .result
-            .target_infos
-            .iter()
-            .filter(|t| t.r#type == "shared_worker")
-            .map(|t| t.target_id.clone())
-            .collect();
-        for worker in &workers {
-            self.browser
-                .execute(CloseTargetParams::new(worker.clone()))
-                .await?;
+        match self {
+            Self::Chromium(browser) => browser.stop_shared_workers().await,
+            Self::Firefox(_) => {
+                bail!("WebDriver BiDi has no command to stop a SharedWorker (Chromium only)")
+            }
         }
-        Ok(workers.len())
     }
 }
 
-impl Drop for LabBrowser {
-    fn drop(&mut self) {
-        self.handler.abort();
+impl Tab {
+    /// Evaluate `expression` (awaiting a promise) and give its value as JSON.
+    pub async fn evaluate(&self, expression: &str) -> anyhow::Result<serde_json::Value> {
+        match self {
+            Tab::Chromium(page) => chromium::evaluate(page, expression).await,
+            Tab::Firefox(tab) => tab.evaluate(expression).await,
+        }
+        .with_context(|| format!("evaluating {expression}"))
     }
+
+    /// Send the tab to `url` and return before the page comes. From JavaScript, in both
+    /// engines: BiDi's `browsingContext.navigate` with `wait: none` still waits for the
+    /// request to start, which a page queued behind a full connection never does.
+    pub async fn start_navigation(&self, url: &str) -> anyhow::Result<()> {
+        self.evaluate(&navigation(url)?).await?;
+        Ok(())
+    }
+
+    /// Send the tab to `url` and wait for its load event.
+    pub async fn load(&self, url: &str) -> anyhow::Result<()> {
+        match self {
+            Tab::Chromium(page) => chromium::load(page, navigation(url)?).await,
+            Tab::Firefox(tab) => tab.navigate(url, "complete").await,
+        }
+    }
+
+    /// Every response this tab receives from now on.
+    pub async fn responses(
+        &self,
+    ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<ResponseSeen>> {
+        match self {
+            Tab::Chromium(page) => chromium::responses(page).await,
+            Tab::Firefox(tab) => Ok(tab.responses()),
+        }
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Tab::Chromium(page) => Ok(page.close().await?),
+            Tab::Firefox(tab) => tab.close().await,
+        }
+    }
+
+    /// Bring this tab to the front: the others become hidden.
+    pub async fn bring_to_front(&self) -> anyhow::Result<()> {
+        match self {
+            Tab::Chromium(page) => {
+                page.bring_to_front().await?;
+                Ok(())
+            }
+            Tab::Firefox(tab) => tab.activate().await,
+        }
+    }
+
+    /// Freeze or thaw the page as Chrome does a long-hidden tab. Chromium only (CDP
+    /// `Page.setWebLifecycleState`): WebDriver BiDi has no page lifecycle command.
+    pub async fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
+        match self {
+            Tab::Chromium(page) => chromium::set_frozen(page, frozen).await,
+            Tab::Firefox(_) => bail!("WebDriver BiDi cannot freeze a page (Chromium only)"),
+        }
+    }
+}
+
+/// The script that sends a tab to `url`.
+fn navigation(url: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        "location.href = {}; true",
+        serde_json::to_string(url)?
+    ))
 }
 
 /// Evaluate `expression` in the page and read its value as JSON.
-pub async fn eval<T: DeserializeOwned>(page: &Page, expression: &str) -> anyhow::Result<T> {
+pub async fn eval<T: DeserializeOwned>(page: &Tab, expression: &str) -> anyhow::Result<T> {
     let wrapped = format!("JSON.stringify({expression})");
-    let result = page
-        .evaluate(wrapped)
-        .await
-        .with_context(|| format!("evaluating {expression}"))?;
-    let json: String = result
-        .into_value()
-        .context("reading the evaluation result")?;
-    serde_json::from_str(&json).with_context(|| format!("parsing the value of {expression}"))
+    let result = page.evaluate(&wrapped).await?;
+    let json = result
+        .as_str()
+        .with_context(|| format!("{expression} gave no JSON: {result}"))?;
+    serde_json::from_str(json).with_context(|| format!("parsing the value of {expression}"))
 }
 
-fn report(tabs: Vec<TabState>) -> TabsReport {
+/// Each engine's name for a protocol, as Chromium's ALPN-style ids (`http/1.1`, `h2`).
+fn normalise_protocol(protocol: &str) -> String {
+    let lower = protocol.to_ascii_lowercase();
+    match lower.as_str() {
+        "http/2" | "http/2.0" | "h2" => "h2".into(),
+        "http/1.1" | "http/1" => "http/1.1".into(),
+        _ => lower,
+    }
+}
+
+fn report(tabs: Vec<TabState>, connections_from: ConnectionSource) -> TabsReport {
     let open: Vec<&TabState> = tabs.iter().filter(|t| t.open).collect();
     let protocols: BTreeSet<&str> = open.iter().filter_map(|t| t.protocol.as_deref()).collect();
     let connections: BTreeSet<u64> = open.iter().filter_map(|t| t.connection).collect();
@@ -324,6 +431,7 @@ fn report(tabs: Vec<TabState>) -> TabsReport {
             protocols.into_iter().collect::<Vec<_>>().join("+")
         },
         connections: connections.len(),
+        connections_from,
         tabs,
     }
 }

@@ -6,16 +6,15 @@
 //!
 //! Both probes run at once, each bounded by the timeout: a blocked probe costs the timeout
 //! once, not twice. The fetch is timed by the page (`performance.now()`); the navigation
-//! from asking for it to CDP's load event, so it includes a CDP round trip (a few ms).
+//! from asking for it to the load event (CDP's, or BiDi's `browsingContext.navigate` with
+//! `wait: complete`), so it includes a round trip to the browser (a few ms).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use chromiumoxide::cdp::browser_protocol::page::EventLoadEventFired;
-use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{LabBrowser, OpenTabs};
+use super::{LabBrowser, OpenTabs, Tab};
 
 /// How one probe went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,22 +89,17 @@ impl LabBrowser {
     /// Open a new tab, send it to `url` and wait for its load event.
     async fn time_navigation(&self, url: &str, timeout: Duration) -> anyhow::Result<ProbeTime> {
         let page = self.page("about:blank").await?;
-        // From CDP's events, not by asking the page: a page that is navigating does not
-        // answer evaluations until its navigation is done, which is what is being timed.
-        let mut loads = page.event_listener::<EventLoadEventFired>().await?;
-        let go = format!("location.href = {}; true", serde_json::to_string(url)?);
         let started = Instant::now();
-        page.evaluate(go).await?;
-        Ok(match tokio::time::timeout(timeout, loads.next()).await {
-            Ok(Some(_)) => ProbeTime::Took(started.elapsed().as_millis() as u64),
-            Ok(None) => ProbeTime::Failed("the tab closed".into()),
+        Ok(match tokio::time::timeout(timeout, page.load(url)).await {
+            Ok(Ok(())) => ProbeTime::Took(started.elapsed().as_millis() as u64),
+            Ok(Err(e)) => ProbeTime::Failed(format!("{e:#}")),
             Err(_) => ProbeTime::Blocked,
         })
     }
 }
 
 /// `fetch('/proto')` in `page`, aborted after `timeout`.
-async fn time_fetch(page: &chromiumoxide::Page, timeout: Duration) -> ProbeTime {
+async fn time_fetch(page: &Tab, timeout: Duration) -> ProbeTime {
     let script = format!(
         "(async () => {{
            const abort = new AbortController();
@@ -125,11 +119,11 @@ async fn time_fetch(page: &chromiumoxide::Page, timeout: Duration) -> ProbeTime 
         timeout_ms = timeout.as_millis()
     );
     // The page aborts at the timeout; this bound is for a page that never answers at all.
-    let answer = tokio::time::timeout(timeout + Duration::from_secs(10), page.evaluate(script));
+    let answer = tokio::time::timeout(timeout + Duration::from_secs(10), page.evaluate(&script));
     let outcome = match answer.await {
         Err(_) => return ProbeTime::Blocked,
         Ok(Err(e)) => return ProbeTime::Failed(e.to_string()),
-        Ok(Ok(result)) => result.into_value::<FetchOutcome>(),
+        Ok(Ok(result)) => serde_json::from_value::<FetchOutcome>(result),
     };
     match outcome {
         Ok(FetchOutcome { ms: Some(ms), .. }) => within(ms, timeout),

@@ -12,7 +12,7 @@ pub use serve::Server;
 pub use tabs::tabs;
 
 use crate::browser::LabBrowser;
-use crate::cli::{CertArgs, ServeArgs, ShotArgs};
+use crate::cli::{BrowserArgs, CertArgs, ServeArgs, ShotArgs};
 use crate::server::{certs, shutdown};
 
 /// `sselab serve`: bind, print where to look, serve until SIGINT/SIGTERM.
@@ -31,9 +31,14 @@ fn trusted_spki(dir: &Path) -> Option<String> {
         .map(|material| material.spki_sha256)
 }
 
+/// The browser `--browser` names, trusting the certificate in `--cert-dir` when there is one.
+async fn launch(args: &BrowserArgs) -> anyhow::Result<LabBrowser> {
+    LabBrowser::launch(args.engine, trusted_spki(&args.cert_dir).as_deref()).await
+}
+
 /// `sselab shot`: a PNG of a page after it settled.
 pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
-    let browser = LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let browser = launch(&args.browser).await?;
     let result = browser
         .screenshot(&args.url, Duration::from_secs(args.wait), &args.out)
         .await;

@@ -1,4 +1,4 @@
-//! `sselab tabs`: N tabs of one page in one headless Chromium profile; one line per tab,
+//! `sselab tabs`: N tabs of one page in one headless browser profile (`--browser`); one line per tab,
 //! then the summary line `open=N pending=M protocol=P connections=C [probe_fetch=…
 //! probe_nav=…] server_streams=S`. The browser's side comes from the browser; the
 //! server's side (`server_streams`) from the server's own counters, read while the tabs
@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use http::Uri;
 
-use super::trusted_spki;
+use super::launch;
 use crate::browser::{LabBrowser, Probe, ProbeTime, TabsReport};
 use crate::cli::TabsArgs;
 use crate::client;
@@ -28,7 +28,7 @@ struct Measured {
 
 pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
     let url = args.page_url();
-    let browser = LabBrowser::launch(trusted_spki(&args.browser.cert_dir).as_deref()).await?;
+    let browser = launch(&args.browser).await?;
     let measured = measure(&browser, &args, &url).await;
     browser.close().await;
     let Measured {
@@ -46,6 +46,10 @@ pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
             tab.connection.map_or("-".into(), |c| c.to_string())
         );
     }
+    println!(
+        "{}: protocol from the browser, connections from {}",
+        args.browser.engine, tabs.connections_from
+    );
     let mut line = tabs.line();
     if let Some(probe) = &probe {
         let timeout = args.probe_timeout;

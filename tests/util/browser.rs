@@ -1,25 +1,25 @@
-//! Helpers for the real-browser tests: start Chromium trusting the test server's certificate,
-//! and wait for a condition in a page.
+//! Helpers for the real-browser tests: run each claim in every engine, start a browser
+//! trusting the test server's certificate, and wait for a condition in a page.
 
 use std::time::{Duration, Instant};
 
-use sselab::browser::{LabBrowser, eval};
+use sselab::browser::{Engine, LabBrowser, Tab, eval};
 
 use super::{PATIENCE, TestServer};
 
-/// One Chromium at a time in a test binary: they are heavy on a 2-core machine, and their
+/// One browser at a time in a test binary: they are heavy on a 2-core machine, and their
 /// timings matter. (Between binaries, `flock /tmp/sselab-chromium.lock cargo test ...`.)
 pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Headless Chromium trusting `server`'s certificate; a missing Chromium fails with how to get it.
-pub async fn launch(server: &TestServer) -> LabBrowser {
-    LabBrowser::launch(Some(&server.spki))
+/// Headless `engine` trusting `server`'s certificate; a missing browser fails with how to get it.
+pub async fn launch(engine: Engine, server: &TestServer) -> LabBrowser {
+    LabBrowser::launch(engine, Some(&server.spki))
         .await
         .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Poll `expression` in the page until it is truthy; panics after [`PATIENCE`].
-pub async fn until(page: &chromiumoxide::Page, expression: &str) {
+pub async fn until(page: &Tab, expression: &str) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         if eval::<bool>(page, &format!("!!({expression})"))
@@ -34,4 +34,25 @@ pub async fn until(page: &chromiumoxide::Page, expression: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Each claim (an `async fn claim(engine: Engine)`, one body) as a test per engine,
+/// `chromium::claim` and `firefox::claim`, each holding [`ONE_BROWSER`].
+#[macro_export]
+macro_rules! in_every_engine {
+    ($($claim:ident),+ $(,)?) => {
+        $crate::in_every_engine!(@engine chromium, Chromium; $($claim),+);
+        $crate::in_every_engine!(@engine firefox, Firefox; $($claim),+);
+    };
+    (@engine $module:ident, $engine:ident; $($claim:ident),+) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $claim() {
+                    let _one = $crate::util::browser::ONE_BROWSER.lock().await;
+                    super::$claim(sselab::browser::Engine::$engine).await
+                }
+            )+
+        }
+    };
 }

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use chromiumoxide::Page;
 use serde::Deserialize;
-use sselab::browser::{LabBrowser, eval};
+use sselab::browser::{LabBrowser, Tab, eval};
 
 use super::browser::until;
 
@@ -18,12 +17,12 @@ pub struct Clock {
     pub share: String,
 }
 
-pub async fn clock(page: &Page) -> Clock {
+pub async fn clock(page: &Tab) -> Clock {
     eval(page, "window.sselab").await.expect("window.sselab")
 }
 
 /// `count` tabs of `url`, each ticking.
-pub async fn open_clocks(browser: &LabBrowser, url: &str, count: usize) -> Vec<Page> {
+pub async fn open_clocks(browser: &LabBrowser, url: &str, count: usize) -> Vec<Tab> {
     let mut pages = Vec::with_capacity(count);
     for _ in 0..count {
         pages.push(browser.page(url).await.expect("a clock tab"));
@@ -35,12 +34,12 @@ pub async fn open_clocks(browser: &LabBrowser, url: &str, count: usize) -> Vec<P
 }
 
 /// The one tab holding the stream, once exactly one does.
-pub async fn leader(pages: &[Page]) -> usize {
+pub async fn leader(pages: &[Tab]) -> usize {
     leader_by(pages, "window.sselab.leader").await
 }
 
 /// The one tab where `is_leader` holds, once exactly one does.
-pub async fn leader_by(pages: &[Page], is_leader: &str) -> usize {
+pub async fn leader_by(pages: &[Tab], is_leader: &str) -> usize {
     let mut found = Vec::new();
     for _ in 0..200 {
         found.clear();
@@ -81,7 +80,7 @@ pub fn handover_gap(clock: &Clock, last: u64) -> Option<f64> {
 }
 
 /// Wait until every tab has an id above `above`: the stream flows again everywhere.
-pub async fn all_past(pages: &[Page], above: u64) {
+pub async fn all_past(pages: &[Tab], above: u64) {
     for page in pages {
         until(page, &format!("window.sselab.ids.at(-1) > {above}")).await;
     }
@@ -89,7 +88,7 @@ pub async fn all_past(pages: &[Page], above: u64) {
 
 /// A tab that follows topic `handover` through sselab.js (a plain page, so the tab holds no
 /// other stream): `window.topic.ids` are the ids it delivered.
-pub async fn topic_tab(browser: &LabBrowser, base: &str) -> Page {
+pub async fn topic_tab(browser: &LabBrowser, base: &str) -> Tab {
     let page = browser.page(&format!("{base}/proto")).await.expect("a tab");
     let load = "fetch('/sselab.js').then(r => r.text()).then(code => (0, eval)(code)); true";
     page.evaluate(load).await.expect("load sselab.js");
@@ -101,7 +100,7 @@ pub async fn topic_tab(browser: &LabBrowser, base: &str) -> Page {
     page
 }
 
-pub async fn topic_leader(pages: &[Page]) -> usize {
+pub async fn topic_leader(pages: &[Tab]) -> usize {
     leader_by(pages, "window.topicSource.isLeader").await
 }
 

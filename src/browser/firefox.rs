@@ -1,0 +1,301 @@
+//! Debian's Firefox ESR, headless, driven over WebDriver BiDi, which Firefox speaks itself
+//! (`--remote-debugging-port`): no geckodriver, nothing downloaded.
+//!
+//! Each run gets a fresh profile with a `user.js` that keeps Firefox from calling home, so the
+//! only connections it opens are the ones a page asks for. The per-host limit
+//! (`network.http.max-persistent-connections-per-server`, 6) is left at its default: that is
+//! what the lab measures.
+//!
+//! The self-signed certificate is trusted with the session capability `acceptInsecureCerts`
+//! rather than a certificate override in the profile: it lasts exactly one BiDi session, writes
+//! nothing to the profile, and needs no NSS tooling. (It accepts any certificate for that
+//! session, not only sselab's: fine for a throwaway profile that only visits the lab.)
+//!
+//! BiDi gives each response's protocol (`network.responseStarted`) but no connection id, so
+//! the connections a tab used come from the server: the clock page's `connected` event
+//! carries the server's own connection id.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::bidi::{Bidi, remote_value_to_json};
+use super::{ResponseSeen, find_executable};
+
+/// Executables tried in order when `SSELAB_FIREFOX` is not set.
+const FIREFOX_NAMES: [&str; 2] = ["firefox-esr", "firefox"];
+
+/// What Firefox prints on stderr once BiDi listens (then the address).
+const BIDI_BANNER: &str = "WebDriver BiDi listening on ";
+
+/// How long Firefox may take to start listening on a busy machine.
+const START_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The profile's preferences: no calls home, no speculative connections (they would show up in
+/// the connection counts), and the per-host limit left alone.
+const USER_JS: &str = r#"// Written by sselab for one headless run; the profile is deleted afterwards.
+// Telemetry: no pings.
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("toolkit.telemetry.unified", false);
+user_pref("toolkit.telemetry.archive.enabled", false);
+user_pref("toolkit.telemetry.server", "");
+// Data reporting: no health report or usage upload.
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("datareporting.healthreport.uploadEnabled", false);
+// Updates: no checks, no downloads.
+user_pref("app.update.auto", false);
+user_pref("app.update.checkInstallTime", false);
+user_pref("app.update.disabledForTesting", true);
+// Captive portal and connectivity detection: no probes to detectportal.firefox.com.
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+// Remote settings (and the Nimbus experiments fed by it): no sync.
+user_pref("services.settings.server", "data:,#remote-settings-disabled");
+user_pref("messaging-system.rsexperimentloader.enabled", false);
+// Normandy / Shield studies: none.
+user_pref("app.normandy.enabled", false);
+user_pref("app.normandy.api_url", "");
+user_pref("app.shield.optoutstudies.enabled", false);
+// Safe Browsing: no list downloads, no lookups.
+user_pref("browser.safebrowsing.malware.enabled", false);
+user_pref("browser.safebrowsing.phishing.enabled", false);
+user_pref("browser.safebrowsing.downloads.enabled", false);
+user_pref("browser.safebrowsing.blockedURIs.enabled", false);
+user_pref("browser.safebrowsing.provider.mozilla.updateURL", "");
+// Network prefetch, DNS prefetch, predictor and speculative connections: only what a page asks.
+user_pref("network.prefetch-next", false);
+user_pref("network.dns.disablePrefetch", true);
+user_pref("network.predictor.enabled", false);
+user_pref("network.http.speculative-parallel-limit", 0);
+user_pref("browser.urlbar.speculativeConnect.enabled", false);
+// HTTP/3: off, as Chromium runs with --disable-quic (the lab compares HTTP/1.1 with HTTP/2).
+user_pref("network.http.http3.enable", false);
+// Default-browser check: never asked.
+user_pref("browser.shell.checkDefaultBrowser", false);
+// First-run and what's-new pages: none.
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("startup.homepage_welcome_url", "");
+user_pref("startup.homepage_welcome_url.additional", "");
+user_pref("browser.aboutwelcome.enabled", false);
+user_pref("datareporting.policy.firstRunURL", "");
+user_pref("browser.startup.page", 0);
+// New-tab page: blank, no sponsored or remote content.
+user_pref("browser.newtabpage.enabled", false);
+// JSON viewer off: a JSON response is a plain page a script can run in, as in Chromium.
+user_pref("devtools.jsonview.enabled", false);
+// Add-ons: no update checks or recommendations.
+user_pref("extensions.update.enabled", false);
+user_pref("extensions.getAddons.cache.enabled", false);
+user_pref("extensions.systemAddon.update.enabled", false);
+"#;
+
+/// Find Firefox, or say exactly how to get it.
+pub fn find_firefox() -> anyhow::Result<PathBuf> {
+    find_executable(
+        "SSELAB_FIREFOX",
+        &FIREFOX_NAMES,
+        "install Debian's package (`apt-get install -y firefox-esr`, which scripts/test.sh does)",
+    )
+}
+
+/// One headless Firefox with a fresh profile and one BiDi session.
+pub struct Firefox {
+    bidi: Bidi,
+    reader: tokio::task::JoinHandle<()>,
+    process: Child,
+    _profile: tempfile::TempDir,
+}
+
+/// One top-level browsing context (a tab).
+#[derive(Clone)]
+pub struct FirefoxTab {
+    bidi: Bidi,
+    context: String,
+}
+
+impl Firefox {
+    /// Start Firefox; with `accept_insecure_certs` this session trusts any certificate.
+    pub async fn launch(accept_insecure_certs: bool) -> anyhow::Result<Self> {
+        let executable = find_firefox()?;
+        let profile = tempfile::tempdir().context("creating a Firefox profile directory")?;
+        let prefs = profile.path().join("user.js");
+        std::fs::write(&prefs, USER_JS).with_context(|| format!("writing {}", prefs.display()))?;
+        let mut process = Command::new(&executable)
+            .args(["--headless", "--no-remote", "--profile"])
+            .arg(profile.path())
+            .args(["--remote-debugging-port", "0"])
+            .env("MOZ_CRASHREPORTER_DISABLE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", executable.display()))?;
+        let stderr = process.stderr.take().context("Firefox's stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let address = tokio::time::timeout(START_PATIENCE, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(address) = line.split(BIDI_BANNER).nth(1) {
+                    return Ok(address.trim().to_string());
+                }
+            }
+            bail!("Firefox exited before WebDriver BiDi listened")
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "{} did not start BiDi within {START_PATIENCE:?}",
+                executable.display()
+            )
+        })??;
+        // Keep reading, or Firefox blocks once the pipe is full.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (bidi, reader) = Bidi::connect(&format!("{address}/session")).await?;
+        let capabilities = json!({"alwaysMatch": {"acceptInsecureCerts": accept_insecure_certs}});
+        bidi.command("session.new", json!({ "capabilities": capabilities }))
+            .await?;
+        bidi.command(
+            "session.subscribe",
+            json!({"events": ["network.responseStarted"]}),
+        )
+        .await?;
+        Ok(Self {
+            bidi,
+            reader,
+            process,
+            _profile: profile,
+        })
+    }
+
+    /// A new blank tab.
+    pub async fn new_tab(&self) -> anyhow::Result<FirefoxTab> {
+        let created = self
+            .bidi
+            .command("browsingContext.create", json!({"type": "tab"}))
+            .await?;
+        let context = created["context"]
+            .as_str()
+            .context("browsingContext.create gave no context")?
+            .to_string();
+        Ok(FirefoxTab {
+            bidi: self.bidi.clone(),
+            context,
+        })
+    }
+
+    /// End the session and the browser, then wait for the process.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.bidi.command("browser.close", json!({})),
+        )
+        .await;
+        if tokio::time::timeout(Duration::from_secs(10), self.process.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.process.kill().await;
+        }
+        self.reader.abort();
+    }
+}
+
+impl Drop for Firefox {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl FirefoxTab {
+    /// Navigate; `wait` is BiDi's readiness: `none` returns at once, `complete` after `load`.
+    pub async fn navigate(&self, url: &str, wait: &str) -> anyhow::Result<()> {
+        let params = json!({"context": self.context, "url": url, "wait": wait});
+        self.bidi
+            .command("browsingContext.navigate", params)
+            .await
+            .with_context(|| format!("navigating to {url}"))?;
+        Ok(())
+    }
+
+    /// Evaluate `expression` (awaiting a promise) and give its value as JSON.
+    pub async fn evaluate(&self, expression: &str) -> anyhow::Result<Value> {
+        let params = json!({
+            "expression": expression,
+            "target": {"context": self.context},
+            "awaitPromise": true,
+            "resultOwnership": "none",
+        });
+        let answer = self.bidi.command("script.evaluate", params).await?;
+        if answer["type"] == "exception" {
+            bail!(
+                "the page threw: {}",
+                answer["exceptionDetails"]["text"].as_str().unwrap_or("?")
+            );
+        }
+        Ok(remote_value_to_json(&answer["result"]))
+    }
+
+    pub async fn close(&self) -> anyhow::Result<()> {
+        self.bidi
+            .command("browsingContext.close", json!({"context": self.context}))
+            .await?;
+        Ok(())
+    }
+
+    /// Bring this tab to the front (the others become hidden).
+    pub async fn activate(&self) -> anyhow::Result<()> {
+        self.bidi
+            .command("browsingContext.activate", json!({"context": self.context}))
+            .await?;
+        Ok(())
+    }
+
+    /// A PNG of the whole document.
+    pub async fn screenshot(&self, out: &Path) -> anyhow::Result<()> {
+        let params = json!({"context": self.context, "origin": "document"});
+        let shot = self
+            .bidi
+            .command("browsingContext.captureScreenshot", params)
+            .await?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().context("a screenshot without data")?)
+            .context("decoding the screenshot")?;
+        std::fs::write(out, png).with_context(|| format!("writing {}", out.display()))
+    }
+
+    /// Every response whose headers this tab received from now on (BiDi has no connection id).
+    pub fn responses(&self) -> tokio::sync::mpsc::UnboundedReceiver<ResponseSeen> {
+        let mut events = self.bidi.events();
+        let context = self.context.clone();
+        let (found, responses) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                };
+                let params = &event["params"];
+                if event["method"] != "network.responseStarted" || params["context"] != context {
+                    continue;
+                }
+                let response = &params["response"];
+                let seen = ResponseSeen {
+                    url: response["url"].as_str().unwrap_or_default().to_string(),
+                    protocol: response["protocol"].as_str().map(str::to_string),
+                    connection: None,
+                };
+                if found.send(seen).is_err() {
+                    break;
+                }
+            }
+        });
+        responses
+    }
+}
