@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Open N tabs of sselab's clock page in one browser and see the connection limit for yourself.
 #
-#   scripts/open_tabs.sh [--proto h1|h1tls|h2] [--tabs N] [--url URL] [--browser CMD]
-#                        [--share leader|worker|none] [--headless [--probe [--probe-timeout SECS]]]
+#   scripts/open_tabs.sh [--proto h1|h1tls|h2] [--tabs N] [--url URL] [--browser CMD|ENGINE]
+#                        [--share leader|worker|none]
+#                        [--headless [--settle SECS] [--probe [--probe-timeout SECS]]]
 #
 #   --proto     h1: plain HTTP/1.1 (:8080)   h1tls: HTTPS, HTTP/1.1 only (:8444)
 #               h2: HTTPS with HTTP/2 (:8443, the default)
@@ -10,9 +11,10 @@
 #   --url URL   the page to open instead (any sselab listener)
 #   --share M   add share=M to the page's query: how tabs share one stream (default: none)
 #   --browser   the browser command (default: the first of chromium, google-chrome, firefox,
-#               xdg-open)
-#   --headless  run the same tabs in one headless Chromium profile and print, as the last
+#               xdg-open); with --headless the engine: chromium (default) or firefox
+#   --headless  run the same tabs in one headless browser profile and print, as the last
 #               line, open=N pending=M protocol=P connections=C server_streams=S
+#   --settle SECS   (headless) seconds the tabs get to open their streams (default 5)
 #   --probe     (headless) then time one more tab's navigation and a fetch() of /proto from
 #               a tab; the last line gets probe_fetch=… probe_nav=… (ms, or blocked)
 #   --probe-timeout SECS   how long a probe waits before it counts as blocked (default 8)
@@ -23,8 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=()
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=() settle=()
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --proto) proto=${2:-}; shift 2 ;;
@@ -34,6 +36,7 @@ while [ $# -gt 0 ]; do
     --headless) headless=1; shift ;;
     --share) share=${2:-}; shift 2 ;;
     --probe) probe+=(--probe); shift ;;
+    --settle) settle=(--settle "${2:-}"); shift 2 ;;
     --probe-timeout) probe+=(--probe-timeout "${2:-}"); shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "open_tabs: unknown argument '$1'" >&2; usage 2 ;;
@@ -52,8 +55,14 @@ case $share in
   ""|leader|worker|none) ;;
   *) echo "open_tabs: --share must be leader, worker or none, got '$share'" >&2; exit 2 ;;
 esac
-if [ ${#probe[@]} -gt 0 ] && [ "$headless" -eq 0 ]; then
-  echo "open_tabs: --probe and --probe-timeout need --headless (they time the headless tabs)" >&2; exit 2
+if [ $((${#probe[@]} + ${#settle[@]})) -gt 0 ] && [ "$headless" -eq 0 ]; then
+  echo "open_tabs: --probe, --probe-timeout and --settle need --headless (they time the headless tabs)" >&2; exit 2
+fi
+if [ "$headless" -eq 1 ]; then
+  case ${browser:-chromium} in
+    chromium|firefox) ;;
+    *) echo "open_tabs: with --headless, --browser must be chromium or firefox, got '$browser'" >&2; exit 2 ;;
+  esac
 fi
 
 started_pid=""
@@ -75,7 +84,8 @@ fi
 
 if [ "$headless" -eq 1 ]; then
   trap stop_started EXIT
-  "$(sselab_bin)" tabs --url "$url" --tabs "$tabs" ${share:+--share "$share"} "${probe[@]}"
+  "$(sselab_bin)" tabs --browser "${browser:-chromium}" --url "$url" --tabs "$tabs" \
+    ${share:+--share "$share"} "${settle[@]}" "${probe[@]}"
   exit 0
 fi
 if [ -n "$share" ]; then
