@@ -83,6 +83,14 @@ async fn plain_http1_opens_six_streams_and_four_tabs_wait(engine: Engine) {
     }
 }
 
+/// The most SSE streams an engine was seen to open to one HTTP/1.1 host (see below).
+fn most_open_over_http1(engine: Engine) -> usize {
+    match engine {
+        Engine::Chromium => 6,
+        Engine::Firefox => 7,
+    }
+}
+
 /// The six-per-host wall: each open stream on its own connection, the other tabs waiting.
 /// Chromium: exactly 6, every run. Firefox: 6 in most runs, 7 in some (measured: 7 in one
 /// run of about ten): its per-host limit (`network.http.max-persistent-connections-per-server`,
@@ -90,10 +98,7 @@ async fn plain_http1_opens_six_streams_and_four_tabs_wait(engine: Engine) {
 /// beyond it (urgent-start requests, `network.http.max-urgent-start-excessive-connections-per-host`)
 /// and a waiting EventSource may then reuse that idle connection.
 fn assert_the_http1_wall(engine: Engine, report: &TabsReport) {
-    let most = match engine {
-        Engine::Chromium => 6,
-        Engine::Firefox => 7,
-    };
+    let most = most_open_over_http1(engine);
     assert!((6..=most).contains(&report.open), "{engine}: {report:#?}");
     assert_eq!(report.open + report.pending, 10, "{report:#?}");
     assert_eq!(report.connections, report.open, "one connection per stream");
@@ -223,35 +228,22 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection(engine: E
     let server = TestServer::start(&["--tick-ms", "500"]).await;
     let browser = launch(engine, &server).await;
     let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
+    let most = most_open_over_http1(engine);
+    // Settled: both HTTP/1.1 runs at the wall (6, or 7 in Firefox: see assert_the_http1_wall)
+    // and the HTTP/2 run all open on one connection.
     until(
         &lab,
-        "[...document.querySelectorAll('section.run .summary')].filter(s => s.textContent.includes('6 open, 4 waiting') || s.textContent.includes('10 open on 1 connection')).length === 3",
+        &format!(
+            "[...document.querySelectorAll('section.run .summary')].filter(s => \
+               /^[6-{most}] open, [0-9]+ waiting — HTTP\\/1\\.1 allows 6 connections per host$/.test(s.textContent) \
+               || s.textContent === '10 open on 1 connection — HTTP/2').length === 3"
+        ),
     )
     .await;
-    let summaries: Vec<(String, String)> = eval(
-        &lab,
-        "[...document.querySelectorAll('section.run')].map(s => [s.dataset.run, s.querySelector('.summary').textContent])",
-    )
-    .await
-    .expect("summaries");
-    let summary = |run: &str| {
-        summaries
-            .iter()
-            .find(|(r, _)| r == run)
-            .map(|(_, text)| text.clone())
-            .unwrap_or_else(|| panic!("no {run} run in {summaries:?}"))
-    };
-    assert_eq!(
-        summary("http"),
-        "6 open, 4 waiting — HTTP/1.1 allows 6 connections per host"
-    );
-    assert_eq!(
-        summary("https-h1"),
-        "6 open, 4 waiting — HTTP/1.1 allows 6 connections per host"
-    );
-    assert_eq!(summary("https"), "10 open on 1 connection — HTTP/2");
 
-    // The dashboard (served over HTTP/2, so it does not queue behind the six) agrees.
+    // The dashboard (served over HTTP/2, so it does not queue behind the six) agrees with the
+    // page, and its chart's legend with its numbers: all read in one go, once the server
+    // counts what the page shows.
     let dashboard = browser
         .page(&format!(
             "https://localhost:{}/lab/dashboard",
@@ -259,36 +251,70 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection(engine: E
         ))
         .await
         .expect("dashboard");
-    until(&dashboard, "window.lastStats").await;
-    let stats: Value = eval(&dashboard, "window.lastStats").await.expect("stats");
-    // Its chart draws the same: a line per listener and protocol, the legend saying how many.
-    // (Connections vary with the lab's probes, so only the streams are compared.)
     until(
         &dashboard,
         "document.querySelector('#chart path[data-series=\"http HTTP/1.1 streams\"]')",
     )
     .await;
-    let legend: Vec<String> = eval(
-        &dashboard,
-        "[...document.querySelectorAll('#chart-legend li')].map(li => li.textContent.trim())",
-    )
-    .await
-    .expect("legend");
-    browser.close().await;
-    for line in [
-        "http HTTP/1.1 streams: 6",
-        "https-h1 HTTP/1.1 streams: 6",
-        "https HTTP/2 streams: 11",
-    ] {
-        assert!(legend.iter().any(|l| l == line), "{line:?} in {legend:?}");
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        let page: Vec<(String, String)> = eval(
+            &lab,
+            "[...document.querySelectorAll('section.run')].map(s => [s.dataset.run, s.querySelector('.summary').textContent])",
+        )
+        .await
+        .expect("summaries");
+        let (stats, legend): (Value, Vec<String>) = eval(
+            &dashboard,
+            "[window.lastStats, [...document.querySelectorAll('#chart-legend li')].map(li => li.textContent.trim())]",
+        )
+        .await
+        .expect("stats and legend");
+        let open_of = |run: &str| -> usize {
+            let text = &page
+                .iter()
+                .find(|(r, _)| r == run)
+                .unwrap_or_else(|| panic!("no {run} run in {page:?}"))
+                .1;
+            text.split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let (http, https_h1, https) = (open_of("http"), open_of("https-h1"), open_of("https"));
+        let server_open = &stats["streams"]["open_by_listener"];
+        let agree = server_open["http"]["HTTP/1.1"] == http
+            && server_open["https-h1"]["HTTP/1.1"] == https_h1
+            && server_open["https"]["HTTP/2"] == https + 1
+            && [
+                format!("http HTTP/1.1 streams: {http}"),
+                format!("https-h1 HTTP/1.1 streams: {https_h1}"),
+                format!("https HTTP/2 streams: {}", https + 1),
+            ]
+            .iter()
+            .all(|line| legend.contains(line));
+        if agree {
+            browser.close().await;
+            for (run, open) in [("http", http), ("https-h1", https_h1)] {
+                assert!(
+                    (6..=most).contains(&open),
+                    "{engine}: {run} shows {open} open: {page:?}"
+                );
+            }
+            assert_eq!(https, 10, "ten lab streams on HTTP/2: {page:?}");
+            if engine == Engine::Chromium {
+                assert_eq!(
+                    (http, https_h1),
+                    (6, 6),
+                    "Chromium holds exactly six, every run"
+                );
+            }
+            return;
+        }
+        seen = json!({ "page": page, "stats": stats, "legend": legend });
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let open = &stats["streams"]["open_by_listener"];
-    assert_eq!(open["http"]["HTTP/1.1"], 6, "{stats}");
-    assert_eq!(open["https-h1"]["HTTP/1.1"], 6, "{stats}");
-    assert_eq!(
-        open["https"]["HTTP/2"], 11,
-        "ten lab streams and the dashboard's own: {stats}"
-    );
+    panic!("the dashboard never agreed with the page (ten lab streams and its own): {seen}");
 }
 
 async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin(engine: Engine) {
