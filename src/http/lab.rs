@@ -73,11 +73,11 @@ pub async fn order_page(Path(id): Path<String>) -> Result<Html<String>, AppError
 }
 
 /// A file embedded in the binary, with its content type.
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-const JS: &str = "text/javascript; charset=utf-8";
+pub(super) const JS: &str = "text/javascript; charset=utf-8";
 
 pub async fn script() -> Response {
     asset(JS, LAB_JS)
