@@ -326,16 +326,18 @@ async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin(engine
     if engine == Engine::Firefox {
         // Measured in Firefox: the fetch blocked in some runs and took 6 ms in others, on the
         // seventh connection it kept from loading the pages (see assert_the_http1_wall); the
-        // new tab's page was blocked in every run.
-        assert!(
-            probe.fetch == ProbeTime::Blocked || probe.fetch.millis().is_some_and(|ms| ms < FAST),
-            "firefox fetch('/proto') from an open tab: {probe:?}"
-        );
-        assert_eq!(
-            probe.nav,
-            ProbeTime::Blocked,
-            "an 11th tab's page: {probe:?}"
-        );
+        // new tab's page was blocked in most runs and loaded in 78 ms in one (scripts/test.sh):
+        // a page load is an urgent-start request, which Firefox lets past the per-host limit.
+        // Either way it is never slow: blocked, or milliseconds on an extra connection.
+        for (what, time) in [
+            ("fetch('/proto') from an open tab", &probe.fetch),
+            ("an 11th tab's page", &probe.nav),
+        ] {
+            assert!(
+                *time == ProbeTime::Blocked || time.millis().is_some_and(|ms| ms < FAST),
+                "firefox {what}: {probe:?}"
+            );
+        }
         return;
     }
     assert_eq!(
