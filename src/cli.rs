@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::browser::Engine;
 use crate::server::Bind;
 use crate::sse::{
-    MAX_RETRY_MS, MAX_TIMEOUT_SECS, SEED_RETRY_MS, SEED_STREAM_TIMEOUT_SECS, nonzero_secs,
+    DRAIN_SPREAD_SECS, MAX_RETRY_MS, MAX_TIMEOUT_SECS, RETRY_JITTER, SEED_RETRY_MS,
+    SEED_STREAM_TIMEOUT_SECS, nonzero_secs, parse_jitter,
 };
 
 #[derive(Debug, Parser)]
@@ -290,6 +291,21 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=MAX_RETRY_MS),
           env = "SSELAB_RETRY")]
     pub retry: u64,
+
+    /// Make each stream's `retry:` up to this fraction longer, drawn at random per stream
+    /// (0.2: from 5000 to 6000 ms), so clients do not all come back at the same moment;
+    /// 0 = off. A `?retry=` the client asks for is sent as asked.
+    #[arg(long, value_name = "FRACTION", default_value_t = RETRY_JITTER,
+          value_parser = parse_jitter, env = "SSELAB_RETRY_JITTER")]
+    pub retry_jitter: f64,
+
+    /// At shutdown, first send each open stream a last frame whose `retry:` is drawn from
+    /// retry to retry + this many seconds, so a restart is not met by every client at once;
+    /// 0 = off (streams just end).
+    #[arg(long, value_name = "SECS", default_value_t = DRAIN_SPREAD_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_RETRY_MS / 1000),
+          env = "SSELAB_DRAIN_SPREAD")]
+    pub drain_spread: u64,
 
     /// Seconds between keep-alive comments on an idle stream (0 = off).
     #[arg(

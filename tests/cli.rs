@@ -144,6 +144,10 @@ fn bad_flags_name_the_flag() {
         (vec!["--timeout", "abc"], "--timeout"),
         (vec!["--timeout", "-5"], "--timeout"),
         (vec!["--http", "nowhere"], "--http"),
+        (vec!["--retry-jitter", "1.5"], "--retry-jitter"),
+        (vec!["--retry-jitter", "a lot"], "--retry-jitter"),
+        (vec!["--drain-spread", "-1"], "--drain-spread"),
+        (vec!["--drain-spread", "4000"], "--drain-spread"),
         (
             vec![
                 "--cors-origin",
@@ -232,6 +236,20 @@ fn flags_can_come_from_sselab_environment_variables() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success() && stderr.contains(&addr),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_retry_jitter_from_the_environment_names_the_flag_and_the_range() {
+    let output = sselab(&[])
+        .env("SSELAB_RETRY_JITTER", "2")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--retry-jitter") && stderr.contains("from 0 to 1"),
         "{stderr}"
     );
 }

@@ -16,7 +16,7 @@ use crate::pubsub::hub::{Hub, HubConfig};
 use crate::pubsub::orders::Orders;
 use crate::server::certs::CertMaterial;
 use crate::server::{ListenerConfig, ListenerKind, Listeners};
-use crate::sse::StreamRegistry;
+use crate::sse::{RetryPolicy, StreamRegistry};
 
 /// Bound listeners, the certificate, and the shared state: everything but the serving.
 #[derive(Debug)]
@@ -47,8 +47,14 @@ impl Server {
             h2_max_streams: args.h2_max_streams,
             grace,
         })?;
+        let retry = RetryPolicy::new(
+            args.retry,
+            args.retry_jitter,
+            Duration::from_secs(args.drain_spread),
+        )
+        .map_err(|e| anyhow::anyhow!("--retry-jitter: {e}"))?;
         let settings = Settings {
-            retry_ms: args.retry,
+            retry,
             timeout: args.stream_timeout(),
             keepalive: args.keepalive_interval(),
             tick: Duration::from_millis(args.tick_ms),
@@ -128,6 +134,7 @@ impl Server {
         let _stop_workers = shutdown.clone().drop_guard();
         state.hub.spawn_sweeper(shutdown.clone());
         let streams = state.streams.clone();
+        let retry = state.settings.retry;
         let stopping = async move {
             signal.await;
             let open = streams.open_streams();
@@ -135,7 +142,9 @@ impl Server {
                 open_h1 = open.http1,
                 open_h2 = open.http2,
                 grace_secs = grace.as_secs(),
-                "shutting down: ending open streams, no new connections"
+                drain_spread_secs = retry.drain_spread().as_secs(),
+                "shutting down: ending open streams (each told to reconnect after its retry plus \
+                 a random part of the drain spread), no new connections"
             );
             shutdown.cancel();
         };

@@ -19,7 +19,7 @@ use super::params::{self, LastEventId};
 use super::streaming::{self, Connected, connected_frame};
 use super::{AppError, AppState};
 use crate::server::RequestInfo;
-use crate::sse::{self, Frame, Lifetime, MAX_RETRY_MS, MAX_TIMEOUT_SECS, Out, nonzero_secs};
+use crate::sse::{self, Frame, Lifetime, MAX_TIMEOUT_SECS, Out, nonzero_secs};
 
 /// The seed's `yyyy-MM-dd HH:mm:ss`.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -72,19 +72,19 @@ pub async fn hello(
         Some(secs) => nonzero_secs(secs),
         None => settings.timeout,
     };
-    let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
-        .unwrap_or(settings.retry_ms);
+    let retry = settings.retry.for_stream(params::requested_retry(&query)?);
     let guard = state
         .streams
         .open(&request, "/sse/hello", last_event_id.is_some())?;
 
-    let connected = clock_connected(&request, retry_ms, last_event_id);
+    let connected = clock_connected(&request, retry.first_ms, last_event_id);
     let content = futures_util::stream::once(async move { connected }).chain(
         ticks(first_id(last_event_id), settings.tick).map(|(id, time)| tick_frame(id, &time)),
     );
     let lifetime = Lifetime {
         keepalive: settings.keepalive,
         timeout,
+        retry,
     };
     Ok(streaming::response(sse::drive(content, guard, lifetime)))
 }

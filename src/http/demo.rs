@@ -19,7 +19,7 @@ use super::streaming::{self, stop_reconnecting};
 use super::{AppError, AppState};
 use crate::pubsub::tombstones::Tombstones;
 use crate::server::RequestInfo;
-use crate::sse::{self, CloseReason, Frame, Lifetime, MAX_RETRY_MS, Out, names};
+use crate::sse::{self, CloseReason, Frame, Lifetime, Out, names};
 
 /// How many ended ids are remembered, and for how long, so memory stays bounded.
 const ENDED_CAPACITY: usize = 10_000;
@@ -59,15 +59,14 @@ pub async fn demo(
         return Ok(stop_reconnecting());
     }
     let settings = &state.settings;
-    let retry_ms = params::bounded_u64(&query, "retry", MAX_RETRY_MS, "milliseconds")?
-        .unwrap_or(settings.retry_ms);
+    let retry = settings.retry.for_stream(params::requested_retry(&query)?);
     let guard = state
         .streams
         .open(&request, "/sse/demo", last_event_id.is_some())?;
 
     let ends_at = tokio::time::Instant::now() + until_next_boundary(settings.demo_period);
     let demo = state.demo.clone();
-    let connected = clock_connected(&request, retry_ms, last_event_id);
+    let connected = clock_connected(&request, retry.first_ms, last_event_id);
     let content = stream::once(async move { connected }).chain(
         ticks(first_id(last_event_id), settings.tick)
             .take_until(tokio::time::sleep_until(ends_at))
@@ -86,6 +85,7 @@ pub async fn demo(
     let lifetime = Lifetime {
         keepalive: settings.keepalive,
         timeout: None,
+        retry,
     };
     Ok(streaming::response(sse::drive(
         content.chain(ending),

@@ -6,6 +6,7 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 
 use super::AppError;
+use crate::sse::MAX_RETRY_MS;
 
 /// A whole number from the query, `None` when absent, 400 when not a number in `0..=max`.
 pub fn bounded_u64(
@@ -23,6 +24,11 @@ pub fn bounded_u64(
             "{name} must be a whole number of {unit} from 0 to {max}, got {text:?}"
         ))),
     }
+}
+
+/// A `retry:` the client asked for with `?retry=MS`, sent as asked (no jitter).
+pub fn requested_retry(query: &HashMap<String, String>) -> Result<Option<u64>, AppError> {
+    bounded_u64(query, "retry", MAX_RETRY_MS, "milliseconds")
 }
 
 /// Where a stream resumes: the number of the last event the client saw, from the

@@ -13,12 +13,13 @@ use crate::pubsub::hub::Hub;
 use crate::pubsub::orders::Orders;
 use crate::pubsub::tombstones::Tombstones;
 use crate::server::{ConnCounters, Ports};
-use crate::sse::StreamRegistry;
+use crate::sse::{RetryPolicy, StreamRegistry};
 
 /// What the handlers need to know from the flags and the bound listeners.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub retry_ms: u64,
+    /// Every stream's `retry:` comes from here ([`RetryPolicy::for_stream`]).
+    pub retry: RetryPolicy,
     pub timeout: Option<Duration>,
     pub keepalive: Option<Duration>,
     pub tick: Duration,

@@ -59,7 +59,8 @@ pub async fn sse_stats(
     request: RequestInfo,
 ) -> Result<Response, AppError> {
     let guard = state.streams.open(&request, "/sse/stats", false)?;
-    let retry_ms = state.settings.retry_ms;
+    // Drawn once: every frame of this stream repeats the same `retry:`.
+    let retry = state.settings.retry.for_stream(None);
     let mut previous: Option<(u64, u64)> = None;
     let content = IntervalStream::new(tokio::time::interval(STATS_EVERY)).map(move |_| {
         let stats = snapshot(&state);
@@ -70,7 +71,7 @@ pub async fn sse_stats(
         data["rates"] = json!({ "opened_per_sec": opened, "closed_per_sec": closed });
         Out::Send(
             Frame::new()
-                .retry(retry_ms)
+                .retry(retry.first_ms)
                 .event(&names::STATS)
                 .data(&data.to_string())
                 .finish(),
@@ -79,6 +80,7 @@ pub async fn sse_stats(
     let lifetime = Lifetime {
         keepalive: None,
         timeout: None,
+        retry,
     };
     Ok(streaming::response(sse::drive(content, guard, lifetime)))
 }

@@ -43,7 +43,8 @@ pub fn stop_reconnecting() -> Response {
 /// What the first event of a stream says besides how the request arrived.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Connected<'a> {
-    /// `retry:`, the reconnect delay the browser is told to use.
+    /// `retry:`, the reconnect delay the browser is told to use: the stream's
+    /// [`StreamRetry::first_ms`](crate::sse::StreamRetry::first_ms).
     pub retry_ms: u64,
     /// `id:` of the frame: a subscription's cursor, so its first reconnect already carries
     /// a `Last-Event-ID`; `None` (the clocks) leaves the browser's Last-Event-ID alone.
@@ -111,10 +112,11 @@ pub fn serve_subscription(
     follows: (&'static str, &str),
 ) -> Result<Response, AppError> {
     let guard = state.streams.open(request, path, last_event_id.is_some())?;
+    let retry = state.settings.retry.for_stream(None);
     let first = connected_frame(
         request,
         Connected {
-            retry_ms: state.settings.retry_ms,
+            retry_ms: retry.first_ms,
             id: Some(subscription.cursor),
             last_event_id,
             replayed: subscription.replay_len(),
@@ -126,6 +128,7 @@ pub fn serve_subscription(
     let lifetime = Lifetime {
         keepalive: state.settings.keepalive,
         timeout: None,
+        retry,
     };
     Ok(response(sse::drive(content, guard, lifetime)))
 }

@@ -1,6 +1,7 @@
 //! The one stream driver every SSE endpoint uses: it turns a content stream into a response
 //! body that also sends keep-alive comments, ends at the stream timeout or at server
-//! shutdown, and records why the stream ended.
+//! shutdown (after a last frame telling the client when to come back), and records why the
+//! stream ended.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::time::{Instant, sleep_until};
 
 use super::frame::KEEPALIVE_COMMENT;
-use super::{CloseReason, StreamGuard};
+use super::{CloseReason, StreamGuard, StreamRetry};
 
 /// What a content stream yields: bytes to send, or a request to end with a reason.
 #[derive(Debug)]
@@ -19,16 +20,20 @@ pub enum Out {
     Close(CloseReason),
 }
 
-/// How a stream is kept alive and when it must end regardless of its content.
-#[derive(Debug, Clone, Copy, Default)]
+/// How a stream is kept alive, when it must end regardless of its content, and what it
+/// says last when the server shuts down.
+#[derive(Debug, Clone, Copy)]
 pub struct Lifetime {
     pub keepalive: Option<Duration>,
     pub timeout: Option<Duration>,
+    /// The stream's `retry:` values: at shutdown, its `shutdown_frame` is sent last.
+    pub retry: StreamRetry,
 }
 
 /// Run `content` under `guard`: keep-alive comments when idle, end at the timeout or at
-/// shutdown, and record the close reason. When the client goes away hyper drops this body,
-/// and with it the guard, which then logs `client-gone`.
+/// shutdown (after the shutdown frame, when there is one), and record the close reason.
+/// When the client goes away hyper drops this body, and with it the guard, which then logs
+/// `client-gone`.
 pub fn drive<S>(
     content: S,
     guard: StreamGuard,
@@ -81,6 +86,15 @@ where
                 }
             };
             guard.set_reason(reason);
+            // Sent as the token is cancelled, before the listeners start their grace period:
+            // the frame is written before any connection is cut.
+            if reason == CloseReason::Shutdown
+                && let Some(frame) = lifetime.retry.shutdown_frame()
+            {
+                guard.record_sent(frame.len(), true);
+                guard.set_shutdown_retry(lifetime.retry.shutdown_ms);
+                yield Ok(frame);
+            }
             break;
         }
     }

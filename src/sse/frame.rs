@@ -163,6 +163,8 @@ pub mod names {
     pub const DONE: EventName = EventName::from_static("done");
     /// An order failed or expired.
     pub const FAILED: EventName = EventName::from_static("failed");
+    /// The server is shutting down: the stream's last frame, with the `retry:` to wait.
+    pub const SHUTDOWN: EventName = EventName::from_static("shutdown");
 }
 
 #[cfg(test)]

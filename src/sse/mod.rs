@@ -1,7 +1,8 @@
 //! Server-Sent Events, independent of any HTTP framework: the wire encoder ([`Frame`],
 //! [`EventName`]), the one stream driver every endpoint uses ([`drive`]: keep-alive, timeout,
 //! shutdown), the registry that counts open streams and logs each end once
-//! ([`StreamRegistry`]), and a spec-conformant parser for sselab's own clients ([`parser`]).
+//! ([`StreamRegistry`]), each stream's `retry:` with its jitter and shutdown spread
+//! ([`RetryPolicy`]), and a spec-conformant parser for sselab's own clients ([`parser`]).
 //!
 //! It never imports the HTTP layer or axum: an SSE body here is a plain
 //! `Stream<Item = Result<Bytes, Infallible>>`, and the HTTP layer wraps it in a response.
@@ -10,11 +11,13 @@ mod close;
 mod drive;
 mod frame;
 pub mod parser;
+mod retry;
 mod streams;
 
 pub use close::CloseReason;
 pub use drive::{Lifetime, Out, drive, nonzero_secs};
 pub use frame::{EventName, Frame, KEEPALIVE_COMMENT, names};
+pub use retry::{MAX_RETRY_JITTER, RetryPolicy, StreamRetry, parse_jitter};
 pub use streams::{
     ConnectionStreams, OpenStreams, SlotValues, StreamGuard, StreamRefused, StreamRegistry,
     StreamStats,
@@ -29,3 +32,7 @@ pub const SEED_RETRY_MS: u64 = 5000;
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// Largest `retry:` a query or flag may ask for (one hour).
 pub const MAX_RETRY_MS: u64 = 3_600_000;
+/// The default `--drain-spread`: at shutdown, streams are told to come back over 5 s.
+pub const DRAIN_SPREAD_SECS: u64 = 5;
+/// The default `--retry-jitter`: each stream's `retry:` is up to 20 % longer.
+pub const RETRY_JITTER: f64 = 0.2;

@@ -192,6 +192,7 @@ impl StreamRegistry {
             path: path.to_string(),
             started: Instant::now(),
             reason: CloseReason::ClientGone,
+            shutdown_retry_ms: None,
         };
         let open = self.open_streams();
         tracing::info!(
@@ -305,9 +306,16 @@ pub struct StreamGuard {
     path: String,
     started: Instant,
     reason: CloseReason,
+    /// The `retry:` of the shutdown frame, when the stream got one.
+    shutdown_retry_ms: Option<u64>,
 }
 
 impl StreamGuard {
+    /// The stream was sent its shutdown frame with this `retry:`; logged when it closes.
+    pub fn set_shutdown_retry(&mut self, retry_ms: Option<u64>) {
+        self.shutdown_retry_ms = retry_ms;
+    }
+
     /// Record why the stream is ending; the first reason set wins over the default only.
     pub fn set_reason(&mut self, reason: CloseReason) {
         if self.reason == CloseReason::ClientGone {
@@ -356,6 +364,7 @@ impl Drop for StreamGuard {
             peer = %self.request.peer_text(),
             path = %self.path,
             reason = %self.reason,
+            shutdown_retry_ms = self.shutdown_retry_ms,
             duration_ms = self.started.elapsed().as_millis() as u64,
             open_h1 = open.http1,
             open_h2 = open.http2,
