@@ -1,14 +1,18 @@
 //! No reconnect storm after a restart, as the README claims it: every stream's first `retry:`
 //! is jittered within `[retry, retry × (1 + jitter)]`, and at shutdown every open stream —
 //! over HTTP/1.1 and HTTP/2, on every kind of endpoint — gets a last frame whose `retry:`
-//! spreads the clients over `[retry, retry + drain spread]` before it ends.
+//! spreads the clients over `[retry, retry + drain spread]` before it ends. And
+//! `sselab bench --reconnect` sees it from the clients' side across a real restart.
 
 mod util;
 
 use std::time::Duration;
 
+use clap::Parser as _;
 use serde_json::json;
+use sselab::bench::ReconnectReport;
 use sselab::sse::parser::ParsedEvent;
+use sselab::{Cli, Command};
 use util::{Client, Events, TestServer, Via};
 
 /// No ticks while the tests hold streams: only the frames under test arrive.
@@ -168,4 +172,118 @@ async fn with_drain_spread_zero_streams_just_end() {
         }
         assert!(events.ended, "{path}");
     }
+}
+
+/// `sselab bench --reconnect` against this server's `/sse/hello`, run in the background.
+fn reconnect_bench(
+    server: &TestServer,
+    streams: usize,
+    proto: &str,
+) -> tokio::task::JoinHandle<anyhow::Result<ReconnectReport>> {
+    let url = format!(
+        "http://127.0.0.1:{}/sse/hello?timeout=0",
+        server.http.port()
+    );
+    let argv = [
+        "sselab",
+        "bench",
+        "--reconnect",
+        "--url",
+        &url,
+        "--streams",
+        &streams.to_string(),
+        "--proto",
+        proto,
+        "--connections",
+        "2",
+        "--duration",
+        "30",
+    ]
+    .map(str::to_string);
+    let args = match Cli::try_parse_from(argv).expect("flags").into_command() {
+        Command::Bench(args) => args,
+        other => panic!("expected bench, got {other:?}"),
+    };
+    tokio::spawn(sselab::bench::run_reconnect(args))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconnect_bench_sees_every_stream_come_back_after_a_restart() {
+    let spread = [
+        "--retry",
+        "500",
+        "--retry-jitter",
+        "0",
+        "--drain-spread",
+        "2",
+    ];
+    let no_spread = [
+        "--retry",
+        "500",
+        "--retry-jitter",
+        "0",
+        "--drain-spread",
+        "0",
+    ];
+    let with_flags = |flags: &[&'static str]| [flags, NO_TICKS].concat();
+    let mut server = TestServer::start(&with_flags(&spread)).await;
+
+    // With the spread, over HTTP/2 (h2c, two shared connections opened again after it).
+    let bench = reconnect_bench(&server, 80, "h2c");
+    // Each stream's `connected` and first tick (`id: 1`) are on their way before the restart.
+    util::eventually("80 streams open, each sent its first tick", || {
+        server.state.streams.open_streams().total() == 80 && server.state.streams.sent().0 >= 160
+    })
+    .await;
+    server.restart(&with_flags(&no_spread)).await;
+    let spread_report = bench.await.expect("bench task").expect("bench runs");
+    let text = spread_report.text();
+    assert_eq!(
+        (
+            spread_report.established,
+            spread_report.ended,
+            spread_report.reconnected
+        ),
+        (80, 80, 80),
+        "{text}"
+    );
+    assert!(spread_report.failures.is_empty(), "{text}");
+    let told = spread_report.retry;
+    assert!(told.min_ms >= 500.0 && told.max_ms <= 2500.0, "{text}");
+    // 80 uniform draws over [500, 2500]: the smallest misses the first quarter, or the
+    // largest the last, each with probability 0.75^80 ≈ 1e-10.
+    assert!(told.min_ms < 1000.0 && told.max_ms > 2000.0, "{text}");
+    // Nobody came back before the retry: it was told.
+    assert!(
+        spread_report.reconnect_after.min_ms >= told.min_ms,
+        "{text}"
+    );
+    // Like a browser, each reconnect sent the Last-Event-ID of the tick it saw.
+    assert_eq!(spread_report.resumed, 80, "{text}");
+    assert_eq!(
+        server.state.streams.stats().resumed_with_last_event_id,
+        80,
+        "{text}"
+    );
+
+    // Without it, over HTTP/1.1: every stream is told the same 500 ms.
+    util::eventually("the first run's streams closed", || {
+        server.state.streams.open_streams().total() == 0
+    })
+    .await;
+    let bench = reconnect_bench(&server, 40, "h1");
+    util::eventually("40 streams open", || {
+        server.state.streams.open_streams().total() == 40
+    })
+    .await;
+    server.restart(&with_flags(&spread)).await;
+    let storm = bench.await.expect("bench task").expect("bench runs");
+    let text = storm.text();
+    assert_eq!((storm.ended, storm.reconnected), (40, 40), "{text}");
+    assert_eq!(
+        (storm.retry.min_ms, storm.retry.max_ms),
+        (500.0, 500.0),
+        "{text}"
+    );
+    assert!(storm.reconnect_after.min_ms >= 500.0, "{text}");
 }

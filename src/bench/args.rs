@@ -31,7 +31,8 @@ pub struct BenchArgs {
     /// Trust this PEM certificate (e.g. certs/cert.pem).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
-    /// Seconds to measure (after the streams are established).
+    /// Seconds to measure (after the streams are established); with --reconnect, how long
+    /// the server has to stop and the streams to come back.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub duration: f64,
     /// Seconds over which to open the streams.
@@ -52,6 +53,12 @@ pub struct BenchArgs {
     /// Seconds a connection or a response may take.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub connect_timeout: f64,
+    /// Restart mode: open the streams, wait for the server to end them (restart it meanwhile;
+    /// `scripts/bench.sh reconnect` does), reconnect each like a browser after the last
+    /// `retry:` it received, and print when the reconnects arrived. `--duration` bounds the
+    /// whole wait, from the streams being open to the last reconnect.
+    #[arg(long, conflicts_with_all = ["publish_url", "server_metrics"])]
+    pub reconnect: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

@@ -10,10 +10,16 @@
 //! [`run`] is the steps in order, one file each: `args` (flags checked into a plan),
 //! `streams` (open and read them), `measure` (the bounded waits; `publish` in fan-out mode),
 //! `scrape` (the server's Prometheus view), `report` (summed up from the `tally`).
+//!
+//! [`run_reconnect`] (`--reconnect`) is the restart mode: the streams are read until the
+//! server ends them, reconnect like browsers after the `retry:` they were told, and
+//! `reconnect_report` shows when they came back (a storm, or a spread).
 
 mod args;
 mod measure;
 mod publish;
+mod reconnect;
+mod reconnect_report;
 mod report;
 mod scrape;
 mod stamp;
@@ -30,6 +36,7 @@ use hyper::body::Incoming;
 use crate::client::Conn;
 pub use crate::client::Proto;
 pub use args::BenchArgs;
+pub use reconnect_report::{Bucket, ReconnectReport, Spread};
 pub use report::{Percentiles, PublishReport, Report};
 use scrape::ServerMetrics;
 use streams::Streams;
@@ -64,6 +71,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         window,
         server,
     ))
+}
+
+/// `--reconnect`: open the streams, let the server end them (its restart), reconnect each
+/// like a browser after its `retry:`, and report when they came back.
+pub async fn run_reconnect(args: BenchArgs) -> anyhow::Result<ReconnectReport> {
+    reconnect::run(&args).await
 }
 
 /// One bench request. Each asks for an event stream, as the bench always has.

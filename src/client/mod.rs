@@ -87,6 +87,15 @@ impl Conn {
         Ok(Conn(Sender::H2(send)))
     }
 
+    /// The connection is gone (closed by either side, or after GOAWAY): nothing more can be
+    /// sent on it. An HTTP/1.1 connection busy with a request counts as open.
+    pub fn is_closed(&self) -> bool {
+        match &self.0 {
+            Sender::H1(send) => send.try_lock().is_ok_and(|send| send.is_closed()),
+            Sender::H2(send) => send.is_closed(),
+        }
+    }
+
     /// A request builder with the URI form the protocol wants: origin-form plus Host for
     /// HTTP/1.1 (as browsers send), the absolute URI for HTTP/2 (hyper makes it :authority).
     pub fn request(&self, method: &str, uri: &Uri) -> http::request::Builder {

@@ -48,18 +48,32 @@ pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sselab bench`: run the load generator and print its report (text, or JSON with --json).
+/// `sselab bench`: run the load generator (or its `--reconnect` mode) and print its report
+/// (text, or JSON with --json).
 pub async fn bench(args: crate::bench::BenchArgs) -> anyhow::Result<()> {
     let json = args.json;
-    let report = crate::bench::run(args).await?;
-    let text = if json {
-        serde_json::to_string_pretty(&report)? + "\n"
+    let text = if args.reconnect {
+        let report = crate::bench::run_reconnect(args).await?;
+        rendered(json, &report, || report.text())?
     } else {
-        report.text()
+        let report = crate::bench::run(args).await?;
+        rendered(json, &report, || report.text())?
     };
     // A closed pipe (`| head`) is not worth a panic.
     let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
+}
+
+/// A report as pretty JSON, or as its text.
+fn rendered(
+    json: bool,
+    report: &impl serde::Serialize,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    Ok(match json {
+        true => serde_json::to_string_pretty(report)? + "\n",
+        false => text(),
+    })
 }
 
 /// `sselab cert`: write a fresh certificate and print how to trust it.

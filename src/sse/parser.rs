@@ -40,6 +40,12 @@ impl Parser {
         self.comments
     }
 
+    /// The reconnection time as the last `retry:` field set it, whether or not an event was
+    /// dispatched after it (a browser applies it at once).
+    pub fn retry(&self) -> Option<u64> {
+        self.retry
+    }
+
     /// The current `Last-Event-ID` value.
     pub fn last_event_id(&self) -> &str {
         &self.last_id
@@ -157,6 +163,8 @@ mod tests {
         assert_eq!(parser.last_event_id(), "3");
         let events = parser.feed(b"retry: x\ndata\n\n");
         assert_eq!(events[0].retry, Some(1500));
+        assert!(parser.feed(b"retry: 2500\n\n").is_empty());
+        assert_eq!(parser.retry(), Some(2500), "applied without an event");
         assert_eq!(events[0].data, "");
         assert_eq!(events[0].id, "3");
     }

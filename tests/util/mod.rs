@@ -57,8 +57,12 @@ pub const ALL_ON_PORT_0: [&str; 6] = [
 
 /// `sselab` flags for a test server: all listeners on port 0, certs in `dir`, plus `extra`.
 pub fn test_args(dir: &Path, extra: &[&str]) -> sselab::ServeArgs {
+    args_with_listeners(&ALL_ON_PORT_0, dir, extra)
+}
+
+fn args_with_listeners(listeners: &[&str], dir: &Path, extra: &[&str]) -> sselab::ServeArgs {
     let mut argv: Vec<String> = std::iter::once("sselab")
-        .chain(ALL_ON_PORT_0)
+        .chain(listeners.iter().copied())
         .chain(["--cert-dir"])
         .map(str::to_string)
         .collect();
@@ -77,6 +81,28 @@ impl TestServer {
     pub async fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let args = test_args(dir.path(), extra);
+        Self::serve(args, dir)
+    }
+
+    /// Stop this server, then start a new one on the same ports, with the same certificate,
+    /// and these flags: a restart, as clients see it.
+    pub async fn restart(&mut self, extra: &[&str]) {
+        self.stop().await;
+        let binds = [self.http, self.https, self.https_h1].map(|addr| addr.to_string());
+        let listeners = [
+            "--http",
+            &binds[0],
+            "--https",
+            &binds[1],
+            "--https-h1",
+            &binds[2],
+        ];
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        let args = args_with_listeners(&listeners, dir.path(), extra);
+        *self = Self::serve(args, dir);
+    }
+
+    fn serve(args: sselab::ServeArgs, dir: TempDir) -> Self {
         let server = Server::bind(&args).expect("server binds");
         let metrics = server.metrics_addr();
         let addr = |kind| server.addr(kind).expect("listener is on");
