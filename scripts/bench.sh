@@ -2,7 +2,7 @@
 # Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
-#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|side|h2load]...
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h2load]...
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
@@ -108,6 +108,33 @@ shutdown() {
   endblock
 }
 
+# reconnect: 2000 HTTP/1.1 streams, a SIGTERM, sselab started again on the same ports, and
+# `sselab bench --reconnect` timing when each stream came back, for three retry settings.
+reconnect() {
+  local settings
+  for settings in "--retry-jitter 0 --drain-spread 0" "--retry-jitter 0.2 --drain-spread 0" \
+    "--retry-jitter 0.2 --drain-spread 5"; do
+    # shellcheck disable=SC2086 # the settings are several flags
+    start_server --keepalive 0 $settings
+    title "Restart with 2000 open HTTP/1.1 streams, server flags: $settings (--retry 5000)"
+    echo "\$ sselab bench --reconnect --url http://127.0.0.1:18080/sse/hello?timeout=0 --streams 2000 --proto h1 --duration 60"
+    "$bin" bench --reconnect --url "http://127.0.0.1:18080/sse/hello?timeout=0" --streams 2000 --proto h1 \
+      --duration 60 >"$work/reconnect.txt" &
+    local bench_pid=$! open=0
+    for _ in $(seq 1 300); do
+      open=$(curl -s http://127.0.0.1:18080/metrics | awk '/^sselab_streams_open\{listener="http",protocol="HTTP\/1.1"\}/ {print $2}')
+      [ "${open:-0}" -ge 2000 ] && break
+      sleep 0.1
+    done
+    echo "open streams before SIGTERM: $open; restarting"
+    # shellcheck disable=SC2086
+    start_server --keepalive 0 $settings  # SIGTERM, wait for the exit, start again
+    wait "$bench_pid"
+    cat "$work/reconnect.txt"
+    endblock
+  done
+}
+
 side() {
   for proto in h1 h2; do
     start_server --keepalive 0
@@ -136,12 +163,12 @@ h2load_check() {
 }
 
 what=${*:-all}
-[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown scale h2load"
+[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown reconnect scale h2load"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
 for part in $what; do
   case $part in
     idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
-    shutdown) shutdown ;; side) side ;; h2load) h2load_check ;;
+    shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h2load) h2load_check ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done

@@ -47,6 +47,8 @@ pub(super) struct Outcome {
     pub retry_ms: Option<u64>,
     /// When a reconnect was answered with a stream.
     pub reconnected_at: Option<Instant>,
+    /// How long that answer took, from the attempt (connect included): a storm queues here.
+    pub answer_took: Option<Duration>,
     /// The reconnect sent a `Last-Event-ID` (the stream had seen an `id:`).
     pub resumed: bool,
     /// Reconnect attempts that found no server and waited another `retry:`.
@@ -151,12 +153,14 @@ async fn follow(
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
+        let attempt = Instant::now();
         match client.open(url, parser.last_event_id()).await {
             Ok(opened) => {
                 let at = Instant::now();
                 let resumed = !parser.last_event_id().is_empty();
                 record(&|o| {
                     o.reconnected_at = Some(at);
+                    o.answer_took = Some(at - attempt);
                     o.resumed = resumed;
                 });
                 // Held open like the browser would, so the server carries them again.

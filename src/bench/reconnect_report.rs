@@ -73,6 +73,8 @@ pub struct ReconnectReport {
     pub failures: BTreeMap<String, u64>,
     /// When the reconnects were answered, counted from the first stream's end.
     pub reconnect_after: Spread,
+    /// How long each answer took from its attempt (connect included): a storm queues here.
+    pub answer_took: Spread,
     /// The most reconnects answered within any 100 ms, and within any second.
     pub busiest_100ms: u64,
     pub busiest_1s: u64,
@@ -121,6 +123,12 @@ impl ReconnectReport {
             busiest_100ms: busiest(&sorted, 100.0),
             busiest_1s: busiest(&sorted, 1000.0),
             histogram: histogram(&sorted),
+            answer_took: Spread::of(
+                outcomes
+                    .iter()
+                    .filter_map(|o| o.answer_took.map(|took| took.as_secs_f64() * 1000.0))
+                    .collect(),
+            ),
             reconnect_after: Spread::of(arrivals),
         }
     }
@@ -149,6 +157,7 @@ impl ReconnectReport {
             line("  failure", format!("{n} × {reason}"));
         }
         line("answered after", spread(&self.reconnect_after));
+        line("each answer took", spread_fine(&self.answer_took));
         line(
             "busiest",
             format!(
@@ -187,6 +196,17 @@ fn spread(s: &Spread) -> String {
     format!(
         "min {:.0} ms, p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} samples)",
         s.min_ms, s.p50_ms, s.p99_ms, s.max_ms, s.samples
+    )
+}
+
+/// Like [`spread`], with the fractions a fast answer needs.
+fn spread_fine(s: &Spread) -> String {
+    if s.samples == 0 {
+        return "no samples".into();
+    }
+    format!(
+        "min {:.1} ms, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        s.min_ms, s.p50_ms, s.p99_ms, s.max_ms
     )
 }
 
