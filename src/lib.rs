@@ -8,11 +8,11 @@
 //! |---|---|
 //! | [`commands`] | what each subcommand does with its flags: `serve` builds the state and router and runs the listeners; `tabs`, `shot`, `bench`, `cert` |
 //! | [`cli`] | every flag (clap), with its `SSELAB_*` twin; describes and validates, opens nothing |
-//! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server; a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi) |
+//! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server (and its restart mode, `--reconnect`); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi) |
 //! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests |
 //! | [`http`] | the one router, its state, one file of handlers per feature, and the error type that maps every lower layer's refusals to a status code |
 //! | [`pubsub`] | the fan-out (numbered events, replay rings, bounded queues), sessions and topics, orders, tombstones — with its own error types |
-//! | [`sse`] | the wire encoder, the stream driver (keep-alive, timeout, shutdown), the stream registry, the parser |
+//! | [`sse`] | the wire encoder, the stream driver (keep-alive, timeout, shutdown), each stream's `retry:` (jitter, shutdown spread), the stream registry, the parser |
 //! | [`server`] | sockets, TLS and certificates, per-connection facts, the shutdown signal — no routes |
 //! | [`sync`] | the lock helper everything uses |
 //!
