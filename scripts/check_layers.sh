@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The layer rule from src/lib.rs, checked: imports only go down the list below, the pub/sub
-# core and the SSE layer never touch axum, and nothing reaches a layer above it.
+# core, the auth layer and the SSE layer never touch axum, and nothing reaches a layer above it.
 # Exits non-zero naming each file and import that breaks the rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Top to bottom; a module may import only modules of a lower rank (a larger number).
 declare -A rank=(
   [commands]=0 [cli]=1 [bench]=2 [browser]=2 [client]=3
-  [http]=4 [pubsub]=5 [sse]=6 [server]=7 [sync]=8
+  [http]=4 [auth]=5 [pubsub]=5 [sse]=6 [server]=7 [sync]=8
 )
 
 status=0
@@ -33,7 +33,7 @@ for file in $(find src -name '*.rs' ! -path src/lib.rs ! -path src/main.rs | sor
     fi
   done
   case $layer in
-    sse|pubsub)
+    sse|pubsub|auth)
       if grep -qE '\baxum(_server)?::' <<<"$code"; then
         fail "$file: the $layer layer must not use axum (it knows nothing of HTTP frameworks)"
       fi

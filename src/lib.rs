@@ -11,15 +11,17 @@
 //! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server (and its restart mode, `--reconnect`); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi) |
 //! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests |
 //! | [`http`] | the one router, its state, one file of handlers per feature, and the error type that maps every lower layer's refusals to a status code |
+//! | [`auth`] | JWT authorization without HTTP: channel patterns, claims, keys, checking and signing tokens, the rule that lets a request through (beside `pubsub`: neither imports the other) |
 //! | [`pubsub`] | the fan-out (numbered events, replay rings, bounded queues), sessions and topics, orders, tombstones — with its own error types |
 //! | [`sse`] | the wire encoder, the stream driver (keep-alive, timeout, shutdown), each stream's `retry:` (jitter, shutdown spread), the stream registry, the parser |
 //! | [`server`] | sockets, TLS and certificates, per-connection facts, the shutdown signal — no routes |
 //! | [`sync`] | the lock helper everything uses |
 //!
-//! **The rule:** `pubsub` and `sse` never import `http` or axum; `http` never imports `cli`
+//! **The rule:** `auth`, `pubsub` and `sse` never import `http` or axum; `http` never imports `cli`
 //! or `commands`; nothing imports a layer above it. `scripts/check_layers.sh` (run by
 //! `scripts/test.sh`) fails the build when an import breaks it.
 
+pub mod auth;
 pub mod bench;
 pub mod browser;
 pub mod cli;

@@ -1,0 +1,190 @@
+//! Checking a token: its size, its shape, its signature under the one configured key and
+//! algorithm, then its claims and dates — each failure a [`TokenError`] with a one-line
+//! reason a client can act on (the HTTP layer sends it with the 401).
+//!
+//! [`Verifier::verify`] is the entry point for untrusted bytes of any length: it never
+//! panics, and a token longer than [`MAX_TOKEN_BYTES`] is refused before anything is decoded.
+//! Dates are checked here rather than by jsonwebtoken, so that an expired token can be told
+//! apart (and say by how much) and so no clock reading can panic.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+
+use super::claims::Claims;
+use super::keys::VerifyKey;
+use super::ring_provider;
+
+/// Longest token looked at. sselab's own tokens are a few hundred bytes; 8 KiB leaves room
+/// for long pattern lists while keeping a hostile header from costing more than a glance.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Seconds a token stays good past its `exp` (and before its `nbf`): clock skew between the
+/// machine that signed it and this one.
+pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
+/// Why a token was not accepted. Its `Display` is the one-line reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Longer than [`MAX_TOKEN_BYTES`].
+    TooLong { bytes: usize },
+    /// Not a JWT, or a JWT that says something unreadable.
+    Malformed(String),
+    /// Signed with an algorithm this server does not accept.
+    WrongAlgorithm { got: String, accepted: Algorithm },
+    /// The signature does not match the server's key.
+    BadSignature,
+    /// `exp` is past (with [`CLOCK_LEEWAY_SECS`]).
+    Expired { seconds_ago: u64 },
+    /// `nbf` is still ahead.
+    NotYetValid { seconds_ahead: u64 },
+}
+
+impl TokenError {
+    /// `expired` or `invalid`, for logs and for RFC 6750's `error_description`.
+    pub fn is_expired(&self) -> bool {
+        matches!(self, TokenError::Expired { .. })
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::TooLong { bytes } => write!(
+                f,
+                "invalid token: {bytes} bytes, more than the {MAX_TOKEN_BYTES} looked at"
+            ),
+            TokenError::Malformed(why) => write!(f, "invalid token: {why}"),
+            TokenError::WrongAlgorithm { got, accepted } => write!(
+                f,
+                "invalid token: signed with {got}, this server accepts {accepted:?} only"
+            ),
+            TokenError::BadSignature => {
+                f.write_str("invalid token: the signature does not match this server's key")
+            }
+            TokenError::Expired { seconds_ago } => {
+                write!(f, "expired token: it expired {seconds_ago} s ago")
+            }
+            TokenError::NotYetValid { seconds_ahead } => {
+                write!(
+                    f,
+                    "invalid token: not valid for another {seconds_ahead} s (nbf)"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Checks tokens against one key; cheap to share behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    key: VerifyKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn new(key: VerifyKey) -> Self {
+        ring_provider::install();
+        let mut validation = Validation::new(key.algorithm);
+        // Dates are ours (see the module doc); `exp` stays required.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        Self { key, validation }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.key.algorithm
+    }
+
+    /// Check a token and give its claims. Never panics, whatever `token` holds.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.verify_at(token, now())
+    }
+
+    /// [`Self::verify`] as if the clock read `now` (seconds since the Unix epoch).
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLong { bytes: token.len() });
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key.key, &self.validation)
+            .map_err(|e| self.explain(token, e.into_kind()))?
+            .claims;
+        if claims.exp.saturating_add(CLOCK_LEEWAY_SECS) < now {
+            return Err(TokenError::Expired {
+                seconds_ago: now - claims.exp,
+            });
+        }
+        if let Some(nbf) = claims.nbf
+            && nbf > now.saturating_add(CLOCK_LEEWAY_SECS)
+        {
+            return Err(TokenError::NotYetValid {
+                seconds_ahead: nbf - now,
+            });
+        }
+        Ok(claims)
+    }
+
+    fn explain(&self, token: &str, kind: ErrorKind) -> TokenError {
+        let malformed = |why: &str| TokenError::Malformed(why.to_string());
+        match kind {
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
+                let got = jsonwebtoken::decode_header(token)
+                    .map_or_else(|_| "another algorithm".into(), |h| format!("{:?}", h.alg));
+                TokenError::WrongAlgorithm {
+                    got,
+                    accepted: self.key.algorithm,
+                }
+            }
+            ErrorKind::InvalidToken => {
+                malformed("not a JWT (three base64url parts joined by dots)")
+            }
+            ErrorKind::Base64(_) => malformed("a part is not base64url"),
+            ErrorKind::Utf8(_) => malformed("a part is not UTF-8"),
+            ErrorKind::Json(e) => TokenError::Malformed(format!(
+                "unreadable header or claims ({})",
+                short(&e.to_string())
+            )),
+            ErrorKind::MissingRequiredClaim(claim) => {
+                TokenError::Malformed(format!("no `{}` claim", short(&claim)))
+            }
+            ErrorKind::InvalidAudience => {
+                malformed("it has an `aud` claim, and sselab has no audience")
+            }
+            ErrorKind::InvalidClaimFormat(claim) => {
+                TokenError::Malformed(format!("the `{}` claim is unreadable", short(&claim)))
+            }
+            other => TokenError::Malformed(short(&other_reason(&other))),
+        }
+    }
+}
+
+fn other_reason(kind: &ErrorKind) -> String {
+    format!("{kind:?}")
+}
+
+/// A reason built from token contents, kept to one short line.
+fn short(text: &str) -> String {
+    const MAX_CHARS: usize = 160;
+    let mut line: String = text
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX_CHARS).is_some() {
+        line.push('…');
+    }
+    line
+}
+
+/// Seconds since the Unix epoch; a clock before 1970 reads as 0 rather than panicking.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
