@@ -5,10 +5,14 @@
 //! The load generator's own flags live with it ([`crate::bench::BenchArgs`]), since
 //! `bench::run` takes them as they are.
 
+mod auth;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+pub use auth::{AuthArgs, TokenArgs};
 
 use crate::browser::Engine;
 use crate::server::Bind;
@@ -54,6 +58,9 @@ pub enum Command {
     /// Load-test any SSE server: N streams over HTTP/1.1 or HTTP/2, optional fan-out with
     /// delivery latency, lost/duplicated events, and the server's RSS per stream.
     Bench(crate::bench::BenchArgs),
+    /// Print a signed token for the server's key, e.g.
+    /// `sselab token --publish 'topics/*' --subscribe '*' --ttl 1h`.
+    Token(TokenArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -193,6 +200,7 @@ impl Command {
             Command::Tabs(args) => args.browser.log.verbose,
             Command::Shot(args) => args.browser.log.verbose,
             Command::Bench(args) => args.verbose,
+            Command::Token(args) => args.log.verbose,
         }
     }
 }
@@ -418,6 +426,9 @@ pub struct ServeArgs {
         env = "SSELAB_CORS_ORIGIN"
     )]
     pub cors_origin: String,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     #[command(flatten)]
     pub log: LogArgs,

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Tabs(args) => runtime.block_on(commands::tabs(args)),
         Command::Shot(args) => runtime.block_on(commands::shot(args)),
         Command::Bench(args) => runtime.block_on(commands::bench(args)),
+        Command::Token(args) => commands::token(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -309,7 +309,7 @@ mod tests {
                 c => c,
             })
             .collect();
-        while text.len() % 4 != 0 {
+        while !text.len().is_multiple_of(4) {
             text.push('=');
         }
         text

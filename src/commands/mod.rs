@@ -1,8 +1,10 @@
 //! What each subcommand does, given its parsed flags: the top of the library, the only
 //! layer that reads [`crate::cli`] types. `main.rs` calls one of these and prints the error.
 
+mod access;
 mod serve;
 mod tabs;
+mod token;
 
 use std::io::Write;
 use std::path::Path;
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 pub use serve::Server;
 pub use tabs::tabs;
+pub use token::token;
 
 use crate::browser::LabBrowser;
 use crate::cli::{BrowserArgs, CertArgs, ServeArgs, ShotArgs};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::access;
 use crate::cli::{SameId, ServeArgs};
 use crate::http::{self, AppState, Settings};
 use crate::pubsub::fanout::{Exclusive, Fanout, Limits};
@@ -26,6 +27,8 @@ pub struct Server {
     /// Cancelled when shutdown starts: streams end, order workers and the sweeper stop.
     shutdown: CancellationToken,
     grace: Duration,
+    /// The banner's last line: whether auth is on, and with which key.
+    auth_banner: String,
 }
 
 impl Server {
@@ -35,6 +38,15 @@ impl Server {
         let cors = http::cors_origin(&args.cors_origin)
             .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
         let grace = Duration::from_secs(args.grace);
+        // Before binding: a server that must not start opens no socket.
+        let access = access::plan(
+            &args.auth,
+            &[
+                ("--http", args.http),
+                ("--https", args.https),
+                ("--https-h1", args.https_h1),
+            ],
+        )?;
         let listeners = Listeners::bind(&ListenerConfig {
             http: args.http,
             https: args.https,
@@ -89,12 +101,14 @@ impl Server {
             connections: listeners.connections().clone(),
             fanout,
             responses: Arc::default(),
+            access: access.access,
         };
         Ok(Self {
             listeners,
             state,
             shutdown,
             grace,
+            auth_banner: access.banner,
         })
     }
 
@@ -116,9 +130,10 @@ impl Server {
         &self.state
     }
 
-    /// One line per listener with its URL, then the certificate fingerprint.
+    /// One line per listener with its URL, then the certificate fingerprint, then whether
+    /// auth is on (`auth: off (loopback only)`, `auth: on (RS256 from --jwt-public-key …)`).
     pub fn banner(&self) -> String {
-        self.listeners.banner()
+        format!("{}\n{}", self.listeners.banner(), self.auth_banner)
     }
 
     /// Serve until `signal` resolves, then end every stream, stop accepting and return
@@ -129,6 +144,7 @@ impl Server {
             state,
             shutdown,
             grace,
+            ..
         } = self;
         // However serving ends, the workers below stop with it.
         let _stop_workers = shutdown.clone().drop_guard();

@@ -7,6 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::Denied;
 use crate::pubsub::hub::HubError;
 use crate::pubsub::orders::OrderError;
 use crate::sse::StreamRefused;
@@ -20,6 +21,8 @@ pub struct AppError {
     pub message: String,
     /// Seconds, for `Retry-After` on 503.
     pub retry_after: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 or 403 (RFC 6750).
+    pub www_authenticate: Option<String>,
 }
 
 impl AppError {
@@ -30,6 +33,7 @@ impl AppError {
             status,
             message,
             retry_after: None,
+            www_authenticate: None,
         }
     }
 
@@ -49,6 +53,25 @@ impl AppError {
     }
 }
 
+/// RFC 6750's challenge: `Bearer realm="sselab"`, plus `error` and `error_description`
+/// when a token was given. The description is the body's reason made header-safe.
+fn bearer_challenge(error: Option<&str>, description: &str) -> String {
+    let mut challenge = String::from("Bearer realm=\"sselab\"");
+    if let Some(error) = error {
+        let description: String = description
+            .chars()
+            .map(|c| match c {
+                ' ' | '!' | '#'..='[' | ']'..='~' => c,
+                _ => '\'',
+            })
+            .collect();
+        challenge.push_str(&format!(
+            ", error=\"{error}\", error_description=\"{description}\""
+        ));
+    }
+    challenge
+}
+
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.status.as_u16(), self.message)
@@ -65,6 +88,14 @@ impl IntoResponse for AppError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         response
     }
 }
@@ -72,6 +103,22 @@ impl IntoResponse for AppError {
 impl From<StreamRefused> for AppError {
     fn from(refused: StreamRefused) -> Self {
         AppError::unavailable(refused.to_string(), RETRY_AFTER_SECS)
+    }
+}
+
+/// No token or a bad one: 401 with a challenge; a good token without the grant: 403.
+impl From<Denied> for AppError {
+    fn from(denied: Denied) -> Self {
+        let reason = denied.to_string();
+        let (status, error) = match &denied {
+            Denied::Missing => (StatusCode::UNAUTHORIZED, None),
+            Denied::Invalid(_) => (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+            Denied::Forbidden(_) => (StatusCode::FORBIDDEN, Some("insufficient_scope")),
+        };
+        Self {
+            www_authenticate: Some(bearer_challenge(error, &reason)),
+            ..Self::new(status, reason)
+        }
     }
 }
 

@@ -1,26 +1,33 @@
 //! The hub over HTTP: subscribe to sessions and topics as SSE, post events, list, delete.
-//! Handlers only translate; the rules live in [`crate::pubsub::hub`].
+//! Handlers only translate; the rules live in [`crate::pubsub::hub`], and who may do what
+//! in [`crate::auth`]: subscribing needs a `subscribe` grant for `sessions/ID` or
+//! `topics/NAME` (or a public topic), posting a `publish` grant, and broadcasting, listing
+//! and deleting `admin`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::caller::Caller;
 use super::params::{self, LastEventId};
 use super::posted::PostedEvent;
 use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
 use super::{AppError, AppState};
+use crate::auth::{Channel, Need};
 use crate::pubsub::hub::HubError;
 use crate::server::RequestInfo;
 
 pub async fn subscribe_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    caller: Caller,
     request: RequestInfo,
     LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
+    caller.require(Need::Subscribe(Channel::session(&id)))?;
     let subscription = match state.hub.subscribe_session(
         &id,
         last_event_id,
@@ -52,9 +59,13 @@ pub async fn subscribe_session(
 pub async fn post_to_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    event: PostedEvent,
+    caller: Caller,
+    body: Request,
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
+    caller.require(Need::Publish(Channel::session(&id)))?;
+    // Read after the check: a refused publisher gets 401/403, not a verdict on its body.
+    let event = PostedEvent::from_request(body, &state).await?;
     let published = state
         .hub
         .publish_session(&id, event.name.as_ref(), &event.data)?;
@@ -63,31 +74,47 @@ pub async fn post_to_session(
     ))
 }
 
-pub async fn broadcast(State(state): State<AppState>, event: PostedEvent) -> Response {
+pub async fn broadcast(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Request,
+) -> Result<Response, AppError> {
+    caller.require(Need::Admin)?;
+    let event = PostedEvent::from_request(body, &state).await?;
     let sessions = state.hub.broadcast(event.name.as_ref(), &event.data);
-    accepted(json!({ "sessions": sessions }))
+    Ok(accepted(json!({ "sessions": sessions })))
 }
 
 pub async fn delete_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    caller: Caller,
 ) -> Result<Response, AppError> {
+    caller.require(Need::Admin)?;
     let id = params::client_id(&id)?;
     state.hub.delete_session(&id)?;
     Ok(Json(json!({ "session": id, "deleted": true })).into_response())
 }
 
-pub async fn list_sessions(State(state): State<AppState>) -> Response {
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, AppError> {
+    caller.require(Need::Admin)?;
     let sessions = state.hub.sessions();
     let connected = sessions.iter().filter(|s| s.connected).count();
-    Json(json!({ "total": sessions.len(), "connected": connected, "sessions": sessions }))
-        .into_response()
+    Ok(
+        Json(json!({ "total": sessions.len(), "connected": connected, "sessions": sessions }))
+            .into_response(),
+    )
 }
 
 pub async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    caller: Caller,
 ) -> Result<Response, AppError> {
+    caller.require(Need::Admin)?;
     let id = params::client_id(&id)?;
     let session = state.hub.session(&id).ok_or(HubError::NotFound {
         what: "session",
@@ -99,10 +126,12 @@ pub async fn get_session(
 pub async fn subscribe_topic(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    caller: Caller,
     request: RequestInfo,
     LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let name = params::client_id(&name)?;
+    caller.require(Need::Subscribe(Channel::topic(&name)))?;
     let subscription =
         state
             .hub
@@ -120,9 +149,12 @@ pub async fn subscribe_topic(
 pub async fn post_to_topic(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    event: PostedEvent,
+    caller: Caller,
+    body: Request,
 ) -> Result<Response, AppError> {
     let name = params::client_id(&name)?;
+    caller.require(Need::Publish(Channel::topic(&name)))?;
+    let event = PostedEvent::from_request(body, &state).await?;
     let published = state
         .hub
         .publish_topic(&name, event.name.as_ref(), &event.data)?;
@@ -131,9 +163,13 @@ pub async fn post_to_topic(
     ))
 }
 
-pub async fn list_topics(State(state): State<AppState>) -> Response {
+pub async fn list_topics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, AppError> {
+    caller.require(Need::Admin)?;
     let topics = state.hub.topics();
-    Json(json!({ "total": topics.len(), "topics": topics })).into_response()
+    Ok(Json(json!({ "total": topics.len(), "topics": topics })).into_response())
 }
 
 fn accepted(body: serde_json::Value) -> Response {

@@ -2,9 +2,12 @@
 //! handlers share, the error type that maps every lower layer's refusals to a status code,
 //! and one file of handlers per feature.
 //!
-//! It builds on [`crate::sse`] and [`crate::pubsub`] (what to send) and [`crate::server`]
-//! (what each request's connection is); it never sees the command line.
+//! It builds on [`crate::sse`] and [`crate::pubsub`] (what to send), [`crate::auth`] (who
+//! may) and [`crate::server`] (what each request's connection is); it never sees the
+//! command line.
 
+mod auth_cookie;
+pub mod caller;
 mod clock;
 mod demo;
 pub mod error;
@@ -15,6 +18,7 @@ mod orders;
 mod pages;
 pub mod params;
 pub mod posted;
+pub mod query_token;
 mod remedies;
 mod state;
 mod stats;
@@ -40,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .allow_headers([
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("content-type"),
+            HeaderName::from_static("authorization"),
         ]);
     Router::new()
         .route("/", get(pages::index))
@@ -76,6 +81,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/topics/{name}/events", post(hub::post_to_topic))
         .route("/api/orders", post(orders::create_order))
         .route("/api/orders/{id}", get(orders::get_order))
+        .route(
+            "/api/auth/cookie",
+            post(auth_cookie::set).delete(auth_cookie::clear),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -86,6 +95,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
+        // Outermost: `?access_token=` leaves the URI before anything can log it.
+        .layer(axum::middleware::from_fn(query_token::lift))
 }
 
 async fn not_found(uri: Uri) -> AppError {

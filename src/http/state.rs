@@ -1,5 +1,6 @@
 //! What every handler shares: the settings taken from the flags and the bound listeners,
-//! and cheap handles to the stream registry, the pub/sub core and the counters.
+//! and cheap handles to the stream registry, the pub/sub core, the counters and the
+//! authorization rule.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use axum::http::{HeaderValue, Uri};
 use tower_http::cors::AllowOrigin;
 
 use super::metrics::ResponseCounters;
+use crate::auth::Access;
 use crate::pubsub::fanout::Fanout;
 use crate::pubsub::hub::Hub;
 use crate::pubsub::orders::Orders;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub connections: Arc<ConnCounters>,
     pub fanout: Fanout,
     pub responses: Arc<ResponseCounters>,
+    /// Who may publish, subscribe and administer (open when no key is configured).
+    pub access: Access,
 }
 
 /// Parse `--cors-origin`: `*` or a comma-separated list of origins.
