@@ -32,7 +32,7 @@ impl std::fmt::Display for Need<'_> {
             Need::Publish(channel) => write!(f, "publish to {channel}"),
             Need::Subscribe(channel) => write!(f, "subscribe to {channel}"),
             Need::PublishAny(kind) => write!(f, "publish to {}/*", kind.prefix()),
-            Need::Admin => f.write_str("admin"),
+            Need::Admin => f.write_str("use the admin endpoints"),
         }
     }
 }

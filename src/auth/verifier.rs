@@ -188,3 +188,128 @@ pub fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::auth::claims::Grants;
+    use crate::auth::keys::SignKey;
+    use crate::auth::signer::Signer;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn verifier() -> Verifier {
+        Verifier::new(VerifyKey::hs256(SECRET).expect("key"))
+    }
+
+    fn signed(exp: u64, nbf: Option<u64>) -> String {
+        Signer::new(SignKey::hs256(SECRET).expect("key"))
+            .sign_claims(&Claims {
+                exp,
+                nbf,
+                iat: None,
+                sselab: Grants::default(),
+            })
+            .expect("signs")
+    }
+
+    fn b64(json: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn dates_are_checked_with_the_leeway() {
+        let verifier = verifier();
+        let now = 1_000_000;
+        assert!(verifier.verify_at(&signed(now, None), now).is_ok());
+        assert!(
+            verifier
+                .verify_at(&signed(now - CLOCK_LEEWAY_SECS, None), now)
+                .is_ok()
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(now - 100, None), now),
+            Err(TokenError::Expired { seconds_ago: 100 })
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(now + 3600, Some(now + 100)), now),
+            Err(TokenError::NotYetValid { seconds_ahead: 100 })
+        );
+        assert!(
+            verifier
+                .verify_at(&signed(u64::MAX, Some(u64::MAX)), u64::MAX)
+                .is_ok()
+        );
+        assert!(verifier.verify_at(&signed(0, None), u64::MAX).is_err());
+    }
+
+    #[test]
+    fn each_kind_of_bad_token_gets_its_reason() {
+        let verifier = verifier();
+        let good = signed(u64::MAX / 2, None);
+        let (head, rest) = good.split_once('.').expect("dots");
+        let hs512 = format!("{}.{rest}", b64(r#"{"alg":"HS512","typ":"JWT"}"#));
+        let none = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(r#"{"exp":1}"#));
+        let tampered = format!(
+            "{head}.{}.{}",
+            b64(r#"{"exp":1,"sselab":{"admin":true}}"#),
+            rest.rsplit('.').next().expect("sig")
+        );
+        for (token, starts) in [
+            ("", "invalid token: not a JWT"),
+            ("a.b", "invalid token: not a JWT"),
+            ("a.b.c", "invalid token: a part is not base64url"),
+            (&none, "invalid token: unreadable header"),
+            (
+                &hs512,
+                "invalid token: signed with HS512, this server accepts HS256 only",
+            ),
+            (&tampered, "invalid token: the signature does not match"),
+        ] {
+            let error = verifier.verify(token).expect_err(token).to_string();
+            assert!(error.starts_with(starts), "{token:?}: {error}");
+        }
+        let huge = "a".repeat(1 << 20);
+        assert_eq!(
+            verifier.verify(&huge),
+            Err(TokenError::TooLong { bytes: 1 << 20 })
+        );
+    }
+
+    #[test]
+    fn a_token_without_the_sselab_claim_is_invalid() {
+        // Built first: it installs the crypto provider jsonwebtoken::encode below needs.
+        let verifier = verifier();
+        let key = SignKey::hs256(SECRET).expect("key");
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &serde_json::json!({"exp": u64::MAX / 2, "sub": "someone"}),
+            &key.key,
+        )
+        .expect("signs");
+        let error = verifier.verify(&token).expect_err("no claim").to_string();
+        assert!(error.contains("sselab"), "{error}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever the text, an answer and never a panic; refusals are one line.
+        #[test]
+        fn any_text_is_answered(token in "\\PC{0,300}") {
+            if let Err(error) = verifier().verify(&token) {
+                prop_assert!(!error.to_string().contains('\n'));
+            }
+        }
+
+        /// JWT-shaped junk: three base64url parts of arbitrary JSON-ish text.
+        #[test]
+        fn jwt_shaped_junk_is_answered(header in "\\PC{0,80}", claims in "\\PC{0,200}", signature in "[A-Za-z0-9_-]{0,90}") {
+            let token = format!("{}.{}.{signature}", b64(&header), b64(&claims));
+            prop_assert!(verifier().verify(&token).is_err());
+        }
+    }
+}

@@ -35,7 +35,7 @@ pub struct Caller {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Authorization {
     Bearer(String),
-    /// Another scheme (`Basic …`), or a value that is not text.
+    /// Another scheme (`Basic …`), or no token after `Bearer`.
     NotBearer,
 }
 
@@ -43,23 +43,18 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        // Read as text lossily: a stray non-ASCII byte makes a token invalid, not absent.
         let header = parts.headers.get(AUTHORIZATION).map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(bearer_token)
-                .map_or(Authorization::NotBearer, |t| {
-                    Authorization::Bearer(t.to_string())
-                })
+            match bearer_token(&String::from_utf8_lossy(value.as_bytes())) {
+                Some(token) => Authorization::Bearer(token.to_string()),
+                None => Authorization::NotBearer,
+            }
         });
         // HTTP/2 may split cookies over several `cookie` fields; look in all of them.
-        let cookie = parts
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find_map(|cookies| cookie_value(cookies, AUTH_COOKIE))
-            .map(str::to_string);
+        let cookie = parts.headers.get_all(COOKIE).iter().find_map(|value| {
+            cookie_value(&String::from_utf8_lossy(value.as_bytes()), AUTH_COOKIE)
+                .map(str::to_string)
+        });
         let query = parts.extensions.get::<QueryToken>().map(|t| t.0.clone());
         Ok(Self {
             access: state.access.clone(),
