@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod auth;
+pub mod bin;
 pub mod browser;
 pub mod tabs;
 
