@@ -10,7 +10,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use sselab::auth::{Claims, Grants, Pattern, SignKey, Signer, now};
 
-use super::Client;
+use http::StatusCode;
+use http::header::WWW_AUTHENTICATE;
+
+use super::{Client, Events, TestServer, Via, assert_one_line, header};
 
 /// Long enough for HS256's 32-byte minimum.
 pub const SECRET: &str = "sselab-test-secret-at-least-32-bytes-long";
@@ -98,4 +101,51 @@ pub async fn post_as(client: &Client, token: Option<&str>, path: &str) -> Respon
         .map(|value| ("authorization", value.as_str()))
         .collect();
     send_with(client, "POST", path, &headers, "hello").await
+}
+
+/// HTTP/1.1 over plain TCP and HTTP/2 over TLS: the two ways browsers arrive.
+pub const VIAS: [Via; 2] = [Via::H1, Via::H2Tls];
+
+pub async fn secured(extra: &[&str]) -> TestServer {
+    let mut flags = vec!["--jwt-secret", SECRET];
+    flags.extend(extra);
+    TestServer::start(&flags).await
+}
+
+/// A refusal: status, a one-line body starting with `start`, and the RFC 6750 challenge
+/// with `error` (none for a missing token).
+pub async fn assert_refused(
+    response: http::Response<Incoming>,
+    status: StatusCode,
+    start: &str,
+    error: Option<&str>,
+) {
+    let challenge = header(response.headers(), WWW_AUTHENTICATE.as_str()).to_string();
+    assert!(
+        challenge.starts_with("Bearer realm=\"sselab\""),
+        "{challenge:?}"
+    );
+    match error {
+        Some(error) => assert!(
+            challenge.contains(&format!("error=\"{error}\"")),
+            "{challenge}"
+        ),
+        None => assert!(!challenge.contains("error="), "{challenge}"),
+    }
+    assert_one_line(response, status, start).await;
+}
+
+/// GET an SSE path with these headers and give its status (reading `connected` when 200).
+pub async fn subscribe_status(
+    server: &TestServer,
+    via: Via,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> StatusCode {
+    let client = server.client(via).await;
+    let mut events = Events::new(client.get_with(path, headers).await);
+    if events.status == StatusCode::OK {
+        events.connected().await;
+    }
+    events.status
 }
