@@ -8,9 +8,10 @@
 //! and the JWK helpers (sselab takes keys from PEM files, never from JWK sets) answer with an
 //! error instead of jsonwebtoken's placeholder panics.
 //!
-//! Key bytes, as [`super::keys`] stores them: HS256 the secret; RS256 verifying a PKCS#1
-//! `RSAPublicKey` (or modulus and exponent), signing a PKCS#8 or PKCS#1 private key; ES256
-//! verifying an uncompressed P-256 point, signing a PKCS#8 private key.
+//! Key bytes, as [`VerifyKey`](super::VerifyKey) and [`SignKey`](super::SignKey) store
+//! them: HS256 the secret; RS256 verifying a PKCS#1 `RSAPublicKey` (or modulus and
+//! exponent), signing a PKCS#8 or PKCS#1 private key; ES256 verifying an uncompressed P-256
+//! point, signing a PKCS#8 private key.
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind};
