@@ -23,7 +23,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::bind(&args)?;
     // Installed before the banner: whoever reads it may send SIGTERM at once.
     let signal = shutdown::shutdown_signal();
-    println!("{}", server.banner());
+    // Whoever reads the banner may stop after the lines it wants (tests read the listeners);
+    // a closed stdout is no reason to stop serving, so the write's error is not a panic.
+    let _ = writeln!(std::io::stdout(), "{}", server.banner());
     server.serve(signal).await
 }
 
