@@ -6,6 +6,7 @@
 //! `bench::run` takes them as they are.
 
 mod auth;
+mod limits;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub use auth::{AuthArgs, TokenArgs};
+pub use limits::{DEFAULT_MAX_CONNECTIONS_PER_IP, LimitArgs};
 
 use crate::browser::Engine;
 use crate::server::Bind;
@@ -341,6 +343,9 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600),
           env = "SSELAB_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: u64,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// Cap on SSE streams open at once over all listeners; more get 503 + Retry-After.
     #[arg(

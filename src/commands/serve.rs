@@ -15,9 +15,21 @@ use crate::http::{self, AppState, Settings};
 use crate::pubsub::fanout::{Exclusive, Fanout, Limits};
 use crate::pubsub::hub::{Hub, HubConfig};
 use crate::pubsub::orders::Orders;
+use crate::server::admission;
 use crate::server::certs::CertMaterial;
-use crate::server::{ListenerConfig, ListenerKind, Listeners};
+use crate::server::{ConnLimits, ListenerConfig, ListenerKind, Listeners, ProtocolLimits};
 use crate::sse::{RetryPolicy, StreamRegistry};
+
+/// `--max-connections` when not given: just under the open-file limit, where accepting would
+/// start failing anyway (connections beyond it would only make axum-server pause every accept
+/// loop). Where the limit cannot be read, the most the lab's largest runs need, five times over.
+fn default_max_connections() -> usize {
+    /// Without `/proc`: five times the lab's largest single-host run (10k connections).
+    const WITHOUT_PROC: usize = 50_000;
+    admission::open_file_limit().map_or(WITHOUT_PROC, |files| {
+        files.saturating_sub(admission::SPARE_FILES).max(1) as usize
+    })
+}
 
 /// Bound listeners, the certificate, and the shared state: everything but the serving.
 #[derive(Debug)]
@@ -55,8 +67,22 @@ impl Server {
             cert_dir: args.cert.cert_dir.clone(),
             extra_sans: args.cert.sans.clone(),
             regenerate_cert: args.regen_cert,
-            header_read_timeout: Duration::from_secs(args.header_read_timeout),
-            h2_max_streams: args.h2_max_streams,
+            protocol: ProtocolLimits {
+                header_read_timeout: Duration::from_secs(args.header_read_timeout),
+                h2_max_streams: args.h2_max_streams,
+                h2_max_pending_accept_reset_streams: args.limits.h2_max_pending_accept_reset_streams
+                    as usize,
+                h2_max_local_error_reset_streams: args.limits.h2_max_local_error_reset_streams
+                    as usize,
+                max_header_bytes: args.limits.max_header_bytes,
+            },
+            connections: ConnLimits {
+                max_connections: args
+                    .limits
+                    .max_connections
+                    .map_or_else(default_max_connections, |n| n as usize),
+                max_connections_per_ip: args.limits.max_connections_per_ip as usize,
+            },
             grace,
         })?;
         let retry = RetryPolicy::new(

@@ -209,6 +209,25 @@ pub fn render(state: &AppState) -> prometheus::Result<String> {
     )?
     .with_label_values(&NO_LABELS)
     .inc_by(state.connections.accepted());
+    let refused = counter(
+        &registry,
+        "sselab_connections_refused_total",
+        "Connections closed at accept for being over --max-connections or --max-connections-per-ip",
+        &["listener", "reason"],
+    )?;
+    for (kind, refusal, n) in state.connections.admission().refused() {
+        refused
+            .with_label_values(&[kind.name(), refusal.name()])
+            .inc_by(n);
+    }
+    counter(
+        &registry,
+        "sselab_connections_closed_without_request_total",
+        "Connections that closed before a whole request arrived (TLS handshake or headers not finished in time, or the client left)",
+        &[],
+    )?
+    .with_label_values(&NO_LABELS)
+    .inc_by(state.connections.closed_without_request());
 
     let fanout = state.fanout.totals();
     for (name, help, value) in [

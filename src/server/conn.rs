@@ -1,8 +1,10 @@
 //! Per-connection facts: which listener accepted it, its id, its peer, how many requests it
 //! carried. The SSE lab is about connections, so every request knows the one it came on.
 //!
-//! [`ConnAcceptor`] runs once per accepted TCP connection (before TLS) and wraps the router
-//! with a tiny service that stamps each request with a [`ConnContext`].
+//! [`ConnAcceptor`] runs once per accepted TCP connection (before TLS): it asks
+//! [`Admission`] whether the connection is under the caps, turns it away if not, and
+//! otherwise wraps the router with a tiny service that stamps each request with a
+//! [`ConnContext`].
 
 use std::future::{Ready, ready};
 use std::io;
@@ -21,15 +23,39 @@ use tokio::net::TcpStream;
 use tower::Service;
 
 use super::ListenerKind;
+use super::admission::{Admission, ConnLimits};
 
-/// Connections accepted and open, per listener; shared by every acceptor of one server.
-#[derive(Debug, Default)]
+/// Connections accepted and open, per listener, and the caps they are held to; shared by
+/// every acceptor of one server.
+#[derive(Debug)]
 pub struct ConnCounters {
     next_id: AtomicU64,
     open: [AtomicU64; 3],
+    /// Closed before a complete request arrived: a TLS handshake or request headers that
+    /// never finished in time (slowloris), or a client that connected and left.
+    closed_without_request: AtomicU64,
+    admission: Admission,
 }
 
 impl ConnCounters {
+    pub fn new(limits: ConnLimits) -> Self {
+        Self {
+            next_id: AtomicU64::new(0),
+            open: Default::default(),
+            closed_without_request: AtomicU64::new(0),
+            admission: Admission::new(limits),
+        }
+    }
+
+    /// The caps, and the connections they refused.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    pub fn closed_without_request(&self) -> u64 {
+        self.closed_without_request.load(Ordering::Relaxed)
+    }
+
     /// Connections open now on each listener, in [`ListenerKind::ALL`] order.
     pub fn open(&self) -> [u64; 3] {
         self.open.each_ref().map(|n| n.load(Ordering::Relaxed))
@@ -54,6 +80,14 @@ pub struct ConnInfo {
 impl Drop for ConnInfo {
     fn drop(&mut self) {
         self.counters.open[self.listener.index()].fetch_sub(1, Ordering::Relaxed);
+        self.counters
+            .admission
+            .release(self.peer.map(|peer| peer.ip()));
+        if self.requests.load(Ordering::Relaxed) == 0 {
+            self.counters
+                .closed_without_request
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -85,13 +119,20 @@ impl<S> Accept<TcpStream, S> for ConnAcceptor {
     type Future = Ready<io::Result<(TcpStream, WithConn<S>)>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        let peer = stream.peer_addr().ok();
+        let admission = &self.counters.admission;
+        if let Err(refusal) = admission.admit(self.listener, peer.map(|peer| peer.ip())) {
+            tracing::debug!(listener = %self.listener, ?peer, reason = refusal.name(), "connection refused");
+            admission.turn_away(stream, self.listener, refusal);
+            return ready(Err(io::Error::other(refusal.name())));
+        }
         // SSE frames are small and latency is the point: do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         self.counters.open[self.listener.index()].fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(ConnInfo {
             id: self.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             listener: self.listener,
-            peer: stream.peer_addr().ok(),
+            peer,
             requests: AtomicU64::new(0),
             counters: self.counters.clone(),
         });

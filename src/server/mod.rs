@@ -8,9 +8,11 @@
 //! http/1.1 only. Sockets are bound before serving so a caller (a test, or `main`) learns the
 //! real ports and a port in use fails fast with its address.
 
+pub mod admission;
 pub mod certs;
 pub mod conn;
 mod kind;
+pub mod limits;
 pub mod shutdown;
 pub mod tls;
 
@@ -29,9 +31,11 @@ use axum_server::{Control, Handle};
 use socket2::{Domain, Socket, Type};
 use tokio::task::JoinSet;
 
+pub use admission::ConnLimits;
 use certs::{CertMaterial, CertRequest};
 pub use conn::{ConnAcceptor, ConnCounters, RequestInfo};
 pub use kind::{ListenerKind, Ports};
+pub use limits::ProtocolLimits;
 
 /// Pending connections the kernel queues per listener; the lab opens thousands at once.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -82,10 +86,10 @@ pub struct ListenerConfig {
     pub cert_dir: PathBuf,
     pub extra_sans: Vec<String>,
     pub regenerate_cert: bool,
-    /// For the TLS handshake and the request headers of a new connection.
-    pub header_read_timeout: Duration,
-    /// SETTINGS_MAX_CONCURRENT_STREAMS on HTTP/2 connections.
-    pub h2_max_streams: u32,
+    /// What one connection may make the server do (timeouts, HTTP/2 resets, header size).
+    pub protocol: ProtocolLimits,
+    /// How many connections may be open at once, in all and per peer address.
+    pub connections: ConnLimits,
     /// How long shutdown may take before open connections are cut.
     pub grace: Duration,
 }
@@ -105,8 +109,7 @@ pub struct Listeners {
     metrics: Option<(std::net::TcpListener, SocketAddr)>,
     certificate: Option<CertMaterial>,
     connections: Arc<ConnCounters>,
-    header_read_timeout: Duration,
-    h2_max_streams: u32,
+    protocol: ProtocolLimits,
     grace: Duration,
 }
 
@@ -143,6 +146,7 @@ impl Listeners {
                 "every listener is off: turn on at least one of --http, --https, --https-h1"
             );
         }
+        warn_if_files_run_out_first(config.connections);
         let needs_tls = listeners.iter().any(|l| l.kind != ListenerKind::Http);
         let certificate = needs_tls
             .then(|| {
@@ -157,9 +161,8 @@ impl Listeners {
             listeners,
             metrics,
             certificate,
-            connections: Arc::new(ConnCounters::default()),
-            header_read_timeout: config.header_read_timeout,
-            h2_max_streams: config.h2_max_streams,
+            connections: Arc::new(ConnCounters::new(config.connections)),
+            protocol: config.protocol,
             grace: config.grace,
         })
     }
@@ -196,7 +199,7 @@ impl Listeners {
         &self.connections
     }
 
-    /// One line per listener with its URL, then the certificate fingerprint.
+    /// One line per listener with its URL, then the certificate fingerprint, then the caps.
     pub fn banner(&self) -> String {
         let mut lines = Vec::new();
         for listener in &self.listeners {
@@ -226,6 +229,14 @@ impl Listeners {
                 cert.spki_sha256
             ));
         }
+        let caps = self.connections.admission().limits();
+        lines.push(format!(
+            "limits: {} connections ({} per address), request headers of {} bytes within {} s",
+            caps.max_connections,
+            caps.max_connections_per_ip,
+            self.protocol.max_header_bytes,
+            self.protocol.header_read_timeout.as_secs()
+        ));
         lines.join("\n")
     }
 
@@ -239,14 +250,15 @@ impl Listeners {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let control = Control::new();
+        let header_read_timeout = self.protocol.header_read_timeout;
         let mut servers = JoinSet::new();
         for listener in self.listeners {
             let acceptor = ConnAcceptor::new(listener.kind, self.connections.clone());
             let make_service = app.clone().into_make_service();
             let server = axum_server::from_tcp(listener.socket)?
                 .handle(Handle::with_control(control.clone()))
-                .first_request_timeout(self.header_read_timeout);
-            let server = tune(server, self.header_read_timeout, self.h2_max_streams);
+                .first_request_timeout(header_read_timeout);
+            let server = limits::tune(server, &self.protocol);
             let kind = listener.kind;
             match kind {
                 ListenerKind::Http => {
@@ -258,7 +270,7 @@ impl Listeners {
                         .as_ref()
                         .context("TLS listener without a certificate")?;
                     let tls = RustlsAcceptor::new(tls::server_config(certificate, kind)?)
-                        .handshake_timeout(self.header_read_timeout)
+                        .handshake_timeout(header_read_timeout)
                         .acceptor(acceptor);
                     let server = server.acceptor(tls);
                     let server = if kind == ListenerKind::HttpsH1 {
@@ -274,7 +286,7 @@ impl Listeners {
         if let Some((socket, _)) = self.metrics {
             let server = axum_server::from_tcp(socket)?
                 .handle(Handle::with_control(control.clone()))
-                .first_request_timeout(self.header_read_timeout);
+                .first_request_timeout(header_read_timeout);
             servers.spawn(server.serve(metrics.into_make_service()));
         }
 
@@ -307,18 +319,19 @@ impl Listeners {
     }
 }
 
-/// Timeouts and HTTP/2 settings shared by all three listeners.
-fn tune<A>(
-    mut server: axum_server::Server<SocketAddr, A>,
-    header_read_timeout: Duration,
-    h2_max_streams: u32,
-) -> axum_server::Server<SocketAddr, A> {
-    let builder = server.http_builder();
-    builder
-        .http1()
-        .header_read_timeout(Some(header_read_timeout));
-    builder.http2().max_concurrent_streams(h2_max_streams);
-    server
+/// Past the open-file limit, accepting fails (and axum-server pauses every accept loop) before
+/// `--max-connections` is ever reached: say so at start.
+fn warn_if_files_run_out_first(limits: ConnLimits) {
+    if let Some(files) = admission::open_file_limit()
+        && (limits.max_connections as u64).saturating_add(admission::SPARE_FILES) > files
+    {
+        tracing::warn!(
+            "the open-file limit ({files}) is below --max-connections ({}): connections past \
+                 about {} fail at accept; raise `ulimit -n` or lower --max-connections",
+            limits.max_connections,
+            files.saturating_sub(admission::SPARE_FILES)
+        );
+    }
 }
 
 /// A listening socket with a deep backlog and SO_REUSEADDR (a restart need not wait out
