@@ -4,11 +4,13 @@
 //! tests decide how many connections exist and which request goes on which (six HTTP/1.1
 //! connections against one multiplexed HTTP/2 connection is what this lab is about). It does
 //! not pool, retry, follow redirects or pick a protocol from ALPN: the caller handshakes the
-//! protocol it means to test.
+//! protocol it means to test. [`h2raw`] is the exception that proves the rule: hand-written
+//! HTTP/2 frames for what no well-behaved client sends, to test the server's defences.
 //!
 //! Errors are one-line strings (a bench stream counts them by reason); nothing here panics.
 
 mod get;
+pub mod h2raw;
 mod target;
 mod tls;
 
