@@ -2,6 +2,7 @@
 //! over real TCP/TLS with HTTP/1.1 or HTTP/2, and read SSE events the way a browser would.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod abuse;
 pub mod auth;
 pub mod bin;
 pub mod browser;

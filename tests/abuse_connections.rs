@@ -1,0 +1,161 @@
+//! Attacks on connections rather than on HTTP/2: slowloris over plain and TLS HTTP/1.1 (and
+//! TLS handshakes that never finish), cut by `--header-read-timeout`; `--max-connections`
+//! and `--max-connections-per-ip`; and `sselab bench --attack` in a small mode. The HTTP/2
+//! attacks are in tests/abuse.rs.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use sselab::server::ListenerKind;
+use sselab::server::admission::Refusal;
+use tokio_util::sync::CancellationToken;
+use util::abuse;
+use util::{PATIENCE, TestServer, Via};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slowloris_connections_are_cut_at_the_header_deadline_and_a_normal_client_is_served() {
+    const EACH: usize = 100;
+    let deadline = Duration::from_secs(5);
+    let server = TestServer::start(&["--header-read-timeout", "5", "--tick-ms", "50"]).await;
+    let stop = CancellationToken::new();
+    let every = Duration::from_millis(200);
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..EACH {
+        // Plain HTTP/1.1 trickling its headers.
+        let since = Instant::now();
+        let tcp = util::plain(server.http).await;
+        slow.spawn(abuse::trickle(tcp, since, every, stop.clone()));
+        // TLS done, then the headers trickled.
+        let since = Instant::now();
+        let tls = abuse::tls_h1(server.https_h1, &server.cert_pem).await;
+        slow.spawn(abuse::trickle(tls, since, every, stop.clone()));
+        // A TLS handshake that never starts.
+        let since = Instant::now();
+        let tcp = util::plain(server.https).await;
+        slow.spawn(abuse::stall(tcp, since, stop.clone()));
+    }
+    let held = 3 * EACH as u64;
+    let open = || server.state.connections.open().iter().sum::<u64>();
+    util::eventually("every slow connection accepted", || open() >= held).await;
+
+    // A normal client over each transport is served while they are all held.
+    for via in [Via::H1, Via::H1Tls, Via::H2Tls] {
+        let client = server.client(via).await;
+        let (mut events, _) = client.subscribe("/sse/hello?timeout=0", None).await;
+        assert!(events.next().await.is_some(), "{via:?} ticks");
+    }
+    assert!(
+        open() >= held,
+        "the slow connections were still open: {}",
+        open()
+    );
+
+    // Then the deadline cuts every one of them, none before it.
+    let mut lifetimes = Vec::new();
+    while let Some(done) = tokio::time::timeout(PATIENCE, slow.join_next())
+        .await
+        .expect("every slow connection closed in time")
+    {
+        lifetimes.push(done.expect("task").expect("closed by the server"));
+    }
+    assert_eq!(lifetimes.len(), 3 * EACH);
+    assert!(
+        lifetimes.iter().all(|&lived| lived >= deadline),
+        "{lifetimes:?}"
+    );
+    assert!(server.state.connections.closed_without_request() >= held);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
+    let mut server =
+        TestServer::start(&["--max-connections", "4", "--metrics", "127.0.0.1:0"]).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(util::plain(server.http).await);
+    }
+    let open = |server: &TestServer| server.state.connections.open().iter().sum::<u64>();
+    util::eventually("four connections held", || open(&server) == 4).await;
+
+    // Plain HTTP/1.1: a one-line 503 with Retry-After naming the flag, then the close.
+    let mut refused = util::plain(server.http).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        let _ = refused
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+    }
+    let answer = abuse::read_to_close(refused).await;
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("\r\nretry-after: 5\r\n"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).expect("a body");
+    assert!(
+        body.contains("(--max-connections)") && body.lines().count() == 1,
+        "{body}"
+    );
+    // TLS: closed before any handshake.
+    let tls = util::plain(server.https).await;
+    assert_eq!(abuse::read_to_close(tls).await, "");
+
+    // The --metrics listener is not capped, and counts both.
+    let metrics = server.metrics.expect("--metrics");
+    let text = util::text(
+        util::Client::h1(util::plain(metrics).await, format!("http://{metrics}"))
+            .await
+            .get("/metrics")
+            .await,
+    )
+    .await;
+    for listener in ["http", "https"] {
+        let line = format!(
+            r#"sselab_connections_refused_total{{listener="{listener}",reason="max_connections"}} 1"#
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+
+    // One closes, and a place is free again.
+    held.pop();
+    util::eventually("three held", || open(&server) == 3).await;
+    let client = server.client(Via::H1).await;
+    assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not() {
+    let server = TestServer::start(&["--max-connections-per-ip", "2"]).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(abuse::connect_from("127.0.0.1", server.http).await);
+    }
+    util::eventually("two held", || {
+        server.state.connections.admission().peers() == 1
+    })
+    .await;
+
+    let third = abuse::connect_from("127.0.0.1", server.http).await;
+    let answer = abuse::read_to_close(third).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503 ") && answer.contains("(--max-connections-per-ip)"),
+        "{answer}"
+    );
+
+    // Another address of this machine is another peer.
+    let other = abuse::connect_from("127.0.0.2", server.http).await;
+    let client = util::Client::h1(other, format!("http://{}", server.http)).await;
+    assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
+    let refused: Vec<_> = server
+        .state
+        .connections
+        .admission()
+        .refused()
+        .into_iter()
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        refused,
+        vec![(ListenerKind::Http, Refusal::MaxConnectionsPerIp, 1)]
+    );
+}
