@@ -159,3 +159,106 @@ async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not(
         vec![(ListenerKind::Http, Refusal::MaxConnectionsPerIp, 1)]
     );
 }
+
+/// `sselab bench` flags, parsed as the command line would.
+fn bench_args(args: &[&str]) -> sselab::bench::BenchArgs {
+    use clap::Parser as _;
+    let argv = ["sselab", "bench"].iter().chain(args.iter());
+    match sselab::Cli::try_parse_from(argv)
+        .expect("bench flags parse")
+        .into_command()
+    {
+        sselab::Command::Bench(args) => args,
+        other => panic!("expected bench, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_attack_rapid_reset_reports_each_connection_told_to_go_away() {
+    let server = TestServer::start(&[]).await;
+    let cacert = server.cert_pem.display().to_string();
+    let url = format!(
+        "https://127.0.0.1:{}/sse/hello?timeout=0",
+        server.https.port()
+    );
+    let metrics = format!("http://{}/metrics", server.http);
+    let report = sselab::bench::attack::run(bench_args(&[
+        "--url",
+        &url,
+        "--cacert",
+        &cacert,
+        "--attack",
+        "rapid-reset",
+        "--attack-connections",
+        "2",
+        "--before",
+        "0.5",
+        "--duration",
+        "1",
+        "--server-metrics",
+        &metrics,
+    ]))
+    .await
+    .expect("the attack runs");
+    let text = report.text();
+    let reset = report.rapid_reset.as_ref().expect("rapid-reset report");
+    let told = reset.goaways.get("ENHANCE_YOUR_CALM").copied().unwrap_or(0);
+    assert!(told >= 1, "{text}");
+    assert_eq!(told + reset.stopped, reset.connections, "{text}");
+    // The server took at most one write's worth of streams before saying stop.
+    let per_write = u64::from(sselab::bench::attack::RESETS_PER_WRITE);
+    assert!(reset.streams_before_goaway.max <= per_write, "{text}");
+    for phase in [&report.control_before, &report.control_during] {
+        assert!(phase.first_event.samples > 0 && phase.failed == 0, "{text}");
+    }
+    let server_side = report.server.as_ref().expect("--server-metrics");
+    assert!(server_side.rss_peak_bytes.is_some() && server_side.cpu_during_percent.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_attack_slowloris_reports_the_connections_cut_at_the_deadline() {
+    let server = TestServer::start(&["--header-read-timeout", "1"]).await;
+    let url = format!("http://{}/sse/hello?timeout=0", server.http);
+    let report = sselab::bench::attack::run(bench_args(&[
+        "--url",
+        &url,
+        "--attack",
+        "slowloris",
+        "--attack-connections",
+        "50",
+        "--before",
+        "0.5",
+        "--duration",
+        "2.5",
+    ]))
+    .await
+    .expect("the attack runs");
+    let text = report.text();
+    let slow = report.slowloris.as_ref().expect("slowloris report");
+    assert!(slow.cut_by_server >= 50, "{text}");
+    assert!(
+        slow.lifetime.p50_ms >= 1000.0,
+        "cut at the deadline, not before: {text}"
+    );
+    assert_eq!(slow.refused, 0, "{text}");
+    assert!(report.control_during.first_event.samples > 0, "{text}");
+    assert_eq!(report.control_during.failed, 0, "{text}");
+}
+
+#[tokio::test]
+async fn bench_attack_refuses_a_target_outside_loopback_even_with_allow_remote() {
+    let refused = sselab::bench::attack::run(bench_args(&[
+        "--url",
+        "http://10.1.2.3:8080/sse/hello",
+        "--attack",
+        "slowloris",
+        "--allow-remote",
+    ]))
+    .await
+    .expect_err("refused");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("outside loopback") && message.contains("--allow-remote"),
+        "{message}"
+    );
+}

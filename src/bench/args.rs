@@ -68,6 +68,8 @@ pub struct BenchArgs {
     /// More log output: -v for debug, -vv for trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub attack: super::attack::AttackArgs,
 }
 
 /// The flags checked and resolved: where the streams go and how long each phase lasts.

@@ -14,8 +14,12 @@
 //! [`run_reconnect`] (`--reconnect`) is the restart mode: the streams are read until the
 //! server ends them, reconnect like browsers after the `retry:` they were told, and
 //! `reconnect_report` shows when they came back (a storm, or a spread).
+//!
+//! [`attack::run`] (`--attack`) is the attack mode: a misbehaving client against a server on
+//! this machine, with a control client timing what a normal one still gets.
 
 mod args;
+pub mod attack;
 mod measure;
 mod publish;
 mod reconnect;
@@ -44,6 +48,10 @@ use tally::Tally;
 
 /// Run the bench and give its report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        args.attack.kind.is_none(),
+        "--attack runs with bench::attack::run"
+    );
     let plan = args.plan()?;
     let timeout = plan.connect_timeout;
     let before = scrape::server_metrics(&args, timeout).await?;

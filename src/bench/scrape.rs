@@ -36,7 +36,7 @@ impl ServerMetrics {
     }
 }
 
-fn sample(metrics: &Option<Metrics>, name: &str) -> Option<f64> {
+pub(super) fn sample(metrics: &Option<Metrics>, name: &str) -> Option<f64> {
     metrics.as_ref()?.get(name).copied()
 }
 

@@ -53,11 +53,14 @@ pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sselab bench`: run the load generator (or its `--reconnect` mode) and print its report
-/// (text, or JSON with --json).
+/// `sselab bench`: run the load generator (or its `--reconnect` or `--attack` mode) and
+/// print its report (text, or JSON with --json).
 pub async fn bench(args: crate::bench::BenchArgs) -> anyhow::Result<()> {
     let json = args.json;
-    let text = if args.reconnect {
+    let text = if args.attack.kind.is_some() {
+        let report = crate::bench::attack::run(args).await?;
+        rendered(json, &report, || report.text())?
+    } else if args.reconnect {
         let report = crate::bench::run_reconnect(args).await?;
         rendered(json, &report, || report.text())?
     } else {
