@@ -2,7 +2,7 @@
 # Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
-#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h2load]...
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h2load|attack]...
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
@@ -162,13 +162,39 @@ h2load_check() {
   endblock
 }
 
+# Under attack: a control client's time to first event, alone and then during each attack,
+# with the server's CPU and RSS. Every attack stops by itself after --duration.
+attack() {
+  start_server
+  title "Under attack: HTTP/2 rapid reset, 4 connections over TLS, 100 resets per write"
+  run --url "https://127.0.0.1:18443/sse/hello?timeout=0" $(ca) --attack rapid-reset --attack-connections 4 \
+    --before 5 --duration 10 $metrics
+  endblock
+  start_server
+  title "Under attack: HTTP/2 CONTINUATION flood, 4 connections over TLS, header blocks that never end"
+  run --url "https://127.0.0.1:18443/sse/hello?timeout=0" $(ca) --attack continuation --attack-connections 4 \
+    --before 5 --duration 10 $metrics
+  endblock
+  start_server
+  title "Under attack: slowloris, 1000 plain HTTP/1.1 connections trickling headers"
+  run --url "http://127.0.0.1:18080/sse/hello?timeout=0" --attack slowloris --attack-connections 1000 \
+    --before 5 --duration 15 $metrics
+  endblock
+  start_server
+  title "Under attack: slowloris over TLS, 1000 connections (half trickling, half never handshaking)"
+  run --url "https://127.0.0.1:18444/sse/hello?timeout=0" $(ca) --attack slowloris --attack-connections 1000 \
+    --before 5 --duration 15 $metrics
+  endblock
+}
+
 what=${*:-all}
-[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown reconnect scale h2load"
+[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown reconnect scale h2load attack"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
 for part in $what; do
   case $part in
     idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
     shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h2load) h2load_check ;;
+    attack) attack ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done

@@ -265,3 +265,37 @@ async fn a_continuation_flood_gets_goaway_and_a_control_client_is_served() {
     );
     assert_eq!(control.get("/healthz").await.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_attack_continuation_reports_each_flooding_connection_told_to_go_away() {
+    let server = TestServer::start(&[]).await;
+    let url = format!("http://{}/sse/hello?timeout=0", server.http);
+    let report = sselab::bench::attack::run(abuse::bench_args(&[
+        "--url",
+        &url,
+        "--attack",
+        "continuation",
+        "--attack-connections",
+        "2",
+        "--before",
+        "0.5",
+        "--duration",
+        "1",
+    ]))
+    .await
+    .expect("the attack runs");
+    let text = report.text();
+    let ended = &report
+        .continuation
+        .as_ref()
+        .expect("continuation report")
+        .endings;
+    let told: u64 = ["ENHANCE_YOUR_CALM", "COMPRESSION_ERROR"]
+        .iter()
+        .filter_map(|reason| ended.goaways.get(*reason))
+        .sum();
+    assert!(told >= 1, "{text}");
+    assert_eq!(told + ended.stopped, ended.connections, "{text}");
+    assert!(report.control_during.first_event.samples > 0, "{text}");
+    assert_eq!(report.control_during.failed, 0, "{text}");
+}

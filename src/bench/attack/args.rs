@@ -20,6 +20,9 @@ pub enum AttackKind {
     /// HTTP/1.1 connections that trickle their request headers a byte a second and never end
     /// them; on https, every other one never starts its TLS handshake. Needs --proto h1.
     Slowloris,
+    /// HTTP/2 header blocks that never end: HEADERS, then CONTINUATION frames of fresh 1 KB
+    /// fields, as fast as the writes go; needs --proto h2 or h2c.
+    Continuation,
 }
 
 impl AttackKind {
@@ -27,16 +30,21 @@ impl AttackKind {
         match self {
             Self::RapidReset => "rapid-reset",
             Self::Slowloris => "slowloris",
+            Self::Continuation => "continuation",
         }
     }
 
     /// Connections attacking at once when `--attack-connections` is not given: a few fast
-    /// HTTP/2 connections, or the thousand slow ones the issue asked about.
+    /// HTTP/2 connections, or a thousand slow ones.
     fn default_connections(self) -> u64 {
         match self {
-            Self::RapidReset => 4,
+            Self::RapidReset | Self::Continuation => 4,
             Self::Slowloris => 1000,
         }
+    }
+
+    fn is_http2(self) -> bool {
+        matches!(self, Self::RapidReset | Self::Continuation)
     }
 }
 
@@ -50,13 +58,13 @@ pub struct AttackArgs {
           conflicts_with_all = ["reconnect", "publish_url"])]
     pub kind: Option<AttackKind>,
 
-    /// Attacking connections at once (rapid-reset: 4, slowloris: 1000).
+    /// Attacking connections at once (rapid-reset and continuation: 4, slowloris: 1000).
     #[arg(long, value_name = "N", requires = "attack",
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub attack_connections: Option<u64>,
 
     /// The attack stops by itself after this many resets (rapid-reset) or connections opened
-    /// (slowloris), if --duration has not ended it first.
+    /// (slowloris, continuation), if --duration has not ended it first.
     #[arg(long, value_name = "N", default_value_t = 10_000_000, requires = "attack",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub attack_limit: u64,
@@ -93,16 +101,17 @@ impl BenchArgs {
             .parse()
             .with_context(|| format!("--url {} is not a URL", self.url))?;
         let https = url.scheme_str() == Some("https");
-        let proto = self.proto.unwrap_or(match (kind, https) {
-            (AttackKind::RapidReset, true) => Proto::H2,
-            (AttackKind::RapidReset, false) => Proto::H2c,
-            (AttackKind::Slowloris, _) => Proto::H1,
+        let proto = self.proto.unwrap_or(match (kind.is_http2(), https) {
+            (true, true) => Proto::H2,
+            (true, false) => Proto::H2c,
+            (false, _) => Proto::H1,
         });
-        match (kind, proto) {
-            (AttackKind::RapidReset, Proto::H1) => {
-                bail!("--attack rapid-reset is an HTTP/2 attack: use --proto h2 (https) or h2c")
-            }
-            (AttackKind::Slowloris, Proto::H2 | Proto::H2c) => {
+        match (kind.is_http2(), proto) {
+            (true, Proto::H1) => bail!(
+                "--attack {} is an HTTP/2 attack: use --proto h2 (https) or h2c",
+                kind.name()
+            ),
+            (false, Proto::H2 | Proto::H2c) => {
                 bail!("--attack slowloris trickles HTTP/1.1 headers: use --proto h1")
             }
             _ => {}

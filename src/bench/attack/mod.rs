@@ -1,4 +1,4 @@
-//! `sselab bench --attack rapid-reset|slowloris`: attack a server on this machine while a
+//! `sselab bench --attack rapid-reset|slowloris|continuation`: attack a server on this machine while a
 //! control client measures what a normal client still gets. Two phases: the control alone
 //! for `--before` seconds, then the control during the attack for `--duration` seconds. The
 //! report compares the control's time to first event across them, with the server's CPU and
@@ -10,7 +10,9 @@
 //! for anyone else's.
 
 mod args;
+mod continuation;
 mod control;
+mod h2conn;
 mod rapid_reset;
 mod report;
 mod slowloris;
@@ -24,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 use super::args::BenchArgs;
 use super::scrape::{self, Metrics};
 pub use args::{AttackArgs, AttackKind};
+pub use continuation::ContinuationReport;
 pub use control::ControlReport;
+pub use h2conn::Endings;
 pub use rapid_reset::{RESETS_PER_WRITE, RapidResetReport, Spread};
 pub use report::{AttackReport, ServerUnderAttack};
 pub use slowloris::SlowlorisReport;
@@ -53,6 +57,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<AttackReport> {
             match plan.kind {
                 AttackKind::RapidReset => Attack::RapidReset(rapid_reset::run(plan, stop).await),
                 AttackKind::Slowloris => Attack::Slowloris(slowloris::run(plan, stop).await),
+                AttackKind::Continuation => {
+                    Attack::Continuation(continuation::run(plan, stop).await)
+                }
             }
         })
     };
@@ -91,12 +98,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<AttackReport> {
             },
         }
     });
-    let (rapid_reset, slowloris) = match attack {
-        Ok(Ok(Attack::RapidReset(report))) => (Some(report), None),
-        Ok(Ok(Attack::Slowloris(report))) => (None, Some(report)),
+    let (mut rapid_reset, mut slowloris, mut continuation) = (None, None, None);
+    match attack {
+        Ok(Ok(Attack::RapidReset(report))) => rapid_reset = Some(report),
+        Ok(Ok(Attack::Slowloris(report))) => slowloris = Some(report),
+        Ok(Ok(Attack::Continuation(report))) => continuation = Some(report),
         Ok(Err(e)) => anyhow::bail!("the attack task failed: {e}"),
         Err(_) => anyhow::bail!("the attack did not stop within {STOP_WAIT:?} of being told"),
-    };
+    }
     Ok(AttackReport {
         attack: plan.kind,
         url: args.url.clone(),
@@ -109,12 +118,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<AttackReport> {
         server,
         rapid_reset,
         slowloris,
+        continuation,
     })
 }
 
 enum Attack {
     RapidReset(RapidResetReport),
     Slowloris(SlowlorisReport),
+    Continuation(ContinuationReport),
 }
 
 /// The highest RSS `--server-metrics` showed until `stop`.

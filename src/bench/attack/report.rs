@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::super::report::Percentiles;
 use super::args::AttackKind;
+use super::continuation::ContinuationReport;
 use super::control::ControlReport;
+use super::h2conn::Endings;
 use super::rapid_reset::RapidResetReport;
 use super::slowloris::SlowlorisReport;
 
@@ -41,6 +43,7 @@ pub struct AttackReport {
     pub server: Option<ServerUnderAttack>,
     pub rapid_reset: Option<RapidResetReport>,
     pub slowloris: Option<SlowlorisReport>,
+    pub continuation: Option<ContinuationReport>,
 }
 
 impl AttackReport {
@@ -73,17 +76,8 @@ impl AttackReport {
                     "{} written ({:.0}/s) on {} connections; the server took {} streams",
                     reset.resets_written,
                     reset.resets_per_sec,
-                    reset.connections,
+                    reset.endings.connections,
                     reset.streams_taken
-                ),
-            );
-            line(
-                "connections ended",
-                format!(
-                    "GOAWAY {}; closed without GOAWAY {}; still resetting at the end {}",
-                    counts(&reset.goaways),
-                    reset.closed_without_goaway,
-                    reset.stopped
                 ),
             );
             line(
@@ -93,9 +87,19 @@ impl AttackReport {
                     reset.streams_before_goaway.p50, reset.streams_before_goaway.max
                 ),
             );
-            if !reset.connect_failures.is_empty() {
-                line("connect failures", counts(&reset.connect_failures));
-            }
+            endings(&mut line, &reset.endings);
+        }
+        if let Some(flood) = &self.continuation {
+            line(
+                "header bytes",
+                format!(
+                    "{:.1} MiB written ({:.1} MiB/s) on {} connections, never an END_HEADERS",
+                    flood.bytes_written as f64 / 1048576.0,
+                    flood.bytes_per_sec / 1048576.0,
+                    flood.endings.connections
+                ),
+            );
+            endings(&mut line, &flood.endings);
         }
         if let Some(slow) = &self.slowloris {
             line(
@@ -140,6 +144,22 @@ impl AttackReport {
             }
         }
         out
+    }
+}
+
+/// How an HTTP/2 attack's connections ended.
+fn endings(line: &mut impl FnMut(&str, String), endings: &Endings) {
+    line(
+        "connections ended",
+        format!(
+            "GOAWAY {}; closed without GOAWAY {}; still attacking at the end {}",
+            counts(&endings.goaways),
+            endings.closed_without_goaway,
+            endings.stopped
+        ),
+    );
+    if !endings.connect_failures.is_empty() {
+        line("connect failures", counts(&endings.connect_failures));
     }
 }
 
