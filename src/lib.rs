@@ -8,13 +8,13 @@
 //! |---|---|
 //! | [`commands`] | what each subcommand does with its flags: `serve` builds the state and router and runs the listeners; `tabs`, `shot`, `bench`, `cert` |
 //! | [`cli`] | every flag (clap), with its `SSELAB_*` twin; describes and validates, opens nothing |
-//! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server (and its restart mode, `--reconnect`); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi) |
-//! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests |
+//! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server (and its restart mode, `--reconnect`, and attacks on a server on this machine, `--attack`); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi) |
+//! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests; hand-written HTTP/2 frames for the attacks |
 //! | [`http`] | the one router, its state, one file of handlers per feature, and the error type that maps every lower layer's refusals to a status code |
 //! | [`auth`] | JWT authorization without HTTP: channel patterns, claims, keys, checking and signing tokens, the rule that lets a request through (beside `pubsub`: neither imports the other) |
 //! | [`pubsub`] | the fan-out (numbered events, replay rings, bounded queues), sessions and topics, orders, tombstones — with its own error types |
 //! | [`sse`] | the wire encoder, the stream driver (keep-alive, timeout, shutdown), each stream's `retry:` (jitter, shutdown spread), the stream registry, the parser |
-//! | [`server`] | sockets, TLS and certificates, per-connection facts, the shutdown signal — no routes |
+//! | [`server`] | sockets, TLS and certificates, per-connection facts, connection caps and protocol limits, the shutdown signal — no routes |
 //! | [`sync`] | the lock helper everything uses |
 //!
 //! **The rule:** `auth`, `pubsub` and `sse` never import `http` or axum; `http` never imports `cli`
