@@ -65,7 +65,7 @@ pub struct AttackArgs {
 
     /// The attack stops by itself after this many resets (rapid-reset) or connections opened
     /// (slowloris, continuation), if --duration has not ended it first.
-    #[arg(long, value_name = "N", default_value_t = 10_000_000, requires = "attack",
+    #[arg(long, value_name = "N", default_value_t = 100_000_000, requires = "attack",
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub attack_limit: u64,
 
