@@ -159,3 +159,32 @@ async fn the_stream_over_the_limit_waits_until_one_closes() {
         .expect("task");
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A refusal answered before the request body (a publish without a token) waits a bounded
+/// time for a body that never comes, then answers and ends the stream as RFC 9113 §8.1 says:
+/// `RST_STREAM(NO_ERROR)` after the answer, never a hung request or a `CANCEL`. (The wait is
+/// what lets curl 7.88 show the 401 instead of a framing error: scripts/curl_checks.sh.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_before_the_upload_is_not_a_cancelled_stream() {
+    let server = TestServer::start(&["--jwt-secret", util::auth::SECRET]).await;
+    let (_, send) = connect(&server).await;
+    let mut send = send.ready().await.expect("ready");
+    let request = Request::post(format!(
+        "https://localhost:{}/api/topics/news/events",
+        server.https.port()
+    ))
+    .body(())
+    .expect("request");
+    // Headers only: the body is never sent, so the server answers without it.
+    let (response, mut upload) = send.send_request(request, false).expect("send");
+    let response = tokio::time::timeout(PATIENCE, response)
+        .await
+        .expect("an answer without the body")
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let reason = tokio::time::timeout(PATIENCE, std::future::poll_fn(|cx| upload.poll_reset(cx)))
+        .await
+        .expect("the stream is reset once answered")
+        .expect("a reset reason");
+    assert_eq!(reason, h2::Reason::NO_ERROR);
+}

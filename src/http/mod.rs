@@ -23,6 +23,7 @@ mod remedies;
 mod state;
 mod stats;
 mod streaming;
+mod unread_body;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -95,6 +96,9 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(
+            unread_body::drain_before_answering,
+        ))
         // Outermost: `?access_token=` leaves the URI before anything can log it.
         .layer(axum::middleware::from_fn(query_token::lift))
 }
