@@ -91,6 +91,41 @@ row "--cacert, no -k: /proto over" '"HTTP/2"' "$(echo "$proto" | grep -o '"http_
 bad=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base_http/sse/hello?timeout=abc")
 row "http: timeout=abc" "400" "$bad"
 
+# With a key, the README's token one-liners: publish and subscribe need a token, and the
+# answers say why. Only with our own server (a running one may have another key or none).
+if [ -n "$own_pid" ]; then
+  auth_dir="$workdir/auth"; mkdir -p "$auth_dir"
+  SSELAB_JWT_SECRET=$(head -c 32 /dev/urandom | base64)
+  export SSELAB_JWT_SECRET
+  # -vv: every request's URI is logged, so the log would show a token that was not taken out.
+  if start_sselab "$auth_dir" --tick-ms 250 -vv; then
+    auth_pid=$SSELAB_PID
+    auth_https=$(localhost_of "$URL_HTTPS")
+    auth_cacert="$CERT_DIR/cert.pem"
+    bin=$(sselab_bin)
+    row "auth: banner" "auth: on (HS256 from --jwt-secret)" "$(grep '^auth:' "$auth_dir/banner")"
+    pub=$("$bin" token --publish 'topics/*' --ttl 10m 2>/dev/null)
+    sub=$("$bin" token --subscribe 'topics/news' --ttl 10m 2>/dev/null)
+    other=$("$bin" token --subscribe 'topics/sport' --ttl 10m 2>/dev/null)
+    code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$auth_cacert" "$@"; }
+    row "auth: publish, no token" "401" "$(code -d hi "$auth_https/api/topics/news/events")"
+    curl -s -i --max-time 5 --cacert "$auth_cacert" -d hi "$auth_https/api/topics/news/events" | tr -d '\r' >"$auth_dir/401.txt"
+    challenge=$(header_of "$auth_dir/401.txt" www-authenticate | cut -d' ' -f1)
+    row "auth: 401 challenge" "Bearer" "$challenge"
+    row "auth: publish, bearer token" "202" "$(code -H "Authorization: Bearer $pub" -d hi "$auth_https/api/topics/news/events")"
+    row "auth: subscribe, wrong pattern" "403" "$(code -H "Authorization: Bearer $other" "$auth_https/sse/topics/news")"
+    stream authsub --http2 --cacert "$auth_cacert" "$auth_https/sse/topics/news?access_token=$sub&from=curl"
+    row "auth: ?access_token= --http2: status" "HTTP/2 200" "$(status_of "$workdir/authsub.txt")"
+    logged=$(grep -cF '/sse/topics/news?from=curl' "$auth_dir/log")
+    row "auth: the stream's URI is logged" ">=1" "$([ "$logged" -ge 1 ] && echo ">=1" || echo "$logged")"
+    row "auth: its token is not" "0" "$(grep -cF "$sub" "$auth_dir/log")"
+    kill "$auth_pid" 2>/dev/null && wait "$auth_pid" 2>/dev/null
+  else
+    row "auth: server with a key starts" "started" "failed"
+  fi
+  unset SSELAB_JWT_SECRET
+fi
+
 if [ "$failures" -gt 0 ]; then
   echo "curl_checks: $failures mismatch(es)" >&2
   exit 1
