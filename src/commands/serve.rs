@@ -12,9 +12,11 @@ use tokio_util::sync::CancellationToken;
 use super::access;
 use crate::cli::{SameId, ServeArgs};
 use crate::http::{self, AppState, Settings};
+use crate::pubsub::bus::Bus;
 use crate::pubsub::fanout::{Exclusive, Fanout, Limits};
 use crate::pubsub::hub::{Hub, HubConfig};
 use crate::pubsub::orders::Orders;
+use crate::pubsub::redis::RedisBus;
 use crate::server::admission;
 use crate::server::certs::CertMaterial;
 use crate::server::{ConnLimits, ListenerConfig, ListenerKind, Listeners, ProtocolLimits};
@@ -106,8 +108,17 @@ impl Server {
             queue: args.queue as usize,
         });
         let linger = Duration::from_secs(args.session_linger);
+        let bus = match &args.redis {
+            None => Bus::InProcess(fanout.clone()),
+            Some(url) => Bus::Redis {
+                local: fanout.clone(),
+                redis: RedisBus::new(url, fanout.clone(), args.replay, linger).map_err(|e| {
+                    anyhow::anyhow!("--redis: {e} (give redis://host:port or rediss://…)")
+                })?,
+            },
+        };
         let hub = Hub::new(
-            fanout.clone(),
+            bus,
             HubConfig {
                 linger,
                 max_sessions: args.max_sessions,

@@ -14,6 +14,9 @@ use crate::sse::StreamRefused;
 
 /// Seconds a client refused for capacity (or at shutdown) is told to wait, in `Retry-After`.
 pub const RETRY_AFTER_SECS: u64 = 5;
+/// Seconds a publish refused because Redis is unreachable is told to wait: the link retries
+/// with a backoff of at most 5 s, so by then it has tried again.
+pub const REDIS_RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppError {
@@ -138,6 +141,10 @@ impl From<HubError> for AppError {
             HubError::Full { what, max } => AppError::unavailable(
                 format!("{what} {max} reached; retry later"),
                 RETRY_AFTER_SECS,
+            ),
+            HubError::Unavailable(reason) => AppError::unavailable(
+                format!("redis is unavailable ({reason}); nothing was accepted, retry later"),
+                REDIS_RETRY_AFTER_SECS,
             ),
         }
     }

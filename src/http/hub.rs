@@ -28,11 +28,11 @@ pub async fn subscribe_session(
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
     caller.require(Need::Subscribe(Channel::session(&id)))?;
-    let subscription = match state.hub.subscribe_session(
-        &id,
-        last_event_id,
-        subscriber_meta(&request),
-    ) {
+    let subscription = match state
+        .hub
+        .subscribe_session(&id, last_event_id, subscriber_meta(&request))
+        .await
+    {
         Err(HubError::Gone) => {
             tracing::info!(
                 session = id,
@@ -68,7 +68,8 @@ pub async fn post_to_session(
     let event = PostedEvent::from_request(body, &state).await?;
     let published = state
         .hub
-        .publish_session(&id, event.name.as_ref(), &event.data)?;
+        .publish_session(&id, event.name.as_ref(), &event.data)
+        .await?;
     Ok(accepted(
         json!({ "id": published.id, "delivered": published.subscribers > 0 }),
     ))
@@ -81,7 +82,10 @@ pub async fn broadcast(
 ) -> Result<Response, AppError> {
     caller.require(Need::Admin)?;
     let event = PostedEvent::from_request(body, &state).await?;
-    let sessions = state.hub.broadcast(event.name.as_ref(), &event.data);
+    let sessions = state
+        .hub
+        .broadcast(event.name.as_ref(), &event.data)
+        .await?;
     Ok(accepted(json!({ "sessions": sessions })))
 }
 
@@ -132,10 +136,10 @@ pub async fn subscribe_topic(
 ) -> Result<Response, AppError> {
     let name = params::client_id(&name)?;
     caller.require(Need::Subscribe(Channel::topic(&name)))?;
-    let subscription =
-        state
-            .hub
-            .subscribe_topic(&name, last_event_id, subscriber_meta(&request))?;
+    let subscription = state
+        .hub
+        .subscribe_topic(&name, last_event_id, subscriber_meta(&request))
+        .await?;
     serve_subscription(
         &state,
         &request,
@@ -157,7 +161,8 @@ pub async fn post_to_topic(
     let event = PostedEvent::from_request(body, &state).await?;
     let published = state
         .hub
-        .publish_topic(&name, event.name.as_ref(), &event.data)?;
+        .publish_topic(&name, event.name.as_ref(), &event.data)
+        .await?;
     Ok(accepted(
         json!({ "id": published.id, "subscribers": published.subscribers }),
     ))

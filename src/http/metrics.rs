@@ -288,6 +288,38 @@ pub fn render(state: &AppState) -> prometheus::Result<String> {
     .with_label_values(&NO_LABELS)
     .set(state.orders.running() as i64);
 
+    if let Some(redis) = state.hub.redis_status() {
+        gauge(
+            &registry,
+            "sselab_redis_connected",
+            "1 while the pub/sub connection to Redis is up (live events flow), 0 while degraded",
+            &[],
+        )?
+        .with_label_values(&NO_LABELS)
+        .set(i64::from(redis.connected));
+        for (name, help, value) in [
+            (
+                "sselab_redis_failures_total",
+                "Publishes and subscribes refused (503) because Redis did not answer",
+                redis.failures,
+            ),
+            (
+                "sselab_redis_link_failures_total",
+                "Pub/sub connections to Redis lost or refused",
+                redis.link_failures,
+            ),
+            (
+                "sselab_redis_reconnects_total",
+                "Times the pub/sub connection to Redis came back (followed channels caught up)",
+                redis.reconnects,
+            ),
+        ] {
+            counter(&registry, name, help, &[])?
+                .with_label_values(&NO_LABELS)
+                .inc_by(value);
+        }
+    }
+
     let depth = HistogramVec::new(
         HistogramOpts::new(
             "sselab_subscriber_queue_depth",

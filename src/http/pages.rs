@@ -24,10 +24,24 @@ pub async fn proto(request: RequestInfo) -> impl IntoResponse {
 
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let open = state.streams.open_streams();
-    Json(json!({
-        "status": "ok",
+    let redis = state.hub.redis_status();
+    // Degraded, not down: streams stay open and catch up once Redis is back.
+    let status = match redis {
+        Some(redis) if !redis.connected => "degraded",
+        _ => "ok",
+    };
+    let mut body = json!({
+        "status": status,
         "open_streams": { "http1": open.http1, "http2": open.http2 },
-    }))
+    });
+    if let Some(redis) = redis {
+        body["redis"] = json!({
+            "connected": redis.connected,
+            "failures": redis.failures,
+            "reconnects": redis.reconnects,
+        });
+    }
+    Json(body)
 }
 
 /// The host part of the request's authority (`:authority` on HTTP/2, `Host` on HTTP/1.1).

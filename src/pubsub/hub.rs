@@ -12,10 +12,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::bus::{Bus, BusSubscribeError};
 use super::fanout::{
     ChannelInfo, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta,
     Subscription,
 };
+use super::redis::{RedisStatus, Unavailable};
 use super::tombstones::Tombstones;
 use crate::sse::{CloseReason, EventName};
 
@@ -45,6 +47,24 @@ pub enum HubError {
     Conflict,
     /// `--max-sessions` / `--max-topics` reached.
     Full { what: &'static str, max: usize },
+    /// The shared backend (Redis) did not answer: nothing was done; retry later.
+    Unavailable(String),
+}
+
+impl From<Unavailable> for HubError {
+    fn from(e: Unavailable) -> Self {
+        Self::Unavailable(e.reason)
+    }
+}
+
+impl From<BusSubscribeError> for HubError {
+    fn from(e: BusSubscribeError) -> Self {
+        match e {
+            BusSubscribeError::Refused(SubscribeError::Busy) => Self::Conflict,
+            BusSubscribeError::Refused(SubscribeError::Finished) => Self::Gone,
+            BusSubscribeError::Unavailable(e) => e.into(),
+        }
+    }
 }
 
 /// One session as `GET /api/sessions` lists it.
@@ -82,24 +102,35 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct HubShared {
-    fanout: Fanout,
+    bus: Bus,
     config: HubConfig,
     deleted: Tombstones,
 }
 
 impl Hub {
-    pub fn new(fanout: Fanout, config: HubConfig) -> Self {
+    /// A hub over `bus` (a [`Fanout`] alone is the in-process bus).
+    pub fn new(bus: impl Into<Bus>, config: HubConfig) -> Self {
         Self {
             shared: Arc::new(HubShared {
                 deleted: Tombstones::new(config.max_sessions.max(1), DELETED_TTL),
-                fanout,
+                bus: bus.into(),
                 config,
             }),
         }
     }
 
+    /// This node's fan-out: its own subscribers (and, in-process, every channel).
     fn fanout(&self) -> &Fanout {
-        &self.shared.fanout
+        self.shared.bus.local()
+    }
+
+    fn bus(&self) -> &Bus {
+        &self.shared.bus
+    }
+
+    /// The Redis backend's state, when channels are shared through Redis.
+    pub fn redis_status(&self) -> Option<RedisStatus> {
+        self.bus().redis_status()
     }
 
     /// A channel that lingered past its time is gone, even if the sweeper has not run yet.
@@ -118,7 +149,7 @@ impl Hub {
     /// Subscribe to a session. `last_event_id` is the browser's `Last-Event-ID`: with it this
     /// is a reconnect (replay after it; 204 for a deleted session); without it, a new start
     /// (everything still held is delivered, and a deleted id starts afresh).
-    pub fn subscribe_session(
+    pub async fn subscribe_session(
         &self,
         id: &str,
         last_event_id: Option<u64>,
@@ -139,16 +170,16 @@ impl Hub {
             });
         }
         let from = last_event_id.map_or(StartAt::Start, StartAt::After);
-        self.fanout()
+        let subscription = self
+            .bus()
             .subscribe(&key, from, meta, self.shared.config.same_id)
-            .map_err(|e| match e {
-                SubscribeError::Busy => HubError::Conflict,
-                SubscribeError::Finished => HubError::Gone,
-            })
+            .await?;
+        Ok(subscription)
     }
 
-    /// Post to one session; `NotFound` if it was never subscribed or has expired.
-    pub fn publish_session(
+    /// Post to one session; `NotFound` if it was never subscribed or has expired (on any
+    /// node, with Redis).
+    pub async fn publish_session(
         &self,
         id: &str,
         name: Option<&EventName>,
@@ -159,20 +190,26 @@ impl Hub {
             what: "session",
             id: id.to_string(),
         };
-        self.live_channel(&key).ok_or_else(not_found)?;
-        self.fanout()
-            .publish(&key, name, data)
+        if !self.bus().is_shared() {
+            self.live_channel(&key).ok_or_else(not_found)?;
+        }
+        self.bus()
+            .publish(&key, name, data, true)
+            .await?
             .ok_or_else(not_found)
     }
 
-    /// Post to every session; returns how many got it.
-    pub fn broadcast(&self, name: Option<&EventName>, data: &str) -> usize {
-        self.fanout()
-            .keys(SESSION)
-            .iter()
-            .filter(|key| self.live_channel(key).is_some())
-            .filter(|key| self.fanout().publish(key, name, data).is_some())
-            .count()
+    /// Post to every session this node knows; returns how many got it.
+    pub async fn broadcast(&self, name: Option<&EventName>, data: &str) -> Result<usize, HubError> {
+        let mut sessions = 0;
+        for key in self.fanout().keys(SESSION) {
+            if self.live_channel(&key).is_some()
+                && self.bus().publish(&key, name, data, true).await?.is_some()
+            {
+                sessions += 1;
+            }
+        }
+        Ok(sessions)
     }
 
     /// Send `bye`, close the stream and forget the session; its reconnects get 204.
@@ -216,7 +253,7 @@ impl Hub {
     }
 
     /// Subscribe to a topic: live events, or a replay after `Last-Event-ID`.
-    pub fn subscribe_topic(
+    pub async fn subscribe_topic(
         &self,
         name: &str,
         last_event_id: Option<u64>,
@@ -224,21 +261,24 @@ impl Hub {
     ) -> Result<Subscription, HubError> {
         let key = self.topic_key(name)?;
         let from = last_event_id.map_or(StartAt::Live, StartAt::After);
-        self.fanout()
+        let subscription = self
+            .bus()
             .subscribe(&key, from, meta, Exclusive::Shared)
-            .map_err(|_| HubError::Gone)
+            .await?;
+        Ok(subscription)
     }
 
     /// Publish to a topic (created if needed, so late subscribers can replay).
-    pub fn publish_topic(
+    pub async fn publish_topic(
         &self,
         name: &str,
         event: Option<&EventName>,
         data: &str,
     ) -> Result<Published, HubError> {
         let key = self.topic_key(name)?;
-        self.fanout()
-            .publish(&key, event, data)
+        self.bus()
+            .publish(&key, event, data, false)
+            .await?
             .ok_or_else(|| HubError::NotFound {
                 what: "topic",
                 id: name.to_string(),
@@ -279,29 +319,59 @@ impl Hub {
     }
 
     /// Forget sessions and topics nobody has subscribed to for `--session-linger`.
-    pub fn sweep(&self) {
+    pub async fn sweep(&self) {
         let linger = self.shared.config.linger;
         for prefix in [SESSION, TOPIC] {
-            for key in self.fanout().sweep_idle(prefix, linger) {
+            for key in self.bus().sweep_idle(prefix, linger).await {
                 tracing::debug!(channel = key, "expired after --session-linger");
             }
         }
         self.shared.deleted.sweep();
     }
 
-    /// Run [`Hub::sweep`] every second until `stop` is cancelled.
+    /// Run [`Hub::sweep`] every second until `stop` is cancelled, and the bus's own work
+    /// (with Redis: its pub/sub link, and keeping followed channels from expiring).
     pub fn spawn_sweeper(&self, stop: CancellationToken) {
+        self.bus().spawn(stop.clone());
         let hub = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(SWEEP_EVERY);
+            let mut refresh = tokio::time::interval(self_refresh_period(hub.shared.config.linger));
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = every.tick() => hub.sweep(),
+                    _ = every.tick() => hub.sweep().await,
+                    _ = refresh.tick(), if hub.bus().is_shared() => hub.keep_followed().await,
                 }
             }
         });
     }
+
+    /// With Redis, a channel that has subscribers here must not expire there while nobody
+    /// publishes: refresh its linger.
+    async fn keep_followed(&self) {
+        for prefix in [SESSION, TOPIC] {
+            for key in self.fanout().keys(prefix) {
+                let followed = self
+                    .fanout()
+                    .info(&key)
+                    .is_some_and(|info| info.subscriber_count > 0);
+                if followed && let Err(e) = self.bus().exists(&key).await {
+                    tracing::warn!(
+                        channel = key,
+                        "redis: could not refresh the linger: {}",
+                        e.reason
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How often channels followed here have their Redis linger refreshed: well within it.
+fn self_refresh_period(linger: Duration) -> Duration {
+    (linger / 3).max(Duration::from_millis(100))
 }
 
 fn session_info(id: &str, info: &ChannelInfo) -> SessionInfo {

@@ -6,7 +6,9 @@
 //! its own error types ([`hub::HubError`], [`orders::OrderError`], [`fanout::SubscribeError`]),
 //! mapped to status codes in one place by the HTTP layer. It encodes events with [`crate::sse`].
 
+pub mod bus;
 pub mod fanout;
 pub mod hub;
 pub mod orders;
+pub mod redis;
 pub mod tombstones;

@@ -34,6 +34,9 @@ pub(super) struct ChannelState {
     pub(super) dropped: u64,
     pub(super) reconnects: u64,
     pub(super) finished: bool,
+    /// Which numbering the ids belong to, when they come from Redis: a new epoch means
+    /// they started over. `None` for a channel that numbers its own events.
+    pub(super) epoch: Option<String>,
 }
 
 #[derive(Debug)]
@@ -48,6 +51,15 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.queue.close();
     }
+}
+
+/// An event as subscribers read it: `id:`, `event:` when named, `data:`.
+pub(crate) fn encode(id: u64, name: Option<&EventName>, data: &str) -> Bytes {
+    let mut frame = Frame::new().id(id);
+    if let Some(name) = name {
+        frame = frame.event(name);
+    }
+    frame.data(data).finish()
 }
 
 /// What one publish did.
@@ -73,6 +85,7 @@ impl Channel {
                 dropped: 0,
                 reconnects: 0,
                 finished: false,
+                epoch: None,
             }),
             sent: Arc::new(AtomicU64::new(0)),
         }
@@ -89,22 +102,50 @@ impl ChannelState {
         data: &str,
         limits: Limits,
     ) -> Delivery {
-        self.last_id += 1;
-        let id = self.last_id;
-        let mut frame = Frame::new().id(id);
-        if let Some(name) = name {
-            frame = frame.event(name);
-        }
-        let bytes = frame.data(data).finish();
+        let id = self.last_id + 1;
+        self.push_numbered(key, id, encode(id, name, data), limits)
+    }
+
+    /// Keep an event numbered elsewhere (by Redis) in the ring and queue it for every
+    /// subscriber, as [`ChannelState::publish`] does with its own numbers.
+    pub(super) fn push_numbered(
+        &mut self,
+        key: &str,
+        id: u64,
+        bytes: Bytes,
+        limits: Limits,
+    ) -> Delivery {
+        self.last_id = id;
         if limits.replay > 0 {
             if self.ring.len() == limits.replay {
                 self.ring.pop_front();
             }
             self.ring.push_back((id, bytes.clone()));
         }
+        self.push_all(key, Some(id), bytes, limits)
+    }
+
+    /// The channel's ids started over at `first` (Redis lost its data): every subscriber
+    /// gets `event: reset` saying so, and the ring forgets the old numbering. Gives how
+    /// many subscribers were told.
+    pub(super) fn restart(&mut self, key: &str, first: u64, limits: Limits) -> usize {
+        let frame = super::replay::reset_frame(self.last_id, first, first);
+        tracing::warn!(
+            channel = key,
+            last_id = self.last_id,
+            first,
+            "the channel's ids started over (its data was lost): subscribers get reset"
+        );
+        self.ring.clear();
+        self.last_id = first.saturating_sub(1);
+        self.push_all(key, None, frame, limits).delivered
+    }
+
+    /// Queue `bytes` for every subscriber; a full queue cuts that subscriber as `slow`.
+    fn push_all(&mut self, key: &str, id: Option<u64>, bytes: Bytes, limits: Limits) -> Delivery {
         let mut delivered = 0;
         let mut slow = 0;
-        self.subscribers.retain(|_, subscriber| match subscriber.queue.push(bytes.clone()) {
+        self.subscribers.retain(|_, subscriber| match subscriber.queue.push(id, bytes.clone()) {
             Ok(()) => {
                 delivered += 1;
                 true
@@ -127,7 +168,7 @@ impl ChannelState {
         self.dropped += slow;
         self.note_idle();
         Delivery {
-            id,
+            id: id.unwrap_or(self.last_id),
             delivered,
             slow,
         }

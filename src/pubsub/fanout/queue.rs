@@ -1,5 +1,6 @@
-//! A subscriber's bounded queue of encoded frames: what `publish` pushes into and the
-//! subscription's stream reads from.
+//! A subscriber's bounded queue of encoded frames, each with its event id: what `publish`
+//! pushes into and the subscription's stream reads from. The id lets a subscription that
+//! caught up from elsewhere (the Redis stream) drop what it already sent.
 //!
 //! Guarantees: a push never waits (a full queue is refused at once, and the caller cuts that
 //! subscriber as `slow`); a wake-up is never lost; once closed, the reader still drains what
@@ -18,7 +19,7 @@ use crate::sync::lock;
 /// subscriber holds no buffer at all), and publishing into it never waits.
 #[derive(Debug)]
 pub(super) struct Queue {
-    items: Mutex<VecDeque<Bytes>>,
+    items: Mutex<VecDeque<(Option<u64>, Bytes)>>,
     capacity: usize,
     ready: Notify,
     /// Set when the publishing side lets go: the reader drains what is left, then ends.
@@ -38,13 +39,13 @@ impl Queue {
         }
     }
 
-    pub(super) fn push(&self, frame: Bytes) -> Result<(), QueueFull> {
+    pub(super) fn push(&self, id: Option<u64>, frame: Bytes) -> Result<(), QueueFull> {
         {
             let mut items = lock(&self.items);
             if items.len() >= self.capacity {
                 return Err(QueueFull);
             }
-            items.push_back(frame);
+            items.push_back((id, frame));
         }
         // Stores a permit when the reader is not waiting yet, so no wake-up is lost.
         self.ready.notify_one();
@@ -60,8 +61,9 @@ impl Queue {
         self.ready.notify_one();
     }
 
-    /// The next frame; `None` once closed and drained.
-    pub(super) async fn recv(&self) -> Option<Bytes> {
+    /// The next frame and its event id (`None` for a frame that is no event of the channel's
+    /// numbering, such as a `reset` after its ids restarted); `None` once closed and drained.
+    pub(super) async fn recv(&self) -> Option<(Option<u64>, Bytes)> {
         loop {
             if let Some(frame) = lock(&self.items).pop_front() {
                 return Some(frame);

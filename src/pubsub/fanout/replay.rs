@@ -79,7 +79,7 @@ impl ChannelState {
 
 /// `event: reset`: events after `after` up to `first - 1` are gone; what follows starts at
 /// `first`. Carries `id: first - 1` so an immediate reconnect does not reset again.
-fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
+pub(crate) fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
     let data = serde_json::json!({ "after": after, "first_available": first, "last": last });
     Frame::new()
         .id(first.saturating_sub(1))

@@ -56,6 +56,9 @@ pub struct Subscription {
     /// The last id the subscriber is considered to have (for the first frame's `id:`).
     pub cursor: u64,
     replay: Vec<Bytes>,
+    /// Live events up to this id were already in the replay (a replay read from Redis after
+    /// registering may overlap the first live events): they are dropped, not sent twice.
+    sent_through: u64,
     sent: Arc<AtomicU64>,
     /// `None` on a finished channel: nothing live follows the replay.
     live: Option<Live>,
@@ -100,8 +103,21 @@ impl Subscription {
         Self {
             cursor,
             replay,
+            sent_through: 0,
             sent,
             live,
+        }
+    }
+
+    /// The same live registration with a replay collected elsewhere (from Redis, after the
+    /// registration): `cursor` as for [`Subscription::cursor`], and live events up to
+    /// `sent_through` dropped because the replay holds them.
+    pub(crate) fn with_replay(self, cursor: u64, replay: Vec<Bytes>, sent_through: u64) -> Self {
+        Self {
+            cursor,
+            replay,
+            sent_through,
+            ..self
         }
     }
 
@@ -115,7 +131,7 @@ impl Subscription {
     /// finished channel it ends with `end` right after the replay.
     pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
         async_stream::stream! {
-            let Subscription { replay, sent, live, .. } = self;
+            let Subscription { replay, sent, live, mut sent_through, .. } = self;
             for frame in replay {
                 sent.fetch_add(1, Ordering::Relaxed);
                 yield Out::Send(frame);
@@ -132,7 +148,11 @@ impl Subscription {
                             biased;
                             _ = &mut stop => break,
                             frame = queue.recv() => match frame {
-                                Some(frame) => {
+                                Some((Some(id), _)) if id <= sent_through => {}
+                                Some((id, frame)) => {
+                                    // A frame outside the numbering (a reset: ids started
+                                    // over) means every later id is new.
+                                    sent_through = id.unwrap_or(0);
                                     sent.fetch_add(1, Ordering::Relaxed);
                                     yield Out::Send(frame);
                                 }

@@ -1,0 +1,124 @@
+//! The channel boundary: where events are numbered, kept for replay and delivered. Two
+//! backends behind one API — `publish`, `subscribe`, and the local view — so the hub and the
+//! handlers never ask which one runs.
+//!
+//! - [`Bus::InProcess`]: the [`Fanout`] alone, as sselab always was (the default): one
+//!   process numbers, keeps and delivers everything.
+//! - [`Bus::Redis`]: Redis numbers and keeps each channel's events, cluster-wide; this
+//!   node's [`Fanout`] holds only its own subscribers and is fed by [`RedisBus`].
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::fanout::Subscription;
+use super::fanout::{Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta};
+use super::redis::{RedisBus, RedisStatus, RedisSubscribeError, Unavailable};
+use crate::sse::EventName;
+
+#[derive(Debug, Clone)]
+pub enum Bus {
+    InProcess(Fanout),
+    /// `local` is the same fan-out the Redis backend feeds.
+    Redis {
+        local: Fanout,
+        redis: RedisBus,
+    },
+}
+
+/// Why a subscribe through the bus failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusSubscribeError {
+    Refused(SubscribeError),
+    Unavailable(Unavailable),
+}
+
+impl From<Fanout> for Bus {
+    fn from(fanout: Fanout) -> Self {
+        Self::InProcess(fanout)
+    }
+}
+
+impl Bus {
+    /// This node's fan-out: its subscribers, counts and listings.
+    pub fn local(&self) -> &Fanout {
+        match self {
+            Self::InProcess(fanout) | Self::Redis { local: fanout, .. } => fanout,
+        }
+    }
+
+    /// Whether channels are shared with other nodes.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Redis { .. })
+    }
+
+    pub fn redis_status(&self) -> Option<RedisStatus> {
+        match self {
+            Self::InProcess(_) => None,
+            Self::Redis { redis, .. } => Some(redis.status()),
+        }
+    }
+
+    /// Start what the backend runs beside the requests (Redis: its pub/sub link), until
+    /// `stop`.
+    pub fn spawn(&self, stop: CancellationToken) {
+        if let Self::Redis { redis, .. } = self {
+            redis.spawn_link(stop);
+        }
+    }
+
+    /// Publish to `key`. `Ok(None)`: the channel does not exist (in-process: not here or
+    /// finished; Redis: `must_exist` and not in Redis).
+    pub async fn publish(
+        &self,
+        key: &str,
+        name: Option<&EventName>,
+        data: &str,
+        must_exist: bool,
+    ) -> Result<Option<Published>, Unavailable> {
+        match self {
+            Self::InProcess(fanout) => Ok(fanout.publish(key, name, data)),
+            Self::Redis { redis, .. } => redis.publish(key, name, data, must_exist).await,
+        }
+    }
+
+    /// Subscribe to `key` from `from`, creating the channel when missing.
+    pub async fn subscribe(
+        &self,
+        key: &str,
+        from: StartAt,
+        meta: SubscriberMeta,
+        exclusive: Exclusive,
+    ) -> Result<Subscription, BusSubscribeError> {
+        match self {
+            Self::InProcess(fanout) => fanout
+                .subscribe(key, from, meta, exclusive)
+                .map_err(BusSubscribeError::Refused),
+            Self::Redis { redis, .. } => redis
+                .subscribe(key, from, meta, exclusive, true)
+                .await
+                .map_err(|e| match e {
+                    RedisSubscribeError::Refused(e) => BusSubscribeError::Refused(e),
+                    RedisSubscribeError::Unavailable(e) => BusSubscribeError::Unavailable(e),
+                }),
+        }
+    }
+
+    /// Whether `key` exists for the whole cluster (Redis: and keep it from expiring).
+    /// In-process, the local fan-out is the whole cluster.
+    pub async fn exists(&self, key: &str) -> Result<bool, Unavailable> {
+        match self {
+            Self::InProcess(fanout) => Ok(fanout.exists(key)),
+            Self::Redis { redis, .. } => redis.touch(key).await,
+        }
+    }
+
+    /// Forget local channels under `prefix` idle for `linger`; Redis stops sending them here.
+    pub async fn sweep_idle(&self, prefix: &str, linger: Duration) -> Vec<String> {
+        let swept = self.local().sweep_idle(prefix, linger);
+        if let Self::Redis { redis, .. } = self {
+            redis.forget(&swept).await;
+        }
+        swept
+    }
+}

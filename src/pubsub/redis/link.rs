@@ -1,0 +1,176 @@
+//! The node's one pub/sub connection to Redis: it subscribes to the live channel of every
+//! channel that has a subscriber on this node and feeds their local queues.
+//!
+//! When the connection drops (Redis stopped, restarted, network), streams stay open; the
+//! link retries with backoff, subscribes again to everything it followed, then catches each
+//! channel up from its Redis stream before it reads live messages again, so what was
+//! published meanwhile arrives once, in order (a reset first if the ring or the epoch moved
+//! on). Until then the node reports itself degraded.
+//!
+//! No connection per subscriber and no polling: one connection, one `SUBSCRIBE` per channel.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::PubSubSink;
+use tokio_util::sync::CancellationToken;
+
+use super::scripts::{self, key_of_live, live_channel};
+use super::{RedisBus, Unavailable};
+use crate::sync::lock;
+
+/// The first wait before connecting again; doubled up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long one connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The link's state, shared between its task and the subscribe path.
+#[derive(Debug, Default)]
+pub(super) struct Link {
+    /// The subscribing half of the current connection; `None` while disconnected.
+    sink: tokio::sync::Mutex<Option<PubSubSink>>,
+    /// Channel keys followed: subscribed on the current connection (when there is one),
+    /// and subscribed again on the next.
+    followed: Mutex<HashSet<String>>,
+    up: AtomicBool,
+    /// Connections made after the first: how often Redis came back.
+    pub(super) reconnects: AtomicU64,
+    /// Connections lost or refused.
+    pub(super) failures: AtomicU64,
+}
+
+impl Link {
+    pub(super) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Make sure this node receives `key`'s live events from now on: the `SUBSCRIBE` is
+    /// confirmed before this returns, so anything published after it reaches this node.
+    pub(super) async fn follow(&self, key: &str) -> Result<(), Unavailable> {
+        let mut sink = self.sink.lock().await;
+        let Some(subscriber) = sink.as_mut() else {
+            return Err(Unavailable::new("the pub/sub connection is down"));
+        };
+        if lock(&self.followed).contains(key) {
+            return Ok(());
+        }
+        subscriber
+            .subscribe(live_channel(key))
+            .await
+            .map_err(|e| Unavailable::new(format!("SUBSCRIBE failed: {e}")))?;
+        lock(&self.followed).insert(key.to_string());
+        Ok(())
+    }
+
+    /// Stop following channels this node forgot (nobody subscribed for their linger).
+    pub(super) async fn unfollow(&self, keys: &[String]) {
+        let mut followed: Vec<String> = Vec::new();
+        {
+            let mut set = lock(&self.followed);
+            for key in keys {
+                if set.remove(key) {
+                    followed.push(live_channel(key));
+                }
+            }
+        }
+        if followed.is_empty() {
+            return;
+        }
+        if let Some(subscriber) = self.sink.lock().await.as_mut() {
+            // A failure leaves a subscription this node ignores; the next connection drops it.
+            let _ = subscriber.unsubscribe(followed).await;
+        }
+    }
+
+    fn followed(&self) -> Vec<String> {
+        lock(&self.followed).iter().cloned().collect()
+    }
+}
+
+/// Run the link until `stop`: connect, follow, catch up, deliver; on loss, back off and
+/// do it again.
+pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
+    let link = &bus.shared.link;
+    let mut backoff = BACKOFF_MIN;
+    let mut connected_before = false;
+    while !stop.is_cancelled() {
+        match connect_and_serve(&bus, &stop, &mut connected_before).await {
+            Ok(()) => backoff = BACKOFF_MIN,
+            Err(reason) => {
+                link.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "redis pub/sub: {reason}; streams stay open and catch up when it is back"
+                );
+            }
+        }
+        link.up.store(false, Ordering::Relaxed);
+        *link.sink.lock().await = None;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One connection's life. `Ok` when it ended after working, `Err` when it could not start.
+async fn connect_and_serve(
+    bus: &RedisBus,
+    stop: &CancellationToken,
+    connected_before: &mut bool,
+) -> Result<(), String> {
+    let link = &bus.shared.link;
+    let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, bus.shared.client.get_async_pubsub())
+        .await
+        .map_err(|_| "connecting timed out".to_string())?
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let (mut sink, mut messages) = pubsub.split();
+    let followed = link.followed();
+    if !followed.is_empty() {
+        let channels: Vec<String> = followed.iter().map(|k| live_channel(k)).collect();
+        sink.subscribe(channels)
+            .await
+            .map_err(|e| format!("SUBSCRIBE failed: {e}"))?;
+    }
+    // Subscribed first, read the streams second: nothing published in between is missed,
+    // and what arrives twice is dropped by id.
+    for key in &followed {
+        bus.catch_up(key)
+            .await
+            .map_err(|e| format!("catching up {key}: {}", e.reason))?;
+    }
+    *link.sink.lock().await = Some(sink);
+    link.up.store(true, Ordering::Relaxed);
+    if *connected_before {
+        link.reconnects.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            channels = followed.len(),
+            "redis pub/sub: connected again; followed channels caught up"
+        );
+    }
+    *connected_before = true;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            message = messages.next() => match message {
+                Some(message) => {
+                    let Some(key) = key_of_live(message.get_channel_name()) else { continue };
+                    match scripts::parse_live(message.get_payload_bytes()) {
+                        Some(live) => bus.deliver(key, &live.epoch, &live.event),
+                        None => tracing::warn!(channel = key, "redis pub/sub: a message sselab did not write, ignored"),
+                    }
+                }
+                None => {
+                    link.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("redis pub/sub: connection lost; reconnecting");
+                    return Ok(());
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The Redis backend: many sselab nodes share one set of channels. Redis numbers each
+//! channel's events and keeps its replay ring; every node keeps its own subscribers in its
+//! local [`Fanout`] and feeds them from one pub/sub connection ([`link`]).
+//!
+//! - **Publish** is one Lua script ([`scripts`]): `INCR` the id, `XADD` the event to the
+//!   channel's stream (`MAXLEN ~` the replay size), `PUBLISH` it, refresh the expiry (the
+//!   linger) — one round trip, atomic. Local subscribers get it from pub/sub like everyone
+//!   else's, so every node sees one order. Redis unreachable: [`Unavailable`] (503), and
+//!   nothing was accepted.
+//! - **Subscribe** registers locally first, confirms the node's `SUBSCRIBE`, then reads the
+//!   missed events with `XRANGE` (one script) and drops live ones it already replayed by id:
+//!   no gap, no duplicate. A ring that moved on, or a client id beyond the channel's last
+//!   (Redis lost it), gets `event: reset`, as in-process.
+//! - **Epochs**: a channel's numbering starts with a random epoch; events carry it, and a node
+//!   that sees a new one tells its subscribers `reset` (the ids started over).
+//!
+//! What it does not do (yet): orders and the same-id policy across nodes stay per node.
+
+mod link;
+mod scripts;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio_util::sync::CancellationToken;
+
+use super::fanout::{
+    self, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta, Subscription,
+};
+use crate::sse::EventName;
+use link::Link;
+use scripts::{Scripts, Stored, StoredEvent, keys};
+
+/// How long a command to Redis may take before the publish answers 503.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Retries of a lost command connection before the caller is answered: one, so a publish
+/// fails fast when Redis is down instead of holding the request.
+const COMMAND_RETRIES: usize = 1;
+/// `XRANGE` from here reads nothing: a live subscriber only needs the last id and epoch.
+const NOTHING: u64 = u64::MAX;
+
+/// Redis could not be reached: the operation did nothing, and the caller may retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    pub reason: String,
+}
+
+impl Unavailable {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a subscribe through Redis failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisSubscribeError {
+    /// The local same-id policy refused it.
+    Refused(SubscribeError),
+    Unavailable(Unavailable),
+}
+
+/// What the Redis backend counted, for `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RedisStatus {
+    /// The pub/sub connection is up (live events flow).
+    pub connected: bool,
+    /// Publishes and subscribes refused because Redis did not answer.
+    pub failures: u64,
+    /// Pub/sub connections lost or refused.
+    pub link_failures: u64,
+    /// Times the pub/sub connection came back.
+    pub reconnects: u64,
+}
+
+/// The Redis backend: a cheap clone over shared state.
+#[derive(Debug, Clone)]
+pub struct RedisBus {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    client: redis::Client,
+    commands: ConnectionManager,
+    fanout: Fanout,
+    scripts: Scripts,
+    link: Link,
+    /// The replay ring's size in Redis (`MAXLEN ~`).
+    ring: usize,
+    linger_ms: u64,
+    failures: AtomicU64,
+}
+
+impl RedisBus {
+    /// A backend for `url` (`redis://`, `rediss://`) feeding `fanout`'s local subscribers.
+    /// Connects lazily: a bad URL fails here, an unreachable Redis shows as degraded later.
+    pub fn new(url: &str, fanout: Fanout, ring: usize, linger: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(COMMAND_RETRIES);
+        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                client,
+                commands,
+                fanout,
+                scripts: Scripts::new(),
+                link: Link::default(),
+                ring: ring.max(1),
+                linger_ms: linger.as_millis().max(1) as u64,
+                failures: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Start the pub/sub link; it runs until `stop`.
+    pub fn spawn_link(&self, stop: CancellationToken) {
+        tokio::spawn(link::run(self.clone(), stop));
+    }
+
+    pub fn status(&self) -> RedisStatus {
+        let link = &self.shared.link;
+        RedisStatus {
+            connected: link.is_up(),
+            failures: self.shared.failures.load(Ordering::Relaxed),
+            link_failures: link.failures.load(Ordering::Relaxed),
+            reconnects: link.reconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    fn failed(&self, what: &str, error: impl std::fmt::Display) -> Unavailable {
+        self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        Unavailable::new(format!("{what}: {error}"))
+    }
+
+    /// Publish to channel `key` across the cluster. `Ok(None)` when `must_exist` and
+    /// the channel is not in Redis (a session nobody subscribed to, or expired).
+    pub async fn publish(
+        &self,
+        key: &str,
+        name: Option<&EventName>,
+        data: &str,
+        must_exist: bool,
+    ) -> Result<Option<Published>, Unavailable> {
+        let shared = &self.shared;
+        let reply: Option<(u64, usize, String)> = shared
+            .scripts
+            .publish
+            .key(&keys(key))
+            .arg(scripts::live_channel(key))
+            .arg(name.map_or("", EventName::as_str))
+            .arg(data)
+            .arg(shared.ring)
+            .arg(shared.linger_ms)
+            .arg(new_epoch())
+            .arg(if must_exist { "1" } else { "0" })
+            .invoke_async(&mut shared.commands.clone())
+            .await
+            .map_err(|e| self.failed("publish", e))?;
+        Ok(reply.map(|(id, nodes, _epoch)| Published {
+            id,
+            subscribers: nodes,
+        }))
+    }
+
+    /// Whether the channel exists in Redis (without creating it); keeps it from expiring.
+    pub async fn touch(&self, key: &str) -> Result<bool, Unavailable> {
+        let shared = &self.shared;
+        shared
+            .scripts
+            .touch
+            .key(&keys(key))
+            .arg(shared.linger_ms)
+            .invoke_async(&mut shared.commands.clone())
+            .await
+            .map_err(|e| self.failed("touch", e))
+    }
+
+    /// Subscribe to `key` from `from`: register here, follow it live, then replay from Redis.
+    /// `create` starts the channel's numbering in Redis when missing (a session's first
+    /// subscribe), so posts from other nodes find it.
+    pub async fn subscribe(
+        &self,
+        key: &str,
+        from: StartAt,
+        meta: SubscriberMeta,
+        exclusive: Exclusive,
+        create: bool,
+    ) -> Result<Subscription, RedisSubscribeError> {
+        let fanout = &self.shared.fanout;
+        let live = fanout
+            .subscribe(key, StartAt::Live, meta, exclusive)
+            .map_err(RedisSubscribeError::Refused)?;
+        let unavailable = RedisSubscribeError::Unavailable;
+        self.shared.link.follow(key).await.map_err(unavailable)?;
+        let first_wanted = match from {
+            StartAt::Live => NOTHING,
+            StartAt::Start => 1,
+            StartAt::After(k) => k.saturating_add(1),
+        };
+        let stored = self
+            .read(key, first_wanted, create)
+            .await
+            .map_err(unavailable)?;
+        if !stored.epoch.is_empty() {
+            fanout.adopt_epoch(key, &stored.epoch);
+        }
+        let (cursor, frames, reset) = replay(from, &stored);
+        fanout.count_replay(frames.len(), reset);
+        Ok(live.with_replay(cursor, frames, stored.last_id))
+    }
+
+    /// The channel's events from `first_wanted` on, with its epoch and ring bounds.
+    async fn read(
+        &self,
+        key: &str,
+        first_wanted: u64,
+        create: bool,
+    ) -> Result<Stored, Unavailable> {
+        let shared = &self.shared;
+        let value: redis::Value = shared
+            .scripts
+            .replay
+            .key(&keys(key))
+            .arg(first_wanted)
+            .arg(shared.linger_ms)
+            .arg(new_epoch())
+            .arg(if create { "1" } else { "0" })
+            .invoke_async(&mut shared.commands.clone())
+            .await
+            .map_err(|e| self.failed("replay", e))?;
+        scripts::parse_stored(&value).ok_or_else(|| Unavailable::new("replay: unexpected reply"))
+    }
+
+    /// After the pub/sub connection came back: deliver what `key`'s local subscribers
+    /// missed, a `reset` first if the ring or the epoch moved on meanwhile.
+    async fn catch_up(&self, key: &str) -> Result<(), Unavailable> {
+        let fanout = &self.shared.fanout;
+        let Some((epoch, last_id)) = fanout.numbering(key) else {
+            return Ok(());
+        };
+        let stored = self.read(key, last_id.saturating_add(1), false).await?;
+        let same_epoch = epoch.as_deref() == Some(stored.epoch.as_str());
+        if same_epoch && stored.first_held.is_some_and(|first| first > last_id + 1) {
+            fanout.skip_to(key, stored.first_held.unwrap_or(last_id + 1));
+        }
+        for event in &stored.events {
+            self.deliver(key, &stored.epoch, event);
+        }
+        Ok(())
+    }
+
+    /// A live (or caught-up) event for this node's subscribers of `key`.
+    fn deliver(&self, key: &str, epoch: &str, event: &StoredEvent) {
+        let name = (!event.name.is_empty())
+            .then(|| EventName::new(event.name.clone()).ok())
+            .flatten();
+        self.shared
+            .fanout
+            .deliver(key, epoch, event.id, name.as_ref(), &event.data);
+    }
+
+    /// Channels this node forgot: stop following them.
+    pub async fn forget(&self, keys: &[String]) {
+        self.shared.link.unfollow(keys).await;
+    }
+}
+
+/// A fresh epoch: random, so a Redis that lost a channel never gives it the old one again.
+fn new_epoch() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+/// The cursor, the frames to send before live events, and whether the first is a `reset`,
+/// for a subscriber starting at `from` — the in-process ring's rules on Redis's ring.
+fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) {
+    let last = stored.last_id;
+    let frames = |after: u64| -> Vec<Bytes> {
+        stored
+            .events
+            .iter()
+            .filter(|e| e.id > after)
+            .map(|e| {
+                let name = (!e.name.is_empty())
+                    .then(|| EventName::new(e.name.clone()).ok())
+                    .flatten();
+                fanout::encode(e.id, name.as_ref(), &e.data)
+            })
+            .collect()
+    };
+    let (after, cursor) = match from {
+        StartAt::Live => return (last, Vec::new(), false),
+        StartAt::Start => (0, 0),
+        StartAt::After(k) if k > last => {
+            // The client holds ids this numbering never gave: Redis lost the channel.
+            return (k, vec![fanout::reset_frame(k, last + 1, last)], true);
+        }
+        StartAt::After(k) => (k, k),
+    };
+    let lost = match stored.first_held {
+        Some(first) => first > after + 1,
+        None => last > after,
+    };
+    let mut out = Vec::new();
+    if lost {
+        let first = stored.first_held.unwrap_or(last + 1);
+        out.push(fanout::reset_frame(after, first, last));
+    }
+    out.extend(frames(after));
+    (cursor, out, lost)
+}

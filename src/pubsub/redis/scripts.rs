@@ -1,0 +1,214 @@
+//! What sselab keeps in Redis per channel, and the two Lua scripts that touch it: one atomic
+//! step per publish, one atomic read per replay.
+//!
+//! Per channel key `K` (`topic:news`, `session:abc`), all in one hash slot (`{K}`):
+//! `sselab:{K}:id` the last id given (`INCR`), `sselab:{K}:epoch` a random token set when
+//! the numbering starts (a missing epoch with a client holding ids means Redis lost the
+//! channel and ids started over), `sselab:{K}:events` the replay ring, a Redis stream whose
+//! entry ids are the event ids (`<id>-0`), capped at the replay size. Live events go out on
+//! the pub/sub channel `sselab:{K}:live` as `epoch \n id \n name \n data`.
+//!
+//! Everything a publish does happens in one script, so no node ever sees an id without its
+//! event in the ring, or an event in the ring that was not also sent live.
+
+use redis::{Script, Value};
+
+/// Prefix of every key and pub/sub channel sselab uses, so a shared Redis stays tidy.
+const PREFIX: &str = "sselab:";
+
+/// The three keys of channel `key`, in the order the scripts take them.
+pub(super) fn keys(key: &str) -> [String; 3] {
+    ["id", "epoch", "events"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
+}
+
+/// The pub/sub channel live events of `key` go out on.
+pub(super) fn live_channel(key: &str) -> String {
+    format!("{PREFIX}{{{key}}}:live")
+}
+
+/// The channel key back from a pub/sub channel name.
+pub(super) fn key_of_live(channel: &str) -> Option<&str> {
+    channel
+        .strip_prefix(PREFIX)?
+        .strip_prefix('{')?
+        .strip_suffix("}:live")
+}
+
+/// KEYS: id, epoch, events. ARGV: live channel, name, data, ring size, linger (ms), a fresh
+/// epoch, must-exist (`1`: a session that nobody subscribed to has no epoch: refuse).
+/// Returns `{id, nodes that got it live, epoch}`, or `false` when must-exist and missing.
+const PUBLISH: &str = r#"
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  if ARGV[7] == '1' then return false end
+  epoch = ARGV[6]
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], id .. '-0', 'n', ARGV[2], 'd', ARGV[3])
+local nodes = redis.call('PUBLISH', ARGV[1], epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+return {id, nodes, epoch}
+"#;
+
+/// KEYS: id, epoch, events. ARGV: the first id wanted, linger (ms), a fresh epoch,
+/// create (`1`: start the numbering when missing, as a session's first subscribe does).
+/// Returns `{epoch, last id, first id held, id, name, data, id, name, data...}`: the events
+/// from the given id on, with what it takes to see whether the ring lost some.
+const REPLAY: &str = r#"
+local epoch = redis.call('GET', KEYS[2])
+if not epoch and ARGV[4] == '1' then
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1], KEYS[3])
+end
+if epoch then
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+local last = redis.call('GET', KEYS[1]) or '0'
+local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
+local out = {epoch or '', last, '0'}
+if first[1] then out[3] = string.match(first[1][1], '^(%d+)') end
+local after = redis.call('XRANGE', KEYS[3], ARGV[1], '+')
+for _, entry in ipairs(after) do
+  out[#out + 1] = string.match(entry[1], '^(%d+)')
+  out[#out + 1] = entry[2][2]
+  out[#out + 1] = entry[2][4]
+end
+return out
+"#;
+
+/// KEYS: id, epoch, events. ARGV: linger (ms). Keeps a channel with subscribers from
+/// expiring while nothing is published. Returns whether it still exists.
+const TOUCH: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+return 1
+"#;
+
+/// The scripts, hashed once (`EVALSHA`, loaded again by the client when Redis forgot them).
+#[derive(Debug)]
+pub(super) struct Scripts {
+    pub(super) publish: Script,
+    pub(super) replay: Script,
+    pub(super) touch: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            publish: Script::new(PUBLISH),
+            replay: Script::new(REPLAY),
+            touch: Script::new(TOUCH),
+        }
+    }
+}
+
+/// One event as Redis keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StoredEvent {
+    pub(super) id: u64,
+    /// Empty when the event has no name.
+    pub(super) name: String,
+    pub(super) data: String,
+}
+
+/// What the replay script read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Stored {
+    /// Empty when the channel does not exist in Redis.
+    pub(super) epoch: String,
+    pub(super) last_id: u64,
+    /// `None` when the ring is empty.
+    pub(super) first_held: Option<u64>,
+    pub(super) events: Vec<StoredEvent>,
+}
+
+/// A live event as it arrives on the pub/sub channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LiveEvent {
+    pub(super) epoch: String,
+    pub(super) event: StoredEvent,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn number(value: &Value) -> Option<u64> {
+    text(value)?.parse().ok()
+}
+
+/// The replay script's answer; `None` if it is not what the script returns.
+pub(super) fn parse_stored(value: &Value) -> Option<Stored> {
+    let Value::Array(items) = value else {
+        return None;
+    };
+    let (head, rest) = items.split_at_checked(3)?;
+    if rest.len() % 3 != 0 {
+        return None;
+    }
+    let events = rest
+        .chunks(3)
+        .map(|e| {
+            Some(StoredEvent {
+                id: number(&e[0])?,
+                name: text(&e[1])?,
+                data: text(&e[2])?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let first = number(&head[2])?;
+    Some(Stored {
+        epoch: text(&head[0])?,
+        last_id: number(&head[1])?,
+        first_held: (first > 0).then_some(first),
+        events,
+    })
+}
+
+/// A pub/sub message: `epoch \n id \n name \n data` (the data may hold newlines).
+pub(super) fn parse_live(payload: &[u8]) -> Option<LiveEvent> {
+    let payload = std::str::from_utf8(payload).ok()?;
+    let mut parts = payload.splitn(4, '\n');
+    let epoch = parts.next()?.to_string();
+    let id = parts.next()?.parse().ok()?;
+    let name = parts.next()?.to_string();
+    let data = parts.next()?.to_string();
+    Some(LiveEvent {
+        epoch,
+        event: StoredEvent { id, name, data },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_messages_keep_newlines_in_the_data() {
+        let live = parse_live(b"e1\n7\nprice\nline one\nline two").expect("parses");
+        assert_eq!(live.epoch, "e1");
+        assert_eq!(live.event.id, 7);
+        assert_eq!(live.event.name, "price");
+        assert_eq!(live.event.data, "line one\nline two");
+        assert_eq!(parse_live(b"e1\nseven\n\nx"), None);
+    }
+
+    #[test]
+    fn keys_share_one_hash_slot_and_the_live_channel_names_its_key() {
+        let [id, epoch, events] = keys("topic:news");
+        assert_eq!(id, "sselab:{topic:news}:id");
+        assert_eq!(epoch, "sselab:{topic:news}:epoch");
+        assert_eq!(events, "sselab:{topic:news}:events");
+        let live = live_channel("topic:news");
+        assert_eq!(key_of_live(&live), Some("topic:news"));
+        assert_eq!(key_of_live("other"), None);
+    }
+}
