@@ -12,6 +12,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The real-browser tests drive Debian's Chromium and Firefox ESR.
 command -v chromium >/dev/null 2>&1 || [ -n "${SSELAB_CHROMIUM:-}" ] || missing+=(chromium)
 command -v firefox-esr >/dev/null 2>&1 || [ -n "${SSELAB_FIREFOX:-}" ] || missing+=(firefox-esr)
+# tests/redis.rs runs several sselab nodes on a real redis-server (each test its own).
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then

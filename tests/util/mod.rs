@@ -6,6 +6,7 @@ pub mod abuse;
 pub mod auth;
 pub mod bin;
 pub mod browser;
+pub mod redis_server;
 pub mod tabs;
 
 use std::net::SocketAddr;

@@ -172,6 +172,16 @@ impl RedisBus {
         }))
     }
 
+    /// One round trip on the command connection (which reconnects on the next command
+    /// after a failure).
+    async fn ping(&self) -> Result<(), Unavailable> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.shared.commands.clone())
+            .await
+            .map(drop)
+            .map_err(|e| self.failed("PING", e))
+    }
+
     /// Whether the channel exists in Redis (without creating it); keeps it from expiring.
     pub async fn touch(&self, key: &str) -> Result<bool, Unavailable> {
         let shared = &self.shared;

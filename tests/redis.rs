@@ -1,0 +1,211 @@
+//! Several sselab nodes sharing one real `redis-server` (`--redis`): the same ids in the same
+//! order on every node, a reconnect to another node replays exactly what was missed, and
+//! Redis going away is visible (503, degraded) and never loses or repeats an event.
+
+mod util;
+
+use std::time::Duration;
+
+use http::StatusCode;
+use util::redis_server::RedisServer;
+use util::{Client, Events, TestServer, Via, accepted, assert_one_line, eventually_async, ids};
+
+/// A node on `redis`, its pub/sub link up (so a subscribe is not refused while it connects).
+async fn node(redis: &RedisServer, extra: &[&str]) -> TestServer {
+    let url = redis.url();
+    let mut args = vec!["--redis", url.as_str()];
+    args.extend_from_slice(extra);
+    let server = TestServer::start(&args).await;
+    until_health(&server, "ok").await;
+    server
+}
+
+/// Wait until the node's `/healthz` says `status`.
+async fn until_health(server: &TestServer, status: &str) {
+    let client = server.client(Via::H2c).await;
+    eventually_async(&format!("/healthz says {status}"), async || {
+        util::json(client.get("/healthz").await).await["status"] == status
+    })
+    .await;
+}
+
+async fn publish(client: &Client, topic: &str, data: &str) -> u64 {
+    let path = format!("/api/topics/{topic}/events");
+    let answer = accepted(client.post(&path, "text/plain", data.to_string()).await).await;
+    answer["id"].as_u64().expect("the id Redis gave")
+}
+
+/// Nothing more arrives (and the stream stays open) for a while.
+async fn quiet(events: &mut Events) {
+    let next = events.next_within(Duration::from_millis(500)).await;
+    assert!(next.is_err(), "nothing more, stream open: {next:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let mut streams = Vec::new();
+    for (server, via) in [
+        (&a, Via::H1),
+        (&a, Via::H2Tls),
+        (&b, Via::H1Tls),
+        (&b, Via::H2c),
+    ] {
+        let client = server.client(via).await;
+        let (events, _) = client.subscribe("/sse/topics/prices", None).await;
+        streams.push((client, events));
+    }
+    let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H1).await);
+    for n in 1..=20u64 {
+        // Mostly on B, every fifth on A: one numbering either way.
+        let poster = if n % 5 == 0 { &on_a } else { &on_b };
+        assert_eq!(publish(poster, "prices", &format!("p{n}")).await, n);
+    }
+    for (_, events) in &mut streams {
+        let got = events.take(20).await;
+        assert_eq!(ids(&got), (1..=20).collect::<Vec<_>>());
+        let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
+        let sent: Vec<String> = (1..=20).map(|n| format!("p{n}")).collect();
+        assert_eq!(data, sent);
+        quiet(events).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
+    let redis = RedisServer::start().await;
+    let ring = ["--replay", "100"];
+    let (a, b, c) = (
+        node(&redis, &ring).await,
+        node(&redis, &ring).await,
+        node(&redis, &ring).await,
+    );
+    let on_b = b.client(Via::H2c).await;
+    let subscriber = a.client(Via::H2Tls).await;
+    let (mut events, _) = subscriber.subscribe("/sse/topics/feed", None).await;
+    for n in 1..=5 {
+        publish(&on_b, "feed", &format!("e{n}")).await;
+    }
+    assert_eq!(ids(&events.take(5).await), vec![1, 2, 3, 4, 5]);
+    drop((events, subscriber));
+
+    for n in 6..=55 {
+        publish(&on_b, "feed", &format!("e{n}")).await;
+    }
+    let on_c = c.client(Via::H1).await;
+    let (mut events, connected) = on_c.subscribe("/sse/topics/feed", Some("5")).await;
+    assert_eq!(connected["replayed"], 50);
+    let missed = events.take(50).await;
+    assert_eq!(ids(&missed), (6..=55).collect::<Vec<_>>());
+    assert_eq!(missed[0].data, "e6");
+    let on_a = a.client(Via::H2c).await;
+    assert_eq!(publish(&on_a, "feed", "live").await, 56);
+    let live = events.next().await.expect("the live event");
+    assert_eq!((live.id.as_str(), live.data.as_str()), ("56", "live"));
+    quiet(&mut events).await;
+
+    // Far beyond the ring: an explicit reset, then what the ring still holds.
+    for n in 57..=400 {
+        publish(&on_b, "feed", &format!("e{n}")).await;
+    }
+    drop(events);
+    let again = c.client(Via::H2c).await;
+    let (mut events, _) = again.subscribe("/sse/topics/feed", Some("56")).await;
+    let reset = events.next().await.expect("reset");
+    assert_eq!(reset.event, "reset");
+    let told: serde_json::Value = serde_json::from_str(&reset.data).expect("JSON");
+    let first = told["first_available"].as_u64().expect("first_available");
+    assert!(
+        first > 57 && first <= 301,
+        "the ring holds about 100: {told}"
+    );
+    assert_eq!(told["last"], 400);
+    let held = events.take((400 - first + 1) as usize).await;
+    assert_eq!(ids(&held), (first..=400).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_on_b_reaches_the_session_on_a() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let subscriber = a.client(Via::H2Tls).await;
+    let (mut events, _) = subscriber.subscribe("/sse/sessions/alice", None).await;
+    let on_b = b.client(Via::H2c).await;
+    let answer = on_b
+        .post("/api/sessions/alice/events", "text/plain", "hello from b")
+        .await;
+    assert_eq!(accepted(answer).await["id"], 1);
+    let got = events.next().await.expect("the post");
+    assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "hello from b"));
+
+    let answer = on_b
+        .post("/api/sessions/nobody/events", "text/plain", "x")
+        .await;
+    assert_one_line(answer, StatusCode::NOT_FOUND, "no session \"nobody\"").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_resets() {
+    let mut redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let subscriber = a.client(Via::H2Tls).await;
+    let (mut events, _) = subscriber.subscribe("/sse/topics/news", None).await;
+    let on_b = b.client(Via::H2c).await;
+    for n in 1..=3 {
+        publish(&on_b, "news", &format!("n{n}")).await;
+    }
+    assert_eq!(ids(&events.take(3).await), vec![1, 2, 3]);
+
+    redis.stop().await;
+    until_health(&a, "degraded").await;
+    let answer = on_b
+        .post("/api/topics/news/events", "text/plain", "lost?")
+        .await;
+    assert_eq!(util::header(answer.headers(), "retry-after"), "2");
+    assert_one_line(
+        answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "redis is unavailable",
+    )
+    .await;
+    quiet(&mut events).await;
+
+    // Back, but empty (no persistence): the ids start over, and the subscriber is told.
+    redis.start_again().await;
+    until_health(&a, "ok").await;
+    until_health(&b, "ok").await;
+    assert_eq!(publish(&on_b, "news", "after").await, 1);
+    let reset = events.next().await.expect("reset");
+    assert_eq!(reset.event, "reset");
+    let told: serde_json::Value = serde_json::from_str(&reset.data).expect("JSON");
+    assert_eq!(told["first_available"], 1, "{told}");
+    let next = events.next().await.expect("the new first event");
+    assert_eq!((next.id.as_str(), next.data.as_str()), ("1", "after"));
+    let status = a.state.hub.redis_status().expect("on redis");
+    assert!(status.reconnects >= 1 && status.connected, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let subscriber = a.client(Via::H1).await;
+    let (mut events, _) = subscriber.subscribe("/sse/topics/ticks", None).await;
+    let on_b = b.client(Via::H2c).await;
+    for n in 1..=10 {
+        publish(&on_b, "ticks", &n.to_string()).await;
+    }
+    // Every node's pub/sub connection is cut; publishing goes on meanwhile.
+    let killed: i64 = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    assert!(killed >= 1, "A's link (subscribed) was cut: {killed}");
+    for n in 11..=40 {
+        publish(&on_b, "ticks", &n.to_string()).await;
+    }
+    let got = events.take(40).await;
+    assert_eq!(ids(&got), (1..=40).collect::<Vec<_>>());
+    assert!(got.iter().all(|e| e.event != "reset"));
+    quiet(&mut events).await;
+    let status = a.state.hub.redis_status().expect("on redis");
+    assert!(status.reconnects >= 1, "A's link came back: {status:?}");
+}
