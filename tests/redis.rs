@@ -126,7 +126,7 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_post_on_b_reaches_the_session_on_a() {
+async fn a_post_on_b_reaches_the_session_on_a_and_the_same_id_on_b_replaces_it() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let subscriber = a.client(Via::H2Tls).await;
@@ -143,6 +143,27 @@ async fn a_post_on_b_reaches_the_session_on_a() {
         .post("/api/sessions/nobody/events", "text/plain", "x")
         .await;
     assert_one_line(answer, StatusCode::NOT_FOUND, "no session \"nobody\"").await;
+
+    // The same id subscribed on B: A's stream is replaced, and posts go to B's.
+    let newer = b.client(Via::H1).await;
+    let (mut on_b_events, _) = newer.subscribe("/sse/sessions/alice", Some("1")).await;
+    let replaced = events.next().await.expect("replaced");
+    assert_eq!(replaced.event, "replaced");
+    assert_eq!(events.next().await, None, "A's stream ends");
+    let on_a = a.client(Via::H2c).await;
+    let answer = on_a
+        .post(
+            "/api/sessions/alice/events",
+            "text/plain",
+            "to the newer one",
+        )
+        .await;
+    assert_eq!(accepted(answer).await["id"], 2);
+    let got = on_b_events.next().await.expect("the post");
+    assert_eq!(
+        (got.id.as_str(), got.data.as_str()),
+        ("2", "to the newer one")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

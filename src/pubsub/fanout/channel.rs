@@ -243,7 +243,7 @@ impl ChannelState {
     }
 
     /// Idle from now, unless someone is subscribed or it already was.
-    fn note_idle(&mut self) {
+    pub(super) fn note_idle(&mut self) {
         if self.subscribers.is_empty() && self.idle_since.is_none() {
             self.idle_since = Some(Instant::now());
         }

@@ -233,6 +233,17 @@ impl Fanout {
         }
     }
 
+    /// A newer subscriber of `key` joined elsewhere (another node): every subscriber here
+    /// ends with `replaced`.
+    pub fn replace_all(&self, key: &str) {
+        if let Some(channel) = self.channel(key) {
+            let mut state = lock(&channel.state);
+            // Never refuses: only `Reject` does.
+            let _ = state.make_room(key, Exclusive::Replace);
+            state.note_idle();
+        }
+    }
+
     /// Count a replay collected elsewhere (from Redis) like one from the ring.
     pub fn count_replay(&self, frames: usize, reset: bool) {
         self.shared.totals.count_replay(frames, reset);

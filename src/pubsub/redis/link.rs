@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use redis::aio::PubSubSink;
 use tokio_util::sync::CancellationToken;
 
-use super::scripts::{self, key_of_live, live_channel};
+use super::scripts::{self, LiveMessage, key_of_live, live_channel};
 use super::{RedisBus, Unavailable};
 use crate::sync::lock;
 
@@ -163,7 +163,8 @@ async fn connect_and_serve(
                 Some(message) => {
                     let Some(key) = key_of_live(message.get_channel_name()) else { continue };
                     match scripts::parse_live(message.get_payload_bytes()) {
-                        Some(live) => bus.deliver(key, &live.epoch, &live.event),
+                        Some(LiveMessage::Event { epoch, event }) => bus.deliver(key, &epoch, &event),
+                        Some(LiveMessage::Replaced { node }) => bus.replaced_elsewhere(key, &node),
                         None => tracing::warn!(channel = key, "redis pub/sub: a message sselab did not write, ignored"),
                     }
                 }

@@ -14,7 +14,11 @@
 //! - **Epochs**: a channel's numbering starts with a random epoch; events carry it, and a node
 //!   that sees a new one tells its subscribers `reset` (the ids started over).
 //!
-//! What it does not do (yet): orders and the same-id policy across nodes stay per node.
+//! - **Same id** (`--same-id replace`): a session's subscribe publishes a control message on
+//!   its channel, and every other node ends its older subscribers with `replaced`.
+//!
+//! What it does not do (yet): orders, `--same-id reject`, session delete and broadcast stay
+//! per node.
 
 mod link;
 mod scripts;
@@ -95,6 +99,8 @@ struct Shared {
     ring: usize,
     linger_ms: u64,
     failures: AtomicU64,
+    /// This node, in control messages (a session replaced elsewhere).
+    node: String,
 }
 
 impl RedisBus {
@@ -118,6 +124,7 @@ impl RedisBus {
                 ring: ring.max(1),
                 linger_ms: linger.as_millis().max(1) as u64,
                 failures: AtomicU64::new(0),
+                node: new_epoch(),
             }),
         })
     }
@@ -212,6 +219,9 @@ impl RedisBus {
             .map_err(RedisSubscribeError::Refused)?;
         let unavailable = RedisSubscribeError::Unavailable;
         self.shared.link.follow(key).await.map_err(unavailable)?;
+        if exclusive == Exclusive::Replace {
+            self.replace_elsewhere(key).await.map_err(unavailable)?;
+        }
         let first_wanted = match from {
             StartAt::Live => NOTHING,
             StartAt::Start => 1,
@@ -277,6 +287,25 @@ impl RedisBus {
         self.shared
             .fanout
             .deliver(key, epoch, event.id, name.as_ref(), &event.data);
+    }
+
+    /// Tell every other node to end its subscribers of `key` with `replaced`.
+    async fn replace_elsewhere(&self, key: &str) -> Result<(), Unavailable> {
+        redis::cmd("PUBLISH")
+            .arg(scripts::live_channel(key))
+            .arg(scripts::replaced(&self.shared.node))
+            .query_async::<i64>(&mut self.shared.commands.clone())
+            .await
+            .map(drop)
+            .map_err(|e| self.failed("replace", e))
+    }
+
+    /// `key` was subscribed on `node`: unless that is this node, its subscribers here end
+    /// with `replaced`.
+    fn replaced_elsewhere(&self, key: &str, node: &str) {
+        if node != self.shared.node {
+            self.shared.fanout.replace_all(key);
+        }
     }
 
     /// Channels this node forgot: stop following them.

@@ -125,11 +125,22 @@ pub(super) struct Stored {
     pub(super) events: Vec<StoredEvent>,
 }
 
-/// A live event as it arrives on the pub/sub channel.
+/// What arrives on a channel's pub/sub channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LiveEvent {
-    pub(super) epoch: String,
-    pub(super) event: StoredEvent,
+pub(super) enum LiveMessage {
+    /// An event, numbered in `epoch`.
+    Event { epoch: String, event: StoredEvent },
+    /// A session was subscribed on node `node`: its older subscribers elsewhere are
+    /// replaced (`--same-id replace`, cluster-wide).
+    Replaced { node: String },
+}
+
+/// Starts a control message; an epoch (hex) never does.
+const REPLACED: &str = "!replaced\n";
+
+/// The message that ends a session's subscribers on every node but `node`.
+pub(super) fn replaced(node: &str) -> String {
+    format!("{REPLACED}{node}")
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -173,15 +184,21 @@ pub(super) fn parse_stored(value: &Value) -> Option<Stored> {
     })
 }
 
-/// A pub/sub message: `epoch \n id \n name \n data` (the data may hold newlines).
-pub(super) fn parse_live(payload: &[u8]) -> Option<LiveEvent> {
+/// A pub/sub message: `epoch \n id \n name \n data` (the data may hold newlines), or a
+/// control message.
+pub(super) fn parse_live(payload: &[u8]) -> Option<LiveMessage> {
     let payload = std::str::from_utf8(payload).ok()?;
+    if let Some(node) = payload.strip_prefix(REPLACED) {
+        return Some(LiveMessage::Replaced {
+            node: node.to_string(),
+        });
+    }
     let mut parts = payload.splitn(4, '\n');
     let epoch = parts.next()?.to_string();
     let id = parts.next()?.parse().ok()?;
     let name = parts.next()?.to_string();
     let data = parts.next()?.to_string();
-    Some(LiveEvent {
+    Some(LiveMessage::Event {
         epoch,
         event: StoredEvent { id, name, data },
     })
@@ -194,11 +211,20 @@ mod tests {
     #[test]
     fn live_messages_keep_newlines_in_the_data() {
         let live = parse_live(b"e1\n7\nprice\nline one\nline two").expect("parses");
-        assert_eq!(live.epoch, "e1");
-        assert_eq!(live.event.id, 7);
-        assert_eq!(live.event.name, "price");
-        assert_eq!(live.event.data, "line one\nline two");
+        let LiveMessage::Event { epoch, event } = live else {
+            panic!("an event: {live:?}");
+        };
+        assert_eq!(epoch, "e1");
+        assert_eq!(event.id, 7);
+        assert_eq!(event.name, "price");
+        assert_eq!(event.data, "line one\nline two");
         assert_eq!(parse_live(b"e1\nseven\n\nx"), None);
+        assert_eq!(
+            parse_live(replaced("node-a").as_bytes()),
+            Some(LiveMessage::Replaced {
+                node: "node-a".into()
+            })
+        );
     }
 
     #[test]
