@@ -230,3 +230,64 @@ async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
     let status = a.state.hub.redis_status().expect("on redis");
     assert!(status.reconnects >= 1, "A's link came back: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let (on_a, on_b) = (
+        format!("http://127.0.0.1:{}", a.http.port()),
+        format!("http://127.0.0.1:{}", b.http.port()),
+    );
+    let argv = [
+        "sselab",
+        "bench",
+        "--url",
+        &format!("{on_a}/sse/topics/bench"),
+        "--also-url",
+        &format!("{on_b}/sse/topics/bench"),
+        "--proto",
+        "h2c",
+        "--connections",
+        "2",
+        "--streams",
+        "100",
+        "--duration",
+        "2",
+        "--rate",
+        "20",
+        "--publish-url",
+        &format!("{on_a}/api/topics/bench/events"),
+    ];
+    let sselab::Command::Bench(args) = <sselab::Cli as clap::Parser>::try_parse_from(argv)
+        .expect("bench flags parse")
+        .into_command()
+    else {
+        panic!("a bench command");
+    };
+    let report = sselab::bench::run(args).await.expect("bench runs");
+    let publish = report.publish.as_ref().expect("fan-out mode");
+    assert_eq!(report.established, 100, "{}", report.text());
+    assert!(
+        publish.sent >= 20 && publish.failed == 0,
+        "{}",
+        report.text()
+    );
+    assert_eq!(
+        (report.lost, report.duplicated),
+        (0, 0),
+        "{}",
+        report.text()
+    );
+    assert_eq!(
+        report.events_received,
+        publish.sent * 100,
+        "{}",
+        report.text()
+    );
+    // Half the streams on each node: each wrote every event to its 50.
+    for server in [&a, &b] {
+        let topics = util::json(server.client(Via::H2c).await.get("/api/topics").await).await;
+        assert_eq!(topics["topics"][0]["sent"], publish.sent * 50, "{topics}");
+    }
+}

@@ -14,6 +14,10 @@ pub struct BenchArgs {
     /// The stream URL; `{n}` is replaced by each stream's index (so each can be a session).
     #[arg(long, value_name = "URL")]
     pub url: String,
+    /// Another node serving the same streams (sselab --redis): the streams are split
+    /// round-robin over --url and each of these. Repeat for more nodes.
+    #[arg(long, value_name = "URL", conflicts_with = "reconnect")]
+    pub also_url: Vec<String>,
     /// How many streams.
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -75,6 +79,8 @@ pub struct BenchArgs {
 /// The flags checked and resolved: where the streams go and how long each phase lasts.
 pub(super) struct Plan {
     pub target: Target,
+    /// Every node the streams are split over, `--url` first: its URL template and target.
+    pub nodes: Vec<(String, Target)>,
     pub ramp: Duration,
     pub duration: Duration,
     pub drain: Duration,
@@ -85,25 +91,14 @@ impl BenchArgs {
     /// Check every flag and resolve the target, refusing non-loopback targets unless
     /// `--allow-remote`. Opens nothing.
     pub(super) fn plan(&self) -> anyhow::Result<Plan> {
-        let uri: Uri = self
-            .url
-            .replace("{n}", "0")
-            .parse()
-            .with_context(|| format!("--url {} is not a URL", self.url))?;
-        let https = uri.scheme_str() == Some("https");
-        let proto = self
-            .proto
-            .unwrap_or(if https { Proto::H2 } else { Proto::H1 });
-        let target = Target::new(&uri, proto, self.cacert.as_deref(), self.insecure)?;
-        if !self.allow_remote && !target.addr.ip().is_loopback() {
-            bail!(
-                "{} resolves to {}, outside loopback: load tests stay on this machine unless --allow-remote",
-                self.url,
-                target.addr.ip()
-            );
+        let target = self.target("--url", &self.url)?;
+        let mut nodes = vec![(self.url.clone(), target.clone())];
+        for url in &self.also_url {
+            nodes.push((url.clone(), self.target("--also-url", url)?));
         }
         let plan = Plan {
             target,
+            nodes,
             ramp: secs(self.ramp, "--ramp")?,
             duration: secs(self.duration, "--duration")?,
             drain: secs(self.drain, "--drain")?,
@@ -118,6 +113,29 @@ impl BenchArgs {
             );
         }
         Ok(plan)
+    }
+}
+
+impl BenchArgs {
+    /// The target of one stream URL (`flag` names it in errors), loopback unless
+    /// `--allow-remote`.
+    fn target(&self, flag: &str, url: &str) -> anyhow::Result<Target> {
+        let uri: Uri = url
+            .replace("{n}", "0")
+            .parse()
+            .with_context(|| format!("{flag} {url} is not a URL"))?;
+        let https = uri.scheme_str() == Some("https");
+        let proto = self
+            .proto
+            .unwrap_or(if https { Proto::H2 } else { Proto::H1 });
+        let target = Target::new(&uri, proto, self.cacert.as_deref(), self.insecure)?;
+        if !self.allow_remote && !target.addr.ip().is_loopback() {
+            bail!(
+                "{url} resolves to {}, outside loopback: load tests stay on this machine unless --allow-remote",
+                target.addr.ip()
+            );
+        }
+        Ok(target)
     }
 }
 

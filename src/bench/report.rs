@@ -50,6 +50,8 @@ pub struct PublishReport {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub url: String,
+    /// The other nodes the streams were split over (`--also-url`).
+    pub also_urls: Vec<String>,
     pub proto: String,
     pub streams: u64,
     pub connections: u64,
@@ -91,6 +93,7 @@ impl Report {
         let (rss_before, rss_after) = (server.rss_before(), server.rss_with_streams());
         Report {
             url: args.url.clone(),
+            also_urls: args.also_url.clone(),
             proto: format!("{proto:?}").to_lowercase(),
             streams: args.streams,
             connections: if proto == Proto::H1 {
@@ -127,6 +130,9 @@ impl Report {
         let mut out = String::new();
         let mut line = |label: &str, value: String| out.push_str(&format!("{label:<22} {value}\n"));
         line("target", format!("{} ({})", self.url, self.proto));
+        for url in &self.also_urls {
+            line("  and (round-robin)", url.clone());
+        }
         line(
             "streams",
             format!(

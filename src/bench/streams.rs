@@ -42,26 +42,33 @@ impl Streams {
     pub async fn open(args: &BenchArgs, plan: &Plan, tally: &Arc<Tally>) -> anyhow::Result<Self> {
         let stop = CancellationToken::new();
         let progress = progress_bar(args.json, args.streams);
-        let (target, timeout) = (&plan.target, plan.connect_timeout);
-        let h2_connections: Vec<Result<Conn, String>> = if target.proto == Proto::H1 {
-            Vec::new()
-        } else {
-            let connecting = (0..args.connections).map(|_| target.connect(timeout));
-            futures_util::future::join_all(connecting).await
-        };
+        let timeout = plan.connect_timeout;
+        // Per node (`--url`, then each `--also-url`), its C shared HTTP/2 connections.
+        let mut h2_connections: Vec<Vec<Result<Conn, String>>> = Vec::new();
+        for (_, target) in &plan.nodes {
+            if target.proto != Proto::H1 {
+                let connecting = (0..args.connections).map(|_| target.connect(timeout));
+                h2_connections.push(futures_util::future::join_all(connecting).await);
+            }
+        }
+        let nodes = plan.nodes.len() as u64;
 
         let started = Instant::now();
         let mut tasks = JoinSet::new();
         for index in 0..args.streams {
             let start_at = started + plan.ramp.mul_f64(index as f64 / args.streams as f64);
-            let url: Uri = match args.url.replace("{n}", &index.to_string()).parse() {
+            // Round-robin over the nodes: stream i on node i mod n.
+            let node = (index % nodes) as usize;
+            let (template, target) = &plan.nodes[node];
+            let url: Uri = match template.replace("{n}", &index.to_string()).parse() {
                 Ok(url) => url,
-                Err(e) => anyhow::bail!("--url with {{n}} = {index} is not a URL: {e}"),
+                Err(e) => anyhow::bail!("{template} with {{n}} = {index} is not a URL: {e}"),
             };
             let conn = if target.proto == Proto::H1 {
                 None
             } else {
-                match &h2_connections[(index % args.connections) as usize] {
+                let pool = &h2_connections[node];
+                match &pool[((index / nodes) % args.connections) as usize] {
                     Ok(conn) => Some(conn.clone()),
                     Err(reason) => {
                         tally.fail(reason.clone());
