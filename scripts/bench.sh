@@ -2,7 +2,7 @@
 # Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
-#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h2load|attack]...
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h2load|attack|redis]...
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
@@ -187,14 +187,66 @@ attack() {
   endblock
 }
 
+# redis: the same fan-out against one node without Redis, then with the subscribers split
+# over two nodes sharing a redis-server (no persistence), publishing to one of them; and what
+# one publish costs in Redis (its command counts, from INFO commandstats).
+redis_pid=""
+node_b_pid=""
+stop_redis_nodes() {
+  local pid
+  for pid in $node_b_pid $redis_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  node_b_pid=""
+  redis_pid=""
+}
+trap 'stop_server; stop_redis_nodes; rm -rf "$work"' EXIT
+healthy() { # url: wait until /healthz says ok (with Redis: its links are up)
+  for _ in $(seq 1 100); do curl -s "$1/healthz" | grep -q '"status":"ok"' && return; sleep 0.1; done
+  echo "$1 is not healthy" >&2; exit 1
+}
+redis_commands() { # the commands Redis ran, as "name=calls" words
+  redis-cli -p 16379 info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\).*/\1=\2/p' | tr '\n' ' '
+}
+two_nodes() {
+  command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; return 1; }
+  local subscribers
+  for subscribers in 1000 10000; do
+    start_server --h2-max-streams 100 --keepalive 0
+    title "One node, no Redis: $subscribers subscribers ($((subscribers / 100)) h2c connections), 10 publishes/s"
+    run --url http://127.0.0.1:18080/sse/topics/one --streams "$subscribers" --connections $((subscribers / 100)) \
+      --proto h2c --duration 10 --publish-url http://127.0.0.1:18080/api/topics/one/events --rate 10 $metrics
+    endblock
+
+    redis-server --bind 127.0.0.1 --port 16379 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 1 100); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_server --h2-max-streams 100 --keepalive 0 --redis redis://127.0.0.1:16379
+    healthy http://127.0.0.1:18080
+    "$bin" --http 127.0.0.1:28080 --https off --https-h1 off --cert-dir "$work/certs-b" --max-streams 200000 \
+      --max-topics 100000 --h2-max-streams 100 --keepalive 0 --redis redis://127.0.0.1:16379 \
+      >"$work/banner-b" 2>"$work/server-b.log" &
+    node_b_pid=$!
+    healthy http://127.0.0.1:28080
+    redis-cli -p 16379 config resetstat >/dev/null
+    title "Two nodes on Redis: $subscribers subscribers, half on each ($((subscribers / 200)) h2c connections per node), 10 publishes/s to node A"
+    run --url http://127.0.0.1:18080/sse/topics/two --also-url http://127.0.0.1:28080/sse/topics/two \
+      --streams "$subscribers" --connections $((subscribers / 200)) --proto h2c --duration 10 \
+      --publish-url http://127.0.0.1:18080/api/topics/two/events --rate 10 $metrics
+    echo "redis commands during the run: $(redis_commands)"
+    endblock
+    stop_server
+    stop_redis_nodes
+  done
+}
+
 what=${*:-all}
-[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown reconnect scale h2load attack"
+[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown reconnect scale h2load attack redis"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
 for part in $what; do
   case $part in
     idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
     shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h2load) h2load_check ;;
     attack) attack ;;
+    redis) two_nodes ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done

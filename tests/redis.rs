@@ -126,7 +126,7 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_post_on_b_reaches_the_session_on_a_and_the_same_id_on_b_replaces_it() {
+async fn sessions_across_nodes_post_replace_and_delete() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let subscriber = a.client(Via::H2Tls).await;
@@ -164,6 +164,29 @@ async fn a_post_on_b_reaches_the_session_on_a_and_the_same_id_on_b_replaces_it()
         (got.id.as_str(), got.data.as_str()),
         ("2", "to the newer one")
     );
+
+    // Deleted on A while its stream is on B: B's stream gets bye, and a reconnect with
+    // Last-Event-ID to either node gets 204; a new start (no Last-Event-ID) may use it again.
+    assert_eq!(
+        on_a.delete("/api/sessions/alice").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(on_b_events.next().await.expect("bye").event, "bye");
+    assert_eq!(on_b_events.next().await, None);
+    for server in [&a, &b] {
+        let client = server.client(Via::H2c).await;
+        let answer = client
+            .get_with("/sse/sessions/alice", &[("last-event-id", "2")])
+            .await;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    }
+    let answer = on_a
+        .post("/api/sessions/alice/events", "text/plain", "x")
+        .await;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    let again = b.client(Via::H2c).await;
+    let (_events, connected) = again.subscribe("/sse/sessions/alice", None).await;
+    assert_eq!(connected["id"], "0", "a new start: {connected}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

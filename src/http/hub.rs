@@ -96,7 +96,7 @@ pub async fn delete_session(
 ) -> Result<Response, AppError> {
     caller.require(Need::Admin)?;
     let id = params::client_id(&id)?;
-    state.hub.delete_session(&id)?;
+    state.hub.delete_session(&id).await?;
     Ok(Json(json!({ "session": id, "deleted": true })).into_response())
 }
 

@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::fanout::Subscription;
 use super::fanout::{Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta};
+pub use super::redis::IfDeleted;
 use super::redis::{RedisBus, RedisStatus, RedisSubscribeError, Unavailable};
-use crate::sse::EventName;
+use crate::sse::{CloseReason, EventName};
 
 #[derive(Debug, Clone)]
 pub enum Bus {
@@ -30,6 +31,8 @@ pub enum Bus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusSubscribeError {
     Refused(SubscribeError),
+    /// A reconnect to a session deleted on another node.
+    Deleted,
     Unavailable(Unavailable),
 }
 
@@ -82,23 +85,26 @@ impl Bus {
         }
     }
 
-    /// Subscribe to `key` from `from`, creating the channel when missing.
+    /// Subscribe to `key` from `from`, creating the channel when missing. `if_deleted` says
+    /// what a deletion on another node means (in-process, the hub's own tombstones do).
     pub async fn subscribe(
         &self,
         key: &str,
         from: StartAt,
         meta: SubscriberMeta,
         exclusive: Exclusive,
+        if_deleted: IfDeleted,
     ) -> Result<Subscription, BusSubscribeError> {
         match self {
             Self::InProcess(fanout) => fanout
                 .subscribe(key, from, meta, exclusive)
                 .map_err(BusSubscribeError::Refused),
             Self::Redis { redis, .. } => redis
-                .subscribe(key, from, meta, exclusive, true)
+                .subscribe(key, from, meta, exclusive, if_deleted)
                 .await
                 .map_err(|e| match e {
                     RedisSubscribeError::Refused(e) => BusSubscribeError::Refused(e),
+                    RedisSubscribeError::Deleted => BusSubscribeError::Deleted,
                     RedisSubscribeError::Unavailable(e) => BusSubscribeError::Unavailable(e),
                 }),
         }
@@ -111,6 +117,30 @@ impl Bus {
             Self::InProcess(fanout) => Ok(fanout.exists(key)),
             Self::Redis { redis, .. } => redis.touch(key).await,
         }
+    }
+
+    /// Delete `key` on every other node (Redis: forget it there, keep a tombstone for
+    /// `tombstone`, end its subscribers with `bye`). Gives whether another node may have had
+    /// it; in-process there is no other node.
+    pub async fn delete_elsewhere(
+        &self,
+        key: &str,
+        tombstone: Duration,
+    ) -> Result<bool, Unavailable> {
+        match self {
+            Self::InProcess(_) => Ok(false),
+            Self::Redis { redis, .. } => redis.delete(key, tombstone).await,
+        }
+    }
+
+    /// Forget `key` here: its subscribers end with `reason` (after their queue); Redis stops
+    /// sending it here.
+    pub async fn remove(&self, key: &str, reason: CloseReason) -> bool {
+        let removed = self.local().remove(key, reason);
+        if let Self::Redis { redis, .. } = self {
+            redis.forget(&[key.to_string()]).await;
+        }
+        removed
     }
 
     /// Forget local channels under `prefix` idle for `linger`; Redis stops sending them here.

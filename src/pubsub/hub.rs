@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::bus::{Bus, BusSubscribeError};
+use super::bus::{Bus, BusSubscribeError, IfDeleted};
 use super::fanout::{
     ChannelInfo, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta,
     Subscription,
@@ -62,6 +62,7 @@ impl From<BusSubscribeError> for HubError {
         match e {
             BusSubscribeError::Refused(SubscribeError::Busy) => Self::Conflict,
             BusSubscribeError::Refused(SubscribeError::Finished) => Self::Gone,
+            BusSubscribeError::Deleted => Self::Gone,
             BusSubscribeError::Unavailable(e) => e.into(),
         }
     }
@@ -170,9 +171,13 @@ impl Hub {
             });
         }
         let from = last_event_id.map_or(StartAt::Start, StartAt::After);
+        let if_deleted = match last_event_id {
+            Some(_) => IfDeleted::Refuse,
+            None => IfDeleted::Forget,
+        };
         let subscription = self
             .bus()
-            .subscribe(&key, from, meta, self.shared.config.same_id)
+            .subscribe(&key, from, meta, self.shared.config.same_id, if_deleted)
             .await?;
         Ok(subscription)
     }
@@ -212,15 +217,20 @@ impl Hub {
         Ok(sessions)
     }
 
-    /// Send `bye`, close the stream and forget the session; its reconnects get 204.
-    pub fn delete_session(&self, id: &str) -> Result<(), HubError> {
+    /// Send `bye`, close the stream and forget the session; its reconnects get 204 (on every
+    /// node, with Redis).
+    pub async fn delete_session(&self, id: &str) -> Result<(), HubError> {
         let key = format!("{SESSION}{id}");
-        self.live_channel(&key).ok_or_else(|| HubError::NotFound {
-            what: "session",
-            id: id.to_string(),
-        })?;
+        let here = self.live_channel(&key).is_some();
+        let elsewhere = self.bus().delete_elsewhere(&key, DELETED_TTL).await?;
+        if !here && !elsewhere {
+            return Err(HubError::NotFound {
+                what: "session",
+                id: id.to_string(),
+            });
+        }
         self.shared.deleted.insert(id);
-        self.fanout().remove(&key, CloseReason::Bye);
+        self.bus().remove(&key, CloseReason::Bye).await;
         tracing::info!(
             session = id,
             "session deleted: bye sent, reconnects get 204"
@@ -263,7 +273,7 @@ impl Hub {
         let from = last_event_id.map_or(StartAt::Live, StartAt::After);
         let subscription = self
             .bus()
-            .subscribe(&key, from, meta, Exclusive::Shared)
+            .subscribe(&key, from, meta, Exclusive::Shared, IfDeleted::Ignore)
             .await?;
         Ok(subscription)
     }

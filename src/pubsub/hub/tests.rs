@@ -196,7 +196,7 @@ async fn delete_sends_bye_after_queued_events_and_reconnects_are_gone() {
     hub.publish_session("s", None, "last words")
         .await
         .expect("publish");
-    hub.delete_session("s").expect("delete");
+    hub.delete_session("s").await.expect("delete");
     let (got, ended) = ready(&mut stream);
     assert_eq!(
         got[0].data, "last words",

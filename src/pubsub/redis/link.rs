@@ -165,6 +165,7 @@ async fn connect_and_serve(
                     match scripts::parse_live(message.get_payload_bytes()) {
                         Some(LiveMessage::Event { epoch, event }) => bus.deliver(key, &epoch, &event),
                         Some(LiveMessage::Replaced { node }) => bus.replaced_elsewhere(key, &node),
+                        Some(LiveMessage::Deleted { node }) => bus.deleted_elsewhere(key, &node),
                         None => tracing::warn!(channel = key, "redis pub/sub: a message sselab did not write, ignored"),
                     }
                 }

@@ -66,7 +66,30 @@ impl Unavailable {
 pub enum RedisSubscribeError {
     /// The local same-id policy refused it.
     Refused(SubscribeError),
+    /// A reconnect to a session deleted on some node ([`IfDeleted::Refuse`]).
+    Deleted,
     Unavailable(Unavailable),
+}
+
+/// What a session's deletion (kept in Redis for the tombstone's time) means to a subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfDeleted {
+    /// Not a session: there is no deletion.
+    Ignore,
+    /// A new start (no `Last-Event-ID`): the id may be used again.
+    Forget,
+    /// A reconnect: refused, so the browser gets 204 and stops.
+    Refuse,
+}
+
+impl IfDeleted {
+    fn arg(self) -> &'static str {
+        match self {
+            Self::Ignore => "",
+            Self::Forget => "forget",
+            Self::Refuse => "refuse",
+        }
+    }
 }
 
 /// What the Redis backend counted, for `/metrics` and `/healthz`.
@@ -203,15 +226,15 @@ impl RedisBus {
     }
 
     /// Subscribe to `key` from `from`: register here, follow it live, then replay from Redis.
-    /// `create` starts the channel's numbering in Redis when missing (a session's first
-    /// subscribe), so posts from other nodes find it.
+    /// The numbering starts in Redis when missing, so posts from other nodes find the
+    /// channel (a session's first subscribe).
     pub async fn subscribe(
         &self,
         key: &str,
         from: StartAt,
         meta: SubscriberMeta,
         exclusive: Exclusive,
-        create: bool,
+        if_deleted: IfDeleted,
     ) -> Result<Subscription, RedisSubscribeError> {
         let fanout = &self.shared.fanout;
         let live = fanout
@@ -219,18 +242,19 @@ impl RedisBus {
             .map_err(RedisSubscribeError::Refused)?;
         let unavailable = RedisSubscribeError::Unavailable;
         self.shared.link.follow(key).await.map_err(unavailable)?;
-        if exclusive == Exclusive::Replace {
-            self.replace_elsewhere(key).await.map_err(unavailable)?;
-        }
         let first_wanted = match from {
             StartAt::Live => NOTHING,
             StartAt::Start => 1,
             StartAt::After(k) => k.saturating_add(1),
         };
         let stored = self
-            .read(key, first_wanted, create)
+            .read(key, first_wanted, true, if_deleted)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .ok_or(RedisSubscribeError::Deleted)?;
+        if exclusive == Exclusive::Replace {
+            self.replace_elsewhere(key).await.map_err(unavailable)?;
+        }
         if !stored.epoch.is_empty() {
             fanout.adopt_epoch(key, &stored.epoch);
         }
@@ -239,13 +263,15 @@ impl RedisBus {
         Ok(live.with_replay(cursor, frames, stored.last_id))
     }
 
-    /// The channel's events from `first_wanted` on, with its epoch and ring bounds.
+    /// The channel's events from `first_wanted` on, with its epoch and ring bounds; `None`
+    /// when `if_deleted` refuses (a deleted session).
     async fn read(
         &self,
         key: &str,
         first_wanted: u64,
         create: bool,
-    ) -> Result<Stored, Unavailable> {
+        if_deleted: IfDeleted,
+    ) -> Result<Option<Stored>, Unavailable> {
         let shared = &self.shared;
         let value: redis::Value = shared
             .scripts
@@ -255,6 +281,7 @@ impl RedisBus {
             .arg(shared.linger_ms)
             .arg(new_epoch())
             .arg(if create { "1" } else { "0" })
+            .arg(if_deleted.arg())
             .invoke_async(&mut shared.commands.clone())
             .await
             .map_err(|e| self.failed("replay", e))?;
@@ -268,7 +295,10 @@ impl RedisBus {
         let Some((epoch, last_id)) = fanout.numbering(key) else {
             return Ok(());
         };
-        let stored = self.read(key, last_id.saturating_add(1), false).await?;
+        let next = last_id.saturating_add(1);
+        let Some(stored) = self.read(key, next, false, IfDeleted::Ignore).await? else {
+            return Ok(());
+        };
         let same_epoch = epoch.as_deref() == Some(stored.epoch.as_str());
         if same_epoch && stored.first_held.is_some_and(|first| first > last_id + 1) {
             fanout.skip_to(key, stored.first_held.unwrap_or(last_id + 1));
@@ -306,6 +336,34 @@ impl RedisBus {
         if node != self.shared.node {
             self.shared.fanout.replace_all(key);
         }
+    }
+
+    /// Delete `key` everywhere: forget it in Redis, keep a tombstone for `tombstone` (a
+    /// reconnect to it is refused on any node), and end its subscribers on the other nodes
+    /// with `bye`. Gives whether Redis had it.
+    pub async fn delete(&self, key: &str, tombstone: Duration) -> Result<bool, Unavailable> {
+        let shared = &self.shared;
+        shared
+            .scripts
+            .delete
+            .key(&keys(key))
+            .arg(scripts::live_channel(key))
+            .arg(scripts::deleted(&shared.node))
+            .arg(tombstone.as_millis().max(1) as u64)
+            .invoke_async(&mut shared.commands.clone())
+            .await
+            .map_err(|e| self.failed("delete", e))
+    }
+
+    /// `key` was deleted on `node`: unless that is this node (which did it already), its
+    /// subscribers here get `bye`, and this node stops following it.
+    fn deleted_elsewhere(&self, key: &str, node: &str) {
+        if node == self.shared.node {
+            return;
+        }
+        self.shared.fanout.remove(key, crate::sse::CloseReason::Bye);
+        let (bus, keys) = (self.clone(), vec![key.to_string()]);
+        tokio::spawn(async move { bus.forget(&keys).await });
     }
 
     /// Channels this node forgot: stop following them.

@@ -5,8 +5,10 @@
 //! `sselab:{K}:id` the last id given (`INCR`), `sselab:{K}:epoch` a random token set when
 //! the numbering starts (a missing epoch with a client holding ids means Redis lost the
 //! channel and ids started over), `sselab:{K}:events` the replay ring, a Redis stream whose
-//! entry ids are the event ids (`<id>-0`), capped at the replay size. Live events go out on
-//! the pub/sub channel `sselab:{K}:live` as `epoch \n id \n name \n data`.
+//! entry ids are the event ids (`<id>-0`), capped at the replay size, and
+//! `sselab:{K}:deleted` while a deleted session's reconnects are to get 204. Live events go
+//! out on the pub/sub channel `sselab:{K}:live` as `epoch \n id \n name \n data`; control
+//! messages (a session replaced or deleted on some node) start with `!`.
 //!
 //! Everything a publish does happens in one script, so no node ever sees an id without its
 //! event in the ring, or an event in the ring that was not also sent live.
@@ -16,9 +18,9 @@ use redis::{Script, Value};
 /// Prefix of every key and pub/sub channel sselab uses, so a shared Redis stays tidy.
 const PREFIX: &str = "sselab:";
 
-/// The three keys of channel `key`, in the order the scripts take them.
-pub(super) fn keys(key: &str) -> [String; 3] {
-    ["id", "epoch", "events"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
+/// The keys of channel `key`, in the order every script takes them.
+pub(super) fn keys(key: &str) -> [String; 4] {
+    ["id", "epoch", "events", "deleted"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
 }
 
 /// The pub/sub channel live events of `key` go out on.
@@ -52,11 +54,16 @@ for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return {id, nodes, epoch}
 "#;
 
-/// KEYS: id, epoch, events. ARGV: the first id wanted, linger (ms), a fresh epoch,
-/// create (`1`: start the numbering when missing, as a session's first subscribe does).
+/// KEYS: id, epoch, events, deleted. ARGV: the first id wanted, linger (ms), a fresh epoch,
+/// create (`1`: start the numbering when missing, as a session's first subscribe does),
+/// what a deletion means here (`refuse`: a reconnect to a deleted session; `forget`: a new
+/// start clears it; anything else: not a session).
 /// Returns `{epoch, last id, first id held, id, name, data, id, name, data...}`: the events
-/// from the given id on, with what it takes to see whether the ring lost some.
+/// from the given id on, with what it takes to see whether the ring lost some; or `{}` when
+/// refused because the session was deleted.
 const REPLAY: &str = r#"
+if ARGV[5] == 'refuse' and redis.call('EXISTS', KEYS[4]) == 1 then return {} end
+if ARGV[5] == 'forget' then redis.call('DEL', KEYS[4]) end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch and ARGV[4] == '1' then
   epoch = ARGV[3]
@@ -79,7 +86,17 @@ end
 return out
 "#;
 
-/// KEYS: id, epoch, events. ARGV: linger (ms). Keeps a channel with subscribers from
+/// KEYS: id, epoch, events, deleted: forget the channel, mark it deleted for `ARGV[3]` ms,
+/// and send `ARGV[2]` on its live channel `ARGV[1]`. Returns whether it existed.
+const DELETE: &str = r#"
+local existed = redis.call('EXISTS', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return existed
+"#;
+
+/// KEYS: id, epoch, events, deleted. ARGV: linger (ms). Keeps a channel with subscribers from
 /// expiring while nothing is published. Returns whether it still exists.
 const TOUCH: &str = r#"
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
@@ -93,6 +110,7 @@ pub(super) struct Scripts {
     pub(super) publish: Script,
     pub(super) replay: Script,
     pub(super) touch: Script,
+    pub(super) delete: Script,
 }
 
 impl Scripts {
@@ -101,6 +119,7 @@ impl Scripts {
             publish: Script::new(PUBLISH),
             replay: Script::new(REPLAY),
             touch: Script::new(TOUCH),
+            delete: Script::new(DELETE),
         }
     }
 }
@@ -133,10 +152,18 @@ pub(super) enum LiveMessage {
     /// A session was subscribed on node `node`: its older subscribers elsewhere are
     /// replaced (`--same-id replace`, cluster-wide).
     Replaced { node: String },
+    /// A session was deleted on node `node`: its subscribers everywhere get `bye`.
+    Deleted { node: String },
 }
 
-/// Starts a control message; an epoch (hex) never does.
+/// Control messages start with `!`; an epoch (hex) never does.
 const REPLACED: &str = "!replaced\n";
+const DELETED: &str = "!deleted\n";
+
+/// The message that ends a deleted session's subscribers on every node but `node`.
+pub(super) fn deleted(node: &str) -> String {
+    format!("{DELETED}{node}")
+}
 
 /// The message that ends a session's subscribers on every node but `node`.
 pub(super) fn replaced(node: &str) -> String {
@@ -156,11 +183,15 @@ fn number(value: &Value) -> Option<u64> {
     text(value)?.parse().ok()
 }
 
-/// The replay script's answer; `None` if it is not what the script returns.
-pub(super) fn parse_stored(value: &Value) -> Option<Stored> {
+/// The replay script's answer: `Some(None)` when it refused a deleted session; `None` if it
+/// is not what the script returns.
+pub(super) fn parse_stored(value: &Value) -> Option<Option<Stored>> {
     let Value::Array(items) = value else {
         return None;
     };
+    if items.is_empty() {
+        return Some(None);
+    }
     let (head, rest) = items.split_at_checked(3)?;
     if rest.len() % 3 != 0 {
         return None;
@@ -176,12 +207,12 @@ pub(super) fn parse_stored(value: &Value) -> Option<Stored> {
         })
         .collect::<Option<Vec<_>>>()?;
     let first = number(&head[2])?;
-    Some(Stored {
+    Some(Some(Stored {
         epoch: text(&head[0])?,
         last_id: number(&head[1])?,
         first_held: (first > 0).then_some(first),
         events,
-    })
+    }))
 }
 
 /// A pub/sub message: `epoch \n id \n name \n data` (the data may hold newlines), or a
@@ -190,6 +221,11 @@ pub(super) fn parse_live(payload: &[u8]) -> Option<LiveMessage> {
     let payload = std::str::from_utf8(payload).ok()?;
     if let Some(node) = payload.strip_prefix(REPLACED) {
         return Some(LiveMessage::Replaced {
+            node: node.to_string(),
+        });
+    }
+    if let Some(node) = payload.strip_prefix(DELETED) {
+        return Some(LiveMessage::Deleted {
             node: node.to_string(),
         });
     }
@@ -229,7 +265,8 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_slot_and_the_live_channel_names_its_key() {
-        let [id, epoch, events] = keys("topic:news");
+        let [id, epoch, events, deleted] = keys("topic:news");
+        assert_eq!(deleted, "sselab:{topic:news}:deleted");
         assert_eq!(id, "sselab:{topic:news}:id");
         assert_eq!(epoch, "sselab:{topic:news}:epoch");
         assert_eq!(events, "sselab:{topic:news}:events");
