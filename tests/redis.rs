@@ -314,3 +314,43 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
         assert_eq!(topics["topics"][0]["sent"], publish.sent * 50, "{topics}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
+    let redis = RedisServer::start().await;
+    let reject = ["--same-id", "reject"];
+    let (a, b) = (node(&redis, &reject).await, node(&redis, &reject).await);
+    let holder = a.client(Via::H2Tls).await;
+    let (mut held, _) = holder.subscribe("/sse/sessions/carol", None).await;
+
+    let on_b = b.client(Via::H2c).await;
+    let answer = on_b.get("/sse/sessions/carol").await;
+    assert_one_line(
+        answer,
+        StatusCode::CONFLICT,
+        "this session id is already connected",
+    )
+    .await;
+    let post = on_b
+        .post("/api/sessions/carol/events", "text/plain", "still A's")
+        .await;
+    assert_eq!(accepted(post).await["id"], 1);
+    assert_eq!(held.next().await.expect("the post").data, "still A's");
+
+    // A's subscriber leaves: A lets go of the claim, and B may take the session.
+    drop((held, holder));
+    let mut taken = None;
+    eventually_async("B may subscribe once A's stream is gone", async || {
+        let answer = on_b.get("/sse/sessions/carol").await;
+        let ok = answer.status() == StatusCode::OK;
+        if ok {
+            taken = Some(Events::new(answer));
+        }
+        ok
+    })
+    .await;
+    let mut on_b_events = taken.expect("subscribed on B");
+    assert_eq!(on_b_events.connected().await["session"], "carol");
+    let answer = a.client(Via::H1).await.get("/sse/sessions/carol").await;
+    assert_eq!(answer.status(), StatusCode::CONFLICT, "now B holds it");
+}

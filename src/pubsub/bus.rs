@@ -55,6 +55,14 @@ impl Bus {
         matches!(self, Self::Redis { .. })
     }
 
+    /// The Redis backend, when channels are shared through it.
+    pub fn redis(&self) -> Option<&RedisBus> {
+        match self {
+            Self::InProcess(_) => None,
+            Self::Redis { redis, .. } => Some(redis),
+        }
+    }
+
     pub fn redis_status(&self) -> Option<RedisStatus> {
         match self {
             Self::InProcess(_) => None,

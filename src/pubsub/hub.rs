@@ -111,10 +111,14 @@ struct HubShared {
 impl Hub {
     /// A hub over `bus` (a [`Fanout`] alone is the in-process bus).
     pub fn new(bus: impl Into<Bus>, config: HubConfig) -> Self {
+        let bus = bus.into();
+        if let (Some(redis), Exclusive::Reject) = (bus.redis(), config.same_id) {
+            redis.release_sessions_when_idle();
+        }
         Self {
             shared: Arc::new(HubShared {
                 deleted: Tombstones::new(config.max_sessions.max(1), DELETED_TTL),
-                bus: bus.into(),
+                bus,
                 config,
             }),
         }

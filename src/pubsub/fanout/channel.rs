@@ -17,10 +17,22 @@ use super::subscription::EndSignal;
 use super::{ChannelInfo, Exclusive, Limits, SubscribeError, SubscriberInfo, SubscriberMeta};
 use crate::sse::{CloseReason, EventName, Frame};
 
+/// Told a channel's key when its last subscriber left (see [`super::Fanout::on_idle`]).
+#[derive(Clone)]
+pub(crate) struct IdleHook(pub(super) Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for IdleHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdleHook")
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Channel {
     pub(super) state: Mutex<ChannelState>,
     pub(super) sent: Arc<AtomicU64>,
+    /// Only with an idle hook: the key it is told.
+    pub(super) idle: Option<(String, IdleHook)>,
 }
 
 #[derive(Debug)]
@@ -73,8 +85,9 @@ pub(super) struct Delivery {
 }
 
 impl Channel {
-    /// A channel with no events yet, idle from now.
-    pub(super) fn new() -> Self {
+    /// A channel with no events yet, idle from now; `idle` is told `key` whenever its last
+    /// subscriber leaves.
+    pub(super) fn new(key: &str, idle: Option<IdleHook>) -> Self {
         Self {
             state: Mutex::new(ChannelState {
                 last_id: 0,
@@ -88,6 +101,7 @@ impl Channel {
                 epoch: None,
             }),
             sent: Arc::new(AtomicU64::new(0)),
+            idle: idle.map(|hook| (key.to_string(), hook)),
         }
     }
 }
@@ -225,9 +239,11 @@ impl ChannelState {
     }
 
     /// A subscriber's stream went away.
-    pub(super) fn leave(&mut self, subscriber_id: u64) {
-        self.subscribers.remove(&subscriber_id);
+    /// Gives whether that was the last one.
+    pub(super) fn leave(&mut self, subscriber_id: u64) -> bool {
+        let left = self.subscribers.remove(&subscriber_id).is_some();
         self.note_idle();
+        left && self.subscribers.is_empty()
     }
 
     /// End every subscriber with `reason` once its queue drains; with `finish`, nobody

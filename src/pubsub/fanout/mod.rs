@@ -37,13 +37,13 @@ mod types;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use channel::Channel;
 pub(crate) use channel::encode;
+use channel::{Channel, IdleHook};
 pub(crate) use replay::reset_frame;
 use subscription::Live;
 pub use subscription::Subscription;
@@ -66,6 +66,7 @@ struct FanoutShared {
     limits: Limits,
     channels: Mutex<Channels>,
     totals: Totals,
+    idle: OnceLock<IdleHook>,
 }
 
 /// The channel map, with a count per kind (the key up to its `:`), so "how many sessions"
@@ -125,6 +126,7 @@ impl Fanout {
                 limits,
                 channels: Mutex::new(Channels::default()),
                 totals: Totals::default(),
+                idle: OnceLock::new(),
             }),
         }
     }
@@ -134,7 +136,14 @@ impl Fanout {
     }
 
     fn channel_or_create(&self, key: &str) -> Arc<Channel> {
-        lock(&self.shared.channels).get_or_insert(key, || Arc::new(Channel::new()))
+        let idle = self.shared.idle.get().cloned();
+        lock(&self.shared.channels).get_or_insert(key, || Arc::new(Channel::new(key, idle)))
+    }
+
+    /// From now on, `hook` is told a channel's key each time its last subscriber leaves
+    /// (the Redis backend lets go of a session's claim). Set once; later calls are ignored.
+    pub fn on_idle(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.shared.idle.set(IdleHook(Arc::new(hook)));
     }
 
     pub fn exists(&self, key: &str) -> bool {

@@ -45,7 +45,11 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(channel) = self.channel.upgrade() {
-            lock(&channel.state).leave(self.subscriber_id);
+            let last = lock(&channel.state).leave(self.subscriber_id);
+            // Told outside the lock: the hook may take its time.
+            if last && let Some((key, hook)) = &channel.idle {
+                (hook.0)(key);
+            }
         }
     }
 }

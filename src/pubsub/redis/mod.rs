@@ -14,11 +14,15 @@
 //! - **Epochs**: a channel's numbering starts with a random epoch; events carry it, and a node
 //!   that sees a new one tells its subscribers `reset` (the ids started over).
 //!
-//! - **Same id** (`--same-id replace`): a session's subscribe publishes a control message on
-//!   its channel, and every other node ends its older subscribers with `replaced`.
+//! - **Same id**, cluster-wide: with `--same-id replace` a session's subscribe publishes a
+//!   control message on its channel, and every other node ends its older subscribers with
+//!   `replaced`; with `reject` the node that holds the subscriber holds a claim in Redis
+//!   (released when its last subscriber leaves, expiring with the linger if the node dies),
+//!   and a subscribe on another node is refused.
+//! - **Delete**: Redis forgets the session and keeps a tombstone (reconnects get 204 on any
+//!   node); the other nodes end its stream with `bye`.
 //!
-//! What it does not do (yet): orders, `--same-id reject`, session delete and broadcast stay
-//! per node.
+//! What it does not do (yet): orders and `/api/broadcast` stay per node.
 
 mod link;
 mod scripts;
@@ -36,7 +40,7 @@ use super::fanout::{
 };
 use crate::sse::EventName;
 use link::Link;
-use scripts::{Scripts, Stored, StoredEvent, keys};
+use scripts::{Replayed, Scripts, Stored, StoredEvent, keys};
 
 /// How long a command to Redis may take before the publish answers 503.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -220,6 +224,7 @@ impl RedisBus {
             .touch
             .key(&keys(key))
             .arg(shared.linger_ms)
+            .arg(&shared.node)
             .invoke_async(&mut shared.commands.clone())
             .await
             .map_err(|e| self.failed("touch", e))
@@ -247,11 +252,16 @@ impl RedisBus {
             StartAt::Start => 1,
             StartAt::After(k) => k.saturating_add(1),
         };
-        let stored = self
-            .read(key, first_wanted, true, if_deleted)
+        let claim = exclusive == Exclusive::Reject;
+        let stored = match self
+            .read(key, first_wanted, true, if_deleted, claim)
             .await
             .map_err(unavailable)?
-            .ok_or(RedisSubscribeError::Deleted)?;
+        {
+            Replayed::Stored(stored) => stored,
+            Replayed::Deleted => return Err(RedisSubscribeError::Deleted),
+            Replayed::Busy => return Err(RedisSubscribeError::Refused(SubscribeError::Busy)),
+        };
         if exclusive == Exclusive::Replace {
             self.replace_elsewhere(key).await.map_err(unavailable)?;
         }
@@ -263,15 +273,17 @@ impl RedisBus {
         Ok(live.with_replay(cursor, frames, stored.last_id))
     }
 
-    /// The channel's events from `first_wanted` on, with its epoch and ring bounds; `None`
-    /// when `if_deleted` refuses (a deleted session).
+    /// The channel's events from `first_wanted` on, with its epoch and ring bounds, unless
+    /// `if_deleted` refuses (a deleted session) or another node holds the session this node
+    /// would `claim`.
     async fn read(
         &self,
         key: &str,
         first_wanted: u64,
         create: bool,
         if_deleted: IfDeleted,
-    ) -> Result<Option<Stored>, Unavailable> {
+        claim: bool,
+    ) -> Result<Replayed, Unavailable> {
         let shared = &self.shared;
         let value: redis::Value = shared
             .scripts
@@ -282,6 +294,7 @@ impl RedisBus {
             .arg(new_epoch())
             .arg(if create { "1" } else { "0" })
             .arg(if_deleted.arg())
+            .arg(if claim { shared.node.as_str() } else { "" })
             .invoke_async(&mut shared.commands.clone())
             .await
             .map_err(|e| self.failed("replay", e))?;
@@ -296,7 +309,10 @@ impl RedisBus {
             return Ok(());
         };
         let next = last_id.saturating_add(1);
-        let Some(stored) = self.read(key, next, false, IfDeleted::Ignore).await? else {
+        let Replayed::Stored(stored) = self
+            .read(key, next, false, IfDeleted::Ignore, false)
+            .await?
+        else {
             return Ok(());
         };
         let same_epoch = epoch.as_deref() == Some(stored.epoch.as_str());
@@ -364,6 +380,29 @@ impl RedisBus {
         self.shared.fanout.remove(key, crate::sse::CloseReason::Bye);
         let (bus, keys) = (self.clone(), vec![key.to_string()]);
         tokio::spawn(async move { bus.forget(&keys).await });
+    }
+
+    /// `--same-id reject` across nodes: when a session's last subscriber here leaves, this
+    /// node lets go of its claim at once, so a reconnect to another node is not refused.
+    pub fn release_sessions_when_idle(&self) {
+        let bus = self.clone();
+        self.shared.fanout.on_idle(move |key| {
+            let (bus, key) = (bus.clone(), key.to_string());
+            tokio::spawn(async move {
+                let shared = &bus.shared;
+                let released: Result<i64, _> = shared
+                    .scripts
+                    .release
+                    .key(&keys(&key))
+                    .arg(&shared.node)
+                    .invoke_async(&mut shared.commands.clone())
+                    .await;
+                if let Err(e) = released {
+                    // The claim expires with the linger instead.
+                    tracing::warn!(channel = key, "redis: could not release the session: {e}");
+                }
+            });
+        });
     }
 
     /// Channels this node forgot: stop following them.

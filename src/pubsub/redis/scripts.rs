@@ -6,7 +6,9 @@
 //! the numbering starts (a missing epoch with a client holding ids means Redis lost the
 //! channel and ids started over), `sselab:{K}:events` the replay ring, a Redis stream whose
 //! entry ids are the event ids (`<id>-0`), capped at the replay size, and
-//! `sselab:{K}:deleted` while a deleted session's reconnects are to get 204. Live events go
+//! `sselab:{K}:deleted` while a deleted session's reconnects are to get 204, and
+//! `sselab:{K}:holder`, the node that holds a session's one subscriber under
+//! `--same-id reject` (expiring with the linger unless that node refreshes it). Live events go
 //! out on the pub/sub channel `sselab:{K}:live` as `epoch \n id \n name \n data`; control
 //! messages (a session replaced or deleted on some node) start with `!`.
 //!
@@ -19,8 +21,8 @@ use redis::{Script, Value};
 const PREFIX: &str = "sselab:";
 
 /// The keys of channel `key`, in the order every script takes them.
-pub(super) fn keys(key: &str) -> [String; 4] {
-    ["id", "epoch", "events", "deleted"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
+pub(super) fn keys(key: &str) -> [String; 5] {
+    ["id", "epoch", "events", "deleted", "holder"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
 }
 
 /// The pub/sub channel live events of `key` go out on.
@@ -54,15 +56,21 @@ for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return {id, nodes, epoch}
 "#;
 
-/// KEYS: id, epoch, events, deleted. ARGV: the first id wanted, linger (ms), a fresh epoch,
-/// create (`1`: start the numbering when missing, as a session's first subscribe does),
-/// what a deletion means here (`refuse`: a reconnect to a deleted session; `forget`: a new
-/// start clears it; anything else: not a session).
+/// KEYS: id, epoch, events, deleted, holder. ARGV: the first id wanted, linger (ms), a fresh
+/// epoch, create (`1`: start the numbering when missing, as a session's first subscribe
+/// does), what a deletion means here (`refuse`: a reconnect to a deleted session; `forget`:
+/// a new start clears it; anything else: not a session), and the node claiming the session
+/// (`--same-id reject`; empty: no claim).
 /// Returns `{epoch, last id, first id held, id, name, data, id, name, data...}`: the events
-/// from the given id on, with what it takes to see whether the ring lost some; or `{}` when
-/// refused because the session was deleted.
+/// from the given id on, with what it takes to see whether the ring lost some; `{}` when
+/// refused because the session was deleted; `{'busy'}` when another node holds it.
 const REPLAY: &str = r#"
 if ARGV[5] == 'refuse' and redis.call('EXISTS', KEYS[4]) == 1 then return {} end
+if ARGV[6] ~= '' then
+  local holder = redis.call('GET', KEYS[5])
+  if holder and holder ~= ARGV[6] then return {'busy'} end
+  redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[2])
+end
 if ARGV[5] == 'forget' then redis.call('DEL', KEYS[4]) end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch and ARGV[4] == '1' then
@@ -90,18 +98,27 @@ return out
 /// and send `ARGV[2]` on its live channel `ARGV[1]`. Returns whether it existed.
 const DELETE: &str = r#"
 local existed = redis.call('EXISTS', KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return existed
 "#;
 
-/// KEYS: id, epoch, events, deleted. ARGV: linger (ms). Keeps a channel with subscribers from
-/// expiring while nothing is published. Returns whether it still exists.
+/// KEYS: id, epoch, events, deleted, holder. ARGV: linger (ms), this node. Keeps a channel
+/// with subscribers here from expiring while nothing is published, and this node's claim on
+/// it. Returns whether it still exists.
 const TOUCH: &str = r#"
+if redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('PEXPIRE', KEYS[5], ARGV[1]) end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return 1
+"#;
+
+/// KEYS: id, epoch, events, deleted, holder. ARGV: this node. Lets go of this node's claim
+/// on a session (its last subscriber here left).
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[5]) == ARGV[1] then redis.call('DEL', KEYS[5]) end
+return 0
 "#;
 
 /// The scripts, hashed once (`EVALSHA`, loaded again by the client when Redis forgot them).
@@ -111,6 +128,7 @@ pub(super) struct Scripts {
     pub(super) replay: Script,
     pub(super) touch: Script,
     pub(super) delete: Script,
+    pub(super) release: Script,
 }
 
 impl Scripts {
@@ -120,6 +138,7 @@ impl Scripts {
             replay: Script::new(REPLAY),
             touch: Script::new(TOUCH),
             delete: Script::new(DELETE),
+            release: Script::new(RELEASE),
         }
     }
 }
@@ -183,14 +202,25 @@ fn number(value: &Value) -> Option<u64> {
     text(value)?.parse().ok()
 }
 
-/// The replay script's answer: `Some(None)` when it refused a deleted session; `None` if it
-/// is not what the script returns.
-pub(super) fn parse_stored(value: &Value) -> Option<Option<Stored>> {
+/// What the replay script answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Replayed {
+    Stored(Stored),
+    /// A reconnect to a deleted session.
+    Deleted,
+    /// Another node holds the session (`--same-id reject`).
+    Busy,
+}
+
+/// The replay script's answer; `None` if it is not what the script returns.
+pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
     let Value::Array(items) = value else {
         return None;
     };
-    if items.is_empty() {
-        return Some(None);
+    match items.as_slice() {
+        [] => return Some(Replayed::Deleted),
+        [one] if text(one).as_deref() == Some("busy") => return Some(Replayed::Busy),
+        _ => {}
     }
     let (head, rest) = items.split_at_checked(3)?;
     if rest.len() % 3 != 0 {
@@ -207,7 +237,7 @@ pub(super) fn parse_stored(value: &Value) -> Option<Option<Stored>> {
         })
         .collect::<Option<Vec<_>>>()?;
     let first = number(&head[2])?;
-    Some(Some(Stored {
+    Some(Replayed::Stored(Stored {
         epoch: text(&head[0])?,
         last_id: number(&head[1])?,
         first_held: (first > 0).then_some(first),
@@ -265,8 +295,9 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_slot_and_the_live_channel_names_its_key() {
-        let [id, epoch, events, deleted] = keys("topic:news");
+        let [id, epoch, events, deleted, holder] = keys("topic:news");
         assert_eq!(deleted, "sselab:{topic:news}:deleted");
+        assert_eq!(holder, "sselab:{topic:news}:holder");
         assert_eq!(id, "sselab:{topic:news}:id");
         assert_eq!(epoch, "sselab:{topic:news}:epoch");
         assert_eq!(events, "sselab:{topic:news}:events");
