@@ -354,3 +354,21 @@ async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
     let answer = a.client(Via::H1).await.get("/sse/sessions/carol").await;
     assert_eq!(answer.status(), StatusCode::CONFLICT, "now B holds it");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broadcast_on_one_node_reaches_sessions_on_every_node() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
+    let (mut first, _) = on_a.subscribe("/sse/sessions/s1", None).await;
+    let (mut second, _) = on_b.subscribe("/sse/sessions/s2", None).await;
+    let poster = a.client(Via::H1).await;
+    let answer = poster
+        .post("/api/broadcast", "text/plain", "to everyone")
+        .await;
+    assert_eq!(accepted(answer).await["sessions"], 2);
+    for events in [&mut first, &mut second] {
+        let got = events.next().await.expect("the broadcast");
+        assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "to everyone"));
+    }
+}

@@ -151,6 +151,14 @@ impl Bus {
         removed
     }
 
+    /// Every channel whose key starts with `prefix`, in the whole cluster (in-process: here).
+    pub async fn keys_everywhere(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
+        match self {
+            Self::InProcess(fanout) => Ok(fanout.keys(prefix)),
+            Self::Redis { redis, .. } => redis.keys(prefix).await,
+        }
+    }
+
     /// Forget local channels under `prefix` idle for `linger`; Redis stops sending them here.
     pub async fn sweep_idle(&self, prefix: &str, linger: Duration) -> Vec<String> {
         let swept = self.local().sweep_idle(prefix, linger);

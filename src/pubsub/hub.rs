@@ -208,11 +208,14 @@ impl Hub {
             .ok_or_else(not_found)
     }
 
-    /// Post to every session this node knows; returns how many got it.
+    /// Post to every session (on every node, with Redis); returns how many got it.
     pub async fn broadcast(&self, name: Option<&EventName>, data: &str) -> Result<usize, HubError> {
         let mut sessions = 0;
-        for key in self.fanout().keys(SESSION) {
-            if self.live_channel(&key).is_some()
+        let shared = self.bus().is_shared();
+        for key in self.bus().keys_everywhere(SESSION).await? {
+            // In-process, a session past its linger is gone even before the sweeper ran;
+            // with Redis, one that expired there is skipped by the publish itself.
+            if (shared || self.live_channel(&key).is_some())
                 && self.bus().publish(&key, name, data, true).await?.is_some()
             {
                 sessions += 1;

@@ -22,7 +22,9 @@
 //! - **Delete**: Redis forgets the session and keeps a tombstone (reconnects get 204 on any
 //!   node); the other nodes end its stream with `bye`.
 //!
-//! What it does not do (yet): orders and `/api/broadcast` stay per node.
+//! - **Broadcast** finds every session in Redis (`SCAN`) and publishes to each.
+//!
+//! What it does not do (yet): orders stay per node.
 
 mod link;
 mod scripts;
@@ -48,6 +50,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Retries of a lost command connection before the caller is answered: one, so a publish
 /// fails fast when Redis is down instead of holding the request.
 const COMMAND_RETRIES: usize = 1;
+/// Keys looked at per `SCAN` round trip.
+const SCAN_COUNT: usize = 1000;
 /// `XRANGE` from here reads nothing: a live subscriber only needs the last id and epoch.
 const NOTHING: u64 = u64::MAX;
 
@@ -403,6 +407,39 @@ impl RedisBus {
                 }
             });
         });
+    }
+
+    /// Every channel in Redis whose key starts with `prefix` (a `SCAN`: for rare, whole-
+    /// cluster operations such as a broadcast), sorted.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
+        let pattern = scripts::pattern(prefix);
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut self.shared.commands.clone())
+                .await
+                .map_err(|e| self.failed("SCAN", e))?;
+            keys.extend(
+                found
+                    .iter()
+                    .filter_map(|k| scripts::key_of_epoch(k))
+                    .map(str::to_string),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may give a key twice.
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
     }
 
     /// Channels this node forgot: stop following them.

@@ -25,6 +25,19 @@ pub(super) fn keys(key: &str) -> [String; 5] {
     ["id", "epoch", "events", "deleted", "holder"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
 }
 
+/// A `SCAN MATCH` pattern for every channel whose key starts with `prefix`, and the key back
+/// from a match.
+pub(super) fn pattern(prefix: &str) -> String {
+    format!("{PREFIX}{{{prefix}*}}:epoch")
+}
+
+pub(super) fn key_of_epoch(epoch_key: &str) -> Option<&str> {
+    epoch_key
+        .strip_prefix(PREFIX)?
+        .strip_prefix('{')?
+        .strip_suffix("}:epoch")
+}
+
 /// The pub/sub channel live events of `key` go out on.
 pub(super) fn live_channel(key: &str) -> String {
     format!("{PREFIX}{{{key}}}:live")
@@ -301,6 +314,8 @@ mod tests {
         assert_eq!(id, "sselab:{topic:news}:id");
         assert_eq!(epoch, "sselab:{topic:news}:epoch");
         assert_eq!(events, "sselab:{topic:news}:events");
+        assert_eq!(key_of_epoch(&epoch), Some("topic:news"));
+        assert_eq!(pattern("topic:"), "sselab:{topic:*}:epoch");
         let live = live_channel("topic:news");
         assert_eq!(key_of_live(&live), Some("topic:news"));
         assert_eq!(key_of_live("other"), None);
