@@ -1,8 +1,8 @@
 //! The Redis backend: many sselab nodes share one set of channels. Redis numbers each
 //! channel's events and keeps its replay ring; every node keeps its own subscribers in its
-//! local [`Fanout`] and feeds them from one pub/sub connection ([`link`]).
+//! local [`Fanout`] and feeds them from one pub/sub connection (`link.rs`).
 //!
-//! - **Publish** is one Lua script ([`scripts`]): `INCR` the id, `XADD` the event to the
+//! - **Publish** is one Lua script (`scripts.rs`): `INCR` the id, `XADD` the event to the
 //!   channel's stream (`MAXLEN ~` the replay size), `PUBLISH` it, refresh the expiry (the
 //!   linger) — one round trip, atomic. Local subscribers get it from pub/sub like everyone
 //!   else's, so every node sees one order. Redis unreachable: [`Unavailable`] (503), and
@@ -25,24 +25,30 @@
 //! - **Broadcast** finds every session in Redis (`SCAN`) and publishes to each.
 //!
 //! What it does not do (yet): orders stay per node.
+//!
+//! The files: this one holds [`RedisBus`] (publish, subscribe, catch-up); `scripts.rs` the
+//! keys and Lua scripts; `replay.rs` the replay rules on Redis's ring; `link.rs` the pub/sub
+//! connection; `sessions.rs` the same-id policy, deletion and broadcast across nodes.
 
 mod link;
+mod replay;
 mod scripts;
+mod sessions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::fanout::{
-    self, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta, Subscription,
+    Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta, Subscription,
 };
 use crate::sse::EventName;
 use link::Link;
-use scripts::{Replayed, Scripts, Stored, StoredEvent, keys};
+use scripts::{Replayed, Scripts, StoredEvent, keys};
+pub use sessions::IfDeleted;
 
 /// How long a command to Redis may take before the publish answers 503.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -77,27 +83,6 @@ pub enum RedisSubscribeError {
     /// A reconnect to a session deleted on some node ([`IfDeleted::Refuse`]).
     Deleted,
     Unavailable(Unavailable),
-}
-
-/// What a session's deletion (kept in Redis for the tombstone's time) means to a subscribe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IfDeleted {
-    /// Not a session: there is no deletion.
-    Ignore,
-    /// A new start (no `Last-Event-ID`): the id may be used again.
-    Forget,
-    /// A reconnect: refused, so the browser gets 204 and stops.
-    Refuse,
-}
-
-impl IfDeleted {
-    fn arg(self) -> &'static str {
-        match self {
-            Self::Ignore => "",
-            Self::Forget => "forget",
-            Self::Refuse => "refuse",
-        }
-    }
 }
 
 /// What the Redis backend counted, for `/metrics` and `/healthz`.
@@ -272,7 +257,7 @@ impl RedisBus {
         if !stored.epoch.is_empty() {
             fanout.adopt_epoch(key, &stored.epoch);
         }
-        let (cursor, frames, reset) = replay(from, &stored);
+        let (cursor, frames, reset) = replay::replay(from, &stored);
         fanout.count_replay(frames.len(), reset);
         Ok(live.with_replay(cursor, frames, stored.last_id))
     }
@@ -339,109 +324,6 @@ impl RedisBus {
             .deliver(key, epoch, event.id, name.as_ref(), &event.data);
     }
 
-    /// Tell every other node to end its subscribers of `key` with `replaced`.
-    async fn replace_elsewhere(&self, key: &str) -> Result<(), Unavailable> {
-        redis::cmd("PUBLISH")
-            .arg(scripts::live_channel(key))
-            .arg(scripts::replaced(&self.shared.node))
-            .query_async::<i64>(&mut self.shared.commands.clone())
-            .await
-            .map(drop)
-            .map_err(|e| self.failed("replace", e))
-    }
-
-    /// `key` was subscribed on `node`: unless that is this node, its subscribers here end
-    /// with `replaced`.
-    fn replaced_elsewhere(&self, key: &str, node: &str) {
-        if node != self.shared.node {
-            self.shared.fanout.replace_all(key);
-        }
-    }
-
-    /// Delete `key` everywhere: forget it in Redis, keep a tombstone for `tombstone` (a
-    /// reconnect to it is refused on any node), and end its subscribers on the other nodes
-    /// with `bye`. Gives whether Redis had it.
-    pub async fn delete(&self, key: &str, tombstone: Duration) -> Result<bool, Unavailable> {
-        let shared = &self.shared;
-        shared
-            .scripts
-            .delete
-            .key(&keys(key))
-            .arg(scripts::live_channel(key))
-            .arg(scripts::deleted(&shared.node))
-            .arg(tombstone.as_millis().max(1) as u64)
-            .invoke_async(&mut shared.commands.clone())
-            .await
-            .map_err(|e| self.failed("delete", e))
-    }
-
-    /// `key` was deleted on `node`: unless that is this node (which did it already), its
-    /// subscribers here get `bye`, and this node stops following it.
-    fn deleted_elsewhere(&self, key: &str, node: &str) {
-        if node == self.shared.node {
-            return;
-        }
-        self.shared.fanout.remove(key, crate::sse::CloseReason::Bye);
-        let (bus, keys) = (self.clone(), vec![key.to_string()]);
-        tokio::spawn(async move { bus.forget(&keys).await });
-    }
-
-    /// `--same-id reject` across nodes: when a session's last subscriber here leaves, this
-    /// node lets go of its claim at once, so a reconnect to another node is not refused.
-    pub fn release_sessions_when_idle(&self) {
-        let bus = self.clone();
-        self.shared.fanout.on_idle(move |key| {
-            let (bus, key) = (bus.clone(), key.to_string());
-            tokio::spawn(async move {
-                let shared = &bus.shared;
-                let released: Result<i64, _> = shared
-                    .scripts
-                    .release
-                    .key(&keys(&key))
-                    .arg(&shared.node)
-                    .invoke_async(&mut shared.commands.clone())
-                    .await;
-                if let Err(e) = released {
-                    // The claim expires with the linger instead.
-                    tracing::warn!(channel = key, "redis: could not release the session: {e}");
-                }
-            });
-        });
-    }
-
-    /// Every channel in Redis whose key starts with `prefix` (a `SCAN`: for rare, whole-
-    /// cluster operations such as a broadcast), sorted.
-    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
-        let pattern = scripts::pattern(prefix);
-        let mut keys = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut self.shared.commands.clone())
-                .await
-                .map_err(|e| self.failed("SCAN", e))?;
-            keys.extend(
-                found
-                    .iter()
-                    .filter_map(|k| scripts::key_of_epoch(k))
-                    .map(str::to_string),
-            );
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may give a key twice.
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
-    }
-
     /// Channels this node forgot: stop following them.
     pub async fn forget(&self, keys: &[String]) {
         self.shared.link.unfollow(keys).await;
@@ -451,43 +333,4 @@ impl RedisBus {
 /// A fresh epoch: random, so a Redis that lost a channel never gives it the old one again.
 fn new_epoch() -> String {
     format!("{:016x}", fastrand::u64(..))
-}
-
-/// The cursor, the frames to send before live events, and whether the first is a `reset`,
-/// for a subscriber starting at `from` — the in-process ring's rules on Redis's ring.
-fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) {
-    let last = stored.last_id;
-    let frames = |after: u64| -> Vec<Bytes> {
-        stored
-            .events
-            .iter()
-            .filter(|e| e.id > after)
-            .map(|e| {
-                let name = (!e.name.is_empty())
-                    .then(|| EventName::new(e.name.clone()).ok())
-                    .flatten();
-                fanout::encode(e.id, name.as_ref(), &e.data)
-            })
-            .collect()
-    };
-    let (after, cursor) = match from {
-        StartAt::Live => return (last, Vec::new(), false),
-        StartAt::Start => (0, 0),
-        StartAt::After(k) if k > last => {
-            // The client holds ids this numbering never gave: Redis lost the channel.
-            return (k, vec![fanout::reset_frame(k, last + 1, last)], true);
-        }
-        StartAt::After(k) => (k, k),
-    };
-    let lost = match stored.first_held {
-        Some(first) => first > after + 1,
-        None => last > after,
-    };
-    let mut out = Vec::new();
-    if lost {
-        let first = stored.first_held.unwrap_or(last + 1);
-        out.push(fanout::reset_frame(after, first, last));
-    }
-    out.extend(frames(after));
-    (cursor, out, lost)
 }

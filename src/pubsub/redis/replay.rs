@@ -1,0 +1,48 @@
+//! The replay rules of the in-process ring, applied to what Redis's ring holds: where a
+//! subscriber's cursor starts, which stored events it gets before live ones, and the `reset`
+//! that says when some are gone.
+
+use bytes::Bytes;
+
+use super::scripts::Stored;
+use crate::pubsub::fanout::{self, StartAt};
+use crate::sse::EventName;
+
+/// The cursor, the frames to send before live events, and whether the first is a `reset`,
+/// for a subscriber starting at `from` — the in-process ring's rules on Redis's ring.
+pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) {
+    let last = stored.last_id;
+    let frames = |after: u64| -> Vec<Bytes> {
+        stored
+            .events
+            .iter()
+            .filter(|e| e.id > after)
+            .map(|e| {
+                let name = (!e.name.is_empty())
+                    .then(|| EventName::new(e.name.clone()).ok())
+                    .flatten();
+                fanout::encode(e.id, name.as_ref(), &e.data)
+            })
+            .collect()
+    };
+    let (after, cursor) = match from {
+        StartAt::Live => return (last, Vec::new(), false),
+        StartAt::Start => (0, 0),
+        StartAt::After(k) if k > last => {
+            // The client holds ids this numbering never gave: Redis lost the channel.
+            return (k, vec![fanout::reset_frame(k, last + 1, last)], true);
+        }
+        StartAt::After(k) => (k, k),
+    };
+    let lost = match stored.first_held {
+        Some(first) => first > after + 1,
+        None => last > after,
+    };
+    let mut out = Vec::new();
+    if lost {
+        let first = stored.first_held.unwrap_or(last + 1);
+        out.push(fanout::reset_frame(after, first, last));
+    }
+    out.extend(frames(after));
+    (cursor, out, lost)
+}
