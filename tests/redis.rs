@@ -233,23 +233,40 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
     let redis = RedisServer::start().await;
-    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let ring = ["--replay", "50"];
+    let (a, b) = (node(&redis, &ring).await, node(&redis, &ring).await);
+    let on_b = b.client(Via::H2c).await;
+    // A topic whose ring moved on long before A's subscriber came, and that sends it
+    // nothing before the cut: what the subscriber lacks is only what comes after.
+    for n in 1..=200 {
+        publish(&on_b, "quiet", &n.to_string()).await;
+    }
     let subscriber = a.client(Via::H1).await;
     let (mut events, _) = subscriber.subscribe("/sse/topics/ticks", None).await;
-    let on_b = b.client(Via::H2c).await;
+    let other = a.client(Via::H2c).await;
+    let (mut quiet_events, connected) = other.subscribe("/sse/topics/quiet", None).await;
+    assert_eq!(connected["id"], "200");
     for n in 1..=10 {
         publish(&on_b, "ticks", &n.to_string()).await;
     }
+    assert_eq!(ids(&events.take(10).await), (1..=10).collect::<Vec<_>>());
     // Every node's pub/sub connection is cut; publishing goes on meanwhile.
     let killed: i64 = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
     assert!(killed >= 1, "A's link (subscribed) was cut: {killed}");
     for n in 11..=40 {
         publish(&on_b, "ticks", &n.to_string()).await;
     }
-    let got = events.take(40).await;
-    assert_eq!(ids(&got), (1..=40).collect::<Vec<_>>());
+    publish(&on_b, "quiet", "201").await;
+    let got = events.take(30).await;
+    assert_eq!(ids(&got), (11..=40).collect::<Vec<_>>());
     assert!(got.iter().all(|e| e.event != "reset"));
     quiet(&mut events).await;
+    let got = quiet_events
+        .next()
+        .await
+        .expect("the one event after the cut");
+    assert_eq!((got.id.as_str(), got.data.as_str()), ("201", "201"));
+    quiet(&mut quiet_events).await;
     let status = a.state.hub.redis_status().expect("on redis");
     assert!(status.reconnects >= 1, "A's link came back: {status:?}");
 }

@@ -74,6 +74,15 @@ pub(crate) fn encode(id: u64, name: Option<&EventName>, data: &str) -> Bytes {
     frame.data(data).finish()
 }
 
+/// Why a channel's numbering jumped (see [`ChannelState::restart`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Restart {
+    /// A new epoch: the ids started over.
+    Epoch,
+    /// The same numbering, with events this node never got and can no longer fetch.
+    Gap,
+}
+
 /// What one publish did.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Delivery {
@@ -139,20 +148,28 @@ impl ChannelState {
         self.push_all(key, Some(id), bytes, limits)
     }
 
-    /// The channel's ids started over at `first` (Redis lost its data): every subscriber
-    /// gets `event: reset` saying so, and the ring forgets the old numbering. Gives how
-    /// many subscribers were told.
-    pub(super) fn restart(&mut self, key: &str, first: u64, limits: Limits) -> usize {
+    /// The channel continues at `first` and what came before is gone: every subscriber gets
+    /// `event: reset` saying so, and the ring forgets. `Restart::Epoch`: the ids started over
+    /// (Redis lost the channel), so every subscriber must take what follows. `Restart::Gap`:
+    /// the ring that events come from moved on while this node was cut off; a subscriber
+    /// whose replay already went past the gap drops the reset like any event it has. Gives
+    /// how many subscribers were told.
+    pub(super) fn restart(&mut self, key: &str, first: u64, why: Restart, limits: Limits) -> usize {
         let frame = super::replay::reset_frame(self.last_id, first, first);
         tracing::warn!(
             channel = key,
             last_id = self.last_id,
             first,
-            "the channel's ids started over (its data was lost): subscribers get reset"
+            ?why,
+            "events before the first one held are gone: subscribers get reset"
         );
         self.ring.clear();
         self.last_id = first.saturating_sub(1);
-        self.push_all(key, None, frame, limits).delivered
+        let id = match why {
+            Restart::Epoch => None,
+            Restart::Gap => Some(self.last_id),
+        };
+        self.push_all(key, id, frame, limits).delivered
     }
 
     /// Queue `bytes` for every subscriber; a full queue cuts that subscriber as `slow`.

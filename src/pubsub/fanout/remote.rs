@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::channel;
+use super::channel::{self, Restart};
 use super::{Exclusive, Fanout, Published};
 use crate::sse::EventName;
 use crate::sync::lock;
@@ -33,7 +33,7 @@ impl Fanout {
         let totals = &self.shared.totals;
         match state.epoch.as_deref() {
             Some(known) if known != epoch => {
-                let told = state.restart(key, id, limits);
+                let told = state.restart(key, id, Restart::Epoch, limits);
                 totals.resets.fetch_add(told as u64, Ordering::Relaxed);
             }
             _ => {}
@@ -73,7 +73,8 @@ impl Fanout {
     /// subscribers get `reset` and continue at `first`.
     pub fn skip_to(&self, key: &str, first: u64) {
         if let Some(channel) = self.channel(key) {
-            let told = lock(&channel.state).restart(key, first, self.shared.limits);
+            let limits = self.shared.limits;
+            let told = lock(&channel.state).restart(key, first, Restart::Gap, limits);
             let resets = &self.shared.totals.resets;
             resets.fetch_add(told as u64, Ordering::Relaxed);
         }

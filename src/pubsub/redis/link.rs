@@ -130,7 +130,7 @@ async fn connect_and_serve(
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|e| format!("cannot connect: {e}"))?;
     // The command connection too: healthy means a publish would be taken now.
-    bus.ping().await.map_err(|e| e.reason)?;
+    bus.load_scripts().await.map_err(|e| e.reason)?;
     let (mut sink, mut messages) = pubsub.split();
     let followed = link.followed();
     if !followed.is_empty() {

@@ -195,14 +195,18 @@ impl RedisBus {
         }))
     }
 
-    /// One round trip on the command connection (which reconnects on the next command
-    /// after a failure).
-    async fn ping(&self) -> Result<(), Unavailable> {
-        redis::cmd("PING")
-            .query_async::<String>(&mut self.shared.commands.clone())
-            .await
-            .map(drop)
-            .map_err(|e| self.failed("PING", e))
+    /// Load the scripts on the command connection (which reconnects on the next command
+    /// after a failure): once per connection instead of a `NOSCRIPT` retry per caller when
+    /// thousands subscribe at once after Redis restarted; a failure means Redis is not back.
+    async fn load_scripts(&self) -> Result<(), Unavailable> {
+        let scripts = &self.shared.scripts;
+        for script in scripts.all() {
+            script
+                .load_async(&mut self.shared.commands.clone())
+                .await
+                .map_err(|e| self.failed("SCRIPT LOAD", e))?;
+        }
+        Ok(())
     }
 
     /// Whether the channel exists in Redis (without creating it); keeps it from expiring.

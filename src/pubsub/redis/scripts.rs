@@ -154,6 +154,16 @@ impl Scripts {
             release: Script::new(RELEASE),
         }
     }
+
+    pub(super) fn all(&self) -> [&Script; 5] {
+        [
+            &self.publish,
+            &self.replay,
+            &self.touch,
+            &self.delete,
+            &self.release,
+        ]
+    }
 }
 
 /// One event as Redis keeps it.
