@@ -1,45 +1,13 @@
 //! Several sselab nodes sharing one real `redis-server` (`--redis`): the same ids in the same
-//! order on every node, a reconnect to another node replays exactly what was missed, and
-//! Redis going away is visible (503, degraded) and never loses or repeats an event.
+//! order on every node, a reconnect to another node replays exactly what was missed, Redis
+//! going away is visible (503, degraded) and never loses or repeats an event, and the bench
+//! splits its streams over two nodes.
 
 mod util;
 
-use std::time::Duration;
-
 use http::StatusCode;
-use util::redis_server::RedisServer;
-use util::{Client, Events, TestServer, Via, accepted, assert_one_line, eventually_async, ids};
-
-/// A node on `redis`, its pub/sub link up (so a subscribe is not refused while it connects).
-async fn node(redis: &RedisServer, extra: &[&str]) -> TestServer {
-    let url = redis.url();
-    let mut args = vec!["--redis", url.as_str()];
-    args.extend_from_slice(extra);
-    let server = TestServer::start(&args).await;
-    until_health(&server, "ok").await;
-    server
-}
-
-/// Wait until the node's `/healthz` says `status`.
-async fn until_health(server: &TestServer, status: &str) {
-    let client = server.client(Via::H2c).await;
-    eventually_async(&format!("/healthz says {status}"), async || {
-        util::json(client.get("/healthz").await).await["status"] == status
-    })
-    .await;
-}
-
-async fn publish(client: &Client, topic: &str, data: &str) -> u64 {
-    let path = format!("/api/topics/{topic}/events");
-    let answer = accepted(client.post(&path, "text/plain", data.to_string()).await).await;
-    answer["id"].as_u64().expect("the id Redis gave")
-}
-
-/// Nothing more arrives (and the stream stays open) for a while.
-async fn quiet(events: &mut Events) {
-    let next = events.next_within(Duration::from_millis(500)).await;
-    assert!(next.is_err(), "nothing more, stream open: {next:?}");
-}
+use util::redis_server::{RedisServer, node, publish, quiet, until_health};
+use util::{Via, assert_one_line, ids};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
@@ -123,70 +91,6 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
     assert_eq!(told["last"], 400);
     let held = events.take((400 - first + 1) as usize).await;
     assert_eq!(ids(&held), (first..=400).collect::<Vec<_>>());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sessions_across_nodes_post_replace_and_delete() {
-    let redis = RedisServer::start().await;
-    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
-    let subscriber = a.client(Via::H2Tls).await;
-    let (mut events, _) = subscriber.subscribe("/sse/sessions/alice", None).await;
-    let on_b = b.client(Via::H2c).await;
-    let answer = on_b
-        .post("/api/sessions/alice/events", "text/plain", "hello from b")
-        .await;
-    assert_eq!(accepted(answer).await["id"], 1);
-    let got = events.next().await.expect("the post");
-    assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "hello from b"));
-
-    let answer = on_b
-        .post("/api/sessions/nobody/events", "text/plain", "x")
-        .await;
-    assert_one_line(answer, StatusCode::NOT_FOUND, "no session \"nobody\"").await;
-
-    // The same id subscribed on B: A's stream is replaced, and posts go to B's.
-    let newer = b.client(Via::H1).await;
-    let (mut on_b_events, _) = newer.subscribe("/sse/sessions/alice", Some("1")).await;
-    let replaced = events.next().await.expect("replaced");
-    assert_eq!(replaced.event, "replaced");
-    assert_eq!(events.next().await, None, "A's stream ends");
-    let on_a = a.client(Via::H2c).await;
-    let answer = on_a
-        .post(
-            "/api/sessions/alice/events",
-            "text/plain",
-            "to the newer one",
-        )
-        .await;
-    assert_eq!(accepted(answer).await["id"], 2);
-    let got = on_b_events.next().await.expect("the post");
-    assert_eq!(
-        (got.id.as_str(), got.data.as_str()),
-        ("2", "to the newer one")
-    );
-
-    // Deleted on A while its stream is on B: B's stream gets bye, and a reconnect with
-    // Last-Event-ID to either node gets 204; a new start (no Last-Event-ID) may use it again.
-    assert_eq!(
-        on_a.delete("/api/sessions/alice").await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(on_b_events.next().await.expect("bye").event, "bye");
-    assert_eq!(on_b_events.next().await, None);
-    for server in [&a, &b] {
-        let client = server.client(Via::H2c).await;
-        let answer = client
-            .get_with("/sse/sessions/alice", &[("last-event-id", "2")])
-            .await;
-        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
-    }
-    let answer = on_a
-        .post("/api/sessions/alice/events", "text/plain", "x")
-        .await;
-    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
-    let again = b.client(Via::H2c).await;
-    let (_events, connected) = again.subscribe("/sse/sessions/alice", None).await;
-    assert_eq!(connected["id"], "0", "a new start: {connected}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -329,63 +233,5 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
     for server in [&a, &b] {
         let topics = util::json(server.client(Via::H2c).await.get("/api/topics").await).await;
         assert_eq!(topics["topics"][0]["sent"], publish.sent * 50, "{topics}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
-    let redis = RedisServer::start().await;
-    let reject = ["--same-id", "reject"];
-    let (a, b) = (node(&redis, &reject).await, node(&redis, &reject).await);
-    let holder = a.client(Via::H2Tls).await;
-    let (mut held, _) = holder.subscribe("/sse/sessions/carol", None).await;
-
-    let on_b = b.client(Via::H2c).await;
-    let answer = on_b.get("/sse/sessions/carol").await;
-    assert_one_line(
-        answer,
-        StatusCode::CONFLICT,
-        "this session id is already connected",
-    )
-    .await;
-    let post = on_b
-        .post("/api/sessions/carol/events", "text/plain", "still A's")
-        .await;
-    assert_eq!(accepted(post).await["id"], 1);
-    assert_eq!(held.next().await.expect("the post").data, "still A's");
-
-    // A's subscriber leaves: A lets go of the claim, and B may take the session.
-    drop((held, holder));
-    let mut taken = None;
-    eventually_async("B may subscribe once A's stream is gone", async || {
-        let answer = on_b.get("/sse/sessions/carol").await;
-        let ok = answer.status() == StatusCode::OK;
-        if ok {
-            taken = Some(Events::new(answer));
-        }
-        ok
-    })
-    .await;
-    let mut on_b_events = taken.expect("subscribed on B");
-    assert_eq!(on_b_events.connected().await["session"], "carol");
-    let answer = a.client(Via::H1).await.get("/sse/sessions/carol").await;
-    assert_eq!(answer.status(), StatusCode::CONFLICT, "now B holds it");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_broadcast_on_one_node_reaches_sessions_on_every_node() {
-    let redis = RedisServer::start().await;
-    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
-    let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
-    let (mut first, _) = on_a.subscribe("/sse/sessions/s1", None).await;
-    let (mut second, _) = on_b.subscribe("/sse/sessions/s2", None).await;
-    let poster = a.client(Via::H1).await;
-    let answer = poster
-        .post("/api/broadcast", "text/plain", "to everyone")
-        .await;
-    assert_eq!(accepted(answer).await["sessions"], 2);
-    for events in [&mut first, &mut second] {
-        let got = events.next().await.expect("the broadcast");
-        assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "to everyone"));
     }
 }

@@ -200,7 +200,7 @@ pub struct ServeArgs {
     )]
     pub cors_origin: String,
 
-    /// Share topics and sessions with other sselab nodes through this Redis
+    /// Share topics, sessions and orders with other sselab nodes through this Redis
     /// (redis://host:6379, rediss:// for TLS). Without it, everything stays in this process.
     #[arg(long, value_name = "URL", env = "SSELAB_REDIS")]
     pub redis: Option<String>,

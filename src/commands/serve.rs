@@ -118,7 +118,7 @@ impl Server {
             },
         };
         let hub = Hub::new(
-            bus,
+            bus.clone(),
             HubConfig {
                 linger,
                 max_sessions: args.max_sessions,
@@ -134,7 +134,7 @@ impl Server {
             streams: StreamRegistry::new(args.max_streams, shutdown.clone()),
             demo: http::ended_demos(),
             hub,
-            orders: Orders::new(fanout.clone(), args.max_orders, linger, shutdown.clone()),
+            orders: Orders::new(bus, args.max_orders, linger, shutdown.clone()),
             connections: listeners.connections().clone(),
             fanout,
             responses: Arc::default(),

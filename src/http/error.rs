@@ -155,6 +155,9 @@ impl From<OrderError> for AppError {
         match error {
             OrderError::Invalid(reason) => AppError::bad_request(reason),
             OrderError::Busy { .. } => AppError::unavailable(error.to_string(), RETRY_AFTER_SECS),
+            OrderError::Unavailable(_) => {
+                AppError::unavailable(error.to_string(), REDIS_RETRY_AFTER_SECS)
+            }
             OrderError::NotFound { .. } => AppError::not_found(error.to_string()),
             // The order handler answers this with 204 itself; see `HubError::Gone`.
             OrderError::Finished => AppError::new(StatusCode::GONE, "the order has finished"),

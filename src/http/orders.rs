@@ -36,7 +36,7 @@ pub async fn create_order(
         serde_json::from_slice(&body)
             .map_err(|e| AppError::bad_request(format!("malformed order JSON ({e})")))?
     };
-    let detail = state.orders.create(order)?;
+    let detail = state.orders.create(order).await?;
     let body = json!({ "id": detail.order_id, "order": detail });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -48,10 +48,7 @@ pub async fn get_order(
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
     caller.require(Need::Subscribe(Channel::order(&id)))?;
-    let detail = state
-        .orders
-        .detail(&id)
-        .ok_or(OrderError::NotFound { id: id.clone() })?;
+    let detail = state.orders.detail_anywhere(&id).await?;
     Ok(Json(detail).into_response())
 }
 
@@ -91,6 +88,7 @@ async fn follow(
     let subscription = match state
         .orders
         .subscribe(&id, last_event_id, subscriber_meta(&request))
+        .await
     {
         Ok(subscription) => subscription,
         Err(OrderError::Finished) => {

@@ -36,6 +36,16 @@ pub enum BusSubscribeError {
     Unavailable(Unavailable),
 }
 
+impl From<RedisSubscribeError> for BusSubscribeError {
+    fn from(e: RedisSubscribeError) -> Self {
+        match e {
+            RedisSubscribeError::Refused(e) => Self::Refused(e),
+            RedisSubscribeError::Deleted | RedisSubscribeError::NotFound => Self::Deleted,
+            RedisSubscribeError::Unavailable(e) => Self::Unavailable(e),
+        }
+    }
+}
+
 impl From<Fanout> for Bus {
     fn from(fanout: Fanout) -> Self {
         Self::InProcess(fanout)
@@ -108,14 +118,63 @@ impl Bus {
                 .subscribe(key, from, meta, exclusive)
                 .map_err(BusSubscribeError::Refused),
             Self::Redis { redis, .. } => redis
-                .subscribe(key, from, meta, exclusive, if_deleted)
+                .subscribe(key, from, meta, exclusive, if_deleted, true)
                 .await
-                .map_err(|e| match e {
-                    RedisSubscribeError::Refused(e) => BusSubscribeError::Refused(e),
-                    RedisSubscribeError::Deleted => BusSubscribeError::Deleted,
-                    RedisSubscribeError::Unavailable(e) => BusSubscribeError::Unavailable(e),
-                }),
+                .map_err(BusSubscribeError::from),
         }
+    }
+
+    /// Subscribe (shared) to `key` only if it exists (an order): `Ok(None)` when it does
+    /// not, so a channel forgotten meanwhile is never made again, empty.
+    pub async fn subscribe_existing(
+        &self,
+        key: &str,
+        from: StartAt,
+        meta: SubscriberMeta,
+    ) -> Result<Option<Subscription>, BusSubscribeError> {
+        match self {
+            Self::InProcess(fanout) => fanout
+                .subscribe_existing(key, from, meta, Exclusive::Shared)
+                .transpose()
+                .map_err(BusSubscribeError::Refused),
+            Self::Redis { redis, .. } => {
+                let shared = Exclusive::Shared;
+                match redis
+                    .subscribe(key, from, meta, shared, IfDeleted::Ignore, false)
+                    .await
+                {
+                    Ok(subscription) => Ok(Some(subscription)),
+                    Err(RedisSubscribeError::NotFound) => Ok(None),
+                    Err(other) => Err(other.into()),
+                }
+            }
+        }
+    }
+
+    /// The channel ended (an order that is done): its subscribers everywhere end after its
+    /// last event, and nobody follows it live again.
+    pub async fn finish(&self, key: &str) -> Result<(), Unavailable> {
+        match self {
+            Self::InProcess(fanout) => {
+                fanout.close(key, CloseReason::End, true);
+                Ok(())
+            }
+            Self::Redis { redis, .. } => redis.finish(key).await.map(drop),
+        }
+    }
+
+    /// The data of the last event kept for `key` in the whole cluster, when this node has no
+    /// better record of it (Redis only; in-process there is no other node).
+    pub async fn last_data_elsewhere(&self, key: &str) -> Result<Option<String>, Unavailable> {
+        match self {
+            Self::InProcess(_) => Ok(None),
+            Self::Redis { redis, .. } => redis.last_data(key).await,
+        }
+    }
+
+    /// What ids made on this node start with, so they are unique among nodes ("" alone).
+    pub fn node_tag(&self) -> Option<&str> {
+        self.redis().map(RedisBus::node_tag)
     }
 
     /// Whether `key` exists for the whole cluster (Redis: and keep it from expiring).

@@ -12,6 +12,11 @@
 //!
 //! The work runs on its own task, stopped by the server's shutdown token; the running count
 //! is held by a guard, so a worker that ends for any reason (a panic too) frees its slot.
+//!
+//! With Redis ([`super::bus::Bus::Redis`]) an order still runs on the node that created it
+//! (`--max-orders` counts per node, and its id carries the node's tag), but its events, its
+//! end and its last detail are in Redis, so any node follows it and answers for it. A step
+//! Redis cannot take is tried again until it can: an order never skips one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,9 +26,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::fanout::{Exclusive, Fanout, StartAt, SubscribeError, SubscriberMeta, Subscription};
+use super::bus::{Bus, BusSubscribeError};
+use super::fanout::{StartAt, SubscribeError, SubscriberMeta, Subscription};
 use crate::sse::{CloseReason, EventName, names};
 use crate::sync::lock;
+use plan::Plan;
 
 /// The seed pushes an order's detail every 5 s.
 pub const SEED_INTERVAL_MS: u64 = 5000;
@@ -31,6 +38,8 @@ pub const DEFAULT_STEPS: u32 = 5;
 const MAX_STEPS: u32 = 100;
 const MAX_INTERVAL_MS: u64 = 3_600_000;
 const MAX_TITLE_CHARS: usize = 200;
+/// How often an order step that Redis did not take is tried again.
+const RETRY_PUBLISH: Duration = Duration::from_millis(500);
 
 /// What `POST /api/orders` may say; every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +79,8 @@ pub enum OrderError {
     NotFound { id: String },
     /// The order has finished and the client already holds its last event.
     Finished,
+    /// The shared backend (Redis) did not answer: nothing was done; retry later.
+    Unavailable(String),
 }
 
 impl std::fmt::Display for OrderError {
@@ -84,6 +95,10 @@ impl std::fmt::Display for OrderError {
             }
             Self::NotFound { id } => write!(f, "no order {id:?}"),
             Self::Finished => f.write_str("the order has finished"),
+            Self::Unavailable(reason) => write!(
+                f,
+                "redis is unavailable ({reason}); nothing was accepted, retry later"
+            ),
         }
     }
 }
@@ -113,14 +128,6 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Plan {
-    steps: u32,
-    interval: Duration,
-    fail_at: Option<u32>,
-    expire_after: Option<Duration>,
-}
-
 /// Running and recently finished orders. A cheap clone over shared state.
 #[derive(Debug, Clone)]
 pub struct Orders {
@@ -129,7 +136,9 @@ pub struct Orders {
 
 #[derive(Debug)]
 struct OrdersShared {
-    fanout: Fanout,
+    bus: Bus,
+    /// `o-` and, with Redis, this node's tag: ids made on different nodes never collide.
+    id_prefix: String,
     max_running: usize,
     running: AtomicUsize,
     next_id: AtomicU64,
@@ -155,16 +164,23 @@ fn key(id: &str) -> String {
 }
 
 impl Orders {
-    /// `shutdown` stops every worker when the server stops.
+    /// `shutdown` stops every worker when the server stops. Orders are channels on `bus`
+    /// (a [`super::fanout::Fanout`] alone is the in-process bus).
     pub fn new(
-        fanout: Fanout,
+        bus: impl Into<Bus>,
         max_running: usize,
         linger: Duration,
         shutdown: CancellationToken,
     ) -> Self {
+        let bus = bus.into();
+        let id_prefix = match bus.node_tag() {
+            Some(tag) => format!("o-{tag}-"),
+            None => "o-".to_string(),
+        };
         Self {
             shared: Arc::new(OrdersShared {
-                fanout,
+                bus,
+                id_prefix,
                 max_running,
                 running: AtomicUsize::new(0),
                 next_id: AtomicU64::new(0),
@@ -187,8 +203,9 @@ impl Orders {
         lock(&self.shared.details)
     }
 
-    /// Validate, register and start an order; returns its first detail.
-    pub fn create(&self, order: NewOrder) -> Result<OrderDetail, OrderError> {
+    /// Validate, register and start an order; returns its first detail, already published
+    /// (so any node can follow the order as soon as its id is known).
+    pub async fn create(&self, order: NewOrder) -> Result<OrderDetail, OrderError> {
         let plan = Plan::from_request(&order)?;
         let amount = order.amount.unwrap_or(0.0);
         if !amount.is_finite() || amount < 0.0 {
@@ -210,7 +227,8 @@ impl Orders {
             });
         }
         let slot = RunningSlot(shared.clone());
-        let id = format!("o-{}", shared.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let n = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("{}{n}", shared.id_prefix);
         let detail = OrderDetail {
             title: if title.is_empty() {
                 format!("order {id}")
@@ -224,7 +242,17 @@ impl Orders {
             expired: false,
             reason: None,
         };
-        shared.fanout.ensure(&key(&id));
+        let key = key(&id);
+        shared.bus.local().ensure(&key);
+        let data = serde_json::to_string(&detail).unwrap_or_default();
+        if let Err(e) = shared
+            .bus
+            .publish(&key, Some(&names::PROGRESS), &data, false)
+            .await
+        {
+            shared.bus.local().remove(&key, CloseReason::End);
+            return Err(OrderError::Unavailable(e.reason));
+        }
         self.details().insert(id.clone(), detail.clone());
         tracing::info!(order = id, steps = plan.steps, "order created");
         let worker = self.clone();
@@ -242,7 +270,7 @@ impl Orders {
     /// Follow an order: from the start, or after `last_event_id`. A finished order still
     /// gives what the client has not seen (its final state, to a first visit) and then
     /// ends; a client that already holds the last event gets [`OrderError::Finished`].
-    pub fn subscribe(
+    pub async fn subscribe(
         &self,
         id: &str,
         last_event_id: Option<u64>,
@@ -250,13 +278,35 @@ impl Orders {
     ) -> Result<Subscription, OrderError> {
         let from = last_event_id.map_or(StartAt::Start, StartAt::After);
         self.shared
-            .fanout
-            .subscribe_existing(&key(id), from, meta, Exclusive::Shared)
-            .ok_or_else(|| OrderError::NotFound { id: id.to_string() })?
-            // `Busy` comes only with `Exclusive::Reject`; orders are shared.
+            .bus
+            .subscribe_existing(&key(id), from, meta)
+            .await
             .map_err(|e| match e {
-                SubscribeError::Finished | SubscribeError::Busy => OrderError::Finished,
-            })
+                // `Busy` comes only with `Exclusive::Reject`; orders are shared.
+                BusSubscribeError::Refused(SubscribeError::Finished | SubscribeError::Busy) => {
+                    OrderError::Finished
+                }
+                BusSubscribeError::Deleted => OrderError::NotFound { id: id.to_string() },
+                BusSubscribeError::Unavailable(e) => OrderError::Unavailable(e.reason),
+            })?
+            .ok_or_else(|| OrderError::NotFound { id: id.to_string() })
+    }
+
+    /// The order's latest detail, from any node: this node's record, or (with Redis) the
+    /// data of its last event.
+    pub async fn detail_anywhere(&self, id: &str) -> Result<serde_json::Value, OrderError> {
+        if let Some(detail) = self.detail(id) {
+            return Ok(serde_json::to_value(detail).unwrap_or_default());
+        }
+        let not_found = || OrderError::NotFound { id: id.to_string() };
+        let data = self
+            .shared
+            .bus
+            .last_data_elsewhere(&key(id))
+            .await
+            .map_err(|e| OrderError::Unavailable(e.reason))?
+            .ok_or_else(not_found)?;
+        serde_json::from_str(&data).map_err(|_| not_found())
     }
 
     /// The simulated work: one `progress` per step, then `done` or `failed`, then the
@@ -265,7 +315,6 @@ impl Orders {
     async fn work(self, mut detail: OrderDetail, plan: Plan, slot: RunningSlot) {
         let key = key(&detail.order_id);
         let started = tokio::time::Instant::now();
-        self.publish(&key, &names::PROGRESS, &detail, false);
         let mut outcome = Outcome::Done;
         for step in 1..=plan.steps {
             tokio::time::sleep(plan.interval).await;
@@ -289,10 +338,10 @@ impl Orders {
             } else {
                 "processing"
             };
-            self.publish(&key, &names::PROGRESS, &detail, false);
+            self.publish(&key, &names::PROGRESS, &detail, false).await;
         }
         detail.status = outcome.as_str();
-        self.publish(&key, &outcome.event(), &detail, true);
+        self.publish(&key, &outcome.event(), &detail, true).await;
         drop(slot);
         tracing::info!(
             order = detail.order_id,
@@ -301,54 +350,34 @@ impl Orders {
         );
 
         tokio::time::sleep(self.shared.linger).await;
-        self.shared.fanout.remove(&key, CloseReason::End);
+        self.shared.bus.remove(&key, CloseReason::End).await;
         self.details().remove(&detail.order_id);
     }
 
     /// Publish `detail` as event `name` (finishing the channel after it when it is the
     /// `last`), and only then record it: a client that reads a final status from
     /// [`Orders::detail`] finds the channel finished, so a page it opens gets the final event.
-    fn publish(&self, key: &str, name: &EventName, detail: &OrderDetail, last: bool) {
+    /// A step is never dropped: while Redis is away, it is tried again every
+    /// [`RETRY_PUBLISH`] (the worker stops at shutdown, by the select in [`Orders::create`]).
+    async fn publish(&self, key: &str, name: &EventName, detail: &OrderDetail, last: bool) {
         // A struct of strings, numbers and bools: serde_json cannot fail on it.
         let data = serde_json::to_string(detail).unwrap_or_default();
-        self.shared.fanout.publish(key, Some(name), &data);
+        let bus = &self.shared.bus;
+        while let Err(e) = bus.publish(key, Some(name), &data, false).await {
+            tracing::warn!(channel = key, "order step not published yet: {}", e.reason);
+            tokio::time::sleep(RETRY_PUBLISH).await;
+        }
         if last {
-            self.shared.fanout.close(key, CloseReason::End, true);
+            while let Err(e) = bus.finish(key).await {
+                tracing::warn!(channel = key, "order end not published yet: {}", e.reason);
+                tokio::time::sleep(RETRY_PUBLISH).await;
+            }
         }
         self.details()
             .insert(detail.order_id.clone(), detail.clone());
     }
 }
 
-impl Plan {
-    fn from_request(order: &NewOrder) -> Result<Self, OrderError> {
-        let steps = order.steps.unwrap_or(DEFAULT_STEPS);
-        if !(1..=MAX_STEPS).contains(&steps) {
-            return Err(OrderError::Invalid(format!(
-                "steps must be from 1 to {MAX_STEPS}"
-            )));
-        }
-        let interval_ms = order.interval_ms.unwrap_or(SEED_INTERVAL_MS);
-        if !(1..=MAX_INTERVAL_MS).contains(&interval_ms) {
-            return Err(OrderError::Invalid(format!(
-                "interval_ms must be from 1 to {MAX_INTERVAL_MS}"
-            )));
-        }
-        if let Some(fail_at) = order.fail_at
-            && !(1..=steps).contains(&fail_at)
-        {
-            return Err(OrderError::Invalid(format!(
-                "fail_at must be a step from 1 to {steps}"
-            )));
-        }
-        Ok(Self {
-            steps,
-            interval: Duration::from_millis(interval_ms),
-            fail_at: order.fail_at,
-            expire_after: order.expire_after_ms.map(Duration::from_millis),
-        })
-    }
-}
-
+mod plan;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::process::{Child, Command};
 
-use super::PATIENCE;
+use super::{Client, Events, PATIENCE, TestServer, Via, accepted, eventually_async};
 
 /// The Debian package's binary; `scripts/test.sh` installs it when missing.
 const REDIS_SERVER: &str = "redis-server";
@@ -98,4 +98,37 @@ impl RedisServer {
             child.kill().await.expect("kill redis-server");
         }
     }
+}
+
+/// A node on `redis`, its pub/sub link up (so a subscribe is not refused while it connects).
+pub async fn node(redis: &RedisServer, extra: &[&str]) -> TestServer {
+    let url = redis.url();
+    let mut args = vec!["--redis", url.as_str()];
+    args.extend_from_slice(extra);
+    let server = TestServer::start(&args).await;
+    until_health(&server, "ok").await;
+    server
+}
+
+/// Wait until the node's `/healthz` says `status`.
+pub async fn until_health(server: &TestServer, status: &str) {
+    let client = server.client(Via::H2c).await;
+    eventually_async(&format!("/healthz says {status}"), async || {
+        super::json(client.get("/healthz").await).await["status"] == status
+    })
+    .await;
+}
+
+pub async fn publish(client: &Client, topic: &str, data: &str) -> u64 {
+    let path = format!("/api/topics/{topic}/events");
+    let answer = accepted(client.post(&path, "text/plain", data.to_string()).await).await;
+    answer["id"].as_u64().expect("the id Redis gave")
+}
+
+/// Nothing more arrives (and the stream stays open) for a while.
+pub async fn quiet(events: &mut Events) {
+    let next = events
+        .next_within(std::time::Duration::from_millis(500))
+        .await;
+    assert!(next.is_err(), "nothing more, stream open: {next:?}");
 }

@@ -125,6 +125,12 @@ impl Subscription {
         }
     }
 
+    /// Only `replay`, then the end, with no channel here: one that finished elsewhere (an
+    /// order that is done, numbered by Redis).
+    pub(crate) fn replay_only(cursor: u64, replay: Vec<Bytes>) -> Self {
+        Self::new(cursor, replay, Arc::default(), None)
+    }
+
     /// Frames to send before live ones (a `reset` first when events were lost).
     pub fn replay_len(&self) -> usize {
         self.replay.len()

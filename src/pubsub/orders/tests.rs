@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::pubsub::fanout::Limits;
+use crate::pubsub::fanout::{Fanout, Limits};
 
 /// Orders with room for one running at a time.
 fn one_at_a_time(shutdown: &CancellationToken) -> Orders {
@@ -25,17 +25,21 @@ fn order(steps: u32, interval_ms: u64) -> NewOrder {
     }
 }
 
-fn refused_as_busy(orders: &Orders) -> bool {
-    orders.create(order(1, 10)).err() == Some(OrderError::Busy { max_running: 1 })
+async fn refused_as_busy(orders: &Orders) -> bool {
+    orders.create(order(1, 10)).await.err() == Some(OrderError::Busy { max_running: 1 })
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_finished_order_gives_its_slot_back() {
     let orders = one_at_a_time(&CancellationToken::new());
-    let id = orders.create(order(3, 1000)).expect("created").order_id;
+    let id = orders
+        .create(order(3, 1000))
+        .await
+        .expect("created")
+        .order_id;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(orders.running(), 1, "the third step is still to come");
-    assert!(refused_as_busy(&orders));
+    assert!(refused_as_busy(&orders).await);
 
     tokio::time::sleep(Duration::from_millis(501)).await;
     assert_eq!(
@@ -44,7 +48,7 @@ async fn a_finished_order_gives_its_slot_back() {
     );
     assert_eq!(orders.running(), 0);
     assert!(
-        orders.create(order(1, 10)).is_ok(),
+        orders.create(order(1, 10)).await.is_ok(),
         "the slot is free again"
     );
 }
@@ -53,10 +57,14 @@ async fn a_finished_order_gives_its_slot_back() {
 async fn cancelling_the_shutdown_token_stops_the_worker_and_frees_its_slot() {
     let shutdown = CancellationToken::new();
     let orders = one_at_a_time(&shutdown);
-    let id = orders.create(order(100, 60_000)).expect("created").order_id;
+    let id = orders
+        .create(order(100, 60_000))
+        .await
+        .expect("created")
+        .order_id;
     tokio::time::sleep(Duration::from_secs(90)).await;
     assert_eq!(orders.running(), 1, "mid-order");
-    assert!(refused_as_busy(&orders));
+    assert!(refused_as_busy(&orders).await);
 
     shutdown.cancel();
     // Lets the worker see the cancellation; the paused clock then moves only this far.
@@ -69,7 +77,7 @@ async fn cancelling_the_shutdown_token_stops_the_worker_and_frees_its_slot() {
         "stopped where it was"
     );
     assert!(
-        orders.create(order(1, 10)).is_ok(),
+        orders.create(order(1, 10)).await.is_ok(),
         "the slot is free again"
     );
 }

@@ -166,6 +166,7 @@ async fn connect_and_serve(
                         Some(LiveMessage::Event { epoch, event }) => bus.deliver(key, &epoch, &event),
                         Some(LiveMessage::Replaced { node }) => bus.replaced_elsewhere(key, &node),
                         Some(LiveMessage::Deleted { node }) => bus.deleted_elsewhere(key, &node),
+                        Some(LiveMessage::Finished) => bus.finished(key),
                         None => tracing::warn!(channel = key, "redis pub/sub: a message sselab did not write, ignored"),
                     }
                 }

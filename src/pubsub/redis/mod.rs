@@ -24,13 +24,17 @@
 //!
 //! - **Broadcast** finds every session in Redis (`SCAN`) and publishes to each.
 //!
-//! What it does not do (yet): orders stay per node.
+//! - **Orders**: an order runs on the node that created it (its id carries that node's tag);
+//!   its end is a control message after its last event, so every node ends its followers
+//!   there, and a later subscribe on any node gets what it lacks from Redis, then the end.
 //!
 //! The files: this one holds [`RedisBus`] (publish, subscribe, catch-up); `scripts.rs` the
 //! keys and Lua scripts; `replay.rs` the replay rules on Redis's ring; `link.rs` the pub/sub
-//! connection; `sessions.rs` the same-id policy, deletion and broadcast across nodes.
+//! connection; `sessions.rs` the same-id policy, deletion and broadcast across nodes;
+//! `orders.rs` an order's end and last detail across nodes.
 
 mod link;
+mod orders;
 mod replay;
 mod scripts;
 mod sessions;
@@ -45,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 use super::fanout::{
     Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta, Subscription,
 };
-use crate::sse::EventName;
+use crate::sse::{CloseReason, EventName};
 use link::Link;
 use scripts::{Replayed, Scripts, StoredEvent, keys};
 pub use sessions::IfDeleted;
@@ -56,6 +60,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Retries of a lost command connection before the caller is answered: one, so a publish
 /// fails fast when Redis is down instead of holding the request.
 const COMMAND_RETRIES: usize = 1;
+/// Hex digits of the node id in ids made on this node (an order's): 16.7 million values.
+const NODE_TAG: usize = 6;
 /// Keys looked at per `SCAN` round trip.
 const SCAN_COUNT: usize = 1000;
 /// `XRANGE` from here reads nothing: a live subscriber only needs the last id and epoch.
@@ -82,6 +88,8 @@ pub enum RedisSubscribeError {
     Refused(SubscribeError),
     /// A reconnect to a session deleted on some node ([`IfDeleted::Refuse`]).
     Deleted,
+    /// Not in Redis, and the subscribe was not to create it (an order).
+    NotFound,
     Unavailable(Unavailable),
 }
 
@@ -233,13 +241,20 @@ impl RedisBus {
         meta: SubscriberMeta,
         exclusive: Exclusive,
         if_deleted: IfDeleted,
+        create: bool,
     ) -> Result<Subscription, RedisSubscribeError> {
         let fanout = &self.shared.fanout;
-        let live = fanout
-            .subscribe(key, StartAt::Live, meta, exclusive)
-            .map_err(RedisSubscribeError::Refused)?;
         let unavailable = RedisSubscribeError::Unavailable;
-        self.shared.link.follow(key).await.map_err(unavailable)?;
+        // Registered here first, so nothing published from now on is missed; not on a
+        // channel that already finished here (an order that is done): its replay is all.
+        let live = match fanout.subscribe(key, StartAt::Live, meta, exclusive) {
+            Ok(live) => Some(live),
+            Err(SubscribeError::Finished) => None,
+            Err(refused) => return Err(RedisSubscribeError::Refused(refused)),
+        };
+        if live.is_some() {
+            self.shared.link.follow(key).await.map_err(unavailable)?;
+        }
         let first_wanted = match from {
             StartAt::Live => NOTHING,
             StartAt::Start => 1,
@@ -247,7 +262,7 @@ impl RedisBus {
         };
         let claim = exclusive == Exclusive::Reject;
         let stored = match self
-            .read(key, first_wanted, true, if_deleted, claim)
+            .read(key, first_wanted, create, if_deleted, claim)
             .await
             .map_err(unavailable)?
         {
@@ -255,12 +270,34 @@ impl RedisBus {
             Replayed::Deleted => return Err(RedisSubscribeError::Deleted),
             Replayed::Busy => return Err(RedisSubscribeError::Refused(SubscribeError::Busy)),
         };
+        if stored.epoch.is_empty() {
+            // Not in Redis, and not to be made by subscribing (an order that never was, or
+            // was forgotten after its linger): let go of what the registration made here.
+            drop(live);
+            if fanout
+                .info(key)
+                .is_some_and(|info| info.subscriber_count == 0)
+            {
+                fanout.remove(key, CloseReason::End);
+                self.forget(&[key.to_string()]).await;
+            }
+            return Err(RedisSubscribeError::NotFound);
+        }
+        let live = match live {
+            Some(live) if !stored.finished => live,
+            _ => {
+                // Nothing live follows: only what the subscriber lacks, then the end.
+                drop(live);
+                let (cursor, frames, reset) = replay::replay_finished(from, &stored)
+                    .ok_or(RedisSubscribeError::Refused(SubscribeError::Finished))?;
+                fanout.count_replay(frames.len(), reset);
+                return Ok(Subscription::replay_only(cursor, frames));
+            }
+        };
         if exclusive == Exclusive::Replace {
             self.replace_elsewhere(key).await.map_err(unavailable)?;
         }
-        if !stored.epoch.is_empty() {
-            fanout.adopt_epoch(key, &stored.epoch);
-        }
+        fanout.adopt_epoch(key, &stored.epoch);
         let (cursor, frames, reset) = replay::replay(from, &stored);
         fanout.count_replay(frames.len(), reset);
         Ok(live.with_replay(cursor, frames, stored.last_id))

@@ -46,3 +46,22 @@ pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) 
     out.extend(frames(after));
     (cursor, out, lost)
 }
+
+/// [`replay`] for a finished channel (an order that is done), where nothing live follows: a
+/// first visit gets the last event, with its id; a resume the events after its id. `None`
+/// when the subscriber lacks nothing (it holds the last id, or asked only for live events).
+pub(super) fn replay_finished(from: StartAt, stored: &Stored) -> Option<(u64, Vec<Bytes>, bool)> {
+    match from {
+        StartAt::Live => None,
+        StartAt::Start => {
+            let last = stored.events.last()?;
+            let name = (!last.name.is_empty())
+                .then(|| EventName::new(last.name.clone()).ok())
+                .flatten();
+            let frame = fanout::encode(last.id, name.as_ref(), &last.data);
+            Some((last.id - 1, vec![frame], false))
+        }
+        StartAt::After(k) if k >= stored.last_id => None,
+        StartAt::After(_) => Some(replay(from, stored)),
+    }
+}

@@ -8,7 +8,8 @@
 //! entry ids are the event ids (`<id>-0`), capped at the replay size, and
 //! `sselab:{K}:deleted` while a deleted session's reconnects are to get 204, and
 //! `sselab:{K}:holder`, the node that holds a session's one subscriber under
-//! `--same-id reject` (expiring with the linger unless that node refreshes it). Live events go
+//! `--same-id reject` (expiring with the linger unless that node refreshes it), and
+//! `sselab:{K}:finished` once an order has ended (for its linger). Live events go
 //! out on the pub/sub channel `sselab:{K}:live` as `epoch \n id \n name \n data`; control
 //! messages (a session replaced or deleted on some node) start with `!`.
 //!
@@ -21,8 +22,9 @@ use redis::{Script, Value};
 const PREFIX: &str = "sselab:";
 
 /// The keys of channel `key`, in the order every script takes them.
-pub(super) fn keys(key: &str) -> [String; 5] {
-    ["id", "epoch", "events", "deleted", "holder"].map(|part| format!("{PREFIX}{{{key}}}:{part}"))
+pub(super) fn keys(key: &str) -> [String; 6] {
+    ["id", "epoch", "events", "deleted", "holder", "finished"]
+        .map(|part| format!("{PREFIX}{{{key}}}:{part}"))
 }
 
 /// A `SCAN MATCH` pattern for every channel whose key starts with `prefix`, and the key back
@@ -60,7 +62,7 @@ if not epoch then
   if ARGV[7] == '1' then return false end
   epoch = ARGV[6]
   redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('DEL', KEYS[1], KEYS[3], KEYS[6])
 end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], id .. '-0', 'n', ARGV[2], 'd', ARGV[3])
@@ -74,7 +76,7 @@ return {id, nodes, epoch}
 /// does), what a deletion means here (`refuse`: a reconnect to a deleted session; `forget`:
 /// a new start clears it; anything else: not a session), and the node claiming the session
 /// (`--same-id reject`; empty: no claim).
-/// Returns `{epoch, last id, first id held, id, name, data, id, name, data...}`: the events
+/// Returns `{epoch, last id, first id held, finished, id, name, data, id, name, data...}`: the events
 /// from the given id on, with what it takes to see whether the ring lost some; `{}` when
 /// refused because the session was deleted; `{'busy'}` when another node holds it.
 const REPLAY: &str = r#"
@@ -89,14 +91,15 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch and ARGV[4] == '1' then
   epoch = ARGV[3]
   redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('DEL', KEYS[1], KEYS[3], KEYS[6])
 end
 if epoch then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 end
 local last = redis.call('GET', KEYS[1]) or '0'
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
-local out = {epoch or '', last, '0'}
+local finished = redis.call('EXISTS', KEYS[6])
+local out = {epoch or '', last, '0', tostring(finished)}
 if first[1] then out[3] = string.match(first[1][1], '^(%d+)') end
 local after = redis.call('XRANGE', KEYS[3], ARGV[1], '+')
 for _, entry in ipairs(after) do
@@ -115,6 +118,16 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return existed
+"#;
+
+/// KEYS: id, epoch, events, deleted, holder, finished. ARGV: live channel, message, linger
+/// (ms). An order ended: mark it finished for its linger and tell every node (after its last
+/// event, on the same channel). Returns whether the channel exists.
+const FINISH: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
 "#;
 
 /// KEYS: id, epoch, events, deleted, holder. ARGV: linger (ms), this node. Keeps a channel
@@ -142,6 +155,7 @@ pub(super) struct Scripts {
     pub(super) touch: Script,
     pub(super) delete: Script,
     pub(super) release: Script,
+    pub(super) finish: Script,
 }
 
 impl Scripts {
@@ -152,16 +166,18 @@ impl Scripts {
             touch: Script::new(TOUCH),
             delete: Script::new(DELETE),
             release: Script::new(RELEASE),
+            finish: Script::new(FINISH),
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 5] {
+    pub(super) fn all(&self) -> [&Script; 6] {
         [
             &self.publish,
             &self.replay,
             &self.touch,
             &self.delete,
             &self.release,
+            &self.finish,
         ]
     }
 }
@@ -183,6 +199,8 @@ pub(super) struct Stored {
     pub(super) last_id: u64,
     /// `None` when the ring is empty.
     pub(super) first_held: Option<u64>,
+    /// The channel has ended (an order that is done): nothing live follows.
+    pub(super) finished: bool,
     pub(super) events: Vec<StoredEvent>,
 }
 
@@ -196,11 +214,15 @@ pub(super) enum LiveMessage {
     Replaced { node: String },
     /// A session was deleted on node `node`: its subscribers everywhere get `bye`.
     Deleted { node: String },
+    /// An order ended: its subscribers everywhere end after its last event.
+    Finished,
 }
 
 /// Control messages start with `!`; an epoch (hex) never does.
 const REPLACED: &str = "!replaced\n";
 const DELETED: &str = "!deleted\n";
+/// The message that ends an order's subscribers on every node.
+pub(super) const FINISHED: &str = "!finished\n";
 
 /// The message that ends a deleted session's subscribers on every node but `node`.
 pub(super) fn deleted(node: &str) -> String {
@@ -245,7 +267,7 @@ pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
         [one] if text(one).as_deref() == Some("busy") => return Some(Replayed::Busy),
         _ => {}
     }
-    let (head, rest) = items.split_at_checked(3)?;
+    let (head, rest) = items.split_at_checked(4)?;
     if rest.len() % 3 != 0 {
         return None;
     }
@@ -264,8 +286,26 @@ pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
         epoch: text(&head[0])?,
         last_id: number(&head[1])?,
         first_held: (first > 0).then_some(first),
+        finished: text(&head[3])? == "1",
         events,
     }))
+}
+
+/// `XREVRANGE … COUNT 1`'s answer: the last event's data, if the ring holds any.
+pub(super) fn parse_last_data(value: &Value) -> Option<String> {
+    let Value::Array(entries) = value else {
+        return None;
+    };
+    let Value::Array(entry) = entries.first()? else {
+        return None;
+    };
+    let Value::Array(fields) = entry.get(1)? else {
+        return None;
+    };
+    let at = fields
+        .iter()
+        .position(|f| text(f).as_deref() == Some("d"))?;
+    text(fields.get(at + 1)?)
 }
 
 /// A pub/sub message: `epoch \n id \n name \n data` (the data may hold newlines), or a
@@ -276,6 +316,9 @@ pub(super) fn parse_live(payload: &[u8]) -> Option<LiveMessage> {
         return Some(LiveMessage::Replaced {
             node: node.to_string(),
         });
+    }
+    if payload.starts_with(FINISHED) {
+        return Some(LiveMessage::Finished);
     }
     if let Some(node) = payload.strip_prefix(DELETED) {
         return Some(LiveMessage::Deleted {
@@ -318,7 +361,7 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_slot_and_the_live_channel_names_its_key() {
-        let [id, epoch, events, deleted, holder] = keys("topic:news");
+        let [id, epoch, events, deleted, holder, _finished] = keys("topic:news");
         assert_eq!(deleted, "sselab:{topic:news}:deleted");
         assert_eq!(holder, "sselab:{topic:news}:holder");
         assert_eq!(id, "sselab:{topic:news}:id");

@@ -1,0 +1,178 @@
+//! What sessions and orders mean across nodes sharing one real `redis-server`: a post on one
+//! node reaches the session on another, the same id replaces or is refused cluster-wide,
+//! deleting and broadcasting reach every node, and an order is followed and read anywhere.
+
+mod util;
+
+use http::StatusCode;
+use util::redis_server::{RedisServer, node};
+use util::{Events, Via, accepted, assert_one_line, eventually_async, ids};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_across_nodes_post_replace_and_delete() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let subscriber = a.client(Via::H2Tls).await;
+    let (mut events, _) = subscriber.subscribe("/sse/sessions/alice", None).await;
+    let on_b = b.client(Via::H2c).await;
+    let answer = on_b
+        .post("/api/sessions/alice/events", "text/plain", "hello from b")
+        .await;
+    assert_eq!(accepted(answer).await["id"], 1);
+    let got = events.next().await.expect("the post");
+    assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "hello from b"));
+
+    let answer = on_b
+        .post("/api/sessions/nobody/events", "text/plain", "x")
+        .await;
+    assert_one_line(answer, StatusCode::NOT_FOUND, "no session \"nobody\"").await;
+
+    // The same id subscribed on B: A's stream is replaced, and posts go to B's.
+    let newer = b.client(Via::H1).await;
+    let (mut on_b_events, _) = newer.subscribe("/sse/sessions/alice", Some("1")).await;
+    let replaced = events.next().await.expect("replaced");
+    assert_eq!(replaced.event, "replaced");
+    assert_eq!(events.next().await, None, "A's stream ends");
+    let on_a = a.client(Via::H2c).await;
+    let answer = on_a
+        .post(
+            "/api/sessions/alice/events",
+            "text/plain",
+            "to the newer one",
+        )
+        .await;
+    assert_eq!(accepted(answer).await["id"], 2);
+    let got = on_b_events.next().await.expect("the post");
+    assert_eq!(
+        (got.id.as_str(), got.data.as_str()),
+        ("2", "to the newer one")
+    );
+
+    // Deleted on A while its stream is on B: B's stream gets bye, and a reconnect with
+    // Last-Event-ID to either node gets 204; a new start (no Last-Event-ID) may use it again.
+    assert_eq!(
+        on_a.delete("/api/sessions/alice").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(on_b_events.next().await.expect("bye").event, "bye");
+    assert_eq!(on_b_events.next().await, None);
+    for server in [&a, &b] {
+        let client = server.client(Via::H2c).await;
+        let answer = client
+            .get_with("/sse/sessions/alice", &[("last-event-id", "2")])
+            .await;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    }
+    let answer = on_a
+        .post("/api/sessions/alice/events", "text/plain", "x")
+        .await;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    let again = b.client(Via::H2c).await;
+    let (_events, connected) = again.subscribe("/sse/sessions/alice", None).await;
+    assert_eq!(connected["id"], "0", "a new start: {connected}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
+    let redis = RedisServer::start().await;
+    let reject = ["--same-id", "reject"];
+    let (a, b) = (node(&redis, &reject).await, node(&redis, &reject).await);
+    let holder = a.client(Via::H2Tls).await;
+    let (mut held, _) = holder.subscribe("/sse/sessions/carol", None).await;
+
+    let on_b = b.client(Via::H2c).await;
+    let answer = on_b.get("/sse/sessions/carol").await;
+    assert_one_line(
+        answer,
+        StatusCode::CONFLICT,
+        "this session id is already connected",
+    )
+    .await;
+    let post = on_b
+        .post("/api/sessions/carol/events", "text/plain", "still A's")
+        .await;
+    assert_eq!(accepted(post).await["id"], 1);
+    assert_eq!(held.next().await.expect("the post").data, "still A's");
+
+    // A's subscriber leaves: A lets go of the claim, and B may take the session.
+    drop((held, holder));
+    let mut taken = None;
+    eventually_async("B may subscribe once A's stream is gone", async || {
+        let answer = on_b.get("/sse/sessions/carol").await;
+        let ok = answer.status() == StatusCode::OK;
+        if ok {
+            taken = Some(Events::new(answer));
+        }
+        ok
+    })
+    .await;
+    let mut on_b_events = taken.expect("subscribed on B");
+    assert_eq!(on_b_events.connected().await["session"], "carol");
+    let answer = a.client(Via::H1).await.get("/sse/sessions/carol").await;
+    assert_eq!(answer.status(), StatusCode::CONFLICT, "now B holds it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broadcast_on_one_node_reaches_sessions_on_every_node() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
+    let (mut first, _) = on_a.subscribe("/sse/sessions/s1", None).await;
+    let (mut second, _) = on_b.subscribe("/sse/sessions/s2", None).await;
+    let poster = a.client(Via::H1).await;
+    let answer = poster
+        .post("/api/broadcast", "text/plain", "to everyone")
+        .await;
+    assert_eq!(accepted(answer).await["sessions"], 2);
+    for events in [&mut first, &mut second] {
+        let got = events.next().await.expect("the broadcast");
+        assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "to everyone"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_created_on_a_is_followed_and_read_on_b() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
+    let id = util::create_order(&on_a, serde_json::json!({"steps": 3, "interval_ms": 200})).await;
+    let other = util::create_order(&on_b, serde_json::json!({"steps": 1, "interval_ms": 10})).await;
+    assert_ne!(id, other, "ids made on two nodes never collide");
+
+    // Followed on B from the start: every step, the end, then the stream ends.
+    let follower = b.client(Via::H2Tls).await;
+    let (mut events, _) = follower.subscribe(&format!("/sse/orders/{id}"), None).await;
+    let got = events.take(5).await;
+    assert_eq!(ids(&got), vec![1, 2, 3, 4, 5]);
+    let names: Vec<&str> = got.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        ["progress", "progress", "progress", "progress", "done"]
+    );
+    assert_eq!(events.next().await, None, "the stream ends after done");
+
+    let detail = util::json(on_b.get(&format!("/api/orders/{id}")).await).await;
+    assert_eq!(
+        (detail["status"].as_str(), detail["progress"].as_u64()),
+        (Some("done"), Some(100))
+    );
+
+    // After the end, on B: a new page gets the final state; a resume what it lacks; a
+    // reconnect that has it all, 204.
+    let late = b.client(Via::H2c).await;
+    let (mut events, _) = late.subscribe(&format!("/sse/orders/{id}"), None).await;
+    let last = events.next().await.expect("the final state");
+    assert_eq!((last.id.as_str(), last.event.as_str()), ("5", "done"));
+    assert_eq!(events.next().await, None);
+    let (mut events, _) = late
+        .subscribe(&format!("/sse/orders/{id}"), Some("3"))
+        .await;
+    assert_eq!(ids(&events.take(2).await), vec![4, 5]);
+    assert_eq!(events.next().await, None);
+    let answer = late
+        .get_with(&format!("/sse/orders/{id}"), &[("last-event-id", "5")])
+        .await;
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    let answer = late.get("/sse/orders/o-nobody-1").await;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+}
