@@ -132,6 +132,21 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
     assert_eq!((next.id.as_str(), next.data.as_str()), ("1", "after"));
     let status = a.state.hub.redis_status().expect("on redis");
     assert!(status.reconnects >= 1 && status.connected, "{status:?}");
+    // The same in /metrics: A's link came back, B refused what Redis could not take.
+    let metric = |text: &str, name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(name)).expect(name);
+        line.rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("a count")
+    };
+    let on_a = a.client(Via::H2c).await;
+    let metrics_a = util::text(on_a.get("/metrics").await).await;
+    assert_eq!(metric(&metrics_a, "sselab_redis_connected"), 1);
+    assert!(metric(&metrics_a, "sselab_redis_reconnects_total") >= 1);
+    assert!(metric(&metrics_a, "sselab_redis_link_failures_total") >= 1);
+    let metrics_b = util::text(on_b.get("/metrics").await).await;
+    assert!(metric(&metrics_b, "sselab_redis_failures_total") >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
