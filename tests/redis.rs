@@ -150,6 +150,25 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_redis_that_stops_answering_without_closing_shows_degraded_then_recovers() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let subscriber = a.client(Via::H2c).await;
+    let (mut events, _) = subscriber.subscribe("/sse/topics/paused", None).await;
+    // Redis holds every client for 6 s with the connections open, as behind a partition:
+    // only the link's heartbeat can notice.
+    let paused: String = redis.command(&["CLIENT", "PAUSE", "6000", "ALL"]).await;
+    assert_eq!(paused, "OK");
+    until_health(&a, "degraded").await;
+    until_health(&a, "ok").await;
+    until_health(&b, "ok").await;
+    let on_b = b.client(Via::H2c).await;
+    assert_eq!(publish(&on_b, "paused", "after").await, 1);
+    let got = events.next().await.expect("delivery resumed");
+    assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "after"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
     let redis = RedisServer::start().await;
     let ring = ["--replay", "50"];

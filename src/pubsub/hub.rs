@@ -145,6 +145,11 @@ impl Hub {
             .is_some_and(|since| since.elapsed() >= self.shared.config.linger);
         if expired {
             self.fanout().remove(key, CloseReason::End);
+            if let Some(redis) = self.bus().redis() {
+                // Redis stops sending it here too (the sweeper does the same for the rest).
+                let (redis, keys) = (redis.clone(), vec![key.to_string()]);
+                tokio::spawn(async move { redis.forget(&keys).await });
+            }
             return None;
         }
         Some(info)

@@ -5,7 +5,8 @@
 //! link retries with backoff, subscribes again to everything it followed, then catches each
 //! channel up from its Redis stream before it reads live messages again, so what was
 //! published meanwhile arrives once, in order (a reset first if the ring or the epoch moved
-//! on). Until then the node reports itself degraded.
+//! on). Until then the node reports itself degraded. A `PING` every second finds a
+//! connection that went silent without closing.
 //!
 //! No connection per subscriber and no polling: one connection, one `SUBSCRIBE` per channel.
 
@@ -25,8 +26,13 @@ use crate::sync::lock;
 /// The first wait before connecting again; doubled up to [`BACKOFF_MAX`].
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// How long one connection attempt may take before it counts as failed.
+/// How long one connection attempt (or its `SUBSCRIBE`) may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the link checks that Redis still answers on it: a connection that went silent
+/// without closing (a partition, a paused Redis) would otherwise look healthy forever.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a heartbeat's `PING` may take before the connection is given up and made again.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The link's state, shared between its task and the subscribe path.
 #[derive(Debug, Default)]
@@ -135,8 +141,9 @@ async fn connect_and_serve(
     let followed = link.followed();
     if !followed.is_empty() {
         let channels: Vec<String> = followed.iter().map(|k| live_channel(k)).collect();
-        sink.subscribe(channels)
+        tokio::time::timeout(CONNECT_TIMEOUT, sink.subscribe(channels))
             .await
+            .map_err(|_| "SUBSCRIBE timed out".to_string())?
             .map_err(|e| format!("SUBSCRIBE failed: {e}"))?;
     }
     // Subscribed first, read the streams second: nothing published in between is missed,
@@ -146,6 +153,7 @@ async fn connect_and_serve(
             .await
             .map_err(|e| format!("catching up {key}: {}", e.reason))?;
     }
+    let mut heartbeat_sink = sink.clone();
     *link.sink.lock().await = Some(sink);
     link.up.store(true, Ordering::Relaxed);
     if *connected_before {
@@ -156,9 +164,19 @@ async fn connect_and_serve(
         );
     }
     *connected_before = true;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
+            _ = heartbeat.tick() => {
+                let ping = heartbeat_sink.ping::<redis::Value>();
+                if !matches!(tokio::time::timeout(HEARTBEAT_TIMEOUT, ping).await, Ok(Ok(_))) {
+                    link.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("redis pub/sub: no answer to PING; connecting again");
+                    return Ok(());
+                }
+            }
             message = messages.next() => match message {
                 Some(message) => {
                     let Some(key) = key_of_live(message.get_channel_name()) else { continue };
