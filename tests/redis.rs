@@ -7,7 +7,7 @@ mod util;
 
 use http::StatusCode;
 use util::redis_server::{RedisServer, node, publish, quiet, until_health};
-use util::{Via, assert_one_line, ids};
+use util::{TestServer, Via, assert_one_line, ids};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
@@ -38,6 +38,40 @@ async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
         assert_eq!(data, sent);
         quiet(events).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
+    let redis = RedisServer::start_tls().await;
+    let ca = redis.tls.as_ref().expect("TLS").ca.display().to_string();
+    let (a, b) = (
+        node(&redis, &["--redis-ca", &ca]).await,
+        node(&redis, &["--redis-ca", &ca]).await,
+    );
+    let subscriber = a.client(Via::H2c).await;
+    let (mut events, _) = subscriber.subscribe("/sse/topics/tls", None).await;
+    let on_b = b.client(Via::H2c).await;
+    assert_eq!(publish(&on_b, "tls", "over rediss").await, 1);
+    assert_eq!(events.next().await.expect("delivered").data, "over rediss");
+
+    // Without --redis-ca the system's roots do not know this CA: never healthy, and a
+    // publish is refused rather than taken.
+    let untrusting = TestServer::start(&["--redis", &redis.url()]).await;
+    util::eventually("the link tried and failed", || {
+        untrusting
+            .state
+            .hub
+            .redis_status()
+            .is_some_and(|status| status.link_failures >= 1)
+    })
+    .await;
+    let client = untrusting.client(Via::H2c).await;
+    let health = util::json(client.get("/healthz").await).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    let answer = client
+        .post("/api/topics/tls/events", "text/plain", "x")
+        .await;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! `sselab serve`'s flags: the listeners, the certificate, stream timing and reconnects, the
 //! pub/sub bounds. Auth and connection limits are flattened in from their own files.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -204,6 +205,11 @@ pub struct ServeArgs {
     /// (redis://host:6379, rediss:// for TLS). Without it, everything stays in this process.
     #[arg(long, value_name = "URL", env = "SSELAB_REDIS")]
     pub redis: Option<String>,
+
+    /// Trust this PEM CA certificate for a rediss:// Redis (one with its own CA) instead of
+    /// the system's roots.
+    #[arg(long, value_name = "FILE", env = "SSELAB_REDIS_CA", requires = "redis")]
+    pub redis_ca: Option<PathBuf>,
 
     #[command(flatten)]
     pub auth: AuthArgs,

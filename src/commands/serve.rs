@@ -110,12 +110,22 @@ impl Server {
         let linger = Duration::from_secs(args.session_linger);
         let bus = match &args.redis {
             None => Bus::InProcess(fanout.clone()),
-            Some(url) => Bus::Redis {
-                local: fanout.clone(),
-                redis: RedisBus::new(url, fanout.clone(), args.replay, linger).map_err(|e| {
-                    anyhow::anyhow!("--redis: {e} (give redis://host:port or rediss://…)")
-                })?,
-            },
+            Some(url) => {
+                let ca = match &args.redis_ca {
+                    None => None,
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        anyhow::anyhow!("--redis-ca {}: cannot read it: {e}", path.display())
+                    })?),
+                };
+                let redis =
+                    RedisBus::new(url, ca, fanout.clone(), args.replay, linger).map_err(|e| {
+                        anyhow::anyhow!("--redis: {e} (give redis://host:port or rediss://…)")
+                    })?;
+                Bus::Redis {
+                    local: fanout.clone(),
+                    redis,
+                }
+            }
         };
         let hub = Hub::new(
             bus.clone(),

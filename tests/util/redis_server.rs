@@ -2,9 +2,11 @@
 //! when the test is done (or when it is dropped, however the test ended).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Instant;
 
+use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
 use super::{Client, Events, PATIENCE, TestServer, Via, accepted, eventually_async};
@@ -15,11 +17,57 @@ const REDIS_SERVER: &str = "redis-server";
 pub struct RedisServer {
     pub addr: SocketAddr,
     child: Option<Child>,
+    /// With TLS only (`rediss://`): its own CA, and the server's certificate signed by it.
+    pub tls: Option<RedisTls>,
+}
+
+/// The files of a TLS Redis: the CA to trust (`--redis-ca`), the server's certificate and key.
+pub struct RedisTls {
+    pub ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    _dir: TempDir,
+}
+
+impl RedisTls {
+    /// A CA, and a certificate it signed for 127.0.0.1 and localhost.
+    fn make() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let cert = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("server certificate");
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("ca.pem"), ca.pem()).expect("write CA");
+        std::fs::write(path("cert.pem"), cert.pem()).expect("write certificate");
+        std::fs::write(path("key.pem"), key.serialize_pem()).expect("write key");
+        Self {
+            ca: path("ca.pem"),
+            cert: path("cert.pem"),
+            key: path("key.pem"),
+            _dir: dir,
+        }
+    }
 }
 
 impl RedisServer {
     /// Start one on a free port and wait until it answers `PING`.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// [`RedisServer::start`], speaking only TLS, with a certificate from its own CA.
+    pub async fn start_tls() -> Self {
+        Self::start_with(Some(RedisTls::make())).await
+    }
+
+    async fn start_with(tls: Option<RedisTls>) -> Self {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -27,22 +75,62 @@ impl RedisServer {
         let mut server = Self {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             child: None,
+            tls,
         };
         server.start_again().await;
         server
     }
 
-    /// `redis://127.0.0.1:PORT`, for `--redis`.
+    /// `redis://127.0.0.1:PORT` (`rediss://` with TLS), for `--redis`.
     pub fn url(&self) -> String {
-        format!("redis://{}", self.addr)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// A client that trusts this server (its CA, with TLS).
+    fn client(&self) -> redis::Client {
+        match &self.tls {
+            None => redis::Client::open(self.url()),
+            Some(tls) => redis::Client::build_with_tls(
+                self.url(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(&tls.ca).expect("CA file")),
+                },
+            ),
+        }
+        .expect("redis url")
     }
 
     /// Start it (again) on the same port: with no persistence, empty, as after a crash.
     pub async fn start_again(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new(REDIS_SERVER)
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.addr.port().to_string())
+        let port = self.addr.port().to_string();
+        let mut command = Command::new(REDIS_SERVER);
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some(tls) => command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca),
+        };
+        let child = command
             // No persistence: nothing written, nothing loaded.
             .args(["--save", "", "--appendonly", "no"])
             // Small stream nodes, so `XADD MAXLEN ~ N` trims close to N in tests.
@@ -66,10 +154,7 @@ impl RedisServer {
     }
 
     async fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        let Ok(mut conn) = self.client().get_multiplexed_async_connection().await else {
             return false;
         };
         redis::cmd("PING")
@@ -80,8 +165,8 @@ impl RedisServer {
 
     /// Run one command and give its answer.
     pub async fn command<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
-        let client = redis::Client::open(self.url()).expect("redis url");
-        let mut conn = client
+        let mut conn = self
+            .client()
             .get_multiplexed_async_connection()
             .await
             .expect("connect to redis-server");

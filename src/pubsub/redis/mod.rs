@@ -128,10 +128,28 @@ struct Shared {
 }
 
 impl RedisBus {
-    /// A backend for `url` (`redis://`, `rediss://`) feeding `fanout`'s local subscribers.
-    /// Connects lazily: a bad URL fails here, an unreachable Redis shows as degraded later.
-    pub fn new(url: &str, fanout: Fanout, ring: usize, linger: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    /// A backend for `url` (`redis://`, `rediss://`) feeding `fanout`'s local subscribers;
+    /// `ca` (PEM) is the only root a `rediss://` Redis's certificate is checked against, when
+    /// given (else the system's roots). Connects lazily: a bad URL fails here, an unreachable
+    /// Redis shows as degraded later.
+    pub fn new(
+        url: &str,
+        ca: Option<Vec<u8>>,
+        fanout: Fanout,
+        ring: usize,
+        linger: Duration,
+    ) -> Result<Self, String> {
+        let client = match ca {
+            None => redis::Client::open(url),
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            ),
+        }
+        .map_err(|e| e.to_string())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
