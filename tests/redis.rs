@@ -25,14 +25,18 @@ async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
         streams.push((client, events));
     }
     let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H1).await);
+    // Redis starts the numbering at its clock: what matters is one sequence, no holes.
+    let mut given = Vec::new();
     for n in 1..=20u64 {
         // Mostly on B, every fifth on A: one numbering either way.
         let poster = if n % 5 == 0 { &on_a } else { &on_b };
-        assert_eq!(publish(poster, "prices", &format!("p{n}")).await, n);
+        given.push(publish(poster, "prices", &format!("p{n}")).await);
     }
+    let first = given[0];
+    assert_eq!(given, (first..first + 20).collect::<Vec<_>>());
     for (_, events) in &mut streams {
         let got = events.take(20).await;
-        assert_eq!(ids(&got), (1..=20).collect::<Vec<_>>());
+        assert_eq!(ids(&got), given);
         let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
         let sent: Vec<String> = (1..=20).map(|n| format!("p{n}")).collect();
         assert_eq!(data, sent);
@@ -51,8 +55,9 @@ async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
     let subscriber = a.client(Via::H2c).await;
     let (mut events, _) = subscriber.subscribe("/sse/topics/tls", None).await;
     let on_b = b.client(Via::H2c).await;
-    assert_eq!(publish(&on_b, "tls", "over rediss").await, 1);
-    assert_eq!(events.next().await.expect("delivered").data, "over rediss");
+    let id = publish(&on_b, "tls", "over rediss").await;
+    let got = events.next().await.expect("delivered");
+    assert_eq!((got.id, got.data.as_str()), (id.to_string(), "over rediss"));
 
     // Without --redis-ca the system's roots do not know this CA: never healthy, and a
     // publish is refused rather than taken.
@@ -85,26 +90,36 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
     );
     let on_b = b.client(Via::H2c).await;
     let subscriber = a.client(Via::H2Tls).await;
-    let (mut events, _) = subscriber.subscribe("/sse/topics/feed", None).await;
+    let (mut events, connected) = subscriber.subscribe("/sse/topics/feed", None).await;
+    // The numbering starts where Redis's clock was; event n is `base + n`.
+    let base: u64 = connected["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
     for n in 1..=5 {
-        publish(&on_b, "feed", &format!("e{n}")).await;
+        assert_eq!(publish(&on_b, "feed", &format!("e{n}")).await, base + n);
     }
-    assert_eq!(ids(&events.take(5).await), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        ids(&events.take(5).await),
+        (base + 1..=base + 5).collect::<Vec<_>>()
+    );
     drop((events, subscriber));
 
     for n in 6..=55 {
         publish(&on_b, "feed", &format!("e{n}")).await;
     }
     let on_c = c.client(Via::H1).await;
-    let (mut events, connected) = on_c.subscribe("/sse/topics/feed", Some("5")).await;
+    let held_5 = (base + 5).to_string();
+    let (mut events, connected) = on_c.subscribe("/sse/topics/feed", Some(&held_5)).await;
     assert_eq!(connected["replayed"], 50);
     let missed = events.take(50).await;
-    assert_eq!(ids(&missed), (6..=55).collect::<Vec<_>>());
+    assert_eq!(ids(&missed), (base + 6..=base + 55).collect::<Vec<_>>());
     assert_eq!(missed[0].data, "e6");
     let on_a = a.client(Via::H2c).await;
-    assert_eq!(publish(&on_a, "feed", "live").await, 56);
+    assert_eq!(publish(&on_a, "feed", "live").await, base + 56);
     let live = events.next().await.expect("the live event");
-    assert_eq!((live.id.as_str(), live.data.as_str()), ("56", "live"));
+    assert_eq!(live.id, (base + 56).to_string());
+    assert_eq!(live.data, "live");
     quiet(&mut events).await;
 
     // Far beyond the ring: an explicit reset, then what the ring still holds.
@@ -113,18 +128,19 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
     }
     drop(events);
     let again = c.client(Via::H2c).await;
-    let (mut events, _) = again.subscribe("/sse/topics/feed", Some("56")).await;
+    let held_56 = (base + 56).to_string();
+    let (mut events, _) = again.subscribe("/sse/topics/feed", Some(&held_56)).await;
     let reset = events.next().await.expect("reset");
     assert_eq!(reset.event, "reset");
     let told: serde_json::Value = serde_json::from_str(&reset.data).expect("JSON");
     let first = told["first_available"].as_u64().expect("first_available");
     assert!(
-        first > 57 && first <= 301,
+        first > base + 57 && first <= base + 301,
         "the ring holds about 100: {told}"
     );
-    assert_eq!(told["last"], 400);
-    let held = events.take((400 - first + 1) as usize).await;
-    assert_eq!(ids(&held), (first..=400).collect::<Vec<_>>());
+    assert_eq!(told["last"], base + 400);
+    let held = events.take((base + 400 - first + 1) as usize).await;
+    assert_eq!(ids(&held), (first..=base + 400).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,10 +150,11 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
     let subscriber = a.client(Via::H2Tls).await;
     let (mut events, _) = subscriber.subscribe("/sse/topics/news", None).await;
     let on_b = b.client(Via::H2c).await;
+    let mut given = Vec::new();
     for n in 1..=3 {
-        publish(&on_b, "news", &format!("n{n}")).await;
+        given.push(publish(&on_b, "news", &format!("n{n}")).await);
     }
-    assert_eq!(ids(&events.take(3).await), vec![1, 2, 3]);
+    assert_eq!(ids(&events.take(3).await), given);
 
     redis.stop().await;
     until_health(&a, "degraded").await;
@@ -157,13 +174,17 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
     redis.start_again().await;
     until_health(&a, "ok").await;
     until_health(&b, "ok").await;
-    assert_eq!(publish(&on_b, "news", "after").await, 1);
+    let after = publish(&on_b, "news", "after").await;
+    assert!(
+        after > given[2] + 1,
+        "the new numbering starts above the old: {after}"
+    );
     let reset = events.next().await.expect("reset");
     assert_eq!(reset.event, "reset");
     let told: serde_json::Value = serde_json::from_str(&reset.data).expect("JSON");
-    assert_eq!(told["first_available"], 1, "{told}");
+    assert_eq!(told["first_available"], after, "{told}");
     let next = events.next().await.expect("the new first event");
-    assert_eq!((next.id.as_str(), next.data.as_str()), ("1", "after"));
+    assert_eq!((next.id, next.data.as_str()), (after.to_string(), "after"));
     let status = a.state.hub.redis_status().expect("on redis");
     assert!(status.reconnects >= 1 && status.connected, "{status:?}");
     // The same in /metrics: A's link came back, B refused what Redis could not take.
@@ -197,9 +218,9 @@ async fn a_redis_that_stops_answering_without_closing_shows_degraded_then_recove
     until_health(&a, "ok").await;
     until_health(&b, "ok").await;
     let on_b = b.client(Via::H2c).await;
-    assert_eq!(publish(&on_b, "paused", "after").await, 1);
+    let id = publish(&on_b, "paused", "after").await;
     let got = events.next().await.expect("delivery resumed");
-    assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "after"));
+    assert_eq!((got.id, got.data.as_str()), (id.to_string(), "after"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,18 +231,26 @@ async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
     let on_b = b.client(Via::H2c).await;
     // A topic whose ring moved on long before A's subscriber came, and that sends it
     // nothing before the cut: what the subscriber lacks is only what comes after.
+    let mut quiet_last = 0;
     for n in 1..=200 {
-        publish(&on_b, "quiet", &n.to_string()).await;
+        quiet_last = publish(&on_b, "quiet", &n.to_string()).await;
     }
     let subscriber = a.client(Via::H1).await;
-    let (mut events, _) = subscriber.subscribe("/sse/topics/ticks", None).await;
+    let (mut events, connected) = subscriber.subscribe("/sse/topics/ticks", None).await;
+    let base: u64 = connected["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
     let other = a.client(Via::H2c).await;
     let (mut quiet_events, connected) = other.subscribe("/sse/topics/quiet", None).await;
-    assert_eq!(connected["id"], "200");
+    assert_eq!(connected["id"], quiet_last.to_string());
     for n in 1..=10 {
         publish(&on_b, "ticks", &n.to_string()).await;
     }
-    assert_eq!(ids(&events.take(10).await), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&events.take(10).await),
+        (base + 1..=base + 10).collect::<Vec<_>>()
+    );
     // Every node's pub/sub connection is cut; publishing goes on meanwhile.
     let killed: i64 = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
     assert!(killed >= 1, "A's link (subscribed) was cut: {killed}");
@@ -230,14 +259,17 @@ async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
     }
     publish(&on_b, "quiet", "201").await;
     let got = events.take(30).await;
-    assert_eq!(ids(&got), (11..=40).collect::<Vec<_>>());
+    assert_eq!(ids(&got), (base + 11..=base + 40).collect::<Vec<_>>());
     assert!(got.iter().all(|e| e.event != "reset"));
     quiet(&mut events).await;
     let got = quiet_events
         .next()
         .await
         .expect("the one event after the cut");
-    assert_eq!((got.id.as_str(), got.data.as_str()), ("201", "201"));
+    assert_eq!(
+        (got.id, got.data.as_str()),
+        ((quiet_last + 1).to_string(), "201")
+    );
     quiet(&mut quiet_events).await;
     let status = a.state.hub.redis_status().expect("on redis");
     assert!(status.reconnects >= 1, "A's link came back: {status:?}");

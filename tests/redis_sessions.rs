@@ -13,14 +13,22 @@ async fn sessions_across_nodes_post_replace_and_delete() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let subscriber = a.client(Via::H2Tls).await;
-    let (mut events, _) = subscriber.subscribe("/sse/sessions/alice", None).await;
+    let (mut events, connected) = subscriber.subscribe("/sse/sessions/alice", None).await;
+    // The numbering starts where Redis's clock was; the n-th post is `base + n`.
+    let base: u64 = connected["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
     let on_b = b.client(Via::H2c).await;
     let answer = on_b
         .post("/api/sessions/alice/events", "text/plain", "hello from b")
         .await;
-    assert_eq!(accepted(answer).await["id"], 1);
+    assert_eq!(accepted(answer).await["id"], base + 1);
     let got = events.next().await.expect("the post");
-    assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "hello from b"));
+    assert_eq!(
+        (got.id, got.data.as_str()),
+        ((base + 1).to_string(), "hello from b")
+    );
 
     let answer = on_b
         .post("/api/sessions/nobody/events", "text/plain", "x")
@@ -29,7 +37,8 @@ async fn sessions_across_nodes_post_replace_and_delete() {
 
     // The same id subscribed on B: A's stream is replaced, and posts go to B's.
     let newer = b.client(Via::H1).await;
-    let (mut on_b_events, _) = newer.subscribe("/sse/sessions/alice", Some("1")).await;
+    let held = (base + 1).to_string();
+    let (mut on_b_events, _) = newer.subscribe("/sse/sessions/alice", Some(&held)).await;
     let replaced = events.next().await.expect("replaced");
     assert_eq!(replaced.event, "replaced");
     assert_eq!(events.next().await, None, "A's stream ends");
@@ -41,11 +50,11 @@ async fn sessions_across_nodes_post_replace_and_delete() {
             "to the newer one",
         )
         .await;
-    assert_eq!(accepted(answer).await["id"], 2);
+    assert_eq!(accepted(answer).await["id"], base + 2);
     let got = on_b_events.next().await.expect("the post");
     assert_eq!(
-        (got.id.as_str(), got.data.as_str()),
-        ("2", "to the newer one")
+        (got.id, got.data.as_str()),
+        ((base + 2).to_string(), "to the newer one")
     );
 
     // Deleted on A while its stream is on B: B's stream gets bye, and a reconnect with
@@ -59,7 +68,10 @@ async fn sessions_across_nodes_post_replace_and_delete() {
     for server in [&a, &b] {
         let client = server.client(Via::H2c).await;
         let answer = client
-            .get_with("/sse/sessions/alice", &[("last-event-id", "2")])
+            .get_with(
+                "/sse/sessions/alice",
+                &[("last-event-id", &(base + 2).to_string())],
+            )
             .await;
         assert_eq!(answer.status(), StatusCode::NO_CONTENT);
     }
@@ -69,7 +81,14 @@ async fn sessions_across_nodes_post_replace_and_delete() {
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     let again = b.client(Via::H2c).await;
     let (_events, connected) = again.subscribe("/sse/sessions/alice", None).await;
-    assert_eq!(connected["id"], "0", "a new start: {connected}");
+    let restarted: u64 = connected["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
+    assert!(
+        restarted > base + 2,
+        "a new start, above the old ids: {connected}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,8 +110,9 @@ async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
     let post = on_b
         .post("/api/sessions/carol/events", "text/plain", "still A's")
         .await;
-    assert_eq!(accepted(post).await["id"], 1);
-    assert_eq!(held.next().await.expect("the post").data, "still A's");
+    let id = accepted(post).await["id"].as_u64().expect("id");
+    let got = held.next().await.expect("the post");
+    assert_eq!((got.id, got.data.as_str()), (id.to_string(), "still A's"));
 
     // A's subscriber leaves: A lets go of the claim, and B may take the session.
     drop((held, holder));
@@ -117,16 +137,22 @@ async fn a_broadcast_on_one_node_reaches_sessions_on_every_node() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
-    let (mut first, _) = on_a.subscribe("/sse/sessions/s1", None).await;
-    let (mut second, _) = on_b.subscribe("/sse/sessions/s2", None).await;
+    let (mut first, on_first) = on_a.subscribe("/sse/sessions/s1", None).await;
+    let (mut second, on_second) = on_b.subscribe("/sse/sessions/s2", None).await;
     let poster = a.client(Via::H1).await;
     let answer = poster
         .post("/api/broadcast", "text/plain", "to everyone")
         .await;
     assert_eq!(accepted(answer).await["sessions"], 2);
-    for events in [&mut first, &mut second] {
+    for (events, connected) in [(&mut first, on_first), (&mut second, on_second)] {
         let got = events.next().await.expect("the broadcast");
-        assert_eq!((got.id.as_str(), got.data.as_str()), ("1", "to everyone"));
+        assert_eq!(got.data, "to everyone");
+        // The first event of each session's own numbering.
+        let start: u64 = connected["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("id");
+        assert_eq!(got.id, (start + 1).to_string());
     }
 }
 
@@ -141,9 +167,13 @@ async fn an_order_created_on_a_is_followed_and_read_on_b() {
 
     // Followed on B from the start: every step, the end, then the stream ends.
     let follower = b.client(Via::H2Tls).await;
-    let (mut events, _) = follower.subscribe(&format!("/sse/orders/{id}"), None).await;
+    let (mut events, connected) = follower.subscribe(&format!("/sse/orders/{id}"), None).await;
+    let base: u64 = connected["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("id");
     let got = events.take(5).await;
-    assert_eq!(ids(&got), vec![1, 2, 3, 4, 5]);
+    assert_eq!(ids(&got), (base + 1..=base + 5).collect::<Vec<_>>());
     let names: Vec<&str> = got.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         names,
@@ -162,15 +192,22 @@ async fn an_order_created_on_a_is_followed_and_read_on_b() {
     let late = b.client(Via::H2c).await;
     let (mut events, _) = late.subscribe(&format!("/sse/orders/{id}"), None).await;
     let last = events.next().await.expect("the final state");
-    assert_eq!((last.id.as_str(), last.event.as_str()), ("5", "done"));
+    assert_eq!(
+        (last.id, last.event.as_str()),
+        ((base + 5).to_string(), "done")
+    );
     assert_eq!(events.next().await, None);
     let (mut events, _) = late
-        .subscribe(&format!("/sse/orders/{id}"), Some("3"))
+        .subscribe(&format!("/sse/orders/{id}"), Some(&(base + 3).to_string()))
         .await;
-    assert_eq!(ids(&events.take(2).await), vec![4, 5]);
+    assert_eq!(ids(&events.take(2).await), vec![base + 4, base + 5]);
     assert_eq!(events.next().await, None);
+    let held_all = (base + 5).to_string();
     let answer = late
-        .get_with(&format!("/sse/orders/{id}"), &[("last-event-id", "5")])
+        .get_with(
+            &format!("/sse/orders/{id}"),
+            &[("last-event-id", &held_all)],
+        )
         .await;
     assert_eq!(answer.status(), StatusCode::NO_CONTENT);
     let answer = late.get("/sse/orders/o-nobody-1").await;

@@ -9,10 +9,15 @@
 //!   nothing was accepted.
 //! - **Subscribe** registers locally first, confirms the node's `SUBSCRIBE`, then reads the
 //!   missed events with `XRANGE` (one script) and drops live ones it already replayed by id:
-//!   no gap, no duplicate. A ring that moved on, or a client id beyond the channel's last
-//!   (Redis lost it), gets `event: reset`, as in-process.
-//! - **Epochs**: a channel's numbering starts with a random epoch; events carry it, and a node
-//!   that sees a new one tells its subscribers `reset` (the ids started over).
+//!   no gap, no duplicate. A ring that moved on gets `event: reset`, as in-process.
+//! - **Epochs**: a channel's numbering starts (first publish or subscribe, and again after
+//!   Redis lost or expired it) at Redis's clock in microseconds, with a new epoch token that
+//!   events carry (a node that sees a new one tells its subscribers `reset`). A new numbering
+//!   thus begins above every id an older one gave (each publish takes Redis over a
+//!   microsecond), so a `Last-Event-ID` from before is below the ring on any node, even one
+//!   that never saw the old epoch: `reset`, never a silent gap. The id stays a plain number
+//!   (about 1.8e15, exact in JavaScript until 2255), if Redis's clock never steps back further
+//!   than the old numbering lasted.
 //!
 //! - **Same id**, cluster-wide: with `--same-id replace` a session's subscribe publishes a
 //!   control message on its channel, and every other node ends its older subscribers with

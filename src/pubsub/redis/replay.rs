@@ -27,9 +27,11 @@ pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) 
     };
     let (after, cursor) = match from {
         StartAt::Live => return (last, Vec::new(), false),
-        StartAt::Start => (0, 0),
+        // From the beginning of this numbering, which started at `start`, not at 0.
+        StartAt::Start => (stored.start, stored.start),
         StartAt::After(k) if k > last => {
-            // The client holds ids this numbering never gave: Redis lost the channel.
+            // The client holds ids this numbering never gave (made up, or from a numbering
+            // started while Redis's clock was ahead): say so, then continue live.
             return (k, vec![fanout::reset_frame(k, last + 1, last)], true);
         }
         StartAt::After(k) => (k, k),
@@ -63,5 +65,71 @@ pub(super) fn replay_finished(from: StartAt, stored: &Stored) -> Option<(u64, Ve
         }
         StartAt::After(k) if k >= stored.last_id => None,
         StartAt::After(_) => Some(replay(from, stored)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pubsub::redis::scripts::StoredEvent;
+
+    /// Where Redis's clock was when the numbering started.
+    const START: u64 = 1_796_000_000_000_000;
+
+    fn stored(held: std::ops::RangeInclusive<u64>) -> Stored {
+        Stored {
+            epoch: format!("{START}:00ff"),
+            last_id: *held.end(),
+            start: START,
+            first_held: Some(*held.start()),
+            finished: false,
+            events: held
+                .map(|id| StoredEvent {
+                    id,
+                    name: String::new(),
+                    data: id.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A numbering that started and has no event yet.
+    fn nothing_published() -> Stored {
+        Stored {
+            first_held: None,
+            events: Vec::new(),
+            ..stored(START..=START)
+        }
+    }
+
+    fn is_reset(frame: &Bytes) -> bool {
+        String::from_utf8_lossy(frame).contains("event: reset")
+    }
+
+    #[test]
+    fn from_the_start_means_from_where_the_numbering_started() {
+        let (cursor, frames, reset) = replay(StartAt::Start, &stored(START + 1..=START + 3));
+        assert_eq!((cursor, frames.len(), reset), (START, 3, false));
+        // Nothing published yet: the cursor is the start, so a reconnect with it is no gap.
+        let empty = nothing_published();
+        let (cursor, frames, _) = replay(StartAt::Start, &empty);
+        assert_eq!((cursor, frames.len()), (START, 0));
+        let (_, frames, reset) = replay(StartAt::After(START), &empty);
+        assert_eq!((frames.len(), reset), (0, false));
+        // The ring moved on since: reset first, as in-process.
+        let (_, frames, reset) = replay(StartAt::Start, &stored(START + 5..=START + 9));
+        assert!(reset && is_reset(&frames[0]) && frames.len() == 6);
+    }
+
+    #[test]
+    fn an_id_from_an_older_numbering_is_below_the_ring_and_resets() {
+        // An id the channel gave before Redis lost it: smaller than any id of the new one.
+        let old = START - 1_000_000 + 50;
+        let (cursor, frames, reset) = replay(StartAt::After(old), &stored(START + 1..=START + 80));
+        assert_eq!((cursor, frames.len(), reset), (old, 81, true));
+        assert!(is_reset(&frames[0]));
+        let empty = nothing_published();
+        let (_, frames, reset) = replay(StartAt::After(old), &empty);
+        assert!(reset && is_reset(&frames[0]) && frames.len() == 1);
     }
 }

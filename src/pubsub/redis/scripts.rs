@@ -2,9 +2,11 @@
 //! step per publish, one atomic read per replay.
 //!
 //! Per channel key `K` (`topic:news`, `session:abc`), all in one hash slot (`{K}`):
-//! `sselab:{K}:id` the last id given (`INCR`), `sselab:{K}:epoch` a random token set when
-//! the numbering starts (a missing epoch with a client holding ids means Redis lost the
-//! channel and ids started over), `sselab:{K}:events` the replay ring, a Redis stream whose
+//! `sselab:{K}:id` the last id given (`INCR`), `sselab:{K}:epoch` set when the numbering
+//! starts, as `<start>:<random token>`: the counter starts at `<start>`, Redis's clock in
+//! microseconds then, so a numbering started after Redis lost (or expired) the channel is
+//! above every id the old one gave, and an old id is always before the new ring (`reset`),
+//! whichever node a client brings it to; `sselab:{K}:events` the replay ring, a Redis stream whose
 //! entry ids are the event ids (`<id>-0`), capped at the replay size, and
 //! `sselab:{K}:deleted` while a deleted session's reconnects are to get 204, and
 //! `sselab:{K}:holder`, the node that holds a session's one subscriber under
@@ -53,18 +55,34 @@ pub(super) fn key_of_live(channel: &str) -> Option<&str> {
         .strip_suffix("}:live")
 }
 
+/// Defines `start_numbering(fresh)` for the scripts that may start a channel's numbering (KEYS
+/// as in [`keys`]): the counter starts at Redis's clock in microseconds, so the new numbering
+/// is above every id an older one of this channel gave (each of its publishes took Redis more
+/// than a microsecond, and it started earlier); the epoch is `<that start>:<fresh token>`.
+/// Ids go out through `string.format('%d')`: Lua's own formatting of numbers past 1e14 is
+/// inexact (`1.796e+15`).
+const START_NUMBERING: &str = r#"
+local function start_numbering(fresh)
+  local now = redis.call('TIME')
+  local start = now[1] .. string.format('%06d', tonumber(now[2]))
+  local epoch = start .. ':' .. fresh
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('SET', KEYS[1], start)
+  redis.call('DEL', KEYS[3], KEYS[6])
+  return epoch
+end
+"#;
+
 /// KEYS: id, epoch, events. ARGV: live channel, name, data, ring size, linger (ms), a fresh
-/// epoch, must-exist (`1`: a session that nobody subscribed to has no epoch: refuse).
+/// epoch token, must-exist (`1`: a session that nobody subscribed to has no epoch: refuse).
 /// Returns `{id, nodes that got it live, epoch}`, or `false` when must-exist and missing.
 const PUBLISH: &str = r#"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   if ARGV[7] == '1' then return false end
-  epoch = ARGV[6]
-  redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3], KEYS[6])
+  epoch = start_numbering(ARGV[6])
 end
-local id = redis.call('INCR', KEYS[1])
+local id = string.format('%d', redis.call('INCR', KEYS[1]))
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], id .. '-0', 'n', ARGV[2], 'd', ARGV[3])
 local nodes = redis.call('PUBLISH', ARGV[1], epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
@@ -72,12 +90,14 @@ return {id, nodes, epoch}
 "#;
 
 /// KEYS: id, epoch, events, deleted, holder. ARGV: the first id wanted, linger (ms), a fresh
-/// epoch, create (`1`: start the numbering when missing, as a session's first subscribe
+/// epoch token, create (`1`: start the numbering when missing, as a session's first subscribe
 /// does), what a deletion means here (`refuse`: a reconnect to a deleted session; `forget`:
 /// a new start clears it; anything else: not a session), and the node claiming the session
 /// (`--same-id reject`; empty: no claim).
-/// Returns `{epoch, last id, first id held, finished, id, name, data, id, name, data...}`: the events
-/// from the given id on, with what it takes to see whether the ring lost some; `{}` when
+/// Returns `{epoch, last id, first id held, finished, start, id, name, data, id, name,
+/// data...}`: the events from the given id on, with what it takes to see whether the ring
+/// lost some (`start`: the id the numbering started after; `0` for an epoch without one, as
+/// sselab wrote before); `{}` when
 /// refused because the session was deleted; `{'busy'}` when another node holds it.
 const REPLAY: &str = r#"
 if ARGV[5] == 'refuse' and redis.call('EXISTS', KEYS[4]) == 1 then return {} end
@@ -89,9 +109,7 @@ end
 if ARGV[5] == 'forget' then redis.call('DEL', KEYS[4]) end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch and ARGV[4] == '1' then
-  epoch = ARGV[3]
-  redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3], KEYS[6])
+  epoch = start_numbering(ARGV[3])
 end
 if epoch then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
@@ -99,7 +117,8 @@ end
 local last = redis.call('GET', KEYS[1]) or '0'
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
 local finished = redis.call('EXISTS', KEYS[6])
-local out = {epoch or '', last, '0', tostring(finished)}
+local start = epoch and string.match(epoch, '^(%d+):') or '0'
+local out = {epoch or '', last, '0', tostring(finished), start}
 if first[1] then out[3] = string.match(first[1][1], '^(%d+)') end
 local after = redis.call('XRANGE', KEYS[3], ARGV[1], '+')
 for _, entry in ipairs(after) do
@@ -161,8 +180,8 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Self {
         Self {
-            publish: Script::new(PUBLISH),
-            replay: Script::new(REPLAY),
+            publish: Script::new(&format!("{START_NUMBERING}{PUBLISH}")),
+            replay: Script::new(&format!("{START_NUMBERING}{REPLAY}")),
             touch: Script::new(TOUCH),
             delete: Script::new(DELETE),
             release: Script::new(RELEASE),
@@ -197,6 +216,9 @@ pub(super) struct Stored {
     /// Empty when the channel does not exist in Redis.
     pub(super) epoch: String,
     pub(super) last_id: u64,
+    /// The id this numbering started after (its first event is the next): a subscriber
+    /// starting from the beginning starts here.
+    pub(super) start: u64,
     /// `None` when the ring is empty.
     pub(super) first_held: Option<u64>,
     /// The channel has ended (an order that is done): nothing live follows.
@@ -267,7 +289,7 @@ pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
         [one] if text(one).as_deref() == Some("busy") => return Some(Replayed::Busy),
         _ => {}
     }
-    let (head, rest) = items.split_at_checked(4)?;
+    let (head, rest) = items.split_at_checked(5)?;
     if rest.len() % 3 != 0 {
         return None;
     }
@@ -285,6 +307,7 @@ pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
     Some(Replayed::Stored(Stored {
         epoch: text(&head[0])?,
         last_id: number(&head[1])?,
+        start: number(&head[4])?,
         first_held: (first > 0).then_some(first),
         finished: text(&head[3])? == "1",
         events,
