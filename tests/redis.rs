@@ -205,6 +205,52 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_old_id_brought_to_a_fresh_node_after_redis_lost_its_data_gets_reset() {
+    let mut redis = RedisServer::start().await;
+    let ring = ["--replay", "100"];
+    let (a, b) = (node(&redis, &ring).await, node(&redis, &ring).await);
+    let subscriber = a.client(Via::H2c).await;
+    let (mut events, _) = subscriber.subscribe("/sse/topics/ledger", None).await;
+    let on_b = b.client(Via::H2c).await;
+    let mut old = 0;
+    for n in 1..=50 {
+        old = publish(&on_b, "ledger", &format!("old {n}")).await;
+    }
+    assert_eq!(ids(&events.take(50).await).last(), Some(&old));
+    drop((events, subscriber));
+
+    // Redis comes back empty, and the channel's new numbering runs on past what the
+    // client holds, by more events than it held.
+    redis.stop().await;
+    redis.start_again().await;
+    until_health(&b, "ok").await;
+    let mut new = Vec::new();
+    for n in 1..=80 {
+        new.push(publish(&on_b, "ledger", &format!("new {n}")).await);
+    }
+
+    // A node that never saw the old numbering: the client's id is told apart anyway.
+    let c = node(&redis, &ring).await;
+    let on_c = c.client(Via::H1).await;
+    let held = old.to_string();
+    let (mut events, _) = on_c.subscribe("/sse/topics/ledger", Some(&held)).await;
+    let reset = events.next().await.expect("reset");
+    assert_eq!(reset.event, "reset", "not a silent gap: {reset:?}");
+    let told: serde_json::Value = serde_json::from_str(&reset.data).expect("JSON");
+    assert_eq!(
+        (told["after"].as_u64(), told["first_available"].as_u64()),
+        (Some(old), Some(new[0])),
+        "{told}"
+    );
+    let got = events.take(80).await;
+    assert_eq!(ids(&got), new);
+    assert_eq!(got[0].data, "new 1");
+    let live = publish(&on_b, "ledger", "live").await;
+    let next = events.next().await.expect("the live event");
+    assert_eq!((next.id, next.data.as_str()), (live.to_string(), "live"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_redis_that_stops_answering_without_closing_shows_degraded_then_recovers() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
