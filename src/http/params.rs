@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri};
 
 use super::AppError;
 use crate::sse::MAX_RETRY_MS;
@@ -44,11 +45,13 @@ pub struct LastEventId(pub Option<u64>);
 /// The query parameter that stands in for the `Last-Event-ID` header.
 pub const LAST_EVENT_ID_QUERY: &str = "lastEventId";
 
-impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
-        if let Some(value) = parts.headers.get("last-event-id") {
+impl LastEventId {
+    /// Resolve the position from a request's headers and URI, by the rule above: a
+    /// non-blank `Last-Event-ID` header, else a non-blank `lastEventId` query parameter, else
+    /// none. The extractor is this and nothing more; it is public so the fuzz targets
+    /// (`tests/fuzz`) can call it with any header bytes and query.
+    pub fn from_parts(headers: &HeaderMap, uri: &Uri) -> Result<Self, AppError> {
+        if let Some(value) = headers.get("last-event-id") {
             let text = String::from_utf8_lossy(value.as_bytes());
             // EventSource sends an empty value when the last event had `id:` with nothing
             // after: no position, so the query may still give one.
@@ -56,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
                 return whole_number("Last-Event-ID", &text).map(|id| Self(Some(id)));
             }
         }
-        let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+        let query = Query::<HashMap<String, String>>::try_from_uri(uri)
             .map(|Query(query)| query)
             .unwrap_or_default();
         match query.get(LAST_EVENT_ID_QUERY) {
@@ -65,6 +68,14 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
             }
             _ => Ok(Self(None)),
         }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        Self::from_parts(&parts.headers, &parts.uri)
     }
 }
 
