@@ -33,6 +33,12 @@ cargo clippy --all-targets -- -D warnings
 step "scripts/check_layers.sh (imports only go down the layers in src/lib.rs)"
 scripts/check_layers.sh
 
+step "tests/fuzz compiles and passes clippy (scripts/fuzz.sh runs the targets)"
+# Its own workspace, checked in the main target dir so it reuses what clippy checked above:
+# about 40 s the first time (libFuzzer's C++ and the targets), a second after.
+CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
+(cd tests/fuzz && cargo fmt --check)
+
 step "cargo doc (the crate's first page is the layer map; broken links fail)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
 
