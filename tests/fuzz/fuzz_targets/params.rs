@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use libfuzzer_sys::fuzz_target;
 use sselab::http::params::{self, LAST_EVENT_ID_QUERY, LastEventId, MAX_ID_LEN};
 use sselab::sse::{MAX_RETRY_MS, MAX_TIMEOUT_SECS};
-use sselab_fuzz::{assert_one_line, split_once, whole_number};
+use sselab_fuzz::{assert_refusal, split_once, whole_number};
 
 fuzz_target!(|input: &[u8]| {
     let Some((&flags, rest)) = input.split_first() else {
@@ -62,7 +62,7 @@ fn check_last_event_id(headers: &HeaderMap, uri: &Uri, query: &HashMap<String, S
         (None, Ok(LastEventId(None))) => {}
         (Some(Some(expected)), Ok(LastEventId(Some(id)))) => assert_eq!(*id, expected),
         (Some(None), Err(error)) => {
-            assert_one_line(error, &[400]);
+            assert_refusal(error, &[400]);
             assert!(error.message.starts_with(source), "{}", error.message);
         }
         (expected, got) => panic!("{source} {text:?}: expected {expected:?}, got {got:?}"),
@@ -86,7 +86,7 @@ fn check_bounded(query: &HashMap<String, String>, name: &str, max: u64) {
         (None, Ok(None)) => {}
         (Some(Some(expected)), Ok(Some(value))) => assert_eq!(value, expected),
         (Some(None), Err(error)) => {
-            assert_one_line(&error, &[400]);
+            assert_refusal(&error, &[400]);
             assert!(error.message.starts_with(name), "{}", error.message);
         }
         (expected, got) => panic!(
@@ -106,7 +106,7 @@ fn check_client_id(text: &str) {
         }
         Err(error) => {
             assert!(!valid, "refused the id {text:?}");
-            assert_one_line(&error, &[400]);
+            assert_refusal(&error, &[400]);
         }
     }
 }

@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use sselab::http::posted::PostedEvent;
 use sselab::sse::Frame;
-use sselab_fuzz::{assert_one_line, delivered, parse_stream, split_once};
+use sselab_fuzz::{assert_refusal, delivered, parse_stream, split_once};
 
 /// The media types sselab documents, in the spelling a client most likely sends.
 const ACCEPTED: [&str; 3] = [
@@ -33,7 +33,7 @@ fuzz_target!(|input: &[u8]| {
     let content_type = (flags & 1 == 1).then(|| String::from_utf8_lossy(header).into_owned());
     match PostedEvent::parse(content_type.as_deref(), body) {
         Err(error) => {
-            assert_one_line(&error, &[400, 415]);
+            assert_refusal(&error, &[400, 415]);
             if error.status == 415 {
                 let essence = content_type
                     .as_deref()

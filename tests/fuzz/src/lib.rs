@@ -14,19 +14,23 @@ pub fn delivered(data: &str) -> String {
 }
 
 /// A refusal a client can read: one of the statuses this input may get, and a reason on one
-/// non-empty line.
-pub fn assert_one_line(error: &AppError, statuses: &[u16]) {
+/// line.
+pub fn assert_refusal(error: &AppError, statuses: &[u16]) {
     assert!(
         statuses.contains(&error.status.as_u16()),
         "status {} is none of {statuses:?}: {}",
         error.status,
         error.message
     );
-    assert!(!error.message.trim().is_empty(), "an empty reason");
+    assert_reason(&error.message);
+}
+
+/// A reason someone will read: on one line, and not empty.
+pub fn assert_reason(reason: &str) {
+    assert!(!reason.trim().is_empty(), "an empty reason");
     assert!(
-        !error.message.contains(['\r', '\n']),
-        "a reason on more than one line: {:?}",
-        error.message
+        !reason.contains(['\r', '\n']),
+        "a reason on more than one line: {reason:?}"
     );
 }
 
