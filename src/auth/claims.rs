@@ -13,6 +13,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::pattern::{Channel, Kind, Pattern};
+use super::verifier::short;
 
 /// A token's claims, as sselab reads and writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +49,9 @@ pub struct Grants {
 
 impl Claims {
     /// Parse a token's claims JSON (the middle part, base64-decoded). Never panics; the
-    /// error is one line.
+    /// error is one line, the same reason [`super::Verifier::verify`] gives.
     pub fn parse(json: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(json).map_err(|e| e.to_string())
+        serde_json::from_slice(json).map_err(|e| short(&e.to_string()))
     }
 }
 
@@ -153,6 +154,16 @@ mod tests {
         ] {
             assert!(Claims::parse(garbage).is_err());
         }
+    }
+
+    /// Found by the `jwt` fuzz target: serde echoes an unknown field's name, and `\n` in a
+    /// JSON key is a line break in the reason.
+    #[test]
+    fn a_reason_echoing_a_field_name_stays_on_one_line() {
+        let reason = Claims::parse(br#"{"exp":1,"sselab":{"publ\nish":[],"x\r":1}}"#)
+            .expect_err("unknown field");
+        assert!(reason.contains("unknown field"), "{reason}");
+        assert!(!reason.contains(['\r', '\n']), "{reason:?}");
     }
 
     #[test]

@@ -168,8 +168,9 @@ fn other_reason(kind: &ErrorKind) -> String {
     format!("{kind:?}")
 }
 
-/// A reason built from token contents, kept to one short line.
-fn short(text: &str) -> String {
+/// A reason built from token contents, kept to one short line (serde echoes field names, and
+/// a JSON string may hold any escaped control character).
+pub(super) fn short(text: &str) -> String {
     const MAX_CHARS: usize = 160;
     let mut line: String = text
         .chars()
