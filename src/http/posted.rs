@@ -43,6 +43,13 @@ impl PostedEvent {
                 })
             }
             Some("application/json") => {
+                // serde also reads a struct from an array (`["chat", "hi"]` as event and
+                // data); the documented body is an object, so only an object is read.
+                if first_token(body) != Some(b'{') {
+                    return Err(AppError::bad_request(
+                        "the JSON body must be an object: {\"event\": \"name\", \"data\": ...}",
+                    ));
+                }
                 let event: JsonEvent = serde_json::from_slice(body).map_err(|e| {
                     AppError::bad_request(format!(
                         "malformed JSON body ({e}); expected {{\"event\": \"name\", \"data\": ...}}"
@@ -68,6 +75,13 @@ impl PostedEvent {
             )),
         }
     }
+}
+
+/// The first byte of a JSON text past its leading whitespace (RFC 8259's four kinds).
+fn first_token(json: &[u8]) -> Option<u8> {
+    json.iter()
+        .copied()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// Read the whole body within [`MAX_BODY_BYTES`], as a one-line 413 or 400 otherwise.
@@ -117,8 +131,8 @@ mod tests {
             .expect("json");
         assert_eq!(json.name.expect("name").as_str(), "chat");
         assert_eq!(json.data, "x");
-        let value =
-            PostedEvent::parse(Some("application/json"), br#"{"data":{"a":1}}"#).expect("value");
+        let value = PostedEvent::parse(Some("application/json"), b"\r\n\t {\"data\":{\"a\":1}}")
+            .expect("an object after whitespace");
         assert_eq!(value.data, r#"{"a":1}"#);
     }
 
@@ -137,6 +151,9 @@ mod tests {
                 400,
             ),
             (Some("application/json"), br#"{"event":"a"}"#, 400),
+            // Found by the posted_event fuzz target: serde read an array as the struct.
+            (Some("application/json"), br#"[null,"x"]"#, 400),
+            (Some("application/json"), br#" ["chat","x"]"#, 400),
             (Some("text/plain"), b"\xff\xfe", 400),
             (Some("image/png"), b"x", 415),
         ] {
