@@ -232,6 +232,8 @@ async fn bad_orders_are_refused_and_the_running_cap_holds() {
             "amount must be a number of 0 or more",
         ),
         (json!({"colour": "red"}), "malformed order JSON"),
+        // serde would read an array as the fields in order (steps, interval_ms, …).
+        (json!([3, 100]), "the order must be a JSON object"),
     ] {
         assert_one_line(
             client.post_json("/api/orders", body).await,

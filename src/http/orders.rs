@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::caller::Caller;
 use super::params::{self, LastEventId};
-use super::posted::body_bytes;
+use super::posted::{body_bytes, is_json_object};
 use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
 use super::{AppError, AppState};
 use crate::auth::{Channel, Kind, Need};
@@ -32,6 +32,10 @@ pub async fn create_order(
     let body = body_bytes(request, &state).await?;
     let order: NewOrder = if body.iter().all(u8::is_ascii_whitespace) {
         NewOrder::default()
+    } else if !is_json_object(&body) {
+        return Err(AppError::bad_request(
+            "the order must be a JSON object like {\"steps\": 5}, or an empty body",
+        ));
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| AppError::bad_request(format!("malformed order JSON ({e})")))?

@@ -45,7 +45,7 @@ impl PostedEvent {
             Some("application/json") => {
                 // serde also reads a struct from an array (`["chat", "hi"]` as event and
                 // data); the documented body is an object, so only an object is read.
-                if first_token(body) != Some(b'{') {
+                if !is_json_object(body) {
                     return Err(AppError::bad_request(
                         "the JSON body must be an object: {\"event\": \"name\", \"data\": ...}",
                     ));
@@ -78,10 +78,13 @@ impl PostedEvent {
 }
 
 /// The first byte of a JSON text past its leading whitespace (RFC 8259's four kinds).
-fn first_token(json: &[u8]) -> Option<u8> {
+/// Whether a JSON text starts as an object. serde also reads a struct from an array (its
+/// fields in order), which no documented body is.
+pub(super) fn is_json_object(json: &[u8]) -> bool {
     json.iter()
         .copied()
         .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+        == Some(b'{')
 }
 
 /// Read the whole body within [`MAX_BODY_BYTES`], as a one-line 413 or 400 otherwise.
