@@ -7,18 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sselab");
-
-fn sselab(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SSELAB_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
+use util::bin::sselab;
 
 /// Start a server on port 0 and read its banner (one line per listener, then the cert).
 fn start(cert_dir: &std::path::Path, extra: &[&str]) -> (Child, Vec<String>) {
