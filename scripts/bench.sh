@@ -19,10 +19,10 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 
-# start_server [flags...]: sselab on fixed loopback ports 18080/18443/18444.
+# start_server [flags...]: sselab on fixed loopback ports 18080/18443/18444 (and UDP 18443).
 start_server() {
   stop_server
-  "$bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 \
+  "$bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 --h3 127.0.0.1:18443 \
     --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" >"$work/banner" 2>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18080/healthz && return; sleep 0.1; done
@@ -221,7 +221,7 @@ two_nodes() {
     for _ in $(seq 1 100); do redis-cli -p 16379 ping >/dev/null 2>&1 && break; sleep 0.1; done
     start_server --h2-max-streams 100 --keepalive 0 --redis redis://127.0.0.1:16379
     healthy http://127.0.0.1:18080
-    "$bin" --http 127.0.0.1:28080 --https off --https-h1 off --cert-dir "$work/certs-b" --max-streams 200000 \
+    "$bin" --http 127.0.0.1:28080 --https off --https-h1 off --h3 off --cert-dir "$work/certs-b" --max-streams 200000 \
       --max-topics 100000 --h2-max-streams 100 --keepalive 0 --redis redis://127.0.0.1:16379 \
       >"$work/banner-b" 2>"$work/server-b.log" &
     node_b_pid=$!

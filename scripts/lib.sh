@@ -12,13 +12,13 @@ sselab_bin() {
 }
 
 # start_sselab WORKDIR [extra flags...]: start sselab on free loopback ports with its
-# certificate in WORKDIR/certs. Sets SSELAB_PID, URL_HTTP, URL_HTTPS, URL_HTTPS_H1 (no
+# certificate in WORKDIR/certs. Sets SSELAB_PID, URL_HTTP, URL_HTTPS, URL_HTTPS_H1, URL_H3 (no
 # trailing slash) and CERT_DIR. The caller stops it: kill "$SSELAB_PID".
 start_sselab() {
   local workdir=$1; shift
   local bin
   bin=$(sselab_bin) || return 1
-  "$bin" --http 127.0.0.1:0 --https 127.0.0.1:0 --https-h1 127.0.0.1:0 \
+  "$bin" --http 127.0.0.1:0 --https 127.0.0.1:0 --https-h1 127.0.0.1:0 --h3 127.0.0.1:0 \
     --cert-dir "$workdir/certs" "$@" >"$workdir/banner" 2>"$workdir/log" &
   SSELAB_PID=$!
   local _
@@ -33,6 +33,7 @@ start_sselab() {
   URL_HTTP=$(url_of http)
   URL_HTTPS=$(url_of https)
   URL_HTTPS_H1=$(url_of https-h1)
+  URL_H3=$(url_of h3)
   CERT_DIR="$workdir/certs"
   [ -n "$URL_HTTP" ] && [ -n "$URL_HTTPS" ] && [ -n "$URL_HTTPS_H1" ] || {
     echo "sselab started but printed no URLs:" >&2; cat "$workdir/banner" >&2; return 1; }

@@ -55,7 +55,11 @@ fn banner_names_each_listener_and_sigterm_exits_zero_within_grace() {
     );
     assert!(lines[2].starts_with("listening https-h1 "), "{lines:?}");
     assert!(
-        lines[3].starts_with("certificate ") && lines[3].contains(" sha256 "),
+        lines[3].starts_with("listening h3 ") && lines[3].contains("QUIC (UDP), ALPN h3"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[4].starts_with("certificate ") && lines[4].contains(" sha256 "),
         "{lines:?}"
     );
 

@@ -42,6 +42,21 @@ pub struct ServeArgs {
     )]
     pub https_h1: Bind,
 
+    /// HTTP/3 listener (QUIC, UDP) with ALPN h3, or `off`. The same port number as --https,
+    /// as browsers expect of an `Alt-Svc: h3=":PORT"` they learn there.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8443",
+        env = "SSELAB_H3"
+    )]
+    pub h3: Bind,
+
+    /// Do not send `Alt-Svc: h3=":PORT"` on the HTTPS listener's answers (browsers then only
+    /// use HTTP/3 when told to, e.g. Chromium's --origin-to-force-quic-on).
+    #[arg(long, env = "SSELAB_NO_ALT_SVC")]
+    pub no_alt_svc: bool,
+
     /// Also serve /metrics on its own plain-HTTP listener at this address (it is always on
     /// every listener too).
     #[arg(
@@ -106,6 +121,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..),
           env = "SSELAB_H2_MAX_STREAMS")]
     pub h2_max_streams: u32,
+
+    /// How many requests (streams) one HTTP/3 connection may have open: QUIC's
+    /// initial_max_streams_bidi, the HTTP/3 counterpart of --h2-max-streams.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..),
+          env = "SSELAB_H3_MAX_STREAMS")]
+    pub h3_max_streams: u32,
 
     /// Seconds a new connection may take to finish its TLS handshake and request headers.
     #[arg(long, value_name = "SECS", default_value_t = 10,

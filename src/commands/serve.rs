@@ -59,12 +59,14 @@ impl Server {
                 ("--http", args.http),
                 ("--https", args.https),
                 ("--https-h1", args.https_h1),
+                ("--h3", args.h3),
             ],
         )?;
         let listeners = Listeners::bind(&ListenerConfig {
             http: args.http,
             https: args.https,
             https_h1: args.https_h1,
+            h3: args.h3,
             metrics: args.metrics,
             cert_dir: args.cert.cert_dir.clone(),
             extra_sans: args.cert.sans.clone(),
@@ -72,6 +74,7 @@ impl Server {
             protocol: ProtocolLimits {
                 header_read_timeout: Duration::from_secs(args.header_read_timeout),
                 h2_max_streams: args.h2_max_streams,
+                h3_max_streams: args.h3_max_streams,
                 h2_max_pending_accept_reset_streams: args.limits.h2_max_pending_accept_reset_streams
                     as usize,
                 h2_max_local_error_reset_streams: args.limits.h2_max_local_error_reset_streams
@@ -101,6 +104,7 @@ impl Server {
             demo_period: Duration::from_secs(args.demo_period),
             ports: listeners.ports(),
             cors,
+            alt_svc: !args.no_alt_svc,
         };
         let shutdown = CancellationToken::new();
         let fanout = Fanout::new(Limits {
@@ -204,6 +208,7 @@ impl Server {
             tracing::info!(
                 open_h1 = open.http1,
                 open_h2 = open.http2,
+                open_h3 = open.http3,
                 grace_secs = grace.as_secs(),
                 drain_spread_secs = retry.drain_spread().as_secs(),
                 "shutting down: ending open streams (each told to reconnect after its retry plus \

@@ -6,6 +6,7 @@
 //! may) and [`crate::server`] (what each request's connection is); it never sees the
 //! command line.
 
+pub mod alt_svc;
 mod auth_cookie;
 pub mod caller;
 mod clock;
@@ -91,6 +92,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_responses,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            alt_svc::advertise,
         ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -29,6 +29,8 @@ pub struct Settings {
     pub demo_period: Duration,
     pub ports: Ports,
     pub cors: AllowOrigin,
+    /// Answers on the HTTPS listener carry `Alt-Svc: h3=":PORT"` (when HTTP/3 is on).
+    pub alt_svc: bool,
 }
 
 /// Shared by every handler: a cheap clone of `Arc`s.

@@ -67,7 +67,7 @@ pub struct Admission {
     /// Open connections per peer address; an address leaves the map with its last connection.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// Refusals per listener (in [`ListenerKind::ALL`] order) and per [`Refusal`].
-    refused: [[AtomicU64; 2]; 3],
+    refused: [[AtomicU64; 2]; ListenerKind::COUNT],
 }
 
 impl Admission {

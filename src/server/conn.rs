@@ -1,7 +1,8 @@
 //! Per-connection facts: which listener accepted it, its id, its peer, how many requests it
 //! carried. The SSE lab is about connections, so every request knows the one it came on.
 //!
-//! [`ConnAcceptor`] runs once per accepted TCP connection (before TLS): it asks
+//! [`ConnAcceptor`] runs once per accepted TCP connection (the HTTP/3 listener does the same
+//! per QUIC connection, in `h3`) (before TLS): it asks
 //! [`Admission`] whether the connection is under the caps, turns it away if not, and
 //! otherwise wraps the router with a tiny service that stamps each request with a
 //! [`ConnContext`].
@@ -30,7 +31,7 @@ use super::admission::{Admission, ConnLimits};
 #[derive(Debug)]
 pub struct ConnCounters {
     next_id: AtomicU64,
-    open: [AtomicU64; 3],
+    open: [AtomicU64; ListenerKind::COUNT],
     /// Closed before a complete request arrived: a TLS handshake or request headers that
     /// never finished in time (slowloris), or a client that connected and left.
     closed_without_request: AtomicU64,
@@ -57,12 +58,29 @@ impl ConnCounters {
     }
 
     /// Connections open now on each listener, in [`ListenerKind::ALL`] order.
-    pub fn open(&self) -> [u64; 3] {
+    pub fn open(&self) -> [u64; ListenerKind::COUNT] {
         self.open.each_ref().map(|n| n.load(Ordering::Relaxed))
     }
 
     pub fn accepted(&self) -> u64 {
         self.next_id.load(Ordering::Relaxed)
+    }
+
+    /// Count in a connection the caps admitted, under a new id; it counts itself out when
+    /// dropped (after its last request).
+    pub fn opened(
+        self: &Arc<Self>,
+        listener: ListenerKind,
+        peer: Option<SocketAddr>,
+    ) -> Arc<ConnInfo> {
+        self.open[listener.index()].fetch_add(1, Ordering::Relaxed);
+        Arc::new(ConnInfo {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            listener,
+            peer,
+            requests: AtomicU64::new(0),
+            counters: self.clone(),
+        })
     }
 }
 
@@ -87,6 +105,16 @@ impl Drop for ConnInfo {
             self.counters
                 .closed_without_request
                 .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ConnInfo {
+    /// Stamp a request with this connection: 1 for its first request, 2 for the next…
+    pub fn context(self: &Arc<Self>) -> ConnContext {
+        ConnContext {
+            conn: self.clone(),
+            request_number: self.requests.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 }
@@ -128,14 +156,7 @@ impl<S> Accept<TcpStream, S> for ConnAcceptor {
         }
         // SSE frames are small and latency is the point: do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
-        self.counters.open[self.listener.index()].fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(ConnInfo {
-            id: self.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1,
-            listener: self.listener,
-            peer,
-            requests: AtomicU64::new(0),
-            counters: self.counters.clone(),
-        });
+        let conn = self.counters.opened(self.listener, peer);
         ready(Ok((
             stream,
             WithConn {
@@ -166,11 +187,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let request_number = self.conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        request.extensions_mut().insert(ConnContext {
-            conn: self.conn.clone(),
-            request_number,
-        });
+        request.extensions_mut().insert(self.conn.context());
         self.inner.call(request)
     }
 }
@@ -223,6 +240,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let conn = parts.extensions.get::<ConnContext>();
         let tls = parts.extensions.get::<Arc<TlsInfo>>();
+        // HTTP/3 is always TLS 1.3 with ALPN h3; its listener has no TlsInfo to say so.
+        let h3 = parts.version == Version::HTTP_3;
         Ok(RequestInfo {
             listener: conn.map(|c| c.conn.listener),
             connection_id: conn.map_or(0, |c| c.conn.id),
@@ -231,8 +250,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestInfo {
             version: parts.version,
             alpn: tls
                 .and_then(|t| t.alpn_protocol.as_deref())
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
-            tls: tls.is_some(),
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .or_else(|| h3.then(|| "h3".to_string())),
+            tls: tls.is_some() || h3,
             connection: parts.extensions.get::<ConnectionShutdown>().cloned(),
         })
     }

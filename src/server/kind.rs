@@ -1,11 +1,11 @@
-//! The three kinds of listener sselab serves the same router on, everything said about each
+//! The four kinds of listener sselab serves the same router on, everything said about each
 //! in one place, and the ports they were bound to.
 
 use std::fmt;
 
 use serde::Serialize;
 
-/// The three listeners sselab serves the same router on.
+/// The listeners sselab serves the same router on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum ListenerKind {
     /// Plain HTTP/1.1 (and h2c with prior knowledge).
@@ -17,10 +17,15 @@ pub enum ListenerKind {
     /// TLS with ALPN http/1.1 only: the control.
     #[serde(rename = "https-h1")]
     HttpsH1,
+    /// QUIC (UDP) with ALPN h3: HTTP/3.
+    #[serde(rename = "h3")]
+    H3,
 }
 
 impl ListenerKind {
-    pub const ALL: [ListenerKind; 3] = [Self::Http, Self::Https, Self::HttpsH1];
+    pub const ALL: [ListenerKind; 4] = [Self::Http, Self::Https, Self::HttpsH1, Self::H3];
+    /// How many kinds there are, for per-listener counters.
+    pub const COUNT: usize = Self::ALL.len();
 
     /// Position in [`ListenerKind::ALL`], for per-listener counters.
     pub fn index(self) -> usize {
@@ -28,6 +33,7 @@ impl ListenerKind {
             Self::Http => 0,
             Self::Https => 1,
             Self::HttpsH1 => 2,
+            Self::H3 => 3,
         }
     }
 
@@ -36,13 +42,14 @@ impl ListenerKind {
             Self::Http => "http",
             Self::Https => "https",
             Self::HttpsH1 => "https-h1",
+            Self::H3 => "h3",
         }
     }
 
     pub fn scheme(self) -> &'static str {
         match self {
             Self::Http => "http",
-            Self::Https | Self::HttpsH1 => "https",
+            Self::Https | Self::HttpsH1 | Self::H3 => "https",
         }
     }
 
@@ -52,6 +59,7 @@ impl ListenerKind {
             Self::Http => "plain HTTP/1.1 (+ HTTP/2 prior knowledge)",
             Self::Https => "TLS, ALPN h2 + http/1.1",
             Self::HttpsH1 => "TLS, ALPN http/1.1 only (the control)",
+            Self::H3 => "QUIC (UDP), ALPN h3",
         }
     }
 
@@ -61,6 +69,7 @@ impl ListenerKind {
             Self::Http => "plain HTTP/1.1",
             Self::Https => "HTTPS, HTTP/2",
             Self::HttpsH1 => "HTTPS, HTTP/1.1 only",
+            Self::H3 => "HTTPS, HTTP/3 (QUIC)",
         }
     }
 
@@ -70,6 +79,7 @@ impl ListenerKind {
             Self::Http => "plain HTTP/1.1: 6 streams per host at most",
             Self::Https => "HTTPS with HTTP/2: every tab on one connection",
             Self::HttpsH1 => "HTTPS, HTTP/1.1 only: TLS alone does not lift the limit",
+            Self::H3 => "HTTP/3 over QUIC: every tab on one connection, no TCP at all",
         }
     }
 }
@@ -86,6 +96,8 @@ pub struct Ports {
     pub http: Option<u16>,
     pub https: Option<u16>,
     pub https_h1: Option<u16>,
+    /// The UDP port of the HTTP/3 listener.
+    pub h3: Option<u16>,
 }
 
 impl Ports {
@@ -94,6 +106,7 @@ impl Ports {
             ListenerKind::Http => self.http,
             ListenerKind::Https => self.https,
             ListenerKind::HttpsH1 => self.https_h1,
+            ListenerKind::H3 => self.h3,
         }
     }
 }

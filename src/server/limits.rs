@@ -12,6 +12,10 @@
 //!   `ENHANCE_YOUR_CALM`.
 //! - `h2_max_local_error_reset_streams`: a client making the server reset stream after
 //!   stream for protocol errors. Past the bound, GOAWAY `ENHANCE_YOUR_CALM`.
+//! - `h3_max_streams`: how many requests one HTTP/3 connection may have open; QUIC itself
+//!   refuses to let a client open more (it waits for MAX_STREAMS), so there is no reset to
+//!   count. HTTP/3 takes `header_read_timeout` for its handshake and `max_header_bytes` as
+//!   SETTINGS_MAX_FIELD_SECTION_SIZE.
 //! - `max_header_bytes`: oversized header blocks and CONTINUATION floods. HTTP/2 advertises
 //!   it as SETTINGS_MAX_HEADER_LIST_SIZE, answers a block over it with 431 and refuses a
 //!   block that keeps growing with GOAWAY; HTTP/1.1 caps its read buffer at it, so headers
@@ -27,6 +31,9 @@ pub struct ProtocolLimits {
     pub header_read_timeout: Duration,
     /// SETTINGS_MAX_CONCURRENT_STREAMS on HTTP/2 connections.
     pub h2_max_streams: u32,
+    /// The QUIC bidirectional stream limit (`initial_max_streams_bidi`) on HTTP/3
+    /// connections: HTTP/3's counterpart of `h2_max_streams`.
+    pub h3_max_streams: u32,
     pub h2_max_pending_accept_reset_streams: usize,
     pub h2_max_local_error_reset_streams: usize,
     pub max_header_bytes: u32,

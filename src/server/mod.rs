@@ -1,16 +1,17 @@
-//! The server plumbing under every route: binding the three listeners (and `--metrics`),
+//! The server plumbing under every route: binding the four listeners (and `--metrics`),
 //! loading the certificate, serving a router on each, and shutting them all down together.
 //! Sockets, TLS and connections only — no routes and no flags: the caller hands in the
 //! routers and a future that says when to stop.
 //!
-//! One router is served on up to three sockets that differ only in transport: plain TCP
-//! (HTTP/1.1, or HTTP/2 with prior knowledge), TLS offering h2 and http/1.1, and TLS offering
-//! http/1.1 only. Sockets are bound before serving so a caller (a test, or `main`) learns the
+//! One router is served on up to four sockets that differ only in transport: plain TCP
+//! (HTTP/1.1, or HTTP/2 with prior knowledge), TLS offering h2 and http/1.1, TLS offering
+//! http/1.1 only, and QUIC on UDP (HTTP/3, in [`h3`]). Sockets are bound before serving so a caller (a test, or `main`) learns the
 //! real ports and a port in use fails fast with its address.
 
 pub mod admission;
 pub mod certs;
 pub mod conn;
+pub mod h3;
 mod kind;
 pub mod limits;
 pub mod shutdown;
@@ -30,10 +31,12 @@ use axum_server::tls_rustls::RustlsAcceptor;
 use axum_server::{Control, Handle};
 use socket2::{Domain, Socket, Type};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 pub use admission::ConnLimits;
 use certs::{CertMaterial, CertRequest};
 pub use conn::{ConnAcceptor, ConnCounters, RequestInfo};
+use h3::{H3Listener, H3Socket};
 pub use kind::{ListenerKind, Ports};
 pub use limits::ProtocolLimits;
 
@@ -81,6 +84,8 @@ pub struct ListenerConfig {
     pub http: Bind,
     pub https: Bind,
     pub https_h1: Bind,
+    /// The HTTP/3 listener's UDP address.
+    pub h3: Bind,
     /// A plain listener serving only the metrics router.
     pub metrics: Bind,
     pub cert_dir: PathBuf,
@@ -105,6 +110,8 @@ struct BoundListener {
 #[derive(Debug)]
 pub struct Listeners {
     listeners: Vec<BoundListener>,
+    /// `--h3`: the UDP socket HTTP/3 is served on.
+    h3: Option<H3Socket>,
     /// `--metrics`: a plain listener serving only the metrics router.
     metrics: Option<(std::net::TcpListener, SocketAddr)>,
     certificate: Option<CertMaterial>,
@@ -131,6 +138,12 @@ impl Listeners {
                 listeners.push(BoundListener { kind, socket, addr });
             }
         }
+        let h3 = match config.h3 {
+            Bind::Off => None,
+            Bind::At(addr) => Some(H3Socket::bind(addr).with_context(|| {
+                format!("cannot listen on UDP {addr} (--h3); is another server using it? Pick another address or `--h3 off`")
+            })?),
+        };
         let metrics = match config.metrics {
             Bind::Off => None,
             Bind::At(addr) => {
@@ -141,13 +154,13 @@ impl Listeners {
                 Some((socket, addr))
             }
         };
-        if listeners.is_empty() {
+        if listeners.is_empty() && h3.is_none() {
             anyhow::bail!(
-                "every listener is off: turn on at least one of --http, --https, --https-h1"
+                "every listener is off: turn on at least one of --http, --https, --https-h1, --h3"
             );
         }
         warn_if_files_run_out_first(config.connections);
-        let needs_tls = listeners.iter().any(|l| l.kind != ListenerKind::Http);
+        let needs_tls = h3.is_some() || listeners.iter().any(|l| l.kind != ListenerKind::Http);
         let certificate = needs_tls
             .then(|| {
                 certs::load_or_generate(&CertRequest {
@@ -159,6 +172,7 @@ impl Listeners {
             .transpose()?;
         Ok(Self {
             listeners,
+            h3,
             metrics,
             certificate,
             connections: Arc::new(ConnCounters::new(config.connections)),
@@ -174,6 +188,9 @@ impl Listeners {
 
     /// The real address of a listener (after port 0 was resolved), if it is on.
     pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        if kind == ListenerKind::H3 {
+            return self.h3.as_ref().map(H3Socket::addr);
+        }
         self.listeners
             .iter()
             .find(|l| l.kind == kind)
@@ -187,6 +204,7 @@ impl Listeners {
             http: port(ListenerKind::Http),
             https: port(ListenerKind::Https),
             https_h1: port(ListenerKind::HttpsH1),
+            h3: port(ListenerKind::H3),
         }
     }
 
@@ -208,6 +226,14 @@ impl Listeners {
                 listener.kind.name(),
                 url_for(listener.kind, listener.addr),
                 listener.kind.transport()
+            ));
+        }
+        if let Some(h3) = &self.h3 {
+            lines.push(format!(
+                "listening {:<8} {:<28} {}",
+                ListenerKind::H3.name(),
+                url_for(ListenerKind::H3, h3.addr()),
+                ListenerKind::H3.transport()
             ));
         }
         if let Some((_, addr)) = &self.metrics {
@@ -280,7 +306,27 @@ impl Listeners {
                     };
                     servers.spawn(server.serve(make_service));
                 }
+                // Bound as a UDP socket of its own, never in this list.
+                ListenerKind::H3 => anyhow::bail!("the HTTP/3 listener is not a TCP listener"),
             }
+        }
+
+        let h3_stop = CancellationToken::new();
+        if let Some(socket) = self.h3 {
+            let certificate = self
+                .certificate
+                .clone()
+                .context("HTTP/3 listener without a certificate")?;
+            let listener = H3Listener {
+                socket,
+                certificate,
+                app: app.clone(),
+                counters: self.connections.clone(),
+                protocol: self.protocol,
+                stop: h3_stop.clone(),
+                grace: self.grace,
+            };
+            servers.spawn(async move { listener.serve().await.map_err(std::io::Error::other) });
         }
 
         if let Some((socket, _)) = self.metrics {
@@ -300,11 +346,13 @@ impl Listeners {
                     Err(e) => anyhow::Error::new(e).context("a listener task failed"),
                 };
                 control.shutdown();
+                h3_stop.cancel();
                 return Err(reason);
             }
         }
 
         control.graceful_shutdown(Some(self.grace));
+        h3_stop.cancel();
         // axum-server cuts what is left at the grace deadline; the extra second only guards
         // against a listener task that does not return.
         let all_stopped = async { while servers.join_next().await.is_some() {} };

@@ -1,5 +1,5 @@
 //! The rustls server configuration for a TLS listener: the certificate, the ring provider,
-//! and the ALPN list that decides whether a listener can speak HTTP/2.
+//! and the ALPN list that decides which protocols a listener can speak.
 
 use std::sync::Arc;
 
@@ -9,11 +9,12 @@ use axum_server::tls_rustls::RustlsConfig;
 use super::ListenerKind;
 use super::certs::CertMaterial;
 
-/// The ALPN protocols a TLS listener offers: h2 then http/1.1, or http/1.1 only.
+/// The ALPN protocols a TLS listener offers: h2 then http/1.1, http/1.1 only, or h3.
 pub fn alpn_for(kind: ListenerKind) -> Vec<Vec<u8>> {
     match kind {
         ListenerKind::Https => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-        _ => vec![b"http/1.1".to_vec()],
+        ListenerKind::H3 => vec![b"h3".to_vec()],
+        ListenerKind::Http | ListenerKind::HttpsH1 => vec![b"http/1.1".to_vec()],
     }
 }
 
@@ -22,6 +23,18 @@ pub fn server_config(
     certificate: &CertMaterial,
     kind: ListenerKind,
 ) -> anyhow::Result<RustlsConfig> {
+    Ok(RustlsConfig::from_config(Arc::new(rustls_config(
+        certificate,
+        kind,
+    )?)))
+}
+
+/// The rustls configuration itself, for a TCP listener or for QUIC (which takes TLS 1.3 from
+/// the same defaults).
+pub fn rustls_config(
+    certificate: &CertMaterial,
+    kind: ListenerKind,
+) -> anyhow::Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -35,5 +48,5 @@ pub fn server_config(
             )
         })?;
     config.alpn_protocols = alpn_for(kind);
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(config)
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::CloseReason;
-use crate::server::RequestInfo;
+use crate::server::{ListenerKind, RequestInfo};
 use crate::sync::lock;
 
 /// Open streams right now, by protocol.
@@ -25,11 +25,12 @@ use crate::sync::lock;
 pub struct OpenStreams {
     pub http1: usize,
     pub http2: usize,
+    pub http3: usize,
 }
 
 impl OpenStreams {
     pub fn total(self) -> usize {
-        self.http1 + self.http2
+        self.http1 + self.http2 + self.http3
     }
 }
 
@@ -44,12 +45,12 @@ struct Shared {
     max_streams: usize,
     open_total: AtomicUsize,
     /// Open streams by listener (`ListenerKind::ALL` order, then "unknown") and protocol
-    /// (HTTP/1.x, HTTP/2).
-    open: [[AtomicUsize; 2]; 4],
+    /// (HTTP/1.x, HTTP/2, HTTP/3).
+    open: [[AtomicUsize; PROTOCOLS]; LISTENERS],
     /// Open streams per connection, for "streams per connection" on HTTP/2.
     per_connection: Mutex<HashMap<u64, ConnectionStreams>>,
     /// Streams opened, by the same slots as `open`.
-    opened_by_slot: [[AtomicU64; 2]; 4],
+    opened_by_slot: [[AtomicU64; PROTOCOLS]; LISTENERS],
     opened: AtomicU64,
     closed: AtomicU64,
     resumed: AtomicU64,
@@ -89,15 +90,22 @@ pub struct StreamStats {
     pub resumed_with_last_event_id: u64,
 }
 
-const LISTENER_SLOTS: [&str; 4] = ["http", "https", "https-h1", "unknown"];
-const PROTOCOL_SLOTS: [&str; 2] = ["HTTP/1.1", "HTTP/2"];
+/// Every listener, then "unknown" (a request that came through no listener: a unit test).
+const LISTENERS: usize = ListenerKind::COUNT + 1;
+const LISTENER_SLOTS: [&str; LISTENERS] = ["http", "https", "https-h1", "h3", "unknown"];
+const PROTOCOLS: usize = 3;
+const PROTOCOL_SLOTS: [&str; PROTOCOLS] = ["HTTP/1.1", "HTTP/2", "HTTP/3"];
 
 fn listener_slot(request: &RequestInfo) -> usize {
-    request.listener.map_or(3, |l| l.index())
+    request.listener.map_or(ListenerKind::COUNT, |l| l.index())
 }
 
 fn protocol_slot(version: Version) -> usize {
-    usize::from(version == Version::HTTP_2)
+    match version {
+        Version::HTTP_2 => 1,
+        Version::HTTP_3 => 2,
+        _ => 0,
+    }
 }
 
 /// Why a new stream was not let in.
@@ -203,6 +211,7 @@ impl StreamRegistry {
             path,
             open_h1 = open.http1,
             open_h2 = open.http2,
+            open_h3 = open.http3,
             "stream opened"
         );
         Ok(guard)
@@ -219,6 +228,7 @@ impl StreamRegistry {
         OpenStreams {
             http1: by_protocol(0),
             http2: by_protocol(1),
+            http3: by_protocol(2),
         }
     }
 
@@ -234,7 +244,7 @@ impl StreamRegistry {
                 protocols.insert(PROTOCOL_SLOTS[p], n);
                 *open_by_protocol.entry(PROTOCOL_SLOTS[p]).or_default() += n;
             }
-            if l < 3 || protocols.values().any(|n| *n > 0) {
+            if l < ListenerKind::COUNT || protocols.values().any(|n| *n > 0) {
                 open_by_listener.insert(LISTENER_SLOTS[l], protocols);
             }
         }

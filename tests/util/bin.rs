@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sselab");
 
-/// `sselab ARGS` without any `SSELAB_*` or `RUST_LOG` from the test's own environment.
+/// `sselab ARGS` without any `SSELAB_*` or `RUST_LOG` from the test's own environment, and
+/// with the HTTP/3 listener off unless ARGS name one: its default, UDP 127.0.0.1:8443, would
+/// be shared by every test running at once.
 pub fn sselab(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("RUST_LOG");
@@ -18,6 +20,7 @@ pub fn sselab(args: &[&str]) -> Command {
             command.env_remove(name);
         }
     }
+    command.env("SSELAB_H3", "off");
     command
 }
 

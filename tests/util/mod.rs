@@ -38,6 +38,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     pub https: SocketAddr,
     pub https_h1: SocketAddr,
+    /// The HTTP/3 listener (UDP).
+    pub h3: SocketAddr,
     /// The `--metrics` listener, when the test asked for one.
     pub metrics: Option<SocketAddr>,
     pub cert_pem: PathBuf,
@@ -50,12 +52,14 @@ pub struct TestServer {
 }
 
 /// Every listener on a free loopback port.
-pub const ALL_ON_PORT_0: [&str; 6] = [
+pub const ALL_ON_PORT_0: [&str; 8] = [
     "--http",
     "127.0.0.1:0",
     "--https",
     "127.0.0.1:0",
     "--https-h1",
+    "127.0.0.1:0",
+    "--h3",
     "127.0.0.1:0",
 ];
 
@@ -92,7 +96,7 @@ impl TestServer {
     /// and these flags: a restart, as clients see it.
     pub async fn restart(&mut self, extra: &[&str]) {
         self.stop().await;
-        let binds = [self.http, self.https, self.https_h1].map(|addr| addr.to_string());
+        let binds = [self.http, self.https, self.https_h1, self.h3].map(|addr| addr.to_string());
         let listeners = [
             "--http",
             &binds[0],
@@ -100,6 +104,8 @@ impl TestServer {
             &binds[1],
             "--https-h1",
             &binds[2],
+            "--h3",
+            &binds[3],
         ];
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         let args = args_with_listeners(&listeners, dir.path(), extra);
@@ -110,10 +116,11 @@ impl TestServer {
         let server = Server::bind(&args).expect("server binds");
         let metrics = server.metrics_addr();
         let addr = |kind| server.addr(kind).expect("listener is on");
-        let (http, https, https_h1) = (
+        let (http, https, https_h1, h3) = (
             addr(ListenerKind::Http),
             addr(ListenerKind::Https),
             addr(ListenerKind::HttpsH1),
+            addr(ListenerKind::H3),
         );
         let certificate = server.certificate().expect("certificate");
         let (cert_pem, spki) = (
@@ -129,6 +136,7 @@ impl TestServer {
             http,
             https,
             https_h1,
+            h3,
             metrics,
             cert_pem,
             spki,

@@ -1,0 +1,197 @@
+//! The HTTP/3 listener: QUIC on a UDP socket (quinn), HTTP/3 framing (h3, through h3-quinn),
+//! and the same axum router as the TCP listeners behind it — no handler knows which transport
+//! carried its request, beyond `Version::HTTP_3`.
+//!
+//! A QUIC connection is admitted against the same connection caps as a TCP one, gets a
+//! [`ConnInfo`] like them, and counts its requests the same way. Its stream limit is
+//! `initial_max_streams_bidi` ([`ProtocolLimits::h3_max_streams`]): past it, QUIC makes the
+//! client wait for the server to grant more streams, rather than refusing a request.
+//!
+//! Shutdown: once the caller's streams have ended, every connection is sent GOAWAY, answers
+//! what it already accepted, and closes; whatever is still open at the grace deadline is
+//! cut with the endpoint.
+
+mod request;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::ListenerKind;
+use super::certs::CertMaterial;
+use super::conn::{ConnCounters, ConnInfo};
+use super::limits::ProtocolLimits;
+use super::tls;
+
+/// QUIC PINGs at this interval keep a connection whose streams are silent (keep-alive
+/// comments off, no events) from reaching its idle timeout.
+const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// A bound UDP socket, not yet serving.
+#[derive(Debug)]
+pub struct H3Socket {
+    socket: std::net::UdpSocket,
+    addr: SocketAddr,
+}
+
+impl H3Socket {
+    pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        let socket = std::net::UdpSocket::bind(addr)?;
+        let addr = socket.local_addr()?;
+        Ok(Self { socket, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Everything one HTTP/3 listener serves with.
+pub struct H3Listener {
+    pub socket: H3Socket,
+    pub certificate: CertMaterial,
+    pub app: Router,
+    pub counters: Arc<ConnCounters>,
+    pub protocol: ProtocolLimits,
+    /// Cancelled when the listener should send GOAWAY and stop accepting.
+    pub stop: CancellationToken,
+    /// How long connections may take to finish after `stop`.
+    pub grace: Duration,
+}
+
+impl H3Listener {
+    /// Accept connections until `stop`, then let them finish within the grace period.
+    pub async fn serve(self) -> anyhow::Result<()> {
+        let config = quinn_config(&self.certificate, &self.protocol)?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            self.socket.socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .with_context(|| format!("cannot serve HTTP/3 on {} (--h3)", self.socket.addr))?;
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                incoming = endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let peer = incoming.remote_address();
+                    let admission = self.counters.admission();
+                    if let Err(refusal) = admission.admit(ListenerKind::H3, Some(peer.ip())) {
+                        tracing::debug!(listener = "h3", %peer, reason = refusal.name(), "connection refused");
+                        incoming.refuse();
+                        continue;
+                    }
+                    let conn = self.counters.opened(ListenerKind::H3, Some(peer));
+                    connections.spawn(connection(
+                        incoming,
+                        conn,
+                        self.app.clone(),
+                        self.protocol,
+                        self.stop.clone(),
+                    ));
+                }
+                Some(_) = connections.join_next() => {}
+                _ = self.stop.cancelled() => break,
+            }
+        }
+        // New connections are refused from here on; accepted ones finish or are cut.
+        endpoint.set_server_config(None);
+        let finished = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.grace, finished).await.is_err() {
+            tracing::debug!(
+                left = connections.len(),
+                "HTTP/3 connections cut at the grace deadline"
+            );
+        }
+        endpoint.close(no_error(), b"shutdown");
+        // Lets the CONNECTION_CLOSE frames leave; bounded because a peer need not answer.
+        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        Ok(())
+    }
+}
+
+/// The QUIC side: TLS 1.3 with ALPN h3 on the shared certificate, the stream limit, and the
+/// keep-alive.
+fn quinn_config(
+    certificate: &CertMaterial,
+    limits: &ProtocolLimits,
+) -> anyhow::Result<quinn::ServerConfig> {
+    let tls = tls::rustls_config(certificate, ListenerKind::H3)?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .context("the certificate's TLS configuration cannot serve QUIC")?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(limits.h3_max_streams.into())
+        .keep_alive_interval(Some(QUIC_KEEP_ALIVE));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
+/// One QUIC connection: the handshake (within the header-read timeout), then its requests,
+/// each on its own task, until the client leaves or shutdown has sent GOAWAY and every
+/// request it accepted is answered.
+async fn connection(
+    incoming: quinn::Incoming,
+    info: Arc<ConnInfo>,
+    app: Router,
+    limits: ProtocolLimits,
+    stop: CancellationToken,
+) {
+    let handshake = async {
+        let quic = incoming.await?;
+        let h3 = h3::server::builder()
+            .max_field_section_size(limits.max_header_bytes.into())
+            .build::<_, bytes::Bytes>(h3_quinn::Connection::new(quic.clone()))
+            .await?;
+        anyhow::Ok((quic, h3))
+    };
+    let (quic, mut h3) = match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => {
+            tracing::debug!(listener = "h3", peer = ?info.peer, "handshake failed: {e:#}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(listener = "h3", peer = ?info.peer, "handshake timed out");
+            return;
+        }
+    };
+    let mut going_away = false;
+    loop {
+        tokio::select! {
+            accepted = h3.accept() => match accepted {
+                Ok(Some(resolver)) => {
+                    tokio::spawn(request::serve(resolver, info.clone(), quic.clone(), app.clone()));
+                }
+                // After GOAWAY (ours or the client's), once every accepted request is done.
+                Ok(None) => break,
+                Err(e) => {
+                    if !e.is_h3_no_error() {
+                        tracing::debug!(listener = "h3", connection = info.id, "connection ended: {e}");
+                    }
+                    break;
+                }
+            },
+            _ = stop.cancelled(), if !going_away => {
+                going_away = true;
+                if let Err(e) = h3.shutdown(0).await {
+                    tracing::debug!(listener = "h3", connection = info.id, "GOAWAY not sent: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    quic.close(no_error(), b"");
+}
+
+/// HTTP/3's H3_NO_ERROR as a QUIC application close code.
+fn no_error() -> quinn::VarInt {
+    quinn::VarInt::from_u64(h3::error::Code::H3_NO_ERROR.value()).unwrap_or(quinn::VarInt::MAX)
+}
