@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +28,10 @@ use super::certs::CertMaterial;
 use super::conn::{ConnCounters, ConnInfo};
 use super::limits::ProtocolLimits;
 use super::tls;
+
+/// How often a connection looks at QUIC's count of STOP_SENDING frames received (see
+/// `request`): how soon a stream a client cancelled is noticed, at most.
+const STOP_SENDING_POLL: Duration = Duration::from_millis(250);
 
 /// QUIC PINGs at this interval keep a connection whose streams are silent (keep-alive
 /// comments off, no events) from reaching its idle timeout.
@@ -163,12 +168,20 @@ async fn connection(
             return;
         }
     };
+    let (stop_sending_tx, stop_sending) = watch::channel(0);
+    let watcher = tokio::spawn(watch_stop_sending(quic.clone(), stop_sending_tx));
     let mut going_away = false;
     loop {
         tokio::select! {
             accepted = h3.accept() => match accepted {
                 Ok(Some(resolver)) => {
-                    tokio::spawn(request::serve(resolver, info.clone(), quic.clone(), app.clone()));
+                    tokio::spawn(request::serve(
+                        resolver,
+                        info.clone(),
+                        quic.clone(),
+                        app.clone(),
+                        stop_sending.clone(),
+                    ));
                 }
                 // After GOAWAY (ours or the client's), once every accepted request is done.
                 Ok(None) => break,
@@ -188,7 +201,25 @@ async fn connection(
             }
         }
     }
+    watcher.abort();
     quic.close(no_error(), b"");
+}
+
+/// Publish QUIC's count of STOP_SENDING frames received whenever it grows, until the
+/// connection closes or nobody listens.
+async fn watch_stop_sending(quic: quinn::Connection, counter: watch::Sender<u64>) {
+    let mut ticks = tokio::time::interval(STOP_SENDING_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = quic.closed() => return,
+            _ = ticks.tick() => {}
+        }
+        let seen = quic.stats().frame_rx.stop_sending;
+        if seen != *counter.borrow() && counter.send(seen).is_err() {
+            return;
+        }
+    }
 }
 
 /// HTTP/3's H3_NO_ERROR as a QUIC application close code.

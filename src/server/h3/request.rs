@@ -4,10 +4,12 @@
 //!
 //! A client that goes away is noticed the way hyper notices it on the other listeners: the
 //! response body is dropped, so the SSE stream's guard counts it as gone. That happens when
-//! the QUIC connection closes (at once), or when a write fails because the client stopped
-//! the stream (STOP_SENDING). h3 0.0.8 gives no way to wait for STOP_SENDING itself, so a
-//! single cancelled stream on a live connection is noticed at its next write: the next event
-//! or keep-alive comment (`--keepalive`, 15 s by default).
+//! the QUIC connection closes, or when a write fails because the client stopped the stream
+//! (STOP_SENDING: a browser closing a tab). h3 0.0.8 has no way to wait for one stream's
+//! STOP_SENDING (hyperium/h3#350), so the connection watches QUIC's count of STOP_SENDING
+//! frames received, and when it grows each of its idle responses writes an empty DATA frame
+//! (two bytes, no body bytes): the stopped one fails that write and ends, so its stream slot
+//! (`--h3-max-streams`) is free again at once rather than at the next keep-alive.
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use futures_util::stream;
 use h3::server::{RequestResolver, RequestStream};
 use http::{HeaderMap, Request, Response, header};
 use http_body_util::BodyExt;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::server::conn::ConnInfo;
@@ -34,12 +37,14 @@ const CONNECTION_HEADERS: [header::HeaderName; 4] = [
     header::HeaderName::from_static("keep-alive"),
 ];
 
-/// Read one request, run it through `app`, and stream the response back.
+/// Read one request, run it through `app`, and stream the response back. `stop_sending`
+/// changes when the connection received a STOP_SENDING (for some stream).
 pub async fn serve(
     resolver: RequestResolver<h3_quinn::Connection, Bytes>,
     conn: Arc<ConnInfo>,
     quic: quinn::Connection,
     app: Router,
+    stop_sending: watch::Receiver<u64>,
 ) {
     let (request, stream) = match resolver.resolve_request().await {
         Ok(pair) => pair,
@@ -73,7 +78,7 @@ pub async fn serve(
     tokio::select! {
         // The body is dropped with this branch: a stream's guard sees its client gone.
         _ = quic.closed() => {}
-        _ = send_body(&mut send, body) => {}
+        _ = send_body(&mut send, body, stop_sending) => {}
     }
 }
 
@@ -96,10 +101,24 @@ fn request_body(
 }
 
 /// Write each body frame as a DATA frame (trailers as trailers), then end the stream. Gives
-/// up at the first failed write: the client stopped reading or left.
-async fn send_body(send: &mut SendHalf, mut body: Body) {
+/// up at the first failed write: the client stopped reading or left. While waiting for the
+/// next frame, each STOP_SENDING on the connection makes it check, with an empty DATA frame,
+/// that this stream is not the stopped one.
+async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch::Receiver<u64>) {
+    // False once the watcher is gone with its connection: frames alone decide then.
+    let mut watching = true;
     loop {
-        let frame = match body.frame().await {
+        let next = tokio::select! {
+            next = body.frame() => next,
+            changed = stop_sending.changed(), if watching => {
+                watching = changed.is_ok();
+                if watching && send.send_data(Bytes::new()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let frame = match next {
             None => break,
             Some(Ok(frame)) => frame,
             Some(Err(e)) => {
