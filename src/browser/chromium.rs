@@ -15,6 +15,7 @@ use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargets
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 
+use super::http3::QuicOrigin;
 use super::{ResponseSeen, find_executable};
 
 /// Executables tried in order when `SSELAB_CHROMIUM` is not set.
@@ -42,14 +43,18 @@ pub struct Chromium {
 }
 
 impl Chromium {
-    /// Start headless Chromium trusting the certificate with this SPKI hash (if any).
-    pub async fn launch(spki_sha256: Option<&str>) -> anyhow::Result<Self> {
+    /// Start headless Chromium trusting the certificate with this SPKI hash (if any), with
+    /// QUIC off, or forced on for one origin (`quic`, which needs the SPKI hash: see
+    /// [`super::http3`]).
+    pub async fn launch(
+        spki_sha256: Option<&str>,
+        quic: Option<&QuicOrigin>,
+    ) -> anyhow::Result<Self> {
         let executable = find_chromium()?;
         let profile = tempfile::tempdir().context("creating a Chromium profile directory")?;
         // chromiumoxide adds the leading `--` itself.
         let args = [
             "disable-gpu",
-            "disable-quic",
             "no-first-run",
             "disable-background-networking",
             "disable-component-update",
@@ -60,6 +65,13 @@ impl Chromium {
         if let Some(spki) = spki_sha256 {
             builder = builder.arg(("ignore-certificate-errors-spki-list", spki));
         }
+        builder = match quic {
+            None => builder.arg("disable-quic"),
+            Some(origin) => {
+                let (switch, value) = origin.chromium_switch();
+                builder.arg((switch, value.as_str()))
+            }
+        };
         let config = builder
             .chrome_executable(&executable)
             .no_sandbox()

@@ -26,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::bidi::{Bidi, remote_value_to_json};
+use super::http3::{FIREFOX_QUIC_OFF, QuicOrigin};
 use super::{ResponseSeen, find_executable};
 
 /// Executables tried in order when `SSELAB_FIREFOX` is not set.
@@ -38,7 +39,8 @@ const BIDI_BANNER: &str = "WebDriver BiDi listening on ";
 const START_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The profile's preferences: no calls home, no speculative connections (they would show up in
-/// the connection counts), and the per-host limit left alone.
+/// the connection counts), and the per-host limit left alone. HTTP/3's come after them
+/// ([`super::http3`]).
 const USER_JS: &str = r#"// Written by sselab for one headless run; the profile is deleted afterwards.
 // Telemetry: no pings.
 user_pref("toolkit.telemetry.enabled", false);
@@ -74,8 +76,6 @@ user_pref("network.dns.disablePrefetch", true);
 user_pref("network.predictor.enabled", false);
 user_pref("network.http.speculative-parallel-limit", 0);
 user_pref("browser.urlbar.speculativeConnect.enabled", false);
-// HTTP/3: off, as Chromium runs with --disable-quic (the lab compares HTTP/1.1 with HTTP/2).
-user_pref("network.http.http3.enable", false);
 // Default-browser check: never asked.
 user_pref("browser.shell.checkDefaultBrowser", false);
 // First-run and what's-new pages: none.
@@ -120,12 +120,18 @@ pub struct FirefoxTab {
 }
 
 impl Firefox {
-    /// Start Firefox; with `accept_insecure_certs` this session trusts any certificate.
-    pub async fn launch(accept_insecure_certs: bool) -> anyhow::Result<Self> {
+    /// Start Firefox; with `accept_insecure_certs` this session trusts any certificate. HTTP/3
+    /// is off, or on for the one origin `quic` names.
+    pub async fn launch(
+        accept_insecure_certs: bool,
+        quic: Option<&QuicOrigin>,
+    ) -> anyhow::Result<Self> {
         let executable = find_firefox()?;
         let profile = tempfile::tempdir().context("creating a Firefox profile directory")?;
         let prefs = profile.path().join("user.js");
-        std::fs::write(&prefs, USER_JS).with_context(|| format!("writing {}", prefs.display()))?;
+        let http3 = quic.map_or(FIREFOX_QUIC_OFF.to_string(), QuicOrigin::firefox_prefs);
+        std::fs::write(&prefs, format!("{USER_JS}{http3}"))
+            .with_context(|| format!("writing {}", prefs.display()))?;
         let mut process = Command::new(&executable)
             .args(["--headless", "--no-remote", "--profile"])
             .arg(profile.path())

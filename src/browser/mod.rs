@@ -28,8 +28,10 @@ use crate::sync::lock;
 mod bidi;
 pub mod chromium;
 pub mod firefox;
+pub mod http3;
 mod probe;
 
+pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
 
 /// Which browser drives the tabs.
@@ -135,7 +137,7 @@ pub struct TabState {
     /// connection is waiting again, so it does not count).
     pub open: bool,
     pub events: u64,
-    /// The stream response's protocol (`http/1.1`, `h2`), when the response came.
+    /// The stream response's protocol (`http/1.1`, `h2`, `h3`), when the response came.
     pub protocol: Option<String>,
     /// The stream's connection id (see [`ConnectionSource`]).
     pub connection: Option<u64>,
@@ -184,15 +186,25 @@ struct ClockPage {
 }
 
 impl LabBrowser {
-    /// Start `engine` headless; `spki_sha256` is the certificate to trust (Chromium trusts
-    /// that hash; Firefox, given one, accepts insecure certificates for the session).
+    /// Start `engine` headless, QUIC off; `spki_sha256` is the certificate to trust (Chromium
+    /// trusts that hash; Firefox, given one, accepts insecure certificates for the session).
     pub async fn launch(engine: Engine, spki_sha256: Option<&str>) -> anyhow::Result<Self> {
+        Self::launch_with_quic(engine, spki_sha256, None).await
+    }
+
+    /// [`launch`](Self::launch), but with `quic` naming the one origin to reach over HTTP/3
+    /// (everything else stays on TCP); `None` is QUIC off.
+    pub async fn launch_with_quic(
+        engine: Engine,
+        spki_sha256: Option<&str>,
+        quic: Option<&QuicOrigin>,
+    ) -> anyhow::Result<Self> {
         Ok(match engine {
-            Engine::Chromium => {
-                Self::Chromium(Box::new(chromium::Chromium::launch(spki_sha256).await?))
-            }
+            Engine::Chromium => Self::Chromium(Box::new(
+                chromium::Chromium::launch(spki_sha256, quic).await?,
+            )),
             Engine::Firefox => Self::Firefox(Box::new(
-                firefox::Firefox::launch(spki_sha256.is_some()).await?,
+                firefox::Firefox::launch(spki_sha256.is_some(), quic).await?,
             )),
         })
     }
@@ -408,12 +420,13 @@ pub async fn eval<T: DeserializeOwned>(page: &Tab, expression: &str) -> anyhow::
     serde_json::from_str(json).with_context(|| format!("parsing the value of {expression}"))
 }
 
-/// Each engine's name for a protocol, as Chromium's ALPN-style ids (`http/1.1`, `h2`).
+/// Each engine's name for a protocol, as Chromium's ALPN-style ids (`http/1.1`, `h2`, `h3`).
 fn normalise_protocol(protocol: &str) -> String {
     let lower = protocol.to_ascii_lowercase();
     match lower.as_str() {
         "http/2" | "http/2.0" | "h2" => "h2".into(),
         "http/1.1" | "http/1" => "http/1.1".into(),
+        "http/3" | "http/3.0" | "h3" => "h3".into(),
         _ => lower,
     }
 }
