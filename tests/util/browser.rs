@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use sselab::browser::{Engine, LabBrowser, Tab, eval};
+use sselab::browser::{Engine, LabBrowser, QuicOrigin, Tab, eval};
 
 use super::{PATIENCE, TestServer};
 
@@ -55,4 +55,18 @@ macro_rules! in_every_engine {
             )+
         }
     };
+}
+
+/// Headless `engine` trusting `server`'s certificate and reaching its HTTP/3 listener over
+/// QUIC (everything else stays on TCP).
+pub async fn launch_over_http3(engine: Engine, server: &TestServer) -> LabBrowser {
+    let origin = QuicOrigin::of_url(&http3_url(server, "")).expect("an https URL");
+    LabBrowser::launch_with_quic(engine, Some(&server.spki), Some(&origin))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `path_and_query` (after the `/`) on `server`'s HTTP/3 listener.
+pub fn http3_url(server: &TestServer, path_and_query: &str) -> String {
+    format!("https://127.0.0.1:{}/{path_and_query}", server.h3.port())
 }

@@ -1,0 +1,197 @@
+//! Real browsers over HTTP/3 (QUIC) to the `--h3` listener: the README's HTTP/3 column,
+//! proved by the browser itself, in Chromium and Firefox ESR. Each browser here starts with
+//! QUIC forced on for the listener's origin (`LabBrowser::launch_with_quic`: Chromium's
+//! `--origin-to-force-quic-on`, Firefox's `alt-svc-mapping-for-testing`), since neither uses
+//! QUIC to a fresh self-signed server by itself; every other browser test runs with QUIC off.
+//!
+//! The pages are at `https://127.0.0.1:H3PORT/`: the test server's UDP port, which no TCP
+//! listener shares, so a tab that fell back to TCP would fail rather than pass on HTTP/2.
+
+mod util;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sselab::browser::{Engine, Probe, TabsReport, eval};
+use util::TestServer;
+use util::browser::{http3_url, launch_over_http3, until};
+
+/// Long enough for every stream that can open to open, on a busy machine.
+const SETTLE: Duration = Duration::from_secs(4);
+
+/// How long a probe waits before it counts as blocked: a blocked one never answers (the
+/// streams never time out in these tests), and one that is not takes milliseconds.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What "takes milliseconds" must stay under on a busy 2-core machine.
+const FAST: u64 = 1000;
+
+/// What ten tabs over HTTP/3 did, the server's count of its open HTTP/3 streams (read while
+/// the tabs were still open), and the probe beside them when asked for.
+struct Measured {
+    report: TabsReport,
+    server_http3: usize,
+    probe: Option<Probe>,
+}
+
+/// Ten tabs of the clock page over HTTP/3, read after [`SETTLE`]; then, with `probe`, a
+/// fetch from a tab and an 11th tab's page.
+async fn ten_tabs_over_http3(engine: Engine, server: &TestServer, probe: bool) -> Measured {
+    let browser = launch_over_http3(engine, server).await;
+    let tabs = browser
+        .open_tabs(&http3_url(server, ""), 10, SETTLE)
+        .await
+        .expect("tabs");
+    // Before the probe: its new tab would hold one more stream.
+    let server_http3 = server.state.streams.open_streams().http3;
+    let probe = match probe {
+        true => Some(browser.probe(&tabs, PROBE_TIMEOUT).await.expect("probe")),
+        false => None,
+    };
+    browser.close().await;
+    eprintln!(
+        "{engine} over HTTP/3: {} server_http3={server_http3} {}",
+        tabs.report.line(),
+        probe.as_ref().map(Probe::fields).unwrap_or_default()
+    );
+    Measured {
+        report: tabs.report,
+        server_http3,
+        probe,
+    }
+}
+
+async fn http3_opens_all_ten_on_one_quic_connection(engine: Engine) {
+    let server = TestServer::start(&["--tick-ms", "500"]).await;
+    let measured = ten_tabs_over_http3(engine, &server, false).await;
+    let report = &measured.report;
+    assert_eq!(
+        report.line(),
+        "open=10 pending=0 protocol=h3 connections=1",
+        "{report:#?}"
+    );
+    assert!(
+        report.tabs.iter().all(|t| t.events >= 2),
+        "all of them tick: {report:#?}"
+    );
+    assert_eq!(
+        measured.server_http3, 10,
+        "the server counts ten HTTP/3 streams"
+    );
+}
+
+/// At `--h3-max-streams 5` (the QUIC bidirectional stream limit the server grants) both
+/// engines do what they do at HTTP/2's `SETTINGS_MAX_CONCURRENT_STREAMS`: five streams open,
+/// the other five tabs wait on the same connection, and no second QUIC connection is opened
+/// to get more streams (measured in Chromium 156 and Firefox ESR 153, every run).
+async fn http3_stops_at_the_servers_quic_stream_limit(engine: Engine) {
+    let server = TestServer::start(&["--tick-ms", "500", "--h3-max-streams", "5"]).await;
+    let measured = ten_tabs_over_http3(engine, &server, false).await;
+    let report = &measured.report;
+    assert_eq!(
+        report.line(),
+        "open=5 pending=5 protocol=h3 connections=1",
+        "{report:#?}"
+    );
+    assert_eq!(
+        measured.server_http3, 5,
+        "the server holds five HTTP/3 streams"
+    );
+}
+
+async fn a_timed_out_http3_stream_reconnects_with_last_event_id(engine: Engine) {
+    let server = TestServer::start(&["--tick-ms", "250"]).await;
+    let browser = launch_over_http3(engine, &server).await;
+    let page = browser
+        .page(&http3_url(&server, "?timeout=3&retry=1500"))
+        .await
+        .expect("clock page");
+    until(&page, "window.sselab && window.sselab.opens >= 2 && window.sselab.events > window.sselab.ids.indexOf(window.sselab.lastEventIdSent[1]) + 2").await;
+    let lab: Value = eval(&page, "window.sselab").await.expect("page state");
+    browser.close().await;
+
+    assert_eq!(
+        lab["protocol"], "HTTP/3",
+        "the reconnect came over HTTP/3: {lab}"
+    );
+    let delay = lab["reconnectDelaysMs"][0]
+        .as_f64()
+        .expect("a reconnect was timed");
+    assert!(
+        (1200.0..5000.0).contains(&delay),
+        "reconnected after {delay} ms, retry was 1500: {lab}"
+    );
+    assert_eq!(lab["gaps"], 0, "no tick lost: {lab}");
+    assert_eq!(
+        lab["lastEventIdSent"][0],
+        Value::Null,
+        "the first connect sends none"
+    );
+    let sent = lab["lastEventIdSent"][1]
+        .as_u64()
+        .expect("the reconnect sent Last-Event-ID");
+    // The last id received before the stream ended: about 3 s of 250 ms ticks.
+    assert!((8..=16).contains(&sent), "Last-Event-ID {sent}: {lab}");
+    let ids: Vec<u64> = serde_json::from_value(lab["ids"].clone()).expect("ids");
+    let at = ids
+        .iter()
+        .position(|id| *id == sent)
+        .expect("an id the page received");
+    assert_eq!(
+        ids[at + 1],
+        sent + 1,
+        "the next tick continues right after it: {ids:?}"
+    );
+    eprintln!("{engine}: reconnected over HTTP/3 {delay} ms after the error, Last-Event-ID {sent}");
+    let stats = server.state.streams.stats();
+    assert!(stats.resumed_with_last_event_id >= 1, "{stats:?}");
+}
+
+async fn over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(engine: Engine) {
+    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
+    let measured = ten_tabs_over_http3(engine, &server, true).await;
+    let (report, probe) = (&measured.report, measured.probe.expect("probed"));
+    assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
+    let fetch = probe
+        .fetch
+        .millis()
+        .unwrap_or_else(|| panic!("fetch: {probe:?}"));
+    let nav = probe
+        .nav
+        .millis()
+        .unwrap_or_else(|| panic!("navigation: {probe:?}"));
+    assert!(
+        fetch < FAST && nav < FAST,
+        "fetch {fetch} ms, navigation {nav} ms"
+    );
+}
+
+/// As over HTTP/2: with the five streams the server grants all held, nothing else gets
+/// through to the origin, not even a fetch or a new tab's page.
+async fn at_the_servers_quic_stream_limit_the_probe_waits_too(engine: Engine) {
+    let server = TestServer::start(&[
+        "--tick-ms",
+        "500",
+        "--timeout",
+        "0",
+        "--h3-max-streams",
+        "5",
+    ])
+    .await;
+    let measured = ten_tabs_over_http3(engine, &server, true).await;
+    let (report, probe) = (&measured.report, measured.probe.expect("probed"));
+    assert_eq!((report.open, report.pending), (5, 5), "{report:#?}");
+    assert_eq!(
+        probe.fields(),
+        "probe_fetch=blocked probe_nav=blocked",
+        "the one connection is full: {probe:?}"
+    );
+}
+
+in_every_engine!(
+    http3_opens_all_ten_on_one_quic_connection,
+    http3_stops_at_the_servers_quic_stream_limit,
+    a_timed_out_http3_stream_reconnects_with_last_event_id,
+    over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams,
+    at_the_servers_quic_stream_limit_the_probe_waits_too,
+);
