@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Open N tabs of sselab's clock page in one browser and see the connection limit for yourself.
 #
-#   scripts/open_tabs.sh [--proto h1|h1tls|h2] [--tabs N] [--url URL] [--browser CMD|ENGINE]
-#                        [--share leader|worker|none]
+#   scripts/open_tabs.sh [--proto h1|h1tls|h2|h3] [--tabs N] [--url URL] [--browser CMD|ENGINE]
+#                        [--share leader|worker|none] [--stats-from URL]
 #                        [--headless [--settle SECS] [--probe [--probe-timeout SECS]]]
 #
 #   --proto     h1: plain HTTP/1.1 (:8080)   h1tls: HTTPS, HTTP/1.1 only (:8444)
 #               h2: HTTPS with HTTP/2 (:8443, the default)
+#               h3: HTTP/3 over QUIC (UDP :8443): the browser gets QUIC forced on for the
+#               page's origin (Chromium: --origin-to-force-quic-on and the certificate's SPKI
+#               hash, fresh profile; headless Firefox: its HTTP/3 prefs)
 #   --tabs N    how many tabs (default 10)
 #   --url URL   the page to open instead (any sselab listener)
+#   --stats-from URL   (h3) the sselab HTTPS (TCP) listener to check and read server_streams
+#               from, when it is not on the h3 port's number (default: the page's origin)
 #   --share M   add share=M to the page's query: how tabs share one stream (default: none)
 #   --browser   the browser command (default: the first of chromium, google-chrome, firefox,
 #               xdg-open); with --headless the engine: chromium (default) or firefox
@@ -25,8 +30,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=() settle=()
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=() settle=() stats_from=
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --proto) proto=${2:-}; shift 2 ;;
@@ -35,6 +40,7 @@ while [ $# -gt 0 ]; do
     --browser) browser=${2:-}; shift 2 ;;
     --headless) headless=1; shift ;;
     --share) share=${2:-}; shift 2 ;;
+    --stats-from) stats_from=${2:-}; shift 2 ;;
     --probe) probe+=(--probe); shift ;;
     --settle) settle=(--settle "${2:-}"); shift 2 ;;
     --probe-timeout) probe+=(--probe-timeout "${2:-}"); shift 2 ;;
@@ -46,8 +52,13 @@ case $proto in
   h1) default_url=http://127.0.0.1:8080/ ;;
   h1tls) default_url=https://127.0.0.1:8444/ ;;
   h2) default_url=https://127.0.0.1:8443/ ;;
-  *) echo "open_tabs: --proto must be h1, h1tls or h2, got '$proto'" >&2; exit 2 ;;
+  # The h3 listener's default UDP port has the HTTPS listener's number, as browsers expect.
+  h3) default_url=https://127.0.0.1:8443/ ;;
+  *) echo "open_tabs: --proto must be h1, h1tls, h2 or h3, got '$proto'" >&2; exit 2 ;;
 esac
+if [ -n "$stats_from" ] && [ "$proto" != h3 ]; then
+  echo "open_tabs: --stats-from is for --proto h3 (the other listeners answer over TCP themselves)" >&2; exit 2
+fi
 [[ $tabs =~ ^[0-9]+$ ]] && [ "$tabs" -ge 1 ] && [ "$tabs" -le 200 ] ||
   { echo "open_tabs: --tabs must be a number from 1 to 200, got '$tabs'" >&2; exit 2; }
 url=${url:-$default_url}
@@ -65,11 +76,17 @@ if [ "$headless" -eq 1 ]; then
   esac
 fi
 
+if [ "$proto" = h3 ]; then
+  case $url in https://*) ;; *) echo "open_tabs: --proto h3 needs an https:// URL, got '$url'" >&2; exit 2 ;; esac
+fi
+
+# curl here speaks no HTTP/3: an h3 page is checked at its server's HTTPS (TCP) listener.
+check_url=${stats_from:-$url}
 started_pid=""
 stop_started() { [ -n "$started_pid" ] && kill "$started_pid" 2>/dev/null || true; }
-if ! curl -sk --max-time 2 -o /dev/null "${url%/}/healthz"; then
-  if [ "$url" != "$default_url" ]; then
-    echo "open_tabs: nothing answers at $url; start sselab there first" >&2; exit 1
+if ! curl -sk --max-time 2 -o /dev/null "${check_url%/}/healthz"; then
+  if [ "$url" != "$default_url" ] || [ -n "$stats_from" ]; then
+    echo "open_tabs: nothing answers at $check_url; start sselab there first" >&2; exit 1
   fi
   bin=$(sselab_bin)
   echo "open_tabs: starting $bin (log: /tmp/sselab-open-tabs.log)"
@@ -84,7 +101,9 @@ fi
 
 if [ "$headless" -eq 1 ]; then
   trap stop_started EXIT
+  tcp_or_h3=tcp; [ "$proto" = h3 ] && tcp_or_h3=h3
   "$(sselab_bin)" tabs --browser "${browser:-chromium}" --url "$url" --tabs "$tabs" \
+    --proto "$tcp_or_h3" ${stats_from:+--stats-from "$stats_from"} \
     ${share:+--share "$share"} "${settle[@]}" "${probe[@]}"
   exit 0
 fi
@@ -101,8 +120,24 @@ fi
 
 urls=()
 for _ in $(seq 1 "$tabs"); do urls+=("$url"); done
+quic=()
+if [ "$proto" = h3 ]; then
+  case $(basename "${browser%% *}") in
+    chromium*|google-chrome*|chrome) ;;
+    *) echo "open_tabs: --proto h3 opens Chromium (it takes QUIC switches on its command line); for Firefox use --headless --browser firefox" >&2; exit 2 ;;
+  esac
+  cert=${SSELAB_CERT_DIR:-certs}/cert.pem
+  [ -r "$cert" ] || { echo "open_tabs: --proto h3 needs the server's certificate for its SPKI hash; $cert is not readable (set SSELAB_CERT_DIR)" >&2; exit 1; }
+  spki=$(openssl x509 -in "$cert" -pubkey -noout | openssl pkey -pubin -outform der |
+    openssl dgst -sha256 -binary | base64)
+  origin=${url#https://}; origin=${origin%%/*}
+  # A fresh profile: a running Chromium with another profile would ignore the switches.
+  profile=$(mktemp -d /tmp/sselab-h3-profile.XXXXXX)
+  quic=(--user-data-dir="$profile" --origin-to-force-quic-on="$origin" --ignore-certificate-errors-spki-list="$spki")
+  echo "open_tabs: $browser ${quic[*]}"
+fi
 case $(basename "${browser%% *}") in
-  chromium*|google-chrome*|chrome) $browser --new-window "${urls[@]}" >/dev/null 2>&1 & ;;
+  chromium*|google-chrome*|chrome) $browser "${quic[@]}" --new-window "${urls[@]}" >/dev/null 2>&1 & ;;
   firefox*) $browser --new-window "$url" >/dev/null 2>&1 &
             sleep 1
             for _ in $(seq 2 "$tabs"); do $browser --new-tab "$url" >/dev/null 2>&1; done ;;
@@ -110,12 +145,13 @@ case $(basename "${browser%% *}") in
 esac
 
 echo "Opened $tabs tabs of $url in $browser."
-case $url in
-  http://*) echo "Look for: 6 tabs tick, the rest say 'waiting' — HTTP/1.1 allows 6 connections per host." ;;
+case $proto:$url in
+  h3:*) echo "Look for: all $tabs tick, each page says HTTP/3 — every stream on one QUIC connection." ;;
+  *:http://*) echo "Look for: 6 tabs tick, the rest say 'waiting' — HTTP/1.1 allows 6 connections per host." ;;
   *:8444*) echo "Look for: still only 6 tick — TLS alone does not lift the limit; this listener is HTTP/1.1 only." ;;
   *) echo "Look for: all $tabs tick, on one HTTP/2 connection (each page says which connection)." ;;
 esac
-case $url in https://*)
+case $proto:$url in h3:*) ;; *:https://*)
   echo "The certificate is self-signed: accept it once in the first tab, or trust certs/cert.pem (see certs/README.md)." ;;
 esac
 echo "Live counts: ${url%/}/lab/dashboard"

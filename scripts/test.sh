@@ -63,6 +63,9 @@ check_tabs() { # url expected-last-line (an extended regex) [sselab tabs flags..
 check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1\.1 connections=6 server_streams=6"
 check_tabs "$URL_HTTPS_H1" "open=6 pending=4 protocol=http/1\.1 connections=6 server_streams=6"
 check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1 server_streams=10"
+# HTTP/3: QUIC forced on for the h3 listener's origin; the counters come over TCP from HTTPS.
+h3=(--proto h3 --stats-from "$URL_HTTPS/")
+check_tabs "$URL_H3" "open=10 pending=0 protocol=h3 connections=1 server_streams=10" "${h3[@]}"
 
 step "scripts/open_tabs.sh --headless --browser firefox (the same tabs in Firefox ESR, over BiDi)"
 # Connections here are the server's connection ids (BiDi has none); a short settle keeps it lean.
@@ -73,6 +76,7 @@ wall="open=[67] pending=[34] protocol=http/1\.1 connections=[67]"
 check_tabs "$URL_HTTP" "$wall server_streams=[67]" "${firefox[@]}"
 check_tabs "$URL_HTTPS_H1" "$wall server_streams=[67]" "${firefox[@]}"
 check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1 server_streams=10" "${firefox[@]}"
+check_tabs "$URL_H3" "open=10 pending=0 protocol=h3 connections=1 server_streams=10" "${firefox[@]}" "${h3[@]}"
 # The fetch from a tab and the new tab's page wait, or get a connection past the six (a page
 # load is urgent-start in Firefox: seen once, 78 ms).
 check_tabs "$URL_HTTP" "$wall probe_fetch=([0-9]+ms|blocked) probe_nav=([0-9]+ms|blocked) server_streams=[67]" \
@@ -84,6 +88,8 @@ check_tabs "$URL_HTTP" "open=6 pending=4 protocol=http/1\.1 connections=6 probe_
   --probe --probe-timeout 3
 check_tabs "$URL_HTTPS" "open=10 pending=0 protocol=h2 connections=1 probe_fetch=[0-9]+ms probe_nav=[0-9]+ms server_streams=10" \
   --probe --probe-timeout 3
+check_tabs "$URL_H3" "open=10 pending=0 protocol=h3 connections=1 probe_fetch=[0-9]+ms probe_nav=[0-9]+ms server_streams=10" \
+  --probe --probe-timeout 3 "${h3[@]}"
 
 step "scripts/open_tabs.sh --headless --share (one stream for every tab, from the shell)"
 # The leader's stream is one tab's: one connection, one server stream, and the origin free.

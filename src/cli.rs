@@ -119,8 +119,35 @@ pub struct TabsArgs {
     #[arg(long, value_name = "MODE", value_enum)]
     pub share: Option<Share>,
 
+    /// How the browser reaches the page: `tcp` (QUIC off: HTTP/1.1 or HTTP/2, whichever the
+    /// URL's listener speaks) or `h3` (QUIC forced on for the URL's origin, which must be
+    /// https://, e.g. https://127.0.0.1:8443/ for sselab's --h3 listener).
+    #[arg(
+        long,
+        value_name = "PROTO",
+        value_enum,
+        default_value_t = TabsProto::Tcp,
+        env = "SSELAB_TABS_PROTO"
+    )]
+    pub proto: TabsProto,
+
+    /// The sselab whose `/api/stats` gives `server_streams`, e.g. https://127.0.0.1:8443/,
+    /// read over TCP. Default: the page's origin; with `--proto h3` that is the HTTPS
+    /// listener on the UDP port's number, where sselab puts it unless told otherwise.
+    #[arg(long, value_name = "URL", env = "SSELAB_STATS_FROM")]
+    pub stats_from: Option<String>,
+
     #[command(flatten)]
     pub browser: BrowserArgs,
+}
+
+/// How `sselab tabs`' browser reaches the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TabsProto {
+    /// QUIC off: the browser speaks what the URL's TCP listener offers.
+    Tcp,
+    /// HTTP/3: QUIC forced on for the URL's origin.
+    H3,
 }
 
 /// How tabs of one page share an SSE stream (the `share=` query of sselab's pages).

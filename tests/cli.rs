@@ -173,6 +173,15 @@ fn bad_flags_name_the_flag() {
             ],
             "--probe-timeout",
         ),
+        // HTTP/3 is TLS only: a plain http:// page cannot be reached over QUIC.
+        (
+            vec!["tabs", "--url", "http://127.0.0.1:1/", "--proto", "h3"],
+            "--proto h3",
+        ),
+        (
+            vec!["tabs", "--url", "https://127.0.0.1:1/", "--proto", "h4"],
+            "--proto",
+        ),
         // A timeout for a probe that was not asked for is a mistake worth naming.
         (
             vec![

@@ -88,13 +88,13 @@ mod tests {
             origin.chromium_switch(),
             ("origin-to-force-quic-on", "127.0.0.1:8443".to_string())
         );
-        assert!(
-            origin
-                .firefox_prefs()
-                .contains("\"network.http.http3.alt-svc-mapping-for-testing\", \"127.0.0.1;h3=:8443\"")
-        );
+        assert!(origin.firefox_prefs().contains(
+            "\"network.http.http3.alt-svc-mapping-for-testing\", \"127.0.0.1;h3=:8443\""
+        ));
         assert_eq!(
-            QuicOrigin::of_url("https://localhost/").expect("origin").port,
+            QuicOrigin::of_url("https://localhost/")
+                .expect("origin")
+                .port,
             443
         );
     }
@@ -102,6 +102,9 @@ mod tests {
     #[test]
     fn plain_http_cannot_be_http3() {
         let error = QuicOrigin::of_url("http://127.0.0.1:8080/").expect_err("refused");
-        assert!(error.to_string().contains("needs an https:// URL"), "{error}");
+        assert!(
+            error.to_string().contains("needs an https:// URL"),
+            "{error}"
+        );
     }
 }

@@ -14,7 +14,7 @@ pub use serve::Server;
 pub use tabs::tabs;
 pub use token::token;
 
-use crate::browser::LabBrowser;
+use crate::browser::{LabBrowser, QuicOrigin};
 use crate::cli::{BrowserArgs, CertArgs, ServeArgs, ShotArgs};
 use crate::server::{certs, shutdown};
 
@@ -36,14 +36,16 @@ fn trusted_spki(dir: &Path) -> Option<String> {
         .map(|material| material.spki_sha256)
 }
 
-/// The browser `--browser` names, trusting the certificate in `--cert-dir` when there is one.
-async fn launch(args: &BrowserArgs) -> anyhow::Result<LabBrowser> {
-    LabBrowser::launch(args.engine, trusted_spki(&args.cert_dir).as_deref()).await
+/// The browser `--browser` names, trusting the certificate in `--cert-dir` when there is one;
+/// QUIC off, or on for the one origin `quic` names.
+async fn launch(args: &BrowserArgs, quic: Option<&QuicOrigin>) -> anyhow::Result<LabBrowser> {
+    let spki = trusted_spki(&args.cert_dir);
+    LabBrowser::launch_with_quic(args.engine, spki.as_deref(), quic).await
 }
 
 /// `sselab shot`: a PNG of a page after it settled.
 pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
-    let browser = launch(&args.browser).await?;
+    let browser = launch(&args.browser, None).await?;
     let result = browser
         .screenshot(&args.url, Duration::from_secs(args.wait), &args.out)
         .await;

@@ -2,7 +2,9 @@
 //! then the summary line `open=N pending=M protocol=P connections=C [probe_fetch=…
 //! probe_nav=…] server_streams=S`. The browser's side comes from the browser; the
 //! server's side (`server_streams`) from the server's own counters, read while the tabs
-//! are still open.
+//! are still open. With `--proto h3` the browser reaches the page over QUIC; the counters
+//! are still read over TCP (`--stats-from`, by default the HTTPS listener on the same port
+//! number), so the reading needs no HTTP/3 client and holds no stream on the QUIC side.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,8 +13,8 @@ use anyhow::Context;
 use http::Uri;
 
 use super::launch;
-use crate::browser::{LabBrowser, Probe, ProbeTime, TabsReport};
-use crate::cli::TabsArgs;
+use crate::browser::{LabBrowser, Probe, ProbeTime, QuicOrigin, TabsReport};
+use crate::cli::{TabsArgs, TabsProto};
 use crate::client;
 use crate::server::certs;
 
@@ -28,7 +30,11 @@ struct Measured {
 
 pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
     let url = args.page_url();
-    let browser = launch(&args.browser).await?;
+    let quic = match args.proto {
+        TabsProto::Tcp => None,
+        TabsProto::H3 => Some(QuicOrigin::of_url(&url).context("--proto h3 --url")?),
+    };
+    let browser = launch(&args.browser, quic.as_ref()).await?;
     let measured = measure(&browser, &args, &url).await;
     browser.close().await;
     let Measured {
@@ -77,7 +83,8 @@ async fn measure(browser: &LabBrowser, args: &TabsArgs, url: &str) -> anyhow::Re
     let settle = Duration::from_secs(args.settle);
     let tabs = browser.open_tabs(url, args.tabs as usize, settle).await?;
     // Before the probe: its new tab would hold one more stream.
-    let server_streams = server_streams(url, &args.browser.cert_dir).await;
+    let stats_from = args.stats_from.as_deref().unwrap_or(url);
+    let server_streams = server_streams(stats_from, &args.browser.cert_dir).await;
     let probe = if args.probe {
         let timeout = Duration::from_secs(args.probe_timeout);
         Some(browser.probe(&tabs, timeout).await?)
@@ -100,14 +107,15 @@ fn explain(time: &ProbeTime, timeout_secs: u64) -> String {
     }
 }
 
-/// The server's own count of open SSE streams (`GET /api/stats` on the page's origin),
-/// trusting the certificate in `cert_dir` for https, as the browser does.
-async fn server_streams(page_url: &str, cert_dir: &Path) -> anyhow::Result<u64> {
-    let uri: Uri = page_url
+/// The server's own count of open SSE streams (`GET /api/stats` on the origin of `from`,
+/// the page or `--stats-from`), trusting the certificate in `cert_dir` for https, as the
+/// browser does.
+async fn server_streams(from: &str, cert_dir: &Path) -> anyhow::Result<u64> {
+    let uri: Uri = from
         .parse()
-        .with_context(|| format!("--url {page_url} is not a URL"))?;
+        .with_context(|| format!("{from} is not a URL"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        anyhow::bail!("--url {page_url} needs a scheme and a host");
+        anyhow::bail!("{from} needs a scheme and a host");
     };
     let url = format!("{scheme}://{authority}/api/stats");
     let cacert = cert_dir.join(certs::CERT_FILE);
