@@ -11,10 +11,10 @@ mod util;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sselab::browser::{Engine, Probe, TabsReport, eval};
-use util::TestServer;
 use util::browser::{http3_url, launch_over_http3, until};
+use util::{TestServer, Via};
 
 /// Long enough for every stream that can open to open, on a busy machine.
 const SETTLE: Duration = Duration::from_secs(4);
@@ -147,6 +147,36 @@ async fn a_timed_out_http3_stream_reconnects_with_last_event_id(engine: Engine) 
     assert!(stats.resumed_with_last_event_id >= 1, "{stats:?}");
 }
 
+async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
+    let server = TestServer::start(&["--retry", "300"]).await;
+    // The browser first: the order's clock must start only when the page can open right after.
+    let browser = launch_over_http3(engine, &server).await;
+    let api = server.client(Via::H1).await;
+    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
+    let page = browser
+        .page(&http3_url(&server, &format!("orders/{id}")))
+        .await
+        .expect("order page");
+    until(&page, "window.orderPage.finished === 'done'").await;
+    // The server closed the stream; the browser reconnects after 300 ms, gets 204, and stops.
+    until(&page, "window.orderPage.readyState === 2").await;
+    // Closed now; it must stay closed: several retry periods for a reopen that must not come.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state: Value = eval(&page, "window.orderPage").await.expect("page state");
+    let page_protocol: String = eval(
+        &page,
+        "performance.getEntriesByType('navigation')[0].nextHopProtocol",
+    )
+    .await
+    .expect("the page's protocol");
+    browser.close().await;
+    assert_eq!(page_protocol, "h3", "the order page came over HTTP/3");
+    assert_eq!(state["readyState"], 2, "EventSource CLOSED: {state}");
+    assert_eq!(state["opens"], 1, "never opened again: {state}");
+    let stats = server.state.streams.stats();
+    assert_eq!(stats.opened_total, 1, "the 204 opened no stream: {stats:?}");
+}
+
 async fn over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     let measured = ten_tabs_over_http3(engine, &server, true).await;
@@ -192,6 +222,7 @@ in_every_engine!(
     http3_opens_all_ten_on_one_quic_connection,
     http3_stops_at_the_servers_quic_stream_limit,
     a_timed_out_http3_stream_reconnects_with_last_event_id,
+    a_finished_order_page_stops_reconnecting_over_http3,
     over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams,
     at_the_servers_quic_stream_limit_the_probe_waits_too,
 );
