@@ -185,6 +185,13 @@ struct ClockPage {
     connection: Option<u64>,
 }
 
+impl OpenTabs {
+    /// The tabs, in the order of [`TabsReport::tabs`].
+    pub fn tabs(&self) -> &[Tab] {
+        &self.pages
+    }
+}
+
 impl LabBrowser {
     /// Start `engine` headless, QUIC off; `spki_sha256` is the certificate to trust (Chromium
     /// trusts that hash; Firefox, given one, accepts insecure certificates for the session).
