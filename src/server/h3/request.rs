@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use bytes::{Buf, Bytes};
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use h3::server::{RequestResolver, RequestStream};
 use http::{HeaderMap, Request, Response, header};
 use http_body_util::BodyExt;
@@ -82,7 +82,8 @@ pub async fn serve(
     }
 }
 
-/// The request body as the router reads it: each DATA frame as it arrives.
+/// The request body as the router reads it: each DATA frame as it arrives. Fused: extractors
+/// may poll a body again after its end (axum's `Bytes` does), which an unfold would panic on.
 fn request_body(
     recv: RecvHalf,
 ) -> impl futures_util::Stream<Item = Result<Bytes, h3::error::StreamError>> + Send + 'static {
@@ -98,6 +99,7 @@ fn request_body(
             Err(e) => Some((Err(e), None)),
         }
     })
+    .fuse()
 }
 
 /// Write each body frame as a DATA frame (trailers as trailers), then end the stream. Gives
