@@ -141,7 +141,8 @@ fn quinn_config(
 
 /// One QUIC connection: the handshake (within the header-read timeout), then its requests,
 /// each on its own task, until the client leaves or shutdown has sent GOAWAY and every
-/// request it accepted is answered.
+/// request it accepted is answered; then CONNECTION_CLOSE, as hyper closes an HTTP/2
+/// connection after GOAWAY once its streams are done.
 async fn connection(
     incoming: quinn::Incoming,
     info: Arc<ConnInfo>,
@@ -170,12 +171,15 @@ async fn connection(
     };
     let (stop_sending_tx, stop_sending) = watch::channel(0);
     let watcher = tokio::spawn(watch_stop_sending(quic.clone(), stop_sending_tx));
+    // The requests in flight, so that after GOAWAY the connection closes once they are
+    // answered: h3's accept only ends by itself when the client says GOAWAY too.
+    let mut requests = JoinSet::new();
     let mut going_away = false;
     loop {
         tokio::select! {
             accepted = h3.accept() => match accepted {
                 Ok(Some(resolver)) => {
-                    tokio::spawn(request::serve(
+                    requests.spawn(request::serve(
                         resolver,
                         info.clone(),
                         quic.clone(),
@@ -183,7 +187,7 @@ async fn connection(
                         stop_sending.clone(),
                     ));
                 }
-                // After GOAWAY (ours or the client's), once every accepted request is done.
+                // After the client's GOAWAY, once every accepted request is done.
                 Ok(None) => break,
                 Err(e) => {
                     if !e.is_h3_no_error() {
@@ -192,16 +196,27 @@ async fn connection(
                     break;
                 }
             },
+            Some(_) = requests.join_next() => {
+                if going_away && requests.is_empty() {
+                    break;
+                }
+            }
             _ = stop.cancelled(), if !going_away => {
                 going_away = true;
                 if let Err(e) = h3.shutdown(0).await {
                     tracing::debug!(listener = "h3", connection = info.id, "GOAWAY not sent: {e}");
                     break;
                 }
+                if requests.is_empty() {
+                    break;
+                }
             }
         }
     }
     watcher.abort();
+    // Whatever is still running ends on its own when the connection closes (its body is
+    // dropped then, so its stream is counted gone), as before this loop knew about it.
+    requests.detach_all();
     quic.close(no_error(), b"");
 }
 
