@@ -22,11 +22,15 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub streams: u64,
-    /// HTTP/2 connections to spread the streams over (HTTP/1.1 uses one per stream).
+    /// HTTP/2 or HTTP/3 connections to spread the streams over (HTTP/1.1 uses one per
+    /// stream). HTTP/3: a connection carries at most the server's stream limit at once
+    /// (sselab's --h3-max-streams, 100 by default); streams past it wait for one to end and
+    /// fail as "response: timed out", so use at least streams / limit connections.
     #[arg(long, value_name = "C", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub connections: u64,
-    /// h1, h2 (TLS) or h2c (plain); default h2 for https URLs and h1 for http.
+    /// h1, h2 (TLS), h2c (plain) or h3 (QUIC, https URLs: UDP at the URL's port); default h2
+    /// for https URLs and h1 for http.
     #[arg(long, value_enum)]
     pub proto: Option<Proto>,
     /// Accept any server certificate.

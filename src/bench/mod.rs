@@ -1,6 +1,6 @@
 //! `sselab bench`: a load generator for any SSE server, on hyper's HTTP/1.1 and HTTP/2
-//! clients. It opens N streams (HTTP/1.1: one connection each; HTTP/2: spread over C
-//! connections), optionally publishes timestamped, numbered events at a fixed rate, and
+//! clients and h3's HTTP/3 one. It opens N streams (HTTP/1.1: one connection each; HTTP/2 and
+//! HTTP/3: spread over C connections), optionally publishes timestamped, numbered events at a fixed rate, and
 //! reports establishment, first-event time, delivery latency, lost and duplicated sequence
 //! numbers, and the server's RSS per stream from its Prometheus endpoint.
 //!
@@ -32,10 +32,10 @@ mod tally;
 
 use std::sync::Arc;
 
+use crate::client::ResponseBody;
 use bytes::Bytes;
 use http::{Response, Uri};
 use http_body_util::Full;
-use hyper::body::Incoming;
 
 use crate::client::Conn;
 pub use crate::client::Proto;
@@ -94,7 +94,7 @@ async fn send(
     uri: &Uri,
     content_type: Option<&str>,
     body: Bytes,
-) -> Result<Response<Incoming>, String> {
+) -> Result<Response<ResponseBody>, String> {
     let mut builder = conn
         .request(method, uri)
         .header(http::header::ACCEPT, "text/event-stream");

@@ -12,10 +12,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::client::ResponseBody;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -180,7 +180,7 @@ async fn follow(
 
 /// An open stream.
 struct Opened {
-    body: Incoming,
+    body: ResponseBody,
     /// Held while the body is read, as hyper may close a connection nobody can send on.
     _conn: Conn,
 }

@@ -1,16 +1,16 @@
-//! Opening the streams and reading them: HTTP/2 streams share C connections opened first,
-//! HTTP/1.1 streams each open their own. Each stream records into the [`Tally`] until the
-//! run stops it.
+//! Opening the streams and reading them: HTTP/2 and HTTP/3 streams share C connections opened
+//! first, HTTP/1.1 streams each open their own. Each stream records into the [`Tally`] until
+//! the run stops it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::client::ResponseBody;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -36,14 +36,14 @@ pub(super) struct Streams {
 }
 
 impl Streams {
-    /// Start `--streams` streams spread over `--ramp`. HTTP/2: C shared connections, opened
+    /// Start `--streams` streams spread over `--ramp`. HTTP/2, HTTP/3: C shared connections, opened
     /// first; a failed one fails each of its streams with its reason. HTTP/1.1: one connection
     /// per stream, inside its task.
     pub async fn open(args: &BenchArgs, plan: &Plan, tally: &Arc<Tally>) -> anyhow::Result<Self> {
         let stop = CancellationToken::new();
         let progress = progress_bar(args.json, args.streams);
         let timeout = plan.connect_timeout;
-        // Per node (`--url`, then each `--also-url`), its C shared HTTP/2 connections.
+        // Per node (`--url`, then each `--also-url`), its C shared HTTP/2 or HTTP/3 connections.
         let mut h2_connections: Vec<Vec<Result<Conn, String>>> = Vec::new();
         for (_, target) in &plan.nodes {
             if target.proto != Proto::H1 {
@@ -131,7 +131,7 @@ fn progress_bar(json: bool, streams: u64) -> ProgressBar {
 
 /// An established stream.
 struct Opened {
-    body: Incoming,
+    body: ResponseBody,
     began: Instant,
     /// Held while the body is read, as hyper may close a connection nobody can send on.
     _conn: Conn,

@@ -1,4 +1,5 @@
-//! One HTTP/1.1 + HTTP/2 client, over TCP or TLS, for the load generator and the tests alike.
+//! One HTTP/1.1 + HTTP/2 + HTTP/3 client, over TCP, TLS or QUIC, for the load generator and
+//! the tests alike.
 //!
 //! It is hyper's connection-level client, not a pooled one, on purpose: the bench and the
 //! tests decide how many connections exist and which request goes on which (six HTTP/1.1
@@ -9,8 +10,10 @@
 //!
 //! Errors are one-line strings (a bench stream counts them by reason); nothing here panics.
 
+mod body;
 mod get;
 pub mod h2raw;
+mod h3;
 mod target;
 mod tls;
 
@@ -20,12 +23,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use self::h3::H3Conn;
+pub use self::h3::{H3Body, quic_config};
+pub use body::{BodyError, ResponseBody};
 pub use get::get_body;
 pub use target::{Proto, Target};
 pub use tls::{Trust, connect_tls, tls_config};
@@ -40,8 +45,8 @@ pub struct H2Windows {
     pub connection: Option<u32>,
 }
 
-/// One HTTP connection. Clones share it: HTTP/2 multiplexes their requests; HTTP/1.1 takes
-/// them one at a time, each after the previous response was read whole.
+/// One HTTP connection. Clones share it: HTTP/2 and HTTP/3 multiplex their requests; HTTP/1.1
+/// takes them one at a time, each after the previous response was read whole.
 #[derive(Clone)]
 pub struct Conn(Sender);
 
@@ -50,6 +55,7 @@ enum Sender {
     // A lock, since an HTTP/1.1 connection carries one request at a time.
     H1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
     H2(http2::SendRequest<Full<Bytes>>),
+    H3(H3Conn),
 }
 
 /// A TCP connection with Nagle off: SSE frames are small and wanted now.
@@ -89,17 +95,37 @@ impl Conn {
         Ok(Conn(Sender::H2(send)))
     }
 
+    /// Speak HTTP/3 over a new QUIC connection to `addr` (its own UDP socket), checking the
+    /// certificate against `host`; `config` offers ALPN h3 ([`quic_config`]).
+    pub async fn connect_h3(
+        addr: SocketAddr,
+        host: &str,
+        config: quinn::ClientConfig,
+    ) -> Result<Conn, String> {
+        Ok(Conn(Sender::H3(H3Conn::connect(addr, host, config).await?)))
+    }
+
+    /// Close the connection now, as a client that goes away does (HTTP/3: CONNECTION_CLOSE).
+    /// HTTP/1.1 and HTTP/2 connections close when their last clone and body are dropped.
+    pub fn close(&self) {
+        if let Sender::H3(conn) = &self.0 {
+            conn.close();
+        }
+    }
+
     /// The connection is gone (closed by either side, or after GOAWAY): nothing more can be
     /// sent on it. An HTTP/1.1 connection busy with a request counts as open.
     pub fn is_closed(&self) -> bool {
         match &self.0 {
             Sender::H1(send) => send.try_lock().is_ok_and(|send| send.is_closed()),
             Sender::H2(send) => send.is_closed(),
+            Sender::H3(conn) => conn.is_closed(),
         }
     }
 
     /// A request builder with the URI form the protocol wants: origin-form plus Host for
-    /// HTTP/1.1 (as browsers send), the absolute URI for HTTP/2 (hyper makes it :authority).
+    /// HTTP/1.1 (as browsers send), the absolute URI for HTTP/2 and HTTP/3 (made :scheme and
+    /// :authority).
     pub fn request(&self, method: &str, uri: &Uri) -> http::request::Builder {
         let builder = Request::builder().method(method);
         match &self.0 {
@@ -110,13 +136,21 @@ impl Conn {
                     uri.authority().map_or("", |a| a.as_str()),
                 ),
             Sender::H2(_) => builder.uri(uri.clone()).version(http::Version::HTTP_2),
+            Sender::H3(_) => builder.uri(uri.clone()).version(http::Version::HTTP_3),
         }
     }
 
     /// Send `request` once the connection is ready; resolves with the response head.
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<Incoming>, String> {
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<ResponseBody>, String> {
         let not_ready = |e: hyper::Error| format!("connection: {e}");
         let response = match &self.0 {
+            Sender::H3(conn) => {
+                let response = conn.send(request).await?;
+                return Ok(response.map(ResponseBody::H3));
+            }
             Sender::H1(send) => {
                 let mut send = send.lock().await;
                 send.ready().await.map_err(not_ready)?;
@@ -128,6 +162,8 @@ impl Conn {
                 send.send_request(request).await
             }
         };
-        response.map_err(|e| format!("request: {e}"))
+        response
+            .map(|response| response.map(ResponseBody::Hyper))
+            .map_err(|e| format!("request: {e}"))
     }
 }

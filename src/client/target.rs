@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use http::Uri;
 
-use super::{Conn, H2Windows, Trust, connect_tcp, connect_tls, tls_config};
+use super::{Conn, H2Windows, Trust, connect_tcp, connect_tls, quic_config, tls_config};
 
 /// How the bench speaks to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -21,6 +21,8 @@ pub enum Proto {
     H2,
     /// HTTP/2 with prior knowledge over plain TCP.
     H2c,
+    /// HTTP/3 over QUIC (UDP, ALPN h3): https URLs only, at the URL's port.
+    H3,
 }
 
 /// Windows larger than hyper's stream window, so that thousands of streams on one connection
@@ -36,6 +38,8 @@ pub struct Target {
     pub addr: SocketAddr,
     pub host: String,
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The QUIC configuration made from `tls`, for HTTP/3.
+    pub quic: Option<quinn::ClientConfig>,
     pub proto: Proto,
 }
 
@@ -67,23 +71,35 @@ impl Target {
             (Proto::H2, false) => {
                 bail!("--proto h2 is HTTP/2 over TLS: use an https:// URL, or --proto h2c")
             }
+            (Proto::H3, false) => {
+                bail!("--proto h3 is HTTP/3 over QUIC, always encrypted: use an https:// URL")
+            }
             _ => {}
         }
         let tls = https
             .then(|| bench_tls(proto, cacert, insecure))
             .transpose()?
             .map(Arc::new);
+        let quic = match (&tls, proto) {
+            (Some(tls), Proto::H3) => Some(quic_config(tls.clone())?),
+            _ => None,
+        };
         Ok(Self {
             addr,
             host,
             tls,
+            quic,
             proto,
         })
     }
 
-    /// Open one connection (TCP, TLS if https, then the HTTP handshake).
+    /// Open one connection (TCP, TLS if https, then the HTTP handshake; HTTP/3: QUIC from a
+    /// UDP socket of its own, then the HTTP/3 handshake).
     pub async fn connect(&self, timeout: Duration) -> Result<Conn, String> {
         let connecting = async {
+            if let Some(quic) = &self.quic {
+                return Conn::connect_h3(self.addr, &self.host, quic.clone()).await;
+            }
             let tcp = connect_tcp(self.addr).await?;
             match &self.tls {
                 None => self.handshake(tcp).await,
@@ -105,6 +121,7 @@ impl Target {
         match self.proto {
             Proto::H1 => Conn::handshake_h1(io).await,
             Proto::H2 | Proto::H2c => Conn::handshake_h2(io, BENCH_WINDOWS).await,
+            Proto::H3 => Err("HTTP/3 runs over QUIC, not over a TCP stream".into()),
         }
     }
 }
@@ -117,6 +134,7 @@ fn bench_tls(
 ) -> anyhow::Result<rustls::ClientConfig> {
     let alpn: &[u8] = match proto {
         Proto::H2 => b"h2",
+        Proto::H3 => b"h3",
         _ => b"http/1.1",
     };
     match (insecure, cacert) {

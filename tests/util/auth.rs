@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use sselab::auth::{Claims, Grants, Pattern, SignKey, Signer, now};
+use sselab::client::ResponseBody;
 
 use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
@@ -77,7 +77,7 @@ pub async fn send_with(
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
-) -> Response<Incoming> {
+) -> Response<ResponseBody> {
     let mut request = client
         .request(method, path)
         .header(http::header::CONTENT_TYPE, "text/plain");
@@ -94,7 +94,7 @@ pub async fn send_with(
 }
 
 /// POST text to `path` with `Authorization: Bearer token` (none when `token` is `None`).
-pub async fn post_as(client: &Client, token: Option<&str>, path: &str) -> Response<Incoming> {
+pub async fn post_as(client: &Client, token: Option<&str>, path: &str) -> Response<ResponseBody> {
     let authorization = token.map(bearer);
     let headers: Vec<(&str, &str)> = authorization
         .iter()
@@ -115,7 +115,7 @@ pub async fn secured(extra: &[&str]) -> TestServer {
 /// A refusal: status, a one-line body starting with `start`, and the RFC 6750 challenge
 /// with `error` (none for a missing token).
 pub async fn assert_refused(
-    response: http::Response<Incoming>,
+    response: http::Response<ResponseBody>,
     status: StatusCode,
     start: &str,
     error: Option<&str>,

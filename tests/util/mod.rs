@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: start a real server on port 0, connect to it
-//! over real TCP/TLS with HTTP/1.1 or HTTP/2, and read SSE events the way a browser would.
+//! over real TCP/TLS with HTTP/1.1 or HTTP/2 or over QUIC with HTTP/3, and read SSE events the
+//! way a browser would.
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod abuse;
@@ -18,7 +19,7 @@ use bytes::Bytes;
 use clap::Parser as _;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use sselab::client::ResponseBody;
 use sselab::client::{self, Conn, H2Windows, Trust};
 use sselab::server::ListenerKind;
 use sselab::sse::parser::{ParsedEvent, Parser};
@@ -178,6 +179,7 @@ impl TestServer {
                 assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
                 Client::h1(tls, format!("https://localhost:{}", self.https_h1.port())).await
             }
+            Via::H3 => Client::h3(self.h3, &self.cert_pem).await,
         }
     }
 }
@@ -201,6 +203,8 @@ pub enum Via {
     H2Tls,
     /// HTTP/1.1 over TLS on the https-h1 listener (offering h2 too, which it refuses).
     H1Tls,
+    /// HTTP/3 over QUIC on the h3 listener (UDP).
+    H3,
 }
 
 pub async fn plain(addr: SocketAddr) -> TcpStream {
@@ -259,11 +263,36 @@ impl Client {
         Self { conn, base }
     }
 
-    pub async fn get(&self, path: &str) -> Response<Incoming> {
+    /// HTTP/3 to the h3 listener at `addr`, trusting only the server's own certificate.
+    pub async fn h3(addr: SocketAddr, cert_pem: &Path) -> Self {
+        let tls = client::tls_config(Trust::Pem(cert_pem), &[b"h3"]).expect("client TLS config");
+        let quic = client::quic_config(Arc::new(tls)).expect("QUIC client config");
+        let conn = patiently(
+            "QUIC + HTTP/3 handshake",
+            Conn::connect_h3(addr, "localhost", quic),
+        )
+        .await;
+        Self {
+            conn,
+            base: format!("https://localhost:{}", addr.port()),
+        }
+    }
+
+    /// Close the connection now (HTTP/3: CONNECTION_CLOSE), as a client that goes away.
+    pub fn close(&self) {
+        self.conn.close();
+    }
+
+    /// The connection is gone (closed by either side): nothing more can be sent on it.
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+
+    pub async fn get(&self, path: &str) -> Response<ResponseBody> {
         self.get_with(path, &[]).await
     }
 
-    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
         let mut builder = self.request("GET", path);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
@@ -278,7 +307,7 @@ impl Client {
         path: &str,
         content_type: &str,
         body: impl Into<Bytes>,
-    ) -> Response<Incoming> {
+    ) -> Response<ResponseBody> {
         let request = self
             .request("POST", path)
             .header(http::header::CONTENT_TYPE, content_type)
@@ -287,11 +316,11 @@ impl Client {
         self.send(request).await
     }
 
-    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Response<Incoming> {
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> Response<ResponseBody> {
         self.post(path, "application/json", body.to_string()).await
     }
 
-    pub async fn delete(&self, path: &str) -> Response<Incoming> {
+    pub async fn delete(&self, path: &str) -> Response<ResponseBody> {
         self.send(
             self.request("DELETE", path)
                 .body(Full::default())
@@ -323,7 +352,7 @@ impl Client {
     }
 
     /// Send once the connection is ready (HTTP/1.1: the previous response was read whole).
-    pub async fn send(&self, request: Request<Full<Bytes>>) -> Response<Incoming> {
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Response<ResponseBody> {
         patiently(
             "connection ready and response in time",
             self.conn.send(request),
@@ -333,7 +362,7 @@ impl Client {
 }
 
 /// The whole body as text (for non-streaming answers).
-pub async fn text(response: Response<Incoming>) -> String {
+pub async fn text(response: Response<ResponseBody>) -> String {
     let body = tokio::time::timeout(PATIENCE, response.into_body().collect())
         .await
         .expect("body in time")
@@ -341,7 +370,7 @@ pub async fn text(response: Response<Incoming>) -> String {
     String::from_utf8(body.to_bytes().to_vec()).expect("utf-8 body")
 }
 
-pub async fn json(response: Response<Incoming>) -> serde_json::Value {
+pub async fn json(response: Response<ResponseBody>) -> serde_json::Value {
     serde_json::from_str(&text(response).await).expect("JSON body")
 }
 
@@ -350,14 +379,14 @@ pub struct Events {
     pub status: StatusCode,
     pub version: Version,
     pub headers: http::HeaderMap,
-    body: Incoming,
+    body: ResponseBody,
     parser: Parser,
     ready: std::collections::VecDeque<ParsedEvent>,
     pub ended: bool,
 }
 
 impl Events {
-    pub fn new(response: Response<Incoming>) -> Self {
+    pub fn new(response: Response<ResponseBody>) -> Self {
         let (parts, body) = response.into_parts();
         Self {
             status: parts.status,
@@ -438,7 +467,7 @@ pub fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
 }
 
 /// Assert a one-line error body starting with `start`.
-pub async fn assert_one_line(response: Response<Incoming>, status: StatusCode, start: &str) {
+pub async fn assert_one_line(response: Response<ResponseBody>, status: StatusCode, start: &str) {
     assert_eq!(response.status(), status, "expected {status} for {start:?}");
     let body = text(response).await;
     assert!(
@@ -474,7 +503,7 @@ pub async fn create_order(client: &Client, body: serde_json::Value) -> String {
 }
 
 /// A publish that must be accepted: asserts 202 and gives the JSON answer.
-pub async fn accepted(response: Response<Incoming>) -> serde_json::Value {
+pub async fn accepted(response: Response<ResponseBody>) -> serde_json::Value {
     assert_eq!(
         response.status(),
         StatusCode::ACCEPTED,

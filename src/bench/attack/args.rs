@@ -107,6 +107,10 @@ impl BenchArgs {
             (false, _) => Proto::H1,
         });
         match (kind.is_http2(), proto) {
+            (_, Proto::H3) => bail!(
+                "--attack {} has no HTTP/3 form here: use --proto h1, h2 or h2c",
+                kind.name()
+            ),
             (true, Proto::H1) => bail!(
                 "--attack {} is an HTTP/2 attack: use --proto h2 (https) or h2c",
                 kind.name()
