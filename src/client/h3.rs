@@ -23,6 +23,10 @@ use http::{Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 
+/// `recv_data` answering `None` this many times in a row is the end of the response's DATA
+/// frames, not a run of empty ones (a probe is one per STOP_SENDING the server saw).
+const NONES_AT_THE_END: u32 = 16;
+
 /// The request sender of one HTTP/3 connection; clones share the connection.
 pub(super) type H3Send = SendRequest<h3_quinn::OpenStreams, Bytes>;
 type H3Stream = RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
@@ -139,13 +143,21 @@ impl Body for H3Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        if !this.trailers {
+        // h3 0.0.8 answers `None` both at the end of the DATA frames and for a DATA frame
+        // without a byte, which RFC 9114 allows and sselab's listener sends to probe for
+        // stopped streams. At the end, `None` repeats without reading anything; so it is the
+        // end only once it has come this many times in a row.
+        let mut nones = 0;
+        while !this.trailers {
             match ready!(this.stream.poll_recv_data(cx)) {
                 Ok(Some(mut data)) => {
                     let bytes = data.copy_to_bytes(data.remaining());
                     return Poll::Ready(Some(Ok(Frame::data(bytes))));
                 }
-                Ok(None) => this.trailers = true,
+                Ok(None) => {
+                    nones += 1;
+                    this.trailers = nones == NONES_AT_THE_END;
+                }
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
