@@ -2,7 +2,7 @@
 # Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
-#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h2load|attack|redis]...
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h3|h2load|attack|redis]...
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
@@ -25,7 +25,12 @@ start_server() {
   "$bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 --h3 127.0.0.1:18443 \
     --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" >"$work/banner" 2>"$work/server.log" &
   server_pid=$!
-  for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18080/healthz && return; sleep 0.1; done
+  for _ in $(seq 1 100); do
+    # Answered by this server, not by another process already on the ports.
+    curl -s -o /dev/null http://127.0.0.1:18080/healthz && kill -0 "$server_pid" 2>/dev/null && return
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
   echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1
 }
 ca() { echo "--cacert $work/certs/cert.pem"; }
@@ -151,6 +156,32 @@ side() {
   done
 }
 
+# h3: the same server, HTTP/2 then HTTP/3 to it, on the same numbers: idle memory per stream,
+# time to first event, fan-out latency. Both keep 100 streams per connection, each server's
+# limit (--h2-max-streams 100, and --h3-max-streams at its default of 100).
+h3_vs_h2() {
+  local proto subscribers
+  for proto in h2 h3; do
+    start_server --h2-max-streams 100 --keepalive 0
+    title "HTTP/2 vs HTTP/3, $proto: idle memory, 10k streams over 100 connections"
+    run --url https://127.0.0.1:18443/sse/topics/idle --streams 10000 --connections 100 --proto "$proto" $(ca) \
+      --duration 3 $metrics
+    endblock
+    start_server
+    title "HTTP/2 vs HTTP/3, $proto: time to first event, 1000 streams on 10 connections opened over 5 s"
+    run --url "https://127.0.0.1:18443/sse/hello?timeout=0" --streams 1000 --connections 10 --proto "$proto" $(ca) \
+      --ramp 5 --duration 1
+    endblock
+    for subscribers in 1000 10000; do
+      start_server --h2-max-streams 100 --keepalive 0
+      title "HTTP/2 vs HTTP/3, $proto: fan-out to $subscribers subscribers ($((subscribers / 100)) connections), 10 publishes/s"
+      run --url https://127.0.0.1:18443/sse/topics/fan --streams "$subscribers" --connections $((subscribers / 100)) \
+        --proto "$proto" $(ca) --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan/events --rate 10 $metrics
+      endblock
+    done
+  done
+}
+
 h2load_check() {
   command -v h2load >/dev/null || { echo "h2load missing: apt-get install -y nghttp2-client" >&2; return 1; }
   start_server
@@ -239,12 +270,12 @@ two_nodes() {
 }
 
 what=${*:-all}
-[ "$what" = all ] && what="idle h1conn ttfe side fanout shutdown reconnect scale h2load attack redis"
+[ "$what" = all ] && what="idle h1conn ttfe side h3 fanout shutdown reconnect scale h2load attack redis"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
 for part in $what; do
   case $part in
     idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
-    shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h2load) h2load_check ;;
+    shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h3) h3_vs_h2 ;; h2load) h2load_check ;;
     attack) attack ;;
     redis) two_nodes ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
