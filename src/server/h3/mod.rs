@@ -180,7 +180,7 @@ async fn connection(
             accepted = h3.accept() => match accepted {
                 Ok(Some(resolver)) => {
                     requests.spawn(request::serve(
-                        resolver,
+                        Box::new(resolver),
                         info.clone(),
                         quic.clone(),
                         app.clone(),

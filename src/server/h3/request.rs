@@ -37,16 +37,20 @@ const CONNECTION_HEADERS: [header::HeaderName; 4] = [
     header::HeaderName::from_static("keep-alive"),
 ];
 
-/// Read one request, run it through `app`, and stream the response back. `stop_sending`
-/// changes when the connection received a STOP_SENDING (for some stream).
+/// Read one request, run it through `app`, and stream the response back. The resolver comes
+/// boxed: an async fn's arguments stay in its future for its whole life, and it is 400 bytes
+/// needed only until the request head is read. `stop_sending` changes when the connection
+/// received a STOP_SENDING (for some stream).
 pub async fn serve(
-    resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+    resolver: Box<RequestResolver<h3_quinn::Connection, Bytes>>,
     conn: Arc<ConnInfo>,
     quic: quinn::Connection,
     app: Router,
     stop_sending: watch::Receiver<u64>,
 ) {
-    let (request, stream) = match resolver.resolve_request().await {
+    // The futures up to the response head are boxed: alive only until then, they would
+    // otherwise size the task of every stream for as long as it streams.
+    let (request, stream) = match Box::pin(resolver.resolve_request()).await {
         Ok(pair) => pair,
         Err(e) => {
             tracing::debug!(
@@ -61,13 +65,13 @@ pub async fn serve(
     let (mut head, ()) = request.into_parts();
     head.extensions.insert(conn.context());
     let request = Request::from_parts(head, Body::from_stream(request_body(recv)));
-    let response = match app.oneshot(request).await {
+    let response = match Box::pin(app.oneshot(request)).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
     let (mut head, body) = response.into_parts();
     strip_connection_headers(&mut head.headers);
-    if let Err(e) = send.send_response(Response::from_parts(head, ())).await {
+    if let Err(e) = Box::pin(send.send_response(Response::from_parts(head, ()))).await {
         tracing::debug!(
             listener = "h3",
             connection = conn.id,
@@ -114,7 +118,7 @@ async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch:
             next = body.frame() => next,
             changed = stop_sending.changed(), if watching => {
                 watching = changed.is_ok();
-                if watching && send.send_data(Bytes::new()).await.is_err() {
+                if watching && Box::pin(send.send_data(Bytes::new())).await.is_err() {
                     return;
                 }
                 continue;
@@ -129,11 +133,13 @@ async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch:
                 return;
             }
         };
+        // Each write's future is boxed, alive only while it writes: inline, h3's write futures
+        // would size every stream's task for its whole life, most of which is idle.
         let written = match frame.into_data() {
             Ok(data) if data.is_empty() => Ok(()),
-            Ok(data) => send.send_data(data).await,
+            Ok(data) => Box::pin(send.send_data(data)).await,
             Err(frame) => match frame.into_trailers() {
-                Ok(trailers) => send.send_trailers(trailers).await,
+                Ok(trailers) => Box::pin(send.send_trailers(trailers)).await,
                 Err(_) => Ok(()),
             },
         };
@@ -141,7 +147,7 @@ async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch:
             return;
         }
     }
-    let _ = send.finish().await;
+    let _ = Box::pin(send.finish()).await;
 }
 
 fn strip_connection_headers(headers: &mut HeaderMap) {
