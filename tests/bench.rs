@@ -102,6 +102,61 @@ async fn fan_out_over_http2_and_http1_loses_nothing_and_counts_add_up() {
     assert_eq!((h1.proto.as_str(), h1.connections), ("h1", 200));
 }
 
+/// HTTP/3 measured by the same code: 100 streams on each QUIC connection, the server's default
+/// stream limit, all answered; a plain http URL or an untrusted certificate said plainly.
+#[tokio::test(flavor = "multi_thread")]
+async fn fan_out_over_http3_adds_up_like_http2() {
+    let server = TestServer::start(&[]).await;
+    let cacert = server.cert_pem.display().to_string();
+    let http = format!("http://127.0.0.1:{}", server.http.port());
+    let h3_url = format!("https://127.0.0.1:{}/sse/topics/h3", server.h3.port());
+    let mut flags = vec!["--url", &h3_url, "--proto", "h3", "--streams", "200"];
+    flags.extend(["--connections", "2", "--cacert", &cacert, "--duration", "2"]);
+    let publish = format!("{http}/api/topics/h3/events");
+    let metrics = format!("{http}/metrics");
+    flags.extend([
+        "--rate",
+        "20",
+        "--publish-url",
+        &publish,
+        "--server-metrics",
+        &metrics,
+    ]);
+    let h3 = bench(&flags).await;
+    assert_fan_out_adds_up(&h3, 200);
+    assert_eq!((h3.proto.as_str(), h3.connections), ("h3", 2));
+    assert_eq!(h3.first_event.samples, 200, "{}", h3.text());
+
+    let plain = sselab::bench::run(bench_args(&["--url", &http, "--proto", "h3"])).await;
+    let message = format!("{:#}", plain.expect_err("h3 needs https"));
+    assert!(message.contains("use an https:// URL"), "{message}");
+    let (_other_dir, other_cert) = other_cert();
+    let untrusted = bench(&[
+        "--url",
+        &h3_url,
+        "--proto",
+        "h3",
+        "--streams",
+        "2",
+        "--duration",
+        "1",
+        "--cacert",
+        &other_cert,
+    ])
+    .await;
+    assert_eq!(
+        (untrusted.established, untrusted.failed),
+        (0, 2),
+        "{}",
+        untrusted.text()
+    );
+    assert!(
+        untrusted.failures.keys().all(|k| k.starts_with("quic: ")),
+        "{}",
+        untrusted.text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_stream_can_be_its_own_session() {
     let server = TestServer::start(&[]).await;
