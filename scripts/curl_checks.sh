@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # curl's view of sselab: HTTP/2 over TLS, HTTP/1.1 and h2c on the plain port, the
-# HTTP/1.1-only control, and a certificate trusted with --cacert instead of -k.
+# HTTP/1.1-only control, and a certificate trusted with --cacert instead of -k. HTTP/3 is
+# checked with `sselab bench --proto h3` when this curl has no HTTP/3 (Debian 12's has none).
 #
 #   scripts/curl_checks.sh [BASE_HTTP] [BASE_HTTPS] [BASE_HTTPS_H1]
 #
@@ -25,6 +26,7 @@ if [ $# -eq 0 ]; then
   base_http=$URL_HTTP
   base_https=$URL_HTTPS
   base_https_h1=$URL_HTTPS_H1
+  base_h3=$URL_H3
   cacert="$CERT_DIR/cert.pem"
 else
   base_http=${1%/}
@@ -32,6 +34,8 @@ else
   base_https=${base_https%/}
   base_https_h1=${3:-}
   base_https_h1=${base_https_h1%/}
+  # The HTTP/3 listener is on UDP at the HTTPS port number unless told otherwise.
+  base_h3=$base_https
   cacert=${CACERT:-certs/cert.pem}
 fi
 [ -n "$base_http" ] && [ -n "$base_https" ] || { echo "curl_checks: no server URLs" >&2; exit 1; }
@@ -90,6 +94,21 @@ row "--cacert, no -k: /proto over" '"HTTP/2"' "$(echo "$proto" | grep -o '"http_
 
 bad=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base_http/sse/hello?timeout=abc")
 row "http: timeout=abc" "400" "$bad"
+
+# HTTP/3: curl when it can, sselab's own HTTP/3 client (the README's check) when it cannot.
+if [ -n "$base_h3" ]; then
+  if curl -V | grep -qw HTTP3; then
+    stream h3 --http3-only --cacert "$cacert" "$(localhost_of "$base_h3")/sse/hello?timeout=0"
+    row "https --http3-only: status" "HTTP/3 200" "$(status_of "$workdir/h3.txt")"
+    row "https --http3-only: events" ">=2" "$(at_least_two "$(events_of "$workdir/h3.txt")")"
+  else
+    echo "this curl has no HTTP/3 (curl -V lists no HTTP3): checking with sselab bench --proto h3"
+    h3=$("$(sselab_bin)" bench --url "$base_h3/sse/hello?timeout=0" --proto h3 --streams 1 --duration 1 \
+      --cacert "$cacert" --json 2>&1 | tr -d ' \n')
+    row "sselab bench --proto h3: established" "1" "$(echo "$h3" | grep -o '"established":[0-9]*' | cut -d: -f2)"
+    row "sselab bench --proto h3: first event" "1" "$(echo "$h3" | grep -o '"first_event":{"samples":[0-9]*' | cut -d: -f3)"
+  fi
+fi
 
 # With a key, the README's token one-liners: publish and subscribe need a token, and the
 # answers say why. Only with our own server (a running one may have another key or none).
