@@ -378,6 +378,7 @@ impl Drop for StreamGuard {
             duration_ms = self.started.elapsed().as_millis() as u64,
             open_h1 = open.http1,
             open_h2 = open.http2,
+            open_h3 = open.http3,
             "stream closed"
         );
     }
