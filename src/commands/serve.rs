@@ -105,6 +105,7 @@ impl Server {
             ports: listeners.ports(),
             cors,
             alt_svc: !args.no_alt_svc,
+            spki_sha256: listeners.certificate().map(|c| c.spki_sha256.clone()),
         };
         let shutdown = CancellationToken::new();
         let fanout = Fanout::new(Limits {

@@ -20,6 +20,7 @@ mod pages;
 pub mod params;
 pub mod posted;
 pub mod query_token;
+mod quic_hint;
 mod remedies;
 mod state;
 mod stats;

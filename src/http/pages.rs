@@ -6,20 +6,26 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{Html, IntoResponse};
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, quic_hint};
 use crate::server::{ListenerKind, RequestInfo};
 
-/// JSON about how this very request arrived.
+/// JSON about how this very request arrived. `Timing-Allow-Origin: *` lets `/lab`, on
+/// another origin, read which protocol its browser negotiated for it
+/// (`PerformanceResourceTiming.nextHopProtocol`, empty for a cross-origin answer without it).
 pub async fn proto(request: RequestInfo) -> impl IntoResponse {
-    Json(json!({
-        "http_version": request.protocol(),
-        "tls": request.tls,
-        "alpn": request.alpn,
-        "listener": request.listener.map(ListenerKind::name),
-        "remote": request.peer.map(|p| p.to_string()),
-        "connection_id": request.connection_id,
-        "requests_on_connection": request.request_number,
-    }))
+    let timing = [(header::HeaderName::from_static("timing-allow-origin"), "*")];
+    (
+        timing,
+        Json(json!({
+            "http_version": request.protocol(),
+            "tls": request.tls,
+            "alpn": request.alpn,
+            "listener": request.listener.map(ListenerKind::name),
+            "remote": request.peer.map(|p| p.to_string()),
+            "connection_id": request.connection_id,
+            "requests_on_connection": request.request_number,
+        })),
+    )
 }
 
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
@@ -32,7 +38,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let mut body = json!({
         "status": status,
-        "open_streams": { "http1": open.http1, "http2": open.http2 },
+        "open_streams": { "http1": open.http1, "http2": open.http2, "http3": open.http3 },
     });
     if let Some(redis) = redis {
         body["redis"] = json!({
@@ -45,7 +51,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The host part of the request's authority (`:authority` on HTTP/2, `Host` on HTTP/1.1).
-fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
+pub(super) fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
     uri.host()
         .map(str::to_string)
         .or_else(|| {
@@ -77,7 +83,14 @@ pub async fn index(
             continue;
         };
         let url = format!("{}://{}:{}/", kind.scheme(), host_for_url(&host), port);
-        let note = kind.what_it_shows();
+        let mut note = kind.what_it_shows().to_string();
+        if kind == ListenerKind::H3 {
+            note.push_str(&quic_hint::start_page_note(
+                &host_for_url(&host),
+                port,
+                state.settings.spki_sha256.as_deref(),
+            ));
+        }
         let here = if Some(kind) == request.listener {
             " (this one)"
         } else {
@@ -107,7 +120,7 @@ pub async fn index(
 }
 
 /// An IPv6 literal needs brackets inside a URL.
-fn host_for_url(host: &str) -> String {
+pub(super) fn host_for_url(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {

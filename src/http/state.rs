@@ -31,6 +31,9 @@ pub struct Settings {
     pub cors: AllowOrigin,
     /// Answers on the HTTPS listener carry `Alt-Svc: h3=":PORT"` (when HTTP/3 is on).
     pub alt_svc: bool,
+    /// The certificate's SPKI hash (base64 SHA-256), for the Chromium switches the pages
+    /// show; `None` when no listener uses TLS.
+    pub spki_sha256: Option<String>,
 }
 
 /// Shared by every handler: a cheap clone of `Arc`s.

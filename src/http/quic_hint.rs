@@ -1,0 +1,47 @@
+//! How a person makes a browser use the HTTP/3 listener, said the same way on the start page
+//! and in `/lab`.
+//!
+//! A browser reaches an HTTP/3 origin only over QUIC, and only when it has a reason to: an
+//! `Alt-Svc` it learned from the HTTPS listener, or a switch. Chromium does not take QUIC to
+//! a server whose self-signed certificate it was not told to trust, so the lab needs the
+//! switches: `--origin-to-force-quic-on` (QUIC to that origin from the first request), the
+//! certificate's SPKI hash (`--ignore-certificate-errors-spki-list`, which Chromium honours
+//! only together with `--user-data-dir`), and a fresh profile so nothing remembered interferes.
+
+use super::pages::escape;
+
+/// The Chromium command line that opens `https://HOST:PORT/` over HTTP/3, trusting the
+/// certificate with this SPKI hash.
+pub fn chromium_command(host_for_url: &str, port: u16, spki_sha256: Option<&str>) -> String {
+    let trust = spki_sha256
+        .map(|spki| format!(" --ignore-certificate-errors-spki-list={spki}"))
+        .unwrap_or_default();
+    format!(
+        "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on={host_for_url}:{port}{trust} https://{host_for_url}:{port}/"
+    )
+}
+
+/// The start page's line under the HTTP/3 listener: why a click may not reach it, and the
+/// command that does.
+pub fn start_page_note(host_for_url: &str, port: u16, spki_sha256: Option<&str>) -> String {
+    format!(
+        "<br><span class=\"muted\">A browser uses QUIC only when told to (or after <code>Alt-Svc</code> \
+         from the HTTPS listener, for a certificate it trusts). Chromium, in a fresh profile:</span> \
+         <code id=\"h3-command\">{}</code>",
+        escape(&chromium_command(host_for_url, port, spki_sha256))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_forces_quic_on_the_origin_and_trusts_the_certificate() {
+        assert_eq!(
+            chromium_command("127.0.0.1", 8443, Some("AbC=")),
+            "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:8443 \
+             --ignore-certificate-errors-spki-list=AbC= https://127.0.0.1:8443/"
+        );
+    }
+}
