@@ -4,12 +4,12 @@
 //! CSS and JS embedded in the binary: no build step, no CDN.
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use super::pages::escape;
-use super::{AppError, AppState, params};
+use super::pages::{escape, host_for_url, request_host};
+use super::{AppError, AppState, params, quic_hint};
 use crate::server::ListenerKind;
 
 const LAB_HTML: &str = include_str!("assets/lab.html");
@@ -21,13 +21,14 @@ const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const ORDER_HTML: &str = include_str!("assets/order.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
-pub async fn lab(State(state): State<AppState>) -> Html<String> {
+pub async fn lab(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Html<String> {
     let ports = state.settings.ports;
-    // The order a person reads them in: the limit, the control, the fix.
+    // The order a person reads them in: the limit, the control, the fix, and QUIC.
     let kinds = [
         ListenerKind::Http,
         ListenerKind::HttpsH1,
         ListenerKind::Https,
+        ListenerKind::H3,
     ];
     let targets: Vec<serde_json::Value> = kinds
         .iter()
@@ -52,7 +53,12 @@ pub async fn lab(State(state): State<AppState>) -> Html<String> {
         .iter()
         .filter_map(|kind| ports.get(*kind).map(|port| format!("<code>:{port}</code>")))
         .collect();
-    let config = json!({ "targets": targets })
+    // What an h3 run says when the browser did not use QUIC.
+    let quic_command = ports.h3.map(|port| {
+        let host = host_for_url(&request_host(&uri, &headers));
+        quic_hint::chromium_command(&host, port, state.settings.spki_sha256.as_deref())
+    });
+    let config = json!({ "targets": targets, "quic_command": quic_command })
         .to_string()
         .replace('<', "\\u003c");
     Html(

@@ -1,7 +1,7 @@
 // The dashboard's live chart, in plain SVG: open streams per listener and protocol (thin
 // lines) over open connections per listener (wide, pale bands) for the last few minutes, so
 // a person watches the wall form — HTTP/1.1 streams stop at six, a band under each line —
-// and ten HTTP/2 streams ride one connection, far above their band. Fed by the dashboard's /sse/stats listener, one sample a second; the history
+// and ten HTTP/2 (or HTTP/3) streams ride one connection, far above their band. Fed by the dashboard's /sse/stats listener, one sample a second; the history
 // starts when the page opens. window.dashboardChart exposes the series to the tests.
 'use strict';
 
@@ -10,9 +10,9 @@ window.LiveChart = (() => {
   const WIDTH = 720, HEIGHT = 240, LEFT = 34, RIGHT = 8, TOP = 10, BOTTOM = 22;
   // A browser opens at most this many HTTP/1.1 connections per host: the wall, drawn.
   const PER_HOST = 6;
-  const COLORS = { http: '#9a6700', 'https-h1': '#cf222e', https: '#0969da', metrics: '#656d76' };
+  const COLORS = { http: '#9a6700', 'https-h1': '#cf222e', https: '#0969da', h3: '#8250df', metrics: '#656d76' };
   // Each listener's usual protocol is drawn solid; the other (h2c on http, say) dotted.
-  const USUAL = { http: 'HTTP/1.1', 'https-h1': 'HTTP/1.1', https: 'HTTP/2' };
+  const USUAL = { http: 'HTTP/1.1', 'https-h1': 'HTTP/1.1', https: 'HTTP/2', h3: 'HTTP/3' };
 
   const node = (tag, attrs, text) => {
     const n = document.createElementNS(SVG, tag);

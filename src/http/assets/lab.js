@@ -1,7 +1,9 @@
 // The lab: each Start opens N EventSources on one target and shows, per stream, what the
 // browser did. The server's first event on every stream ("connected") says which protocol and
-// connection served it. Once the streams settle, each run probes its origin (probe.js).
-// window.labRuns exposes the same facts to the browser tests.
+// connection served it. Once the streams settle, each run probes its origin (probe.js), which
+// also says what the browser negotiated: an h3 run in a browser that did not use QUIC says so,
+// with the command that makes Chromium use it. window.labRuns exposes the same facts to the
+// browser tests.
 'use strict';
 
 const config = JSON.parse(document.getElementById('config').textContent);
@@ -101,7 +103,8 @@ class Run {
     title.append(el('strong', '', kind + ' · ' + targetBase(kind) + ' · ' + count + ' streams'));
     this.summaryNode = el('div', 'summary', 'starting…');
     this.probeNode = el('div', 'probe', 'probe: waiting for the streams to settle…');
-    title.append(this.summaryNode, this.probeNode);
+    this.negotiatedNode = el('div', 'negotiated', 'negotiated: known after the probe');
+    title.append(this.summaryNode, this.probeNode, this.negotiatedNode);
     const again = el('button', '', 'Probe again');
     again.type = 'button';
     again.onclick = () => this.runProbe();
@@ -161,6 +164,8 @@ class Run {
     const data = (r) => (r.ms !== undefined ? String(r.ms) : r.blocked ? 'blocked' : 'failed');
     this.section.dataset.probeFetch = data(fetched);
     this.section.dataset.probeImage = data(image);
+    this.section.dataset.negotiated = fetched.protocol || (fetched.ms !== undefined ? 'unknown' : 'none');
+    this.showNegotiated();
     const why = this.blockedBecause();
     const words = (r) => (r.ms !== undefined ? r.ms + ' ms'
       : r.blocked ? 'blocked > ' + this.probeTimeoutS + ' s' + (why ? ' (' + why + ')' : '')
@@ -169,11 +174,31 @@ class Run {
       ' · image ' + words(image);
   }
 
+  // What the browser negotiated with this origin (the probe's fetch), beside what the server
+  // saw; for an h3 run that did not get HTTP/3, that the browser was not told to use QUIC.
+  showNegotiated() {
+    const fetched = this.probe && this.probe.fetch;
+    if (!fetched) return;
+    const streams = this.summary().protocol;
+    const browser = fetched.protocol || (fetched.ms !== undefined ? 'not reported' : 'nothing (' + (fetched.blocked ? 'blocked' : 'failed') + ')');
+    let text = 'negotiated: ' + browser + ' (browser, nextHopProtocol)';
+    if (fetched.server) text += ' · ' + fetched.server + ' (server)';
+    if (this.kind === 'h3' && fetched.protocol !== 'h3' && fetched.server !== 'HTTP/3' && streams !== 'HTTP/3') {
+      const got = fetched.protocol || (streams ? streams : 'no answer');
+      text = got + ' — this browser did not use HTTP/3; start Chromium with ' + (config.quic_command || '--origin-to-force-quic-on');
+      this.negotiatedNode.className = 'negotiated notice';
+    }
+    this.negotiatedNode.textContent = text;
+  }
+
   // What holds the origin's connections, going by what the streams saw.
   blockedBecause() {
     const { open, waiting, protocol } = this.summary();
     if (protocol === 'HTTP/2') {
       return waiting ? "the HTTP/2 connection is at the server's max concurrent streams" : '';
+    }
+    if (protocol === 'HTTP/3') {
+      return waiting ? "the QUIC connection is at the server's stream limit" : '';
     }
     if (open >= 6) return 'all 6 connections are held by SSE streams';
     return open ? open + ' connections are held by SSE streams' : '';
@@ -196,6 +221,9 @@ class Run {
     else if (protocol === 'HTTP/2') {
       text = open.length + ' open on ' + plural(connections, 'connection');
       text += waiting ? ', ' + waiting + " waiting — HTTP/2, limited by the server's max concurrent streams" : ' — HTTP/2';
+    } else if (protocol === 'HTTP/3') {
+      text = open.length + ' open on ' + plural(connections, 'connection');
+      text += waiting ? ', ' + waiting + " waiting — HTTP/3, limited by the server's QUIC stream limit" : ' — HTTP/3';
     } else if (waiting) {
       text = open.length + ' open, ' + waiting + ' waiting — HTTP/1.1 allows 6 connections per host';
     } else {
@@ -207,6 +235,7 @@ class Run {
   render() {
     this.streams.forEach((s) => s.render());
     this.summaryNode.textContent = this.summary().text;
+    this.showNegotiated();
   }
 
   stop() {
