@@ -1,0 +1,226 @@
+//! What a person sees knows HTTP/3: a request over real QUIC is reported as such by `/proto`
+//! and the start page, and its streams and connections are counted under the `h3` listener
+//! and the `HTTP/3` protocol in `/metrics`, `/api/stats` and `/healthz`; `/lab` offers the
+//! h3 target with the command that makes Chromium use it.
+
+mod util;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use http::{Request, StatusCode};
+use sselab::client::{self, Trust};
+use util::{PATIENCE, TestServer, Via, eventually_async, json, text};
+
+/// A minimal HTTP/3 client on the same crates as the server: one QUIC connection, requests
+/// sent whole, bodies read frame by frame.
+struct H3 {
+    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    quic: quinn::Connection,
+}
+
+type Stream = h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+
+impl H3 {
+    async fn connect(server: &TestServer) -> Result<Self, String> {
+        let tls = client::tls_config(Trust::Pem(&server.cert_pem), &[b"h3"])
+            .map_err(|e| e.to_string())?;
+        let crypto =
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+        let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .map_err(|e| e.to_string())?;
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let connecting = endpoint
+            .connect(server.h3, "localhost")
+            .map_err(|e| e.to_string())?;
+        let quic = tokio::time::timeout(PATIENCE, connecting)
+            .await
+            .map_err(|_| "QUIC handshake not done in time".to_string())?
+            .map_err(|e| format!("QUIC handshake: {e}"))?;
+        let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone()))
+            .await
+            .map_err(|e| format!("HTTP/3 handshake: {e}"))?;
+        tokio::spawn(async move { driver.wait_idle().await });
+        Ok(Self { send, quic })
+    }
+
+    /// GET `path`; the response head and the stream to read its body from.
+    async fn get(&mut self, path: &str) -> (http::Response<()>, Stream) {
+        let uri = format!(
+            "https://localhost:{}{path}",
+            self.quic.remote_address().port()
+        );
+        let request = Request::get(uri).body(()).expect("request");
+        let mut stream = self.send.send_request(request).await.expect("request sent");
+        stream.finish().await.expect("request ended");
+        let response = tokio::time::timeout(PATIENCE, stream.recv_response())
+            .await
+            .expect("response in time")
+            .expect("response");
+        (response, stream)
+    }
+
+    /// GET `path` and read the whole body as text.
+    async fn text(&mut self, path: &str) -> (StatusCode, String) {
+        let (response, mut stream) = self.get(path).await;
+        let mut body = Vec::new();
+        while let Some(mut chunk) = tokio::time::timeout(PATIENCE, stream.recv_data())
+            .await
+            .expect("body in time")
+            .expect("body")
+        {
+            body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        (response.status(), String::from_utf8(body).expect("utf-8"))
+    }
+}
+
+/// Read `stream` until its first SSE event (`connected`) has arrived whole.
+async fn until_connected(stream: &mut Stream) -> String {
+    let mut seen = String::new();
+    while !seen.contains("\n\n") {
+        let mut chunk = tokio::time::timeout(PATIENCE, stream.recv_data())
+            .await
+            .expect("first event in time")
+            .expect("stream readable")
+            .expect("stream still open");
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.copy_to_bytes(chunk.remaining()),
+        ));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn proto_over_http3_says_http3_alpn_h3_on_the_h3_listener() {
+    let server = TestServer::start(&[]).await;
+    let mut h3 = H3::connect(&server).await.expect("HTTP/3 connection");
+    let (status, body) = h3.text("/proto").await;
+    assert_eq!(status, StatusCode::OK);
+    let proto: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(proto["http_version"], "HTTP/3");
+    assert_eq!(proto["alpn"], "h3");
+    assert_eq!(proto["listener"], "h3");
+    assert_eq!(proto["tls"], true);
+    assert_eq!(proto["requests_on_connection"], 1);
+}
+
+#[tokio::test]
+async fn an_http3_stream_is_counted_under_h3_and_http3_in_metrics_stats_and_healthz() {
+    let server = TestServer::start(&["--tick-ms", "200"]).await;
+    let mut h3 = H3::connect(&server).await.expect("HTTP/3 connection");
+    let (response, mut stream) = h3.get("/sse/hello?timeout=0").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let first = until_connected(&mut stream).await;
+    assert!(first.contains("\"protocol\":\"HTTP/3\""), "{first}");
+    assert!(first.contains("\"listener\":\"h3\""), "{first}");
+
+    let http = server.client(Via::H1).await;
+    let metrics = text(http.get("/metrics").await).await;
+    for line in [
+        "sselab_streams_open{listener=\"h3\",protocol=\"HTTP/3\"} 1",
+        "sselab_streams_opened_total{listener=\"h3\",protocol=\"HTTP/3\"} 1",
+        "sselab_connections_open{listener=\"h3\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    let stats = json(http.get("/api/stats").await).await;
+    assert_eq!(stats["streams"]["open_by_listener"]["h3"]["HTTP/3"], 1);
+    assert_eq!(stats["streams"]["open_by_protocol"]["HTTP/3"], 1);
+    assert_eq!(stats["connections"]["open"]["h3"], 1);
+    let with_streams = &stats["streams"]["connections_with_streams"][0];
+    assert_eq!(with_streams["listener"], "h3");
+    assert_eq!(with_streams["protocol"], "HTTP/3");
+    let health = json(http.get("/healthz").await).await;
+    assert_eq!(health["open_streams"]["http3"], 1);
+
+    // The client leaves: the stream and the connection are counted out.
+    h3.quic.close(0u32.into(), b"bye");
+    eventually_async("the HTTP/3 stream and connection closed", async || {
+        let stats = json(http.get("/api/stats").await).await;
+        stats["streams"]["open_by_listener"]["h3"]["HTTP/3"] == 0
+            && stats["connections"]["open"]["h3"] == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_quic_connection_over_the_cap_is_refused_and_counted_under_h3() {
+    let server = TestServer::start(&["--max-connections-per-ip", "1"]).await;
+    let mut first = H3::connect(&server).await.expect("the first connection");
+    assert_eq!(first.text("/proto").await.0, StatusCode::OK);
+    let second = H3::connect(&server).await;
+    assert!(second.is_err(), "a second connection from 127.0.0.1");
+    // Read on the one connection the cap lets in.
+    let (_, metrics) = first.text("/metrics").await;
+    let line =
+        "sselab_connections_refused_total{listener=\"h3\",reason=\"max_connections_per_ip\"} 1";
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "no `{line}` in:\n{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_start_page_over_http3_names_it_and_says_how_to_make_chromium_use_it() {
+    let server = TestServer::start(&[]).await;
+    let mut h3 = H3::connect(&server).await.expect("HTTP/3 connection");
+    let (status, page) = h3.text("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("HTTP/3 on the h3 listener (ALPN h3), connection #"),
+        "{page}"
+    );
+    let port = server.h3.port();
+    let command = format!(
+        "chromium --user-data-dir=&quot;$(mktemp -d)&quot; --origin-to-force-quic-on=localhost:{port} \
+         --ignore-certificate-errors-spki-list={} https://localhost:{port}/",
+        server.spki
+    );
+    assert!(page.contains(&command), "no `{command}` in:\n{page}");
+    assert!(
+        page.contains(&format!("https://localhost:{port}/</a> — HTTP/3 over QUIC")),
+        "{page}"
+    );
+    assert!(page.contains("(this one)</li>"), "{page}");
+}
+
+#[tokio::test]
+async fn the_lab_offers_the_h3_target_with_the_chromium_command() {
+    let server = TestServer::start(&[]).await;
+    let http = server.client(Via::H1).await;
+    let page = text(http.get("/lab").await).await;
+    let port = server.h3.port();
+    assert!(
+        page.contains(&format!(
+            "<option value=\"h3\">h3 — HTTPS, HTTP/3 (QUIC) (:{port})</option>"
+        )),
+        "{page}"
+    );
+    let config = page
+        .split("<script type=\"application/json\" id=\"config\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .expect("the config block");
+    let config: serde_json::Value = serde_json::from_str(config).expect("JSON config");
+    assert!(
+        config["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .any(|t| t["kind"] == "h3" && t["port"] == port && t["scheme"] == "https"),
+        "{config}"
+    );
+    let command = config["quic_command"].as_str().expect("quic_command");
+    assert!(
+        command.contains(&format!(
+            "--origin-to-force-quic-on={}:{port}",
+            server.http.ip()
+        )) && command.contains(&server.spki),
+        "{command}"
+    );
+}
