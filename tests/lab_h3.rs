@@ -1,0 +1,70 @@
+//! `/lab`'s fourth column in real browsers: each run says what the browser negotiated for its
+//! probe (`nextHopProtocol`) beside what the server saw, and an `h3` run in a browser that was
+//! not told to use QUIC says so, with the command that makes Chromium use it.
+
+mod util;
+
+use sselab::browser::{Engine, Tab, eval};
+use util::TestServer;
+use util::browser::{launch, until};
+
+/// Start a run of `streams` streams against `target` in `/lab`, probing after `probe_secs`.
+async fn start_run(lab: &Tab, target: &str, streams: usize, probe_secs: u64) {
+    let start = format!(
+        "document.getElementById('target').value = '{target}'; \
+         document.getElementById('streams').value = '{streams}'; \
+         document.getElementById('probe-timeout').value = '{probe_secs}'; \
+         document.getElementById('start').click(); true"
+    );
+    lab.evaluate(&start).await.expect("start a run");
+}
+
+/// The run's negotiated line, once its probe has answered or given up.
+async fn negotiated(lab: &Tab, run: &str) -> (String, String) {
+    let section = format!("document.querySelector('section.run[data-run=\"{run}\"]')");
+    until(lab, &format!("{section} && {section}.dataset.negotiated")).await;
+    eval(
+        lab,
+        &format!("[{section}.dataset.negotiated, {section}.querySelector('.negotiated').textContent]"),
+    )
+    .await
+    .expect("negotiated")
+}
+
+async fn without_quic_the_h3_run_says_the_browser_did_not_use_http3(engine: Engine) {
+    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
+    let browser = launch(engine, &server).await;
+    let lab = browser
+        .page(&format!("http://127.0.0.1:{}/lab", server.http.port()))
+        .await
+        .expect("/lab");
+    start_run(&lab, "https", 3, 5).await;
+    start_run(&lab, "h3", 3, 2).await;
+    let https = negotiated(&lab, "https").await;
+    let h3 = negotiated(&lab, "h3").await;
+    browser.close().await;
+    eprintln!("{engine}: https {https:?}, h3 {h3:?}");
+    // The browser's own word, read across origins (Timing-Allow-Origin on /proto).
+    assert_eq!(
+        https,
+        (
+            "h2".to_string(),
+            "negotiated: h2 (browser, nextHopProtocol) · HTTP/2 (server)".to_string()
+        )
+    );
+    // The test's h3 port has no TCP listener, and QUIC is off in these browsers: nothing
+    // answers there, and the run says why and what to do.
+    let port = server.h3.port();
+    assert_eq!(h3.0, "none");
+    assert_eq!(
+        h3.1,
+        format!(
+            "no answer — this browser did not use HTTP/3; start Chromium with chromium \
+             --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
+             --ignore-certificate-errors-spki-list={} https://127.0.0.1:{port}/",
+            server.spki
+        )
+    );
+}
+
+in_every_engine!(without_quic_the_h3_run_says_the_browser_did_not_use_http3);
