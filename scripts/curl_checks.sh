@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # curl's view of sselab: HTTP/2 over TLS, HTTP/1.1 and h2c on the plain port, the
-# HTTP/1.1-only control, and a certificate trusted with --cacert instead of -k. HTTP/3 is
-# checked with `sselab bench --proto h3` when this curl has no HTTP/3 (Debian 12's has none).
+# HTTP/1.1-only control, a certificate trusted with --cacert instead of -k, and the Alt-Svc
+# header that announces HTTP/3 (on the HTTPS listener only). HTTP/3 is checked with
+# `sselab bench --proto h3` when this curl has no HTTP/3 (Debian 12's has none).
 #
-#   scripts/curl_checks.sh [BASE_HTTP] [BASE_HTTPS] [BASE_HTTPS_H1]
+#   scripts/curl_checks.sh [BASE_HTTP] [BASE_HTTPS] [BASE_HTTPS_H1] [BASE_H3]
 #
 # With no arguments it starts its own sselab on free loopback ports and stops it after.
 # With arguments it checks a running server, trusting $CACERT (default certs/cert.pem).
@@ -35,7 +36,8 @@ else
   base_https_h1=${3:-}
   base_https_h1=${base_https_h1%/}
   # The HTTP/3 listener is on UDP at the HTTPS port number unless told otherwise.
-  base_h3=$base_https
+  base_h3=${4:-$base_https}
+  base_h3=${base_h3%/}
   cacert=${CACERT:-certs/cert.pem}
 fi
 [ -n "$base_http" ] && [ -n "$base_https" ] || { echo "curl_checks: no server URLs" >&2; exit 1; }
@@ -73,6 +75,10 @@ row "https --http2: content-type" "text/event-stream" "$(header_of "$workdir/h2.
 row "https --http2: cache-control" "no-cache" "$(header_of "$workdir/h2.txt" cache-control)"
 row "https --http2: x-accel-buffering" "no" "$(header_of "$workdir/h2.txt" x-accel-buffering)"
 row "https --http2: events" ">=2" "$(at_least_two "$(events_of "$workdir/h2.txt")")"
+# The HTTP/3 listener's port, announced to browsers that may move there (--no-alt-svc: none).
+if [ -n "$base_h3" ]; then
+  row "https: alt-svc" "h3=\":${base_h3##*:}\"; ma=86400" "$(header_of "$workdir/h2.txt" alt-svc | grep . || echo '(none)')"
+fi
 
 stream h1 --http1.1 "$base_http/sse/hello?timeout=0"
 row "http --http1.1: status" "HTTP/1.1 200" "$(status_of "$workdir/h1.txt")"
@@ -87,6 +93,8 @@ if [ -n "$base_https_h1" ]; then
   stream h1tls --http2 --cacert "$cacert" "$(localhost_of "$base_https_h1")/sse/hello?timeout=0"
   row "https-h1 --http2: status" "HTTP/1.1 200" "$(status_of "$workdir/h1tls.txt")"
   row "https-h1 --http2: events" ">=2" "$(at_least_two "$(events_of "$workdir/h1tls.txt")")"
+  # The control must stay HTTP/1.1: it never points a browser at QUIC.
+  row "https-h1: alt-svc" "(none)" "$(header_of "$workdir/h1tls.txt" alt-svc | grep . || echo '(none)')"
 fi
 
 proto=$(curl -sS --max-time 5 --cacert "$cacert" "$(localhost_of "$base_https")/proto" 2>&1)
