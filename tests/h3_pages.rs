@@ -224,3 +224,24 @@ async fn the_lab_offers_the_h3_target_with_the_chromium_command() {
         "{command}"
     );
 }
+
+#[tokio::test]
+async fn the_start_banner_prints_the_chromium_command_for_the_h3_listener() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = sselab::Server::bind(&util::test_args(dir.path(), &[])).expect("binds");
+    let port = server
+        .addr(sselab::server::ListenerKind::H3)
+        .expect("h3 on")
+        .port();
+    let spki = &server.certificate().expect("certificate").spki_sha256;
+    let line = format!(
+        "HTTP/3 in Chromium: chromium --user-data-dir=\"$(mktemp -d)\" \
+         --origin-to-force-quic-on=127.0.0.1:{port} --ignore-certificate-errors-spki-list={spki} \
+         https://127.0.0.1:{port}/"
+    );
+    let banner = server.banner();
+    assert!(
+        banner.lines().any(|l| l == line),
+        "no `{line}` in:\n{banner}"
+    );
+}

@@ -25,7 +25,9 @@ async fn negotiated(lab: &Tab, run: &str) -> (String, String) {
     until(lab, &format!("{section} && {section}.dataset.negotiated")).await;
     eval(
         lab,
-        &format!("[{section}.dataset.negotiated, {section}.querySelector('.negotiated').textContent]"),
+        &format!(
+            "[{section}.dataset.negotiated, {section}.querySelector('.negotiated').textContent]"
+        ),
     )
     .await
     .expect("negotiated")

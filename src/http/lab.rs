@@ -9,8 +9,9 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::pages::{escape, host_for_url, request_host};
-use super::{AppError, AppState, params, quic_hint};
+use super::{AppError, AppState, params};
 use crate::server::ListenerKind;
+use crate::server::quic_hint;
 
 const LAB_HTML: &str = include_str!("assets/lab.html");
 const LAB_JS: &str = include_str!("assets/lab.js");

@@ -20,7 +20,6 @@ mod pages;
 pub mod params;
 pub mod posted;
 pub mod query_token;
-mod quic_hint;
 mod remedies;
 mod state;
 mod stats;

@@ -6,7 +6,8 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{Html, IntoResponse};
 use serde_json::json;
 
-use super::{AppState, quic_hint};
+use super::AppState;
+use crate::server::quic_hint;
 use crate::server::{ListenerKind, RequestInfo};
 
 /// JSON about how this very request arrived. `Timing-Allow-Origin: *` lets `/lab`, on
@@ -85,7 +86,7 @@ pub async fn index(
         let url = format!("{}://{}:{}/", kind.scheme(), host_for_url(&host), port);
         let mut note = kind.what_it_shows().to_string();
         if kind == ListenerKind::H3 {
-            note.push_str(&quic_hint::start_page_note(
+            note.push_str(&start_page_quic_note(
                 &host_for_url(&host),
                 port,
                 state.settings.spki_sha256.as_deref(),
@@ -116,6 +117,21 @@ pub async fn index(
         INDEX_HTML
             .replace("{{arrived}}", &escape(&arrived))
             .replace("{{links}}", &links),
+    )
+}
+
+/// The line under the HTTP/3 listener: why a click may not reach it, and the command that
+/// does.
+fn start_page_quic_note(host_for_url: &str, port: u16, spki_sha256: Option<&str>) -> String {
+    format!(
+        "<br><span class=\"muted\">A browser uses QUIC only when told to (or after <code>Alt-Svc</code> \
+         from the HTTPS listener, for a certificate it trusts). Chromium, in a fresh profile:</span> \
+         <code id=\"h3-command\">{}</code>",
+        escape(&quic_hint::chromium_command(
+            host_for_url,
+            port,
+            spki_sha256
+        ))
     )
 }
 

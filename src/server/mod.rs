@@ -14,6 +14,7 @@ pub mod conn;
 pub mod h3;
 mod kind;
 pub mod limits;
+pub mod quic_hint;
 pub mod shutdown;
 pub mod tls;
 
@@ -217,7 +218,8 @@ impl Listeners {
         &self.connections
     }
 
-    /// One line per listener with its URL, then the certificate fingerprint, then the caps.
+    /// One line per listener with its URL, then the certificate fingerprint and how to trust
+    /// it (and to reach HTTP/3 from Chromium), then the caps.
     pub fn banner(&self) -> String {
         let mut lines = Vec::new();
         for listener in &self.listeners {
@@ -254,6 +256,16 @@ impl Listeners {
                 cert.cert_path.display(),
                 cert.spki_sha256
             ));
+            if let Some(h3) = &self.h3 {
+                lines.push(format!(
+                    "HTTP/3 in Chromium: {}",
+                    quic_hint::chromium_command(
+                        &loopback_if_unspecified(h3.addr()),
+                        h3.addr().port(),
+                        Some(&cert.spki_sha256)
+                    )
+                ));
+            }
         }
         let caps = self.connections.admission().limits();
         lines.push(format!(
@@ -397,11 +409,21 @@ fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 
 /// The URL a person opens for a listener; an unspecified address is reached via loopback.
 pub fn url_for(kind: ListenerKind, addr: SocketAddr) -> String {
-    let host = match addr.ip() {
+    format!(
+        "{}://{}:{}/",
+        kind.scheme(),
+        loopback_if_unspecified(addr),
+        addr.port()
+    )
+}
+
+/// The host part of a URL for `addr` (IPv6 in brackets); an unspecified address is reached
+/// via loopback.
+fn loopback_if_unspecified(addr: SocketAddr) -> String {
+    match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
         ip if ip.is_unspecified() => "[::1]".to_string(),
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    format!("{}://{}:{}/", kind.scheme(), host, addr.port())
+    }
 }

@@ -1,5 +1,5 @@
-//! How a person makes a browser use the HTTP/3 listener, said the same way on the start page
-//! and in `/lab`.
+//! How a person makes a browser use the HTTP/3 listener, said the same way in the start
+//! banner, on the start page and in `/lab`.
 //!
 //! A browser reaches an HTTP/3 origin only over QUIC, and only when it has a reason to: an
 //! `Alt-Svc` it learned from the HTTPS listener, or a switch. Chromium does not take QUIC to
@@ -8,27 +8,14 @@
 //! certificate's SPKI hash (`--ignore-certificate-errors-spki-list`, which Chromium honours
 //! only together with `--user-data-dir`), and a fresh profile so nothing remembered interferes.
 
-use super::pages::escape;
-
 /// The Chromium command line that opens `https://HOST:PORT/` over HTTP/3, trusting the
-/// certificate with this SPKI hash.
+/// certificate with this SPKI hash (`host_for_url`: an IPv6 literal in brackets).
 pub fn chromium_command(host_for_url: &str, port: u16, spki_sha256: Option<&str>) -> String {
     let trust = spki_sha256
         .map(|spki| format!(" --ignore-certificate-errors-spki-list={spki}"))
         .unwrap_or_default();
     format!(
         "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on={host_for_url}:{port}{trust} https://{host_for_url}:{port}/"
-    )
-}
-
-/// The start page's line under the HTTP/3 listener: why a click may not reach it, and the
-/// command that does.
-pub fn start_page_note(host_for_url: &str, port: u16, spki_sha256: Option<&str>) -> String {
-    format!(
-        "<br><span class=\"muted\">A browser uses QUIC only when told to (or after <code>Alt-Svc</code> \
-         from the HTTPS listener, for a certificate it trusts). Chromium, in a fresh profile:</span> \
-         <code id=\"h3-command\">{}</code>",
-        escape(&chromium_command(host_for_url, port, spki_sha256))
     )
 }
 
