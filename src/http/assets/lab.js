@@ -183,11 +183,13 @@ class Run {
     const browser = fetched.protocol || (fetched.ms !== undefined ? 'not reported' : 'nothing (' + (fetched.blocked ? 'blocked' : 'failed') + ')');
     let text = 'negotiated: ' + browser + ' (browser, nextHopProtocol)';
     if (fetched.server) text += ' · ' + fetched.server + ' (server)';
-    if (this.kind === 'h3' && fetched.protocol !== 'h3' && fetched.server !== 'HTTP/3' && streams !== 'HTTP/3') {
-      const got = fetched.protocol || (streams ? streams : 'no answer');
+    const noQuic = this.kind === 'h3' && fetched.protocol !== 'h3' && fetched.server !== 'HTTP/3' && streams !== 'HTTP/3';
+    if (noQuic) {
+      const got = fetched.protocol || streams || 'no answer';
       text = got + ' — this browser did not use HTTP/3; start Chromium with ' + (config.quic_command || '--origin-to-force-quic-on');
-      this.negotiatedNode.className = 'negotiated notice';
     }
+    // A later probe ("Probe again") may find QUIC in use after all.
+    this.negotiatedNode.className = noQuic ? 'negotiated notice' : 'negotiated';
     this.negotiatedNode.textContent = text;
   }
 
