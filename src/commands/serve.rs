@@ -17,6 +17,7 @@ use crate::pubsub::fanout::{Exclusive, Fanout, Limits};
 use crate::pubsub::hub::{Hub, HubConfig};
 use crate::pubsub::orders::Orders;
 use crate::pubsub::redis::RedisBus;
+use crate::server;
 use crate::server::admission;
 use crate::server::certs::CertMaterial;
 use crate::server::{ConnLimits, ListenerConfig, ListenerKind, Listeners, ProtocolLimits};
@@ -106,6 +107,9 @@ impl Server {
             cors,
             alt_svc: !args.no_alt_svc,
             spki_sha256: listeners.certificate().map(|c| c.spki_sha256.clone()),
+            h3_host: listeners
+                .addr(ListenerKind::H3)
+                .map(server::loopback_if_unspecified),
         };
         let shutdown = CancellationToken::new();
         let fanout = Fanout::new(Limits {

@@ -4,11 +4,11 @@
 //! CSS and JS embedded in the binary: no build step, no CDN.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use super::pages::{escape, host_for_url, request_host};
+use super::pages::escape;
 use super::{AppError, AppState, params};
 use crate::server::ListenerKind;
 use crate::server::quic_hint;
@@ -22,7 +22,7 @@ const DASHBOARD_HTML: &str = include_str!("assets/dashboard.html");
 const ORDER_HTML: &str = include_str!("assets/order.html");
 const STYLE_CSS: &str = include_str!("assets/style.css");
 
-pub async fn lab(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Html<String> {
+pub async fn lab(State(state): State<AppState>) -> Html<String> {
     let ports = state.settings.ports;
     // The order a person reads them in: the limit, the control, the fix, and QUIC.
     let kinds = [
@@ -35,7 +35,14 @@ pub async fn lab(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         .iter()
         .filter_map(|kind| {
             let port = ports.get(*kind)?;
-            Some(json!({ "kind": kind.name(), "scheme": kind.scheme(), "port": port }))
+            // The h3 target at its listener's own address (see Settings::h3_host); the others
+            // at the host this page was opened with.
+            let host = (*kind == ListenerKind::H3)
+                .then(|| state.settings.h3_host.clone())
+                .flatten();
+            Some(
+                json!({ "kind": kind.name(), "scheme": kind.scheme(), "port": port, "host": host }),
+            )
         })
         .collect();
     let options: String = kinds
@@ -55,10 +62,12 @@ pub async fn lab(State(state): State<AppState>, uri: Uri, headers: HeaderMap) ->
         .filter_map(|kind| ports.get(*kind).map(|port| format!("<code>:{port}</code>")))
         .collect();
     // What an h3 run says when the browser did not use QUIC.
-    let quic_command = ports.h3.map(|port| {
-        let host = host_for_url(&request_host(&uri, &headers));
-        quic_hint::chromium_command(&host, port, state.settings.spki_sha256.as_deref())
-    });
+    let quic_command = ports
+        .h3
+        .zip(state.settings.h3_host.as_deref())
+        .map(|(port, host)| {
+            quic_hint::chromium_command(host, port, state.settings.spki_sha256.as_deref())
+        });
     let config = json!({ "targets": targets, "quic_command": quic_command })
         .to_string()
         .replace('<', "\\u003c");

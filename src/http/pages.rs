@@ -52,7 +52,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The host part of the request's authority (`:authority` on HTTP/2, `Host` on HTTP/1.1).
-pub(super) fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
+fn request_host(uri: &Uri, headers: &HeaderMap) -> String {
     uri.host()
         .map(str::to_string)
         .or_else(|| {
@@ -83,11 +83,16 @@ pub async fn index(
         let Some(port) = state.settings.ports.get(kind) else {
             continue;
         };
-        let url = format!("{}://{}:{}/", kind.scheme(), host_for_url(&host), port);
+        // HTTP/3 at its listener's own address: the one QUIC can be forced on for.
+        let url_host = match (kind, &state.settings.h3_host) {
+            (ListenerKind::H3, Some(h3_host)) => h3_host.clone(),
+            _ => host_for_url(&host),
+        };
+        let url = format!("{}://{}:{}/", kind.scheme(), url_host, port);
         let mut note = kind.what_it_shows().to_string();
         if kind == ListenerKind::H3 {
             note.push_str(&start_page_quic_note(
-                &host_for_url(&host),
+                &url_host,
                 port,
                 state.settings.spki_sha256.as_deref(),
             ));
@@ -136,7 +141,7 @@ fn start_page_quic_note(host_for_url: &str, port: u16, spki_sha256: Option<&str>
 }
 
 /// An IPv6 literal needs brackets inside a URL.
-pub(super) fn host_for_url(host: &str) -> String {
+fn host_for_url(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {

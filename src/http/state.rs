@@ -34,6 +34,10 @@ pub struct Settings {
     /// The certificate's SPKI hash (base64 SHA-256), for the Chromium switches the pages
     /// show; `None` when no listener uses TLS.
     pub spki_sha256: Option<String>,
+    /// The host (as in a URL) a browser reaches the HTTP/3 listener at: its own address, not
+    /// the name a page was asked for. QUIC forced on for `127.0.0.1:PORT` is not used for
+    /// `localhost:PORT`, and `localhost` may resolve to `::1` first, where nothing listens.
+    pub h3_host: Option<String>,
 }
 
 /// Shared by every handler: a cheap clone of `Arc`s.

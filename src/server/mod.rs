@@ -419,7 +419,7 @@ pub fn url_for(kind: ListenerKind, addr: SocketAddr) -> String {
 
 /// The host part of a URL for `addr` (IPv6 in brackets); an unspecified address is reached
 /// via loopback.
-fn loopback_if_unspecified(addr: SocketAddr) -> String {
+pub fn loopback_if_unspecified(addr: SocketAddr) -> String {
     match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
         ip if ip.is_unspecified() => "[::1]".to_string(),

@@ -13,9 +13,10 @@ function hostForUrl(host) {
   return host.includes(':') && !host.startsWith('[') ? '[' + host + ']' : host;
 }
 
+// The page's own host, except where the server names one (h3: its listener's address).
 function targetBase(kind) {
   const target = config.targets.find((t) => t.kind === kind);
-  return target.scheme + '://' + hostForUrl(location.hostname) + ':' + target.port;
+  return target.scheme + '://' + (target.host || hostForUrl(location.hostname)) + ':' + target.port;
 }
 
 function el(tag, className, text) {

@@ -12,7 +12,7 @@
   const base = (kind) => {
     const target = config.targets.find((t) => t.kind === kind);
     const host = location.hostname.includes(':') ? '[' + location.hostname + ']' : location.hostname;
-    return target && target.scheme + '://' + host + ':' + target.port;
+    return target && target.scheme + '://' + (target.host || host) + ':' + target.port;
   };
   // The server's counters, read over HTTP/2 when there is an https listener, so the read does
   // not queue behind HTTP/1.1 streams on this page's own origin.
