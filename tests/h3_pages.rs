@@ -250,3 +250,36 @@ async fn the_start_banner_prints_the_chromium_command_for_the_h3_listener() {
         "no `{line}` in:\n{banner}"
     );
 }
+
+/// Read `stream` until `ids` more events have arrived; `None` from h3 (the end of the body,
+/// or a zero-length DATA frame, which h3 0.0.8's client reads the same) fails.
+async fn read_events(stream: &mut Stream, ids: usize) {
+    let mut seen = String::new();
+    while seen.matches("\nid: ").count() + usize::from(seen.starts_with("id: ")) < ids {
+        let mut chunk = tokio::time::timeout(PATIENCE, stream.recv_data())
+            .await
+            .expect("next event in time")
+            .expect("stream readable")
+            .unwrap_or_else(|| panic!("the body ended (or an empty DATA frame) after {seen:?}"));
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.copy_to_bytes(chunk.remaining()),
+        ));
+    }
+}
+
+/// The listener watches for STOP_SENDING (a cancelled request) and then probes its idle
+/// responses with an empty DATA frame, which h3 0.0.8's client takes for the end of the body:
+/// a fresh connection must not look like it had one (a grease stream answered with
+/// STOP_SENDING did), and a whole answer's data must go before any probe.
+#[tokio::test]
+async fn a_fresh_connection_streams_without_a_break_and_answers_whole() {
+    let server = TestServer::start(&["--tick-ms", "100"]).await;
+    let mut h3 = H3::connect(&server).await.expect("HTTP/3 connection");
+    let (response, mut stream) = h3.get("/sse/hello?timeout=0").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // Past the watcher's first looks (every 250 ms).
+    read_events(&mut stream, 8).await;
+    let (status, proto) = h3.text("/proto").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(proto.contains("\"http_version\":\"HTTP/3\""), "{proto:?}");
+}

@@ -154,6 +154,10 @@ async fn connection(
         let quic = incoming.await?;
         let h3 = h3::server::builder()
             .max_field_section_size(limits.max_header_bytes.into())
+            // No grease stream: a client answers one with STOP_SENDING (RFC 9114 §6.2), which
+            // the STOP_SENDING watch below would take for a cancelled request and probe every
+            // open response for, on every new connection.
+            .send_grease(false)
             .build::<_, bytes::Bytes>(h3_quinn::Connection::new(quic.clone()))
             .await?;
         anyhow::Ok((quic, h3))

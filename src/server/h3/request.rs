@@ -113,8 +113,15 @@ fn request_body(
 async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch::Receiver<u64>) {
     // False once the watcher is gone with its connection: frames alone decide then.
     let mut watching = true;
+    // Only a STOP_SENDING from now on can be for this stream: one the connection received
+    // before (a cancelled earlier request) must not make this response probe at once.
+    stop_sending.borrow_and_update();
     loop {
         let next = tokio::select! {
+            // A frame that is ready goes first: a probe ahead of the body is an empty DATA
+            // frame first, which h3 0.0.8's client reads as the end of the body
+            // (`recv_data` gives `None` for a zero-length DATA frame).
+            biased;
             next = body.frame() => next,
             changed = stop_sending.changed(), if watching => {
                 watching = changed.is_ok();
