@@ -139,14 +139,17 @@ async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(eng
     browser.close().await;
     eprintln!("{engine}: {summary} / {h3:?}");
     // The h3 run's origin, https://127.0.0.1:PORT, is the HTTPS listener's too: the browser
-    // took TCP and HTTP/2 there. Firefox ESR 153 opens one HTTP/2 connection per EventSource
-    // started at once on an IP-literal origin (3 here, every run; on https://localhost:PORT
-    // it waits for the first and shares it); Chromium shares one.
-    let expected = match engine {
-        Engine::Chromium => "3 open on 1 connection — HTTP/2",
-        Engine::Firefox => "3 open on 3 connections — HTTP/2",
-    };
-    assert_eq!(summary, expected);
+    // took TCP and HTTP/2 there. Chromium shares one connection; Firefox ESR 153 opens up to
+    // one HTTP/2 connection per EventSource started at once on an IP-literal origin (3 here
+    // in most runs, fewer in some; on https://localhost:PORT it waits for the first and
+    // shares it), so only the protocol is asserted for it.
+    match engine {
+        Engine::Chromium => assert_eq!(summary, "3 open on 1 connection — HTTP/2"),
+        Engine::Firefox => assert!(
+            summary.starts_with("3 open on ") && summary.ends_with(" — HTTP/2"),
+            "{summary}"
+        ),
+    }
     assert_eq!(h3.0, "h2");
     assert_eq!(
         h3.1,
