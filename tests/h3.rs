@@ -304,10 +304,19 @@ async fn shutdown_ends_http3_streams_and_closes_the_connections() {
         "shutdown took {took:?}, over the grace"
     );
     assert_eq!(server.state.streams.open_streams().total(), 0);
+    // Each stream's last frame (its reconnect delay, spread by --drain-spread) arrives before
+    // the stream ends: closing the connection must not discard it.
     for events in &mut streams {
+        let mut told_to_reconnect = false;
         while !events.ended {
-            let _ = events.next_within(PATIENCE).await;
+            if let Ok(Some(event)) = events.next_within(PATIENCE).await {
+                told_to_reconnect |= event.event == "shutdown";
+            }
         }
+        assert!(
+            told_to_reconnect,
+            "a stream ended without its shutdown frame"
+        );
     }
     util::eventually("both QUIC connections closed", || {
         clients.iter().all(|client| client.is_closed())

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use http::{Request, StatusCode};
 use sselab::client::{self, Trust};
-use util::{PATIENCE, TestServer, Via, eventually_async, json, text};
+use util::{PATIENCE, TestServer, Via, eventually, eventually_async, json, text};
 
 /// HTTP/3 frames as h3 0.0.8's client gives them: `recv_data` says `None` for a DATA frame
 /// without a byte as at the end of the body. sselab's own client (`Via::H3`) reads past such a
@@ -257,9 +257,8 @@ async fn read_events(stream: &mut Stream, ids: usize) {
 }
 
 /// The listener watches for STOP_SENDING (a cancelled request) and then probes its idle
-/// responses with an empty DATA frame, which h3 0.0.8's client takes for the end of the body:
-/// a fresh connection must not look like it had one (a grease stream answered with
-/// STOP_SENDING did), and a whole answer's data must go before any probe.
+/// event streams: a fresh connection must not look like it had one (a grease stream
+/// answered with STOP_SENDING did), and a whole answer's data must go before any probe.
 #[tokio::test]
 async fn a_fresh_connection_streams_without_a_break_and_answers_whole() {
     let server = TestServer::start(&["--tick-ms", "100"]).await;
@@ -271,4 +270,54 @@ async fn a_fresh_connection_streams_without_a_break_and_answers_whole() {
     let (status, proto) = h3.text("/proto").await;
     assert_eq!(status, StatusCode::OK);
     assert!(proto.contains("\"http_version\":\"HTTP/3\""), "{proto:?}");
+}
+
+/// A client cancelling one stream (STOP_SENDING, as a browser closing a tab does) is noticed
+/// at once, with no event and no keep-alive to write: without the listener's STOP_SENDING
+/// watch it would stay open here for ever (`--keepalive 0`). The idle sibling on the same
+/// connection gets only the probe, a comment line, and goes on to its next event: its body
+/// does not end, not even for h3's own client.
+#[tokio::test]
+async fn a_cancelled_stream_is_noticed_at_once_and_its_sibling_streams_on() {
+    let server = TestServer::start(&["--keepalive", "0"]).await;
+    let mut h3 = H3::connect(&server).await;
+    let (_, mut cancelled) = h3.get("/sse/topics/quiet-a").await;
+    let (_, mut sibling) = h3.get("/sse/topics/quiet-b").await;
+    read_events(&mut cancelled, 1).await;
+    read_events(&mut sibling, 1).await;
+    let streams = server.state.streams.clone();
+    eventually("two HTTP/3 streams open", || {
+        streams.open_streams().http3 == 2
+    })
+    .await;
+
+    // Dropped, quinn's receive stream says STOP_SENDING (h3-quinn's own `stop_sending`
+    // panics on a stream with a read in flight).
+    drop(cancelled);
+    eventually("the cancelled stream counted closed", || {
+        streams.open_streams().http3 == 1
+    })
+    .await;
+
+    let publisher = server.client(Via::H1).await;
+    let published = publisher
+        .post_json(
+            "/api/topics/quiet-b/events",
+            serde_json::json!({"data": "after"}),
+        )
+        .await;
+    assert_eq!(published.status(), StatusCode::ACCEPTED);
+    let mut seen = String::new();
+    while !seen.contains("data: after") {
+        let mut chunk = tokio::time::timeout(PATIENCE, sibling.recv_data())
+            .await
+            .expect("the sibling's next bytes in time")
+            .expect("the sibling is readable")
+            .unwrap_or_else(|| panic!("the sibling's body ended after {seen:?}"));
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.copy_to_bytes(chunk.remaining()),
+        ));
+    }
+    assert!(seen.starts_with(":\n"), "the probe comes first: {seen:?}");
+    assert_eq!(streams.open_streams().http3, 1);
 }

@@ -24,7 +24,7 @@ use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 
 /// `recv_data` answering `None` this many times in a row is the end of the response's DATA
-/// frames, not a run of empty ones (a probe is one per STOP_SENDING the server saw).
+/// frames, not a run of empty ones.
 const NONES_AT_THE_END: u32 = 16;
 
 /// The request sender of one HTTP/3 connection; clones share the connection.
@@ -144,9 +144,9 @@ impl Body for H3Body {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         // h3 0.0.8 answers `None` both at the end of the DATA frames and for a DATA frame
-        // without a byte, which RFC 9114 allows and sselab's listener sends to probe for
-        // stopped streams. At the end, `None` repeats without reading anything; so it is the
-        // end only once it has come this many times in a row.
+        // without a byte, which RFC 9114 allows any server to send (sselab's listener does
+        // not). At the end, `None` repeats without reading anything; so it is the end only
+        // once it has come this many times in a row.
         let mut nones = 0;
         while !this.trailers {
             match ready!(this.stream.poll_recv_data(cx)) {

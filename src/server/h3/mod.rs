@@ -33,6 +33,10 @@ use super::tls;
 /// `request`): how soon a stream a client cancelled is noticed, at most.
 const STOP_SENDING_POLL: Duration = Duration::from_millis(250);
 
+/// After GOAWAY and the last answer, how long a connection waits for its client to close it
+/// before closing it itself.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
 /// QUIC PINGs at this interval keep a connection whose streams are silent (keep-alive
 /// comments off, no events) from reaching its idle timeout.
 const QUIC_KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -221,6 +225,12 @@ async fn connection(
     // Whatever is still running ends on its own when the connection closes (its body is
     // dropped then, so its stream is counted gone), as before this loop knew about it.
     requests.detach_all();
+    if going_away {
+        // Closing discards what QUIC has not yet delivered, such as the last frames the
+        // streams just wrote: a client told GOAWAY closes once it has read them (browsers
+        // do); one that does not is closed after a moment.
+        let _ = tokio::time::timeout(CLOSE_LINGER, quic.closed()).await;
+    }
     quic.close(no_error(), b"");
 }
 

@@ -7,9 +7,12 @@
 //! the QUIC connection closes, or when a write fails because the client stopped the stream
 //! (STOP_SENDING: a browser closing a tab). h3 0.0.8 has no way to wait for one stream's
 //! STOP_SENDING (hyperium/h3#350), so the connection watches QUIC's count of STOP_SENDING
-//! frames received, and when it grows each of its idle responses writes an empty DATA frame
-//! (two bytes, no body bytes): the stopped one fails that write and ends, so its stream slot
-//! (`--h3-max-streams`) is free again at once rather than at the next keep-alive.
+//! frames received, and when it grows each of its idle event streams writes an SSE comment
+//! line (`:`, which every SSE reader skips): the stopped one fails that write and ends, so its
+//! stream slot (`--h3-max-streams`) is free again at once rather than at the next keep-alive.
+//! Only event streams wait long enough to need it, and only there is a comment harmless. An
+//! empty DATA frame would say nothing to any body, but h3 0.0.8's own client reads one as the
+//! end of the body, so it is not used.
 
 use std::sync::Arc;
 
@@ -27,6 +30,10 @@ use crate::server::conn::ConnInfo;
 
 type SendHalf = RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 type RecvHalf = RequestStream<h3_quinn::RecvStream, Bytes>;
+
+/// What an idle event stream writes to find out whether it is the stopped one: a comment
+/// line, skipped by every SSE reader wherever it falls between events.
+const PROBE: &[u8] = b":\n";
 
 /// Headers that belong to an HTTP/1.1 connection and are malformed in HTTP/3 (RFC 9114
 /// §4.2); hyper drops the same ones for HTTP/2.
@@ -71,6 +78,7 @@ pub async fn serve(
     };
     let (mut head, body) = response.into_parts();
     strip_connection_headers(&mut head.headers);
+    let probe = is_event_stream(&head.headers).then_some(stop_sending);
     if let Err(e) = Box::pin(send.send_response(Response::from_parts(head, ()))).await {
         tracing::debug!(
             listener = "h3",
@@ -82,7 +90,7 @@ pub async fn serve(
     tokio::select! {
         // The body is dropped with this branch: a stream's guard sees its client gone.
         _ = quic.closed() => {}
-        _ = send_body(&mut send, body, stop_sending) => {}
+        _ = send_body(&mut send, body, probe) => {}
     }
 }
 
@@ -107,25 +115,27 @@ fn request_body(
 }
 
 /// Write each body frame as a DATA frame (trailers as trailers), then end the stream. Gives
-/// up at the first failed write: the client stopped reading or left. While waiting for the
-/// next frame, each STOP_SENDING on the connection makes it check, with an empty DATA frame,
-/// that this stream is not the stopped one.
-async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch::Receiver<u64>) {
-    // False once the watcher is gone with its connection: frames alone decide then.
-    let mut watching = true;
+/// up at the first failed write: the client stopped reading or left. With `probe` (an event
+/// stream), each STOP_SENDING on the connection while it waits for the next frame makes it
+/// check, with a comment line, that this stream is not the stopped one.
+async fn send_body(send: &mut SendHalf, mut body: Body, probe: Option<watch::Receiver<u64>>) {
+    // False without a probe, or once the watcher is gone with its connection: frames alone
+    // decide then.
+    let mut watching = probe.is_some();
+    let mut stop_sending = probe.unwrap_or_else(|| watch::channel(0).1);
     // Only a STOP_SENDING from now on can be for this stream: one the connection received
     // before (a cancelled earlier request) must not make this response probe at once.
     stop_sending.borrow_and_update();
     loop {
         let next = tokio::select! {
-            // A frame that is ready goes first: a probe ahead of the body is an empty DATA
-            // frame first, which h3 0.0.8's client reads as the end of the body
-            // (`recv_data` gives `None` for a zero-length DATA frame).
+            // A frame that is ready goes first: the body's own bytes need no probe.
             biased;
             next = body.frame() => next,
             changed = stop_sending.changed(), if watching => {
                 watching = changed.is_ok();
-                if watching && Box::pin(send.send_data(Bytes::new())).await.is_err() {
+                if watching
+                    && Box::pin(send.send_data(Bytes::from_static(PROBE))).await.is_err()
+                {
                     return;
                 }
                 continue;
@@ -155,6 +165,13 @@ async fn send_body(send: &mut SendHalf, mut body: Body, mut stop_sending: watch:
         }
     }
     let _ = Box::pin(send.finish()).await;
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"))
 }
 
 fn strip_connection_headers(headers: &mut HeaderMap) {
