@@ -11,18 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sselab::browser::{Engine, LabBrowser, Probe, ProbeTime, Tab, TabsReport, eval};
-use util::browser::{launch, until};
+use util::browser::{FAST, PROBE_TIMEOUT, SETTLE, launch, until};
 use util::{TestServer, Via};
-
-/// Long enough for every stream that can open to open, on a busy machine.
-const SETTLE: Duration = Duration::from_secs(4);
-
-/// How long a probe waits before it counts as blocked: a blocked one never answers (the
-/// streams never time out in these tests), and one that is not takes milliseconds.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What "takes milliseconds" must stay under on a busy 2-core machine.
-const FAST: u64 = 1000;
 
 async fn tabs(engine: Engine, server: &TestServer, url: &str, count: usize) -> TabsReport {
     let browser = launch(engine, server).await;
@@ -362,18 +352,7 @@ async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(e
     let url = format!("https://localhost:{}/", server.https.port());
     let (report, probe) = probed_tabs(engine, &server, &url).await;
     assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
-    let fetch = probe
-        .fetch
-        .millis()
-        .unwrap_or_else(|| panic!("fetch: {probe:?}"));
-    let nav = probe
-        .nav
-        .millis()
-        .unwrap_or_else(|| panic!("navigation: {probe:?}"));
-    assert!(
-        fetch < FAST && nav < FAST,
-        "fetch {fetch} ms, navigation {nav} ms"
-    );
+    util::browser::assert_probe_fast(&probe);
 }
 
 async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_over_http2(

@@ -13,18 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sselab::browser::{Engine, Probe, TabsReport, eval};
-use util::browser::{http3_url, launch_over_http3, until};
+use util::browser::{PROBE_TIMEOUT, SETTLE, http3_url, launch_over_http3, until};
 use util::{PATIENCE, TestServer, Via};
-
-/// Long enough for every stream that can open to open, on a busy machine.
-const SETTLE: Duration = Duration::from_secs(4);
-
-/// How long a probe waits before it counts as blocked: a blocked one never answers (the
-/// streams never time out in these tests), and one that is not takes milliseconds.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What "takes milliseconds" must stay under on a busy 2-core machine.
-const FAST: u64 = 1000;
 
 /// What ten tabs over HTTP/3 did, the server's count of its open HTTP/3 streams (read while
 /// the tabs were still open), and the probe beside them when asked for.
@@ -225,18 +215,7 @@ async fn over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(e
     let measured = ten_tabs_over_http3(engine, &server, true).await;
     let (report, probe) = (&measured.report, measured.probe.expect("probed"));
     assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
-    let fetch = probe
-        .fetch
-        .millis()
-        .unwrap_or_else(|| panic!("fetch: {probe:?}"));
-    let nav = probe
-        .nav
-        .millis()
-        .unwrap_or_else(|| panic!("navigation: {probe:?}"));
-    assert!(
-        fetch < FAST && nav < FAST,
-        "fetch {fetch} ms, navigation {nav} ms"
-    );
+    util::browser::assert_probe_fast(&probe);
 }
 
 /// As over HTTP/2: with the five streams the server grants all held, nothing else gets

@@ -8,10 +8,7 @@ mod util;
 use sselab::browser::{Engine, LabBrowser, Tab, eval};
 use util::TestServer;
 use util::bin::{Running, sselab};
-use util::browser::{launch, launch_over_http3, until};
-
-/// What "takes milliseconds" must stay under on a busy 2-core machine.
-const FAST: u64 = 1000;
+use util::browser::{FAST, launch, launch_over_http3, until};
 
 /// Start a run of `streams` streams against `target` in `/lab`, probing after `probe_secs`.
 async fn start_run(lab: &Tab, target: &str, streams: usize, probe_secs: u64) {

@@ -3,9 +3,36 @@
 
 use std::time::{Duration, Instant};
 
-use sselab::browser::{Engine, LabBrowser, QuicOrigin, Tab, eval};
+use sselab::browser::{Engine, LabBrowser, Probe, QuicOrigin, Tab, eval};
 
 use super::{PATIENCE, TestServer};
+
+/// Long enough for every stream that can open to open, on a busy machine.
+pub const SETTLE: Duration = Duration::from_secs(4);
+
+/// How long a probe waits before it counts as blocked: a blocked one never answers (the
+/// streams never time out in these tests), and one that is not takes milliseconds.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What "takes milliseconds" must stay under on a busy 2-core machine.
+pub const FAST: u64 = 1000;
+
+/// Both of the probe's requests (a `fetch()` from a tab, a new tab's navigation) answered in
+/// milliseconds: not blocked behind the open streams.
+pub fn assert_probe_fast(probe: &Probe) {
+    let fetch = probe
+        .fetch
+        .millis()
+        .unwrap_or_else(|| panic!("fetch: {probe:?}"));
+    let nav = probe
+        .nav
+        .millis()
+        .unwrap_or_else(|| panic!("navigation: {probe:?}"));
+    assert!(
+        fetch < FAST && nav < FAST,
+        "fetch {fetch} ms, navigation {nav} ms"
+    );
+}
 
 /// One browser at a time in a test binary: they are heavy on a 2-core machine, and their
 /// timings matter. (Between binaries, `flock /tmp/sselab-chromium.lock cargo test ...`.)
