@@ -321,3 +321,25 @@ async fn a_cancelled_stream_is_noticed_at_once_and_its_sibling_streams_on() {
     assert!(seen.starts_with(":\n"), "the probe comes first: {seen:?}");
     assert_eq!(streams.open_streams().http3, 1);
 }
+
+/// The HTTP/3 side of slowloris: a QUIC connection that never asks for anything is closed at
+/// the header-read timeout, as a TCP one is, and counted as closed without a request. Without
+/// the deadline QUIC's keep-alive would hold it (and its place under the caps) for ever.
+#[tokio::test]
+async fn a_quic_connection_that_asks_for_nothing_is_closed_at_the_header_read_timeout() {
+    let server = TestServer::start(&["--header-read-timeout", "1"]).await;
+    let silent = H3::connect(&server).await;
+    let connections = server.state.connections.clone();
+    eventually("the silent connection closed by the server", || {
+        silent.quic.close_reason().is_some()
+    })
+    .await;
+    eventually("counted as closed without a request", || {
+        connections.closed_without_request() >= 1
+    })
+    .await;
+    // A connection that asks in time is served as before.
+    let mut asking = H3::connect(&server).await;
+    let (status, _) = asking.text("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -183,10 +183,17 @@ async fn connection(
     // answered: h3's accept only ends by itself when the client says GOAWAY too.
     let mut requests = JoinSet::new();
     let mut going_away = false;
+    // As on the TCP listeners, a connection must ask for something within the header-read
+    // timeout: QUIC's keep-alive would otherwise hold a silent one (and its place under the
+    // per-address cap) open for ever.
+    let mut asked = false;
+    let first_request = tokio::time::sleep(limits.header_read_timeout);
+    tokio::pin!(first_request);
     loop {
         tokio::select! {
             accepted = h3.accept() => match accepted {
                 Ok(Some(resolver)) => {
+                    asked = true;
                     requests.spawn(request::serve(
                         Box::new(resolver),
                         info.clone(),
@@ -204,6 +211,10 @@ async fn connection(
                     break;
                 }
             },
+            _ = &mut first_request, if !asked => {
+                tracing::debug!(listener = "h3", connection = info.id, "no request within the header-read timeout");
+                break;
+            }
             Some(_) = requests.join_next() => {
                 if going_away && requests.is_empty() {
                     break;
