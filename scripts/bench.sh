@@ -3,12 +3,16 @@
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
 #   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h3|h2load|attack|redis]...
+#   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --quiet
+# Debug info (limited: functions with their full paths, no variables) lets heaptrack name
+# inlined frames and the crates they belong to; it does not change the code or
+# the resident memory (debug sections are not loaded), and one build serves every part.
+CARGO_PROFILE_RELEASE_DEBUG=limited cargo build --release --quiet
 bin=target/release/sselab
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
@@ -229,7 +233,9 @@ stop_redis_nodes() {
   node_b_pid=""
   redis_pid=""
 }
-trap 'stop_server; stop_redis_nodes; rm -rf "$work"' EXIT
+# shellcheck source=scripts/bench_profile.sh
+source scripts/bench_profile.sh
+trap 'stop_server; stop_redis_nodes; prof_stop; rm -rf "$work"' EXIT
 healthy() { # url: wait until /healthz says ok (with Redis: its links are up)
   for _ in $(seq 1 100); do curl -s "$1/healthz" | grep -q '"status":"ok"' && return; sleep 0.1; done
   echo "$1 is not healthy" >&2; exit 1
@@ -278,6 +284,7 @@ for part in $what; do
     shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h3) h3_vs_h2 ;; h2load) h2load_check ;;
     attack) attack ;;
     redis) two_nodes ;;
+    instructions) instructions ;; profile) profile ;; rss) profile no ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done
