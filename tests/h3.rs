@@ -1,6 +1,7 @@
 //! The HTTP/3 listener, over a real QUIC connection with sselab's own HTTP/3 client: the same
-//! endpoints as on the TCP listeners (sessions, topics, orders, timeouts, replay, errors), the
-//! stream registry's view of it, its stream limit, its shutdown, and how it is advertised.
+//! endpoints as on the TCP listeners (sessions, topics, timeouts, replay, errors; orders are in
+//! tests/orders.rs, over HTTP/2 and HTTP/3 alike), the stream registry's view of it, its stream
+//! limit, its shutdown, and how it is advertised.
 
 mod util;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use http::{StatusCode, Version};
 use serde_json::json;
-use util::{Events, PATIENCE, TestServer, Via, assert_one_line, create_order, header, ids};
+use util::{Events, PATIENCE, TestServer, Via, assert_one_line, header, ids};
 
 const FAST: &[&str] = &["--tick-ms", "100"];
 
@@ -122,32 +123,6 @@ async fn a_topic_reaches_every_stream_multiplexed_on_one_quic_connection() {
         let data: Vec<String> = events.take(3).await.into_iter().map(|e| e.data).collect();
         assert_eq!(data, ["n1", "n2", "n3"]);
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn an_order_streams_to_done_over_http3_then_answers_204() {
-    let server = TestServer::start(&[]).await;
-    let client = server.client(Via::H3).await;
-    let id = create_order(
-        &client,
-        json!({"title": "Book", "amount": 12.5, "steps": 3, "interval_ms": 200}),
-    )
-    .await;
-    let (mut events, _) = client.subscribe(&format!("/sse/orders/{id}"), None).await;
-    let mut got = Vec::new();
-    while let Some(event) = events.next().await {
-        got.push(event);
-    }
-    let names: Vec<&str> = got.iter().map(|e| e.event.as_str()).collect();
-    assert_eq!(
-        names,
-        ["progress", "progress", "progress", "progress", "done"]
-    );
-    assert_eq!(ids(&got), [1, 2, 3, 4, 5]);
-    let again = client
-        .get_with(&format!("/sse/orders/{id}"), &[("last-event-id", "5")])
-        .await;
-    assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,8 +19,17 @@ async fn status(client: &util::Client, id: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_reports_each_step_then_done_then_answers_204() {
+    each_step_then_done_then_204(Via::H2Tls).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_reports_each_step_then_done_then_answers_204_over_http3() {
+    each_step_then_done_then_204(Via::H3).await;
+}
+
+async fn each_step_then_done_then_204(via: Via) {
     let server = TestServer::start(&[]).await;
-    let client = server.client(Via::H2Tls).await;
+    let client = server.client(via).await;
     let id = create(
         &client,
         json!({"title": "Book", "amount": 12.5, "steps": 3, "interval_ms": 300}),
