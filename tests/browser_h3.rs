@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sselab::browser::{Engine, Probe, TabsReport, eval};
-use util::browser::{PROBE_TIMEOUT, SETTLE, http3_url, launch_over_http3, until};
+use util::browser::{
+    PROBE_TIMEOUT, RECONNECTED_AND_TICKING, SETTLE, assert_reconnected_with_last_event_id,
+    http3_url, launch_over_http3, until,
+};
 use util::{PATIENCE, TestServer, Via};
 
 /// What ten tabs over HTTP/3 did, the server's count of its open HTTP/3 streams (read while
@@ -139,7 +142,7 @@ async fn a_timed_out_http3_stream_reconnects_with_last_event_id(engine: Engine) 
         .page(&http3_url(&server, "?timeout=3&retry=1500"))
         .await
         .expect("clock page");
-    until(&page, "window.sselab && window.sselab.opens >= 2 && window.sselab.events > window.sselab.ids.indexOf(window.sselab.lastEventIdSent[1]) + 2").await;
+    until(&page, RECONNECTED_AND_TICKING).await;
     let lab: Value = eval(&page, "window.sselab").await.expect("page state");
     browser.close().await;
 
@@ -147,34 +150,7 @@ async fn a_timed_out_http3_stream_reconnects_with_last_event_id(engine: Engine) 
         lab["protocol"], "HTTP/3",
         "the reconnect came over HTTP/3: {lab}"
     );
-    let delay = lab["reconnectDelaysMs"][0]
-        .as_f64()
-        .expect("a reconnect was timed");
-    assert!(
-        (1200.0..5000.0).contains(&delay),
-        "reconnected after {delay} ms, retry was 1500: {lab}"
-    );
-    assert_eq!(lab["gaps"], 0, "no tick lost: {lab}");
-    assert_eq!(
-        lab["lastEventIdSent"][0],
-        Value::Null,
-        "the first connect sends none"
-    );
-    let sent = lab["lastEventIdSent"][1]
-        .as_u64()
-        .expect("the reconnect sent Last-Event-ID");
-    // The last id received before the stream ended: about 3 s of 250 ms ticks.
-    assert!((8..=16).contains(&sent), "Last-Event-ID {sent}: {lab}");
-    let ids: Vec<u64> = serde_json::from_value(lab["ids"].clone()).expect("ids");
-    let at = ids
-        .iter()
-        .position(|id| *id == sent)
-        .expect("an id the page received");
-    assert_eq!(
-        ids[at + 1],
-        sent + 1,
-        "the next tick continues right after it: {ids:?}"
-    );
+    let (delay, sent) = assert_reconnected_with_last_event_id(&lab);
     eprintln!("{engine}: reconnected over HTTP/3 {delay} ms after the error, Last-Event-ID {sent}");
     let stats = server.state.streams.stats();
     assert!(stats.resumed_with_last_event_id >= 1, "{stats:?}");

@@ -34,6 +34,49 @@ pub fn assert_probe_fast(probe: &Probe) {
     );
 }
 
+/// The clock page (`?timeout=3&retry=1500`) has reconnected once and received two ticks
+/// after the one its reconnect named in Last-Event-ID.
+pub const RECONNECTED_AND_TICKING: &str = "window.sselab && window.sselab.opens >= 2 && window.sselab.events > window.sselab.ids.indexOf(window.sselab.lastEventIdSent[1]) + 2";
+
+/// What the clock page saw of its reconnect (`window.sselab`, after
+/// [`RECONNECTED_AND_TICKING`]): it came after `retry: 1500`, no tick was lost, the first
+/// connect sent no Last-Event-ID, the reconnect sent the last id received (about 3 s of 250 ms
+/// ticks) and the next tick continued right after it. Gives the delay (ms) and the id sent.
+pub fn assert_reconnected_with_last_event_id(lab: &serde_json::Value) -> (f64, u64) {
+    let delay = lab["reconnectDelaysMs"][0]
+        .as_f64()
+        .expect("a reconnect was timed");
+    assert!(
+        (1200.0..5000.0).contains(&delay),
+        "reconnected after {delay} ms, retry was 1500: {lab}"
+    );
+    assert_eq!(lab["gaps"], 0, "no tick lost: {lab}");
+    let ids: Vec<u64> = serde_json::from_value(lab["ids"].clone()).expect("ids");
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "consecutive ids: {ids:?}"
+    );
+    assert_eq!(
+        lab["lastEventIdSent"][0],
+        serde_json::Value::Null,
+        "the first connect sends none"
+    );
+    let sent = lab["lastEventIdSent"][1]
+        .as_u64()
+        .expect("the reconnect sent Last-Event-ID");
+    assert!((8..=16).contains(&sent), "Last-Event-ID {sent}: {lab}");
+    let at = ids
+        .iter()
+        .position(|id| *id == sent)
+        .expect("an id the page received");
+    assert_eq!(
+        ids[at + 1],
+        sent + 1,
+        "the next tick continues right after it: {ids:?}"
+    );
+    (delay, sent)
+}
+
 /// One browser at a time in a test binary: they are heavy on a 2-core machine, and their
 /// timings matter. (Between binaries, `flock /tmp/sselab-chromium.lock cargo test ...`.)
 pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
