@@ -219,7 +219,8 @@ impl Server {
                 "shutting down: ending open streams (each told to reconnect after its retry plus \
                  a random part of the drain spread), no new connections"
             );
-            shutdown.cancel();
+            // Ends the streams and cancels `shutdown`.
+            streams.shut_down();
         };
         listeners
             .serve(http::app(state.clone()), http::metrics_app(state), stopping)

@@ -2,13 +2,21 @@
 //! body that also sends keep-alive comments, ends at the stream timeout or at server
 //! shutdown (after a last frame telling the client when to come back), and records why the
 //! stream ended.
+//!
+//! Written out as a state machine rather than a generator: it is allocated once per open
+//! stream and polled once per event on every stream, so its size and the work of one poll
+//! are what an idle stream costs and what a delivery costs (BENCHMARKS.md, issue 16).
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use tokio::time::{Instant, sleep_until};
+use futures_util::Stream;
+use pin_project_lite::pin_project;
+use tokio::sync::futures::OwnedNotified;
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::frame::KEEPALIVE_COMMENT;
 use super::{CloseReason, StreamGuard, StreamRetry};
@@ -34,68 +42,146 @@ pub struct Lifetime {
 /// shutdown (after the shutdown frame, when there is one), and record the close reason.
 /// When the client goes away hyper drops this body, and with it the guard, which then logs
 /// `client-gone`.
-pub fn drive<S>(
-    content: S,
-    guard: StreamGuard,
-    lifetime: Lifetime,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static
+pub fn drive<S>(content: S, guard: StreamGuard, lifetime: Lifetime) -> Drive<S>
 where
     S: Stream<Item = Out> + Send + 'static,
 {
-    async_stream::stream! {
-        let mut guard = guard;
-        let mut content = std::pin::pin!(content);
-        // Every future below is made once and polled across events: re-creating them per
-        // event would register and unregister with the timer wheel and with the server-wide
-        // shutdown token each time, and at 100k deliveries a second that contention shows.
-        let shutdown = guard.shutdown_token().cancelled_owned();
-        let mut shutdown = std::pin::pin!(shutdown);
-        let far_future = Duration::from_secs(86_400 * 365);
-        let timeout = sleep_until(Instant::now() + lifetime.timeout.unwrap_or(far_future));
-        let mut timeout = std::pin::pin!(timeout);
-        let idle_period = lifetime.keepalive.unwrap_or(far_future);
-        let mut last_sent = Instant::now();
-        let idle = sleep_until(last_sent + idle_period);
-        let mut idle = std::pin::pin!(idle);
+    let now = Instant::now();
+    Drive {
+        ending: guard.ending().notified(),
+        ending_waker: None,
+        content,
+        guard,
+        timeout: lifetime.timeout.map(|timeout| sleep_until(now + timeout)),
+        idle: lifetime.keepalive.map(|period| Idle {
+            period,
+            last_sent: now,
+        }),
+        idle_timer: lifetime.keepalive.map(|period| sleep_until(now + period)),
+        retry: lifetime.retry,
+        done: false,
+    }
+}
+
+pin_project! {
+    /// The body of one SSE stream: see [`drive`].
+    #[must_use = "a stream does nothing unless polled"]
+    pub struct Drive<S> {
+        #[pin]
+        content: S,
+        guard: StreamGuard,
+        // Server shutdown: registered with the task that polls this body, and registered
+        // again only when another task polls it; in between, `Ending::started` is read.
+        #[pin]
+        ending: OwnedNotified,
+        ending_waker: Option<Waker>,
+        #[pin]
+        timeout: Option<Sleep>,
+        idle: Option<Idle>,
+        // Not moved on every event; when it fires, a stream that sent something recently
+        // just waits for the rest of its idle period.
+        #[pin]
+        idle_timer: Option<Sleep>,
+        retry: StreamRetry,
+        done: bool,
+    }
+}
+
+/// What one poll of the body gives hyper.
+type Polled = Poll<Option<Result<Bytes, Infallible>>>;
+
+/// Keep-alive: the idle period, and when the stream last sent anything.
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    period: Duration,
+    last_sent: Instant,
+}
+
+impl<S> Drive<S> {
+    /// Whether the server started shutting down, registering this task to be woken when it
+    /// does (only if it is not the task registered already).
+    fn ending(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let this = self.project();
+        if this.guard.ending().started() {
+            return true;
+        }
+        if this
+            .ending_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return false;
+        }
+        *this.ending_waker = Some(cx.waker().clone());
+        this.ending.poll(cx).is_ready()
+    }
+
+    /// Record `bytes` as sent now and hand them out.
+    fn send(self: Pin<&mut Self>, bytes: Bytes, event: bool) -> Polled {
+        let this = self.project();
+        if let Some(idle) = this.idle {
+            idle.last_sent = Instant::now();
+        }
+        this.guard.record_sent(bytes.len(), event);
+        Poll::Ready(Some(Ok(bytes)))
+    }
+
+    /// End with `reason`: the shutdown frame last when shutting down, then nothing.
+    fn close(self: Pin<&mut Self>, reason: CloseReason) -> Polled {
+        let this = self.project();
+        *this.done = true;
+        this.guard.set_reason(reason);
+        // Sent as shutdown starts, before the listeners start their grace period: the frame
+        // is written before any connection is cut.
+        if reason == CloseReason::Shutdown
+            && let Some(frame) = this.retry.shutdown_frame()
+        {
+            this.guard.record_sent(frame.len(), true);
+            this.guard.set_shutdown_retry(this.retry.shutdown_ms);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        Poll::Ready(None)
+    }
+}
+
+impl<S> Stream for Drive<S>
+where
+    S: Stream<Item = Out>,
+{
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        // In this order: shutdown, timeout, content, keep-alive.
+        if self.as_mut().ending(cx) {
+            return self.close(CloseReason::Shutdown);
+        }
+        if let Some(timeout) = self.as_mut().project().timeout.as_pin_mut()
+            && timeout.poll(cx).is_ready()
+        {
+            return self.close(CloseReason::Timeout);
+        }
+        match self.as_mut().project().content.poll_next(cx) {
+            Poll::Ready(Some(Out::Send(bytes))) => return self.send(bytes, true),
+            Poll::Ready(Some(Out::Close(reason))) => return self.close(reason),
+            Poll::Ready(None) => return self.close(CloseReason::End),
+            Poll::Pending => {}
+        }
+        let this = self.as_mut().project();
+        let (Some(idle), Some(mut timer)) = (*this.idle, this.idle_timer.as_pin_mut()) else {
+            return Poll::Pending;
+        };
         loop {
-            let reason = tokio::select! {
-                biased;
-                _ = &mut shutdown => CloseReason::Shutdown,
-                _ = &mut timeout, if lifetime.timeout.is_some() => CloseReason::Timeout,
-                item = content.next() => match item {
-                    Some(Out::Send(bytes)) => {
-                        last_sent = Instant::now();
-                        guard.record_sent(bytes.len(), true);
-                        yield Ok(bytes);
-                        continue;
-                    }
-                    Some(Out::Close(reason)) => reason,
-                    None => CloseReason::End,
-                },
-                _ = &mut idle, if lifetime.keepalive.is_some() => {
-                    // The timer is not moved on every event; when it fires, a stream that
-                    // sent something recently just waits for the rest of its idle period.
-                    let now = Instant::now();
-                    if now >= last_sent + idle_period {
-                        last_sent = now;
-                        guard.record_sent(KEEPALIVE_COMMENT.len(), false);
-                        yield Ok(Bytes::from_static(KEEPALIVE_COMMENT));
-                    }
-                    idle.as_mut().reset(last_sent + idle_period);
-                    continue;
-                }
-            };
-            guard.set_reason(reason);
-            // Sent as the token is cancelled, before the listeners start their grace period:
-            // the frame is written before any connection is cut.
-            if reason == CloseReason::Shutdown
-                && let Some(frame) = lifetime.retry.shutdown_frame()
-            {
-                guard.record_sent(frame.len(), true);
-                guard.set_shutdown_retry(lifetime.retry.shutdown_ms);
-                yield Ok(frame);
+            ready!(timer.as_mut().poll(cx));
+            let now = Instant::now();
+            let due = idle.last_sent + idle.period;
+            if now >= due {
+                timer.as_mut().reset(now + idle.period);
+                return self.send(Bytes::from_static(KEEPALIVE_COMMENT), false);
             }
-            break;
+            timer.as_mut().reset(due);
         }
     }
 }
@@ -103,4 +189,148 @@ where
 /// `0` means "never" for every seconds-valued knob here.
 pub fn nonzero_secs(secs: u64) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use futures_util::StreamExt;
+    use http::Version;
+    use tokio::sync::mpsc;
+    use tokio_stream::wrappers::UnboundedReceiverStream;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::server::RequestInfo;
+    use crate::sse::StreamRegistry;
+
+    const PERIOD: Duration = Duration::from_secs(15);
+
+    type Body = Pin<Box<Drive<UnboundedReceiverStream<Out>>>>;
+
+    /// A body over a content stream fed by the returned sender, and its registry.
+    fn body(
+        keepalive: Option<Duration>,
+        timeout: Option<Duration>,
+        retry: StreamRetry,
+    ) -> (mpsc::UnboundedSender<Out>, StreamRegistry, Body) {
+        let registry = StreamRegistry::new(10, CancellationToken::new());
+        let request = RequestInfo {
+            listener: None,
+            connection_id: 1,
+            request_number: 1,
+            peer: None,
+            version: Version::HTTP_2,
+            alpn: None,
+            tls: false,
+            connection: None,
+        };
+        let guard = registry.open(&request, "/test", false).expect("room");
+        let (send, receive) = mpsc::unbounded_channel();
+        let lifetime = Lifetime {
+            keepalive,
+            timeout,
+            retry,
+        };
+        let drive = drive(UnboundedReceiverStream::new(receive), guard, lifetime);
+        (send, registry, Box::pin(drive))
+    }
+
+    fn bytes(polled: Option<Result<Bytes, Infallible>>) -> Bytes {
+        polled.expect("a frame").expect("infallible")
+    }
+
+    fn reasons(registry: &StreamRegistry) -> Vec<(&'static str, u64)> {
+        let stats = registry.stats();
+        let reasons = stats.close_reasons.into_iter().filter(|(_, n)| *n > 0);
+        reasons.collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_comes_one_idle_period_after_the_last_frame() {
+        let (send, _registry, mut body) = body(Some(PERIOD), None, StreamRetry::exact(1000));
+        let start = Instant::now();
+        assert_eq!(bytes(body.next().await), KEEPALIVE_COMMENT);
+        assert_eq!(start.elapsed(), PERIOD);
+
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let frame = Bytes::from_static(b"data: x\n\n");
+        send.send(Out::Send(frame)).expect("the body is open");
+        assert_eq!(bytes(body.next().await), &b"data: x\n\n"[..]);
+        // The timer was armed for 30 s; it then waits out the rest of 20 + 15 s.
+        assert_eq!(bytes(body.next().await), KEEPALIVE_COMMENT);
+        assert_eq!(start.elapsed(), Duration::from_secs(35));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_ends_the_stream_without_a_frame() {
+        let (_send, registry, mut body) = body(None, Some(PERIOD), StreamRetry::exact(1000));
+        let start = Instant::now();
+        assert!(body.next().await.is_none());
+        assert_eq!(start.elapsed(), PERIOD);
+        assert!(body.next().await.is_none(), "stays ended");
+        drop(body);
+        assert_eq!(reasons(&registry), [("timeout", 1)]);
+    }
+
+    #[tokio::test]
+    async fn content_ends_the_stream_with_its_reason() {
+        let (send, registry, mut body) = body(None, None, StreamRetry::exact(1000));
+        send.send(Out::Close(CloseReason::Bye))
+            .expect("the body is open");
+        assert!(body.next().await.is_none());
+        drop(body);
+        assert_eq!(reasons(&registry), [("bye", 1)]);
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_wakes_the_task_that_polled_last_and_sends_the_shutdown_frame() {
+        let retry = StreamRetry {
+            first_ms: 1000,
+            shutdown_ms: Some(3000),
+        };
+        let (_send, registry, mut body) = body(None, None, retry);
+        let (first, second) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+        for counter in [&first, &second] {
+            let waker = Waker::from(Arc::clone(counter));
+            let polled = body.as_mut().poll_next(&mut Context::from_waker(&waker));
+            assert!(polled.is_pending());
+        }
+        registry.shut_down();
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "the task polling now is woken"
+        );
+        assert_eq!(
+            bytes(body.next().await),
+            retry.shutdown_frame().expect("a spread")
+        );
+        assert!(body.next().await.is_none());
+        drop(body);
+        assert_eq!(reasons(&registry), [("shutdown", 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_opened_after_shutdown_started_ends_at_once() {
+        let (_send, registry, mut body) = body(None, None, StreamRetry::exact(1000));
+        registry.shut_down();
+        assert!(
+            body.next().await.is_none(),
+            "no shutdown frame without a spread"
+        );
+    }
 }

@@ -9,11 +9,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use http::Version;
 use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 use tokio_util::sync::CancellationToken;
 
 use super::CloseReason;
@@ -60,6 +62,35 @@ struct Shared {
     /// Bytes written to streams, keep-alives included.
     bytes_sent: AtomicU64,
     shutdown: CancellationToken,
+    ending: Ending,
+}
+
+/// Set once, by [`StreamRegistry::shut_down`]: what every open stream watches to end. An
+/// atomic a stream reads on every poll and a [`Notify`] it registers with once (again only if
+/// it is polled by another task), where a [`CancellationToken`] takes two shared locks per
+/// poll, on every stream, for every event.
+#[derive(Debug, Default)]
+pub struct Ending {
+    started: AtomicBool,
+    notify: Arc<Notify>,
+}
+
+impl Ending {
+    /// The server started shutting down.
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the server starts shutting down. Made before [`Ending::started`] is
+    /// read, it cannot miss the start.
+    pub fn notified(&self) -> OwnedNotified {
+        Arc::clone(&self.notify).notified_owned()
+    }
+
+    fn start(&self) {
+        self.started.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
 }
 
 /// Per listener and protocol: (listener, protocol, value).
@@ -132,7 +163,8 @@ impl fmt::Display for StreamRefused {
 impl std::error::Error for StreamRefused {}
 
 impl StreamRegistry {
-    /// `shutdown` is the server's: once cancelled, open streams end and new ones are refused.
+    /// `shutdown` is the server's: once cancelled, new streams are refused; open ones end at
+    /// [`StreamRegistry::shut_down`], which cancels it.
     pub fn new(max_streams: usize, shutdown: CancellationToken) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -148,8 +180,16 @@ impl StreamRegistry {
                 events_sent: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
                 shutdown,
+                ending: Ending::default(),
             }),
         }
+    }
+
+    /// Start shutting down: every open stream sends its last frame and ends, new ones are
+    /// refused, and the server's token is cancelled.
+    pub fn shut_down(&self) {
+        self.shared.ending.start();
+        self.shared.shutdown.cancel();
     }
 
     /// Count a new stream in, or refuse it when shutting down or at the cap. `resumed`: the
@@ -333,9 +373,9 @@ impl StreamGuard {
         }
     }
 
-    /// Cancelled when the server starts shutting down.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.registry.shared.shutdown.clone()
+    /// Started when the server starts shutting down.
+    pub fn ending(&self) -> &Ending {
+        &self.registry.shared.ending
     }
 
     /// Count bytes written to this stream; `event` is false for keep-alive comments.
