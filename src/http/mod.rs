@@ -24,6 +24,7 @@ mod remedies;
 mod state;
 mod stats;
 mod streaming;
+mod trace;
 mod unread_body;
 
 use axum::Router;
@@ -31,7 +32,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, Uri};
 use axum::routing::{get, post};
 use tower_http::cors::CorsLayer;
-use tower_http::trace::TraceLayer;
 
 pub use demo::ended_demos;
 pub use error::AppError;
@@ -100,7 +100,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(trace::request_span))
         .layer(axum::middleware::from_fn(
             unread_body::drain_before_answering,
         ))
