@@ -52,12 +52,16 @@ where
         ending_waker: None,
         content,
         guard,
-        timeout: lifetime.timeout.map(|timeout| sleep_until(now + timeout)),
+        timeout: lifetime
+            .timeout
+            .map(|timeout| Box::pin(sleep_until(now + timeout))),
         idle: lifetime.keepalive.map(|period| Idle {
             period,
             last_sent: now,
         }),
-        idle_timer: lifetime.keepalive.map(|period| sleep_until(now + period)),
+        idle_timer: lifetime
+            .keepalive
+            .map(|period| Box::pin(sleep_until(now + period))),
         retry: lifetime.retry,
         done: false,
     }
@@ -75,13 +79,13 @@ pin_project! {
         #[pin]
         ending: OwnedNotified,
         ending_waker: Option<Waker>,
-        #[pin]
-        timeout: Option<Sleep>,
+        // Boxed: a stream without a timeout or keep-alive (the benchmarks' idle streams)
+        // does not carry the space of a timer.
+        timeout: Option<Pin<Box<Sleep>>>,
         idle: Option<Idle>,
         // Not moved on every event; when it fires, a stream that sent something recently
         // just waits for the rest of its idle period.
-        #[pin]
-        idle_timer: Option<Sleep>,
+        idle_timer: Option<Pin<Box<Sleep>>>,
         retry: StreamRetry,
         done: bool,
     }
@@ -158,8 +162,8 @@ where
         if self.as_mut().ending(cx) {
             return self.close(CloseReason::Shutdown);
         }
-        if let Some(timeout) = self.as_mut().project().timeout.as_pin_mut()
-            && timeout.poll(cx).is_ready()
+        if let Some(timeout) = self.as_mut().project().timeout
+            && timeout.as_mut().poll(cx).is_ready()
         {
             return self.close(CloseReason::Timeout);
         }
@@ -170,7 +174,7 @@ where
             Poll::Pending => {}
         }
         let this = self.as_mut().project();
-        let (Some(idle), Some(mut timer)) = (*this.idle, this.idle_timer.as_pin_mut()) else {
+        let (Some(idle), Some(timer)) = (*this.idle, this.idle_timer) else {
             return Poll::Pending;
         };
         loop {
