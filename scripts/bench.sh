@@ -4,6 +4,9 @@
 #
 #   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h3|h2load|attack|redis]...
 #   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
+#   scripts/bench.sh floor   (sselab beside the framework floor and an h2 prototype: scripts/bench_floor.sh)
+#
+# SSELAB_BIN=PATH runs that binary (server and client) instead of building this tree.
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
@@ -12,8 +15,12 @@ cd "$(dirname "$0")/.."
 # Debug info (limited: functions with their full paths, no variables) lets heaptrack name
 # inlined frames and the crates they belong to; it does not change the code or
 # the resident memory (debug sections are not loaded), and one build serves every part.
-CARGO_PROFILE_RELEASE_DEBUG=limited cargo build --release --quiet
-bin=target/release/sselab
+if [ -n "${SSELAB_BIN:-}" ]; then
+  bin=$SSELAB_BIN
+else
+  CARGO_PROFILE_RELEASE_DEBUG=limited cargo build --release --quiet
+  bin=target/release/sselab
+fi
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
 server_pid=""
@@ -235,7 +242,9 @@ stop_redis_nodes() {
 }
 # shellcheck source=scripts/bench_profile.sh
 source scripts/bench_profile.sh
-trap 'stop_server; stop_redis_nodes; prof_stop; rm -rf "$work"' EXIT
+# shellcheck source=scripts/bench_floor.sh
+source scripts/bench_floor.sh
+trap 'stop_server; stop_redis_nodes; prof_stop; fl_stop; rm -rf "$work"' EXIT
 healthy() { # url: wait until /healthz says ok (with Redis: its links are up)
   for _ in $(seq 1 100); do curl -s "$1/healthz" | grep -q '"status":"ok"' && return; sleep 0.1; done
   echo "$1 is not healthy" >&2; exit 1
@@ -285,6 +294,7 @@ for part in $what; do
     attack) attack ;;
     redis) two_nodes ;;
     instructions) instructions ;; profile) profile ;; rss) profile no ;;
+    floor) floor ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done
