@@ -32,7 +32,8 @@ pub fn flags() -> anyhow::Result<Flags> {
     let args: Vec<String> = std::env::args().collect();
     let value = |name: &str| {
         let at = args.iter().position(|a| a == name);
-        at.and_then(|i| args.get(i + 1)).with_context(|| format!("{name} VALUE is required"))
+        at.and_then(|i| args.get(i + 1))
+            .with_context(|| format!("{name} VALUE is required"))
     };
     Ok(Flags {
         http: value("--http")?.parse().context("--http")?,
@@ -81,7 +82,10 @@ impl<T: Clone> Hub<T> {
 
     fn sender(&self, name: &str) -> broadcast::Sender<T> {
         let mut topics = self.topics.lock().expect("hub lock");
-        topics.entry(name.to_string()).or_insert_with(|| broadcast::channel(1024).0).clone()
+        topics
+            .entry(name.to_string())
+            .or_insert_with(|| broadcast::channel(1024).0)
+            .clone()
     }
 
     pub fn subscribe(&self, name: &str) -> broadcast::Receiver<T> {
@@ -96,7 +100,10 @@ impl<T: Clone> Hub<T> {
 
 /// `id: N\ndata: BODY\n\n` (the body is one line: the bench's JSON stamp).
 pub fn sse_frame(id: u64, body: Bytes) -> Bytes {
-    Bytes::from(format!("id: {id}\ndata: {}\n\n", String::from_utf8_lossy(&body)))
+    Bytes::from(format!(
+        "id: {id}\ndata: {}\n\n",
+        String::from_utf8_lossy(&body)
+    ))
 }
 
 /// Publish, /healthz and /metrics (RSS, CPU seconds, open streams), merged into `sse`.
@@ -120,10 +127,19 @@ pub fn router<T: Clone + Send + Sync + 'static>(hub: Arc<Hub<T>>) -> Router {
 /// and 100 clock ticks a second assumed).
 async fn metrics<T>(State(hub): State<Arc<Hub<T>>>) -> String {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit(')').next().unwrap_or("");
-    let field = |i: usize| after_name.split_whitespace().nth(i).and_then(|v| v.parse::<u64>().ok());
+    let field = |i: usize| {
+        after_name
+            .split_whitespace()
+            .nth(i)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
     let ticks = field(11).unwrap_or(0) + field(12).unwrap_or(0); // utime, stime
     format!(
         "process_resident_memory_bytes {}\nprocess_cpu_seconds_total {}\nsselab_streams_open{{server=\"floor\"}} {}\n",

@@ -44,7 +44,9 @@ async fn main() -> anyhow::Result<()> {
     let tls = tls_config(&flags.cert_dir)?;
     let hub = FloorHub::new(|id, body| (id, body));
     let app = router(hub.clone()).merge(
-        axum::Router::new().route("/sse/topics/{name}", get(sse)).with_state(hub),
+        axum::Router::new()
+            .route("/sse/topics/{name}", get(sse))
+            .with_state(hub),
     );
     let plain = tokio::net::TcpListener::bind(flags.http).await?;
     tokio::spawn(axum::serve(plain, app.clone()).into_future());

@@ -42,8 +42,12 @@ async fn main() -> anyhow::Result<()> {
 /// they come, until the connection ends.
 async fn connection(tcp: TcpStream, acceptor: TlsAcceptor, hub: Arc<FrameHub>) {
     let _ = tcp.set_nodelay(true);
-    let Ok(tls) = acceptor.accept(tcp).await else { return };
-    let Ok(mut conn) = h2::server::handshake(tls).await else { return };
+    let Ok(tls) = acceptor.accept(tcp).await else {
+        return;
+    };
+    let Ok(mut conn) = h2::server::handshake(tls).await else {
+        return;
+    };
     let mut topics: StreamMap<String, BroadcastStream<Bytes>> = StreamMap::new();
     let mut streams: HashMap<String, Vec<h2::SendStream<Bytes>>> = HashMap::new();
     loop {
@@ -81,7 +85,10 @@ fn answer<B>(
     let name = request.uri().path().strip_prefix("/sse/topics/");
     let name = name.filter(|n| !n.is_empty() && !n.contains('/') && request.method() == "GET");
     let Some(name) = name else {
-        let head = Response::builder().status(StatusCode::NOT_FOUND).body(()).ok()?;
+        let head = Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(())
+            .ok()?;
         let _ = respond.send_response(head, true);
         return None;
     };
