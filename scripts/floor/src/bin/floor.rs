@@ -9,6 +9,8 @@ use std::sync::atomic::Ordering;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
 use bytes::Bytes;
 use sselab_floor::{Hub, flags, router, tls_config, until_terminated};
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
@@ -50,8 +52,12 @@ async fn main() -> anyhow::Result<()> {
     );
     let plain = tokio::net::TcpListener::bind(flags.http).await?;
     tokio::spawn(axum::serve(plain, app.clone()).into_future());
+    // TCP_NODELAY as sselab and h2writer set it (axum-server's default acceptor leaves Nagle on).
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-    let tls = axum_server::bind_rustls(flags.https, config).serve(app.into_make_service());
+    let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
+    let tls = axum_server::bind(flags.https)
+        .acceptor(acceptor)
+        .serve(app.into_make_service());
     tokio::spawn(tls);
     until_terminated().await
 }
