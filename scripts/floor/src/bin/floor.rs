@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::RustlsAcceptor;
 use bytes::Bytes;
-use sselab_floor::{Hub, flags, router, tls_config, until_terminated};
+use sselab_floor::{Hub, flags, quiet_tracing, router, tls_config, until_terminated};
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 
 type FloorHub = Hub<(u64, Bytes)>;
@@ -42,6 +42,7 @@ async fn sse(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    quiet_tracing()?;
     let flags = flags()?;
     let tls = tls_config(&flags.cert_dir)?;
     let hub = FloorHub::new(|id, body| (id, body));

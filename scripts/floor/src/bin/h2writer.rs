@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use http::{Request, Response, StatusCode};
-use sselab_floor::{Hub, flags, router, sse_frame, tls_config, until_terminated};
+use sselab_floor::{Hub, flags, quiet_tracing, router, sse_frame, tls_config, until_terminated};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::{StreamExt, StreamMap, wrappers::BroadcastStream};
@@ -24,6 +24,7 @@ type FrameHub = Hub<Bytes>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    quiet_tracing()?;
     let flags = flags()?;
     let acceptor = TlsAcceptor::from(tls_config(&flags.cert_dir)?);
     let hub = FrameHub::new(sse_frame);
