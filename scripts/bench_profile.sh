@@ -106,7 +106,15 @@ instructions() {
 
 # The rows of the issue's memory table: name, goal, proto, port (http/https/https-h1), URL
 # path, and the stream/connection counts: heaptrack's two runs (N and 2N) and the RSS run.
+# SSELAB_PROFILE_ROWS (ids, space separated, e.g. "h2-idle h2-each") runs only those rows.
 prof_rows() {
+  local rows=" ${SSELAB_PROFILE_ROWS:-h2-idle h1-plain h1-tls h2-each} "
+  all_prof_rows | while IFS= read -r row; do
+    [[ $rows == *" ${row%%|*} "* ]] && echo "$row"
+  done
+  return 0
+}
+all_prof_rows() {
   cat <<'EOF'
 h2-idle|idle HTTP/2 stream, one topic, TLS|GOAL_H2_IDLE|h2|https|/sse/topics/idle|1000:10|2000:20|10000:100
 h1-plain|idle plain HTTP/1.1 connection|GOAL_H1_PLAIN|h1|http|/sse/topics/idle|1000:1000|2000:2000|2000:2000
