@@ -143,7 +143,7 @@ heap_run() {
     sleep 0.1
   done
   sleep 2 # idle: the handshakes' and requests' temporary buffers are gone
-  sselab_pid=$(pgrep -P "$prof_pid" -x sselab)
+  sselab_pid=$(pgrep -P "$prof_pid" -x "$(basename "$bin")")
   kill -KILL "$sselab_pid"
   prof_stop none
   kill "$bench_pid" 2>/dev/null || true
