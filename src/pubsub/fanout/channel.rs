@@ -13,7 +13,6 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::queue::{Queue, QueueFull};
-use super::subscription::EndSignal;
 use super::{ChannelInfo, Exclusive, Limits, SubscribeError, SubscriberInfo, SubscriberMeta};
 use crate::sse::{CloseReason, EventName, Frame};
 
@@ -53,8 +52,8 @@ pub(super) struct ChannelState {
 
 #[derive(Debug)]
 pub(super) struct Subscriber {
+    /// Shared with the subscription: its frames, and how it is told to stop.
     pub(super) queue: Arc<Queue>,
-    pub(super) end: Arc<EndSignal>,
     pub(super) meta: SubscriberMeta,
 }
 
@@ -189,7 +188,7 @@ impl ChannelState {
                     queue = limits.queue,
                     "subscriber too slow: queue full, disconnecting (it can resume from the ring)"
                 );
-                subscriber.end.close(CloseReason::Slow, true);
+                subscriber.queue.end(CloseReason::Slow, true);
                 if let Some(drop_transport) = &subscriber.meta.drop_transport {
                     (drop_transport.0)();
                 }
@@ -225,7 +224,7 @@ impl ChannelState {
                         connection = older.meta.connection_id,
                         "same id subscribed again: the older stream is replaced"
                     );
-                    older.end.close(CloseReason::Replaced, true);
+                    older.queue.end(CloseReason::Replaced, true);
                 }
             }
         }
@@ -233,26 +232,20 @@ impl ChannelState {
     }
 
     /// Register a live subscriber with a queue of `queue` frames; it gets every event
-    /// published from now on. Gives its id, its queue and its end signal.
-    pub(super) fn register(
-        &mut self,
-        meta: SubscriberMeta,
-        queue: usize,
-    ) -> (u64, Arc<Queue>, Arc<EndSignal>) {
+    /// published from now on. Gives its id and its queue.
+    pub(super) fn register(&mut self, meta: SubscriberMeta, queue: usize) -> (u64, Arc<Queue>) {
         let queue = Arc::new(Queue::new(queue.max(1)));
-        let end = Arc::new(EndSignal::default());
         self.next_subscriber += 1;
         let subscriber_id = self.next_subscriber;
         self.subscribers.insert(
             subscriber_id,
             Subscriber {
                 queue: queue.clone(),
-                end: end.clone(),
                 meta,
             },
         );
         self.idle_since = None;
-        (subscriber_id, queue, end)
+        (subscriber_id, queue)
     }
 
     /// A subscriber's stream went away.
@@ -269,7 +262,7 @@ impl ChannelState {
         self.finished |= finish;
         let closed = self.subscribers.len();
         for (_, subscriber) in self.subscribers.drain() {
-            subscriber.end.close(reason, false);
+            subscriber.queue.end(reason, false);
         }
         self.note_idle();
         closed

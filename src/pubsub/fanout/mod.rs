@@ -22,8 +22,8 @@
 //! The files: this one holds [`Fanout`], the map of channels by key; `types.rs` the types
 //! callers pass and get back; `channel.rs` one channel's numbering, ring and subscribers;
 //! `replay.rs` what a subscriber gets before live events; `queue.rs` a subscriber's bounded
-//! queue; `subscription.rs` the subscriber's side (its stream, its registration, how it is
-//! told to stop); `remote.rs` events numbered elsewhere (by Redis) for the local subscribers.
+//! queue and how it is told to stop (one allocation per subscriber); `subscription.rs` the
+//! subscriber's side (its stream and its registration); `remote.rs` events numbered elsewhere (by Redis) for the local subscribers.
 
 mod channel;
 mod queue;
@@ -47,7 +47,7 @@ pub(crate) use channel::encode;
 use channel::{Channel, IdleHook};
 pub(crate) use replay::reset_frame;
 use subscription::Live;
-pub use subscription::Subscription;
+pub use subscription::{Subscription, SubscriptionStream};
 pub use types::{
     ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Published, StartAt,
     SubscribeError, SubscriberInfo, SubscriberMeta,
@@ -227,8 +227,8 @@ impl Fanout {
         self.shared.totals.count_replay(replay.len(), reset);
         // A finished channel has nothing live to follow: its subscriber is not registered.
         let live = (!state.finished).then(|| {
-            let (subscriber_id, queue, end) = state.register(meta, self.shared.limits.queue);
-            Live::new(&channel, subscriber_id, queue, end)
+            let (subscriber_id, queue) = state.register(meta, self.shared.limits.queue);
+            Live::new(&channel, subscriber_id, queue)
         });
         drop(state);
         Ok(Subscription::new(

@@ -1,39 +1,24 @@
 //! The subscriber's side: a [`Subscription`] is its replay, then (unless its channel has
-//! finished) its live queue and how it is told to stop ([`EndSignal`]), turned into SSE
-//! output by [`Subscription::into_stream`].
+//! finished) its live queue, which also says when and why it stops, turned into SSE output
+//! by [`Subscription::into_stream`] ([`SubscriptionStream`]).
 //!
 //! A live subscription's [`Registration`] unregisters it when the stream is dropped, however
 //! it ended, exactly once; it holds only a `Weak` to the channel, so a stream that outlives a
 //! removed channel never brings it back. A subscription to a finished channel has no
 //! registration at all: its stream ends after its replay.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio_util::sync::CancellationToken;
 
 use super::Channel;
 use super::queue::Queue;
 use crate::sse::{CloseReason, Frame, Out, names};
 use crate::sync::lock;
-
-/// How a subscriber is told to stop: the reason, and a token for "stop now, skip the queue".
-#[derive(Debug, Default)]
-pub(super) struct EndSignal {
-    pub(super) reason: Mutex<Option<CloseReason>>,
-    pub(super) now: CancellationToken,
-}
-
-impl EndSignal {
-    pub(super) fn close(&self, reason: CloseReason, immediately: bool) {
-        lock(&self.reason).get_or_insert(reason);
-        if immediately {
-            self.now.cancel();
-        }
-    }
-}
 
 /// Unregisters the subscriber when its stream is dropped, however it ended.
 #[derive(Debug)]
@@ -68,26 +53,19 @@ pub struct Subscription {
     live: Option<Live>,
 }
 
-/// A registered subscriber's live part: its queue, its end signal, and the registration
-/// that lets go of its place in the channel.
+/// A registered subscriber's live part: its queue (which also says when and why it stops),
+/// and the registration that lets go of its place in the channel.
 #[derive(Debug)]
 pub(super) struct Live {
     queue: Arc<Queue>,
-    end: Arc<EndSignal>,
     _registration: Registration,
 }
 
 impl Live {
     /// The live part of subscriber `subscriber_id`, registered in `channel`.
-    pub(super) fn new(
-        channel: &Arc<Channel>,
-        subscriber_id: u64,
-        queue: Arc<Queue>,
-        end: Arc<EndSignal>,
-    ) -> Self {
+    pub(super) fn new(channel: &Arc<Channel>, subscriber_id: u64, queue: Arc<Queue>) -> Self {
         Self {
             queue,
-            end,
             _registration: Registration {
                 channel: Arc::downgrade(channel),
                 subscriber_id,
@@ -139,44 +117,100 @@ impl Subscription {
     /// The subscription as SSE output: replay, live events, then a last event saying why it
     /// ended (`replaced`, `bye`) when the client should know, and the close reason. On a
     /// finished channel it ends with `end` right after the replay.
-    pub fn into_stream(self) -> impl Stream<Item = Out> + Send + 'static {
-        async_stream::stream! {
-            let Subscription { replay, sent, live, mut sent_through, .. } = self;
-            for frame in replay {
-                sent.fetch_add(1, Ordering::Relaxed);
-                yield Out::Send(frame);
-            }
-            // Held to the end of the stream, so the registration lets go only then.
-            let reason = match &live {
-                None => CloseReason::End,
-                Some(Live { queue, end, .. }) => {
-                    // Made once, not per event (see `sse::drive`).
-                    let stop = end.now.clone().cancelled_owned();
-                    let mut stop = std::pin::pin!(stop);
-                    loop {
-                        tokio::select! {
-                            biased;
-                            _ = &mut stop => break,
-                            frame = queue.recv() => match frame {
-                                Some((Some(id), _)) if id <= sent_through => {}
-                                Some((id, frame)) => {
-                                    // A frame outside the numbering (a reset: ids started
-                                    // over) means every later id is new.
-                                    sent_through = id.unwrap_or(0);
-                                    sent.fetch_add(1, Ordering::Relaxed);
-                                    yield Out::Send(frame);
-                                }
-                                None => break,
-                            },
+    pub fn into_stream(self) -> SubscriptionStream {
+        let Subscription {
+            replay,
+            sent_through,
+            sent,
+            live,
+            ..
+        } = self;
+        SubscriptionStream {
+            replay: replay.into_iter(),
+            sent_through,
+            sent,
+            live,
+            step: Step::Replay,
+        }
+    }
+}
+
+/// A [`Subscription`] as SSE output (see [`Subscription::into_stream`]). It holds the
+/// subscriber's registration until it is dropped, or has given its last item.
+#[derive(Debug)]
+pub struct SubscriptionStream {
+    replay: std::vec::IntoIter<Bytes>,
+    sent_through: u64,
+    sent: Arc<AtomicU64>,
+    live: Option<Live>,
+    step: Step,
+}
+
+/// Where a [`SubscriptionStream`] is.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Replay,
+    Live,
+    /// The ending frame (if this reason has one) comes next.
+    Ending(CloseReason),
+    /// `Out::Close` comes next.
+    Closing(CloseReason),
+    Done,
+}
+
+impl SubscriptionStream {
+    fn send(&self, frame: Bytes) -> Poll<Option<Out>> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Poll::Ready(Some(Out::Send(frame)))
+    }
+}
+
+impl Stream for SubscriptionStream {
+    type Item = Out;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Out>> {
+        let this = self.get_mut();
+        loop {
+            match this.step {
+                Step::Replay => match this.replay.next() {
+                    Some(frame) => return this.send(frame),
+                    None if this.live.is_some() => this.step = Step::Live,
+                    None => this.step = Step::Ending(CloseReason::End),
+                },
+                Step::Live => {
+                    let Some(Live { queue, .. }) = &this.live else {
+                        unreachable!("only a live subscription reads its queue");
+                    };
+                    match ready!(queue.poll_recv(cx)) {
+                        Some((Some(id), _)) if id <= this.sent_through => {}
+                        Some((id, frame)) => {
+                            // A frame outside the numbering (a reset: ids started over)
+                            // means every later id is new.
+                            this.sent_through = id.unwrap_or(0);
+                            return this.send(frame);
+                        }
+                        None => {
+                            let reason = queue.reason().unwrap_or(CloseReason::End);
+                            this.step = Step::Ending(reason);
                         }
                     }
-                    lock(&end.reason).unwrap_or(CloseReason::End)
                 }
-            };
-            if let Some(frame) = ending_frame(reason) {
-                yield Out::Send(frame);
+                Step::Ending(reason) => {
+                    this.step = Step::Closing(reason);
+                    if let Some(frame) = ending_frame(reason) {
+                        return Poll::Ready(Some(Out::Send(frame)));
+                    }
+                }
+                Step::Closing(reason) => {
+                    this.step = Step::Done;
+                    return Poll::Ready(Some(Out::Close(reason)));
+                }
+                Step::Done => {
+                    // Past its last item: the registration lets go now, as when dropped.
+                    this.live = None;
+                    return Poll::Ready(None);
+                }
             }
-            yield Out::Close(reason);
         }
     }
 }

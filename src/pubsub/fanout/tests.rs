@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::testing::{events, ids, meta, ready};
 use super::*;
-use crate::sse::names;
 use crate::sse::parser::ParsedEvent;
+use crate::sse::{Out, names};
 
 const KEY: &str = "topic:t";
 
@@ -195,6 +195,53 @@ async fn replace_ends_the_older_with_replaced_and_reject_refuses_with_busy() {
     let refused = fanout.subscribe(KEY, StartAt::Start, meta(), Exclusive::Reject);
     assert_eq!(refused.err(), Some(SubscribeError::Busy));
     assert_eq!(fanout.info(KEY).expect("info").subscriber_count, 1);
+}
+
+/// A stream whose task sleeps until something arrives is woken for a frame, and for
+/// `replaced` while frames are still queued: those are skipped, and the `replaced` event and
+/// the reason follow at once.
+#[tokio::test]
+async fn a_waiting_stream_is_woken_for_frames_and_for_replaced_which_skips_its_queue() {
+    use futures_util::StreamExt;
+
+    let fanout = fanout(16, 16);
+    let mut older = events(
+        fanout
+            .subscribe(KEY, StartAt::Live, meta(), Exclusive::Replace)
+            .expect("older"),
+    );
+    // One thread: the reader runs only when this task yields, so what it finds is known.
+    let reader = tokio::spawn(async move {
+        let mut parser = crate::sse::parser::Parser::new();
+        let mut got = Vec::new();
+        while let Some(out) = older.next().await {
+            match out {
+                Out::Send(bytes) => got.extend(parser.feed(&bytes).into_iter().map(|e| e.data)),
+                Out::Close(reason) => got.push(format!("closed: {reason:?}")),
+            }
+        }
+        got
+    });
+    tokio::task::yield_now().await; // the reader finds nothing and sleeps
+    fanout.publish(KEY, None, "one").expect("publish");
+    tokio::task::yield_now().await; // woken: it takes "one" and sleeps again
+    fanout.publish(KEY, None, "two").expect("publish");
+    fanout.publish(KEY, None, "three").expect("publish");
+    let _newer = fanout
+        .subscribe(KEY, StartAt::Live, meta(), Exclusive::Replace)
+        .expect("newer");
+    let got = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("the reader was woken")
+        .expect("reader");
+    assert_eq!(
+        got,
+        [
+            "one",
+            "another connection subscribed with this id",
+            "closed: Replaced"
+        ]
+    );
 }
 
 #[tokio::test]
