@@ -50,17 +50,31 @@ pub(super) struct ChannelState {
     pub(super) epoch: Option<String>,
 }
 
+/// One subscriber, as its channel and its subscription share it: a single allocation, so
+/// the channel's map holds one pointer per subscriber.
 #[derive(Debug)]
-pub(super) struct Subscriber {
-    /// Shared with the subscription: its frames, and how it is told to stop.
-    pub(super) queue: Arc<Queue>,
+pub(super) struct Member {
+    /// Its frames, and how it is told to stop.
+    pub(super) queue: Queue,
     pub(super) meta: SubscriberMeta,
+}
+
+/// The channel's handle on a subscriber.
+#[derive(Debug)]
+pub(super) struct Subscriber(Arc<Member>);
+
+impl std::ops::Deref for Subscriber {
+    type Target = Member;
+
+    fn deref(&self) -> &Member {
+        &self.0
+    }
 }
 
 /// The publishing side's handle going away closes the queue, as dropping a sender would.
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.queue.close();
+        self.0.queue.close();
     }
 }
 
@@ -232,20 +246,18 @@ impl ChannelState {
     }
 
     /// Register a live subscriber with a queue of `queue` frames; it gets every event
-    /// published from now on. Gives its id and its queue.
-    pub(super) fn register(&mut self, meta: SubscriberMeta, queue: usize) -> (u64, Arc<Queue>) {
-        let queue = Arc::new(Queue::new(queue.max(1)));
+    /// published from now on. Gives its id and what its subscription shares with the channel.
+    pub(super) fn register(&mut self, meta: SubscriberMeta, queue: usize) -> (u64, Arc<Member>) {
+        let member = Arc::new(Member {
+            queue: Queue::new(queue.max(1)),
+            meta,
+        });
         self.next_subscriber += 1;
         let subscriber_id = self.next_subscriber;
-        self.subscribers.insert(
-            subscriber_id,
-            Subscriber {
-                queue: queue.clone(),
-                meta,
-            },
-        );
+        self.subscribers
+            .insert(subscriber_id, Subscriber(member.clone()));
         self.idle_since = None;
-        (subscriber_id, queue)
+        (subscriber_id, member)
     }
 
     /// A subscriber's stream went away.

@@ -22,8 +22,9 @@
 //! The files: this one holds [`Fanout`], the map of channels by key; `types.rs` the types
 //! callers pass and get back; `channel.rs` one channel's numbering, ring and subscribers;
 //! `replay.rs` what a subscriber gets before live events; `queue.rs` a subscriber's bounded
-//! queue and how it is told to stop (one allocation per subscriber); `subscription.rs` the
-//! subscriber's side (its stream and its registration); `remote.rs` events numbered elsewhere (by Redis) for the local subscribers.
+//! queue and how it is told to stop; `subscription.rs` the subscriber's side (its stream
+//! and its registration); `remote.rs` events numbered elsewhere (by Redis) for the local
+//! subscribers.
 
 mod channel;
 mod queue;
@@ -227,8 +228,8 @@ impl Fanout {
         self.shared.totals.count_replay(replay.len(), reset);
         // A finished channel has nothing live to follow: its subscriber is not registered.
         let live = (!state.finished).then(|| {
-            let (subscriber_id, queue) = state.register(meta, self.shared.limits.queue);
-            Live::new(&channel, subscriber_id, queue)
+            let (subscriber_id, member) = state.register(meta, self.shared.limits.queue);
+            Live::new(&channel, subscriber_id, member)
         });
         drop(state);
         Ok(Subscription::new(

@@ -11,8 +11,8 @@
 //! same lock as the frames: the reader stores its waker only after finding nothing to read,
 //! and a writer takes it out under that lock after changing what there is to read, so a
 //! change can never fall between the reader's look and its sleep. The waker is woken after
-//! the lock is let go. Frames, close and stop-now share that one path, and a subscriber is
-//! this one allocation, shared by its channel and its subscription.
+//! the lock is let go. Frames, close and stop-now share that one path. The queue is part of
+//! the one allocation a subscriber is, shared by its channel and its subscription.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};

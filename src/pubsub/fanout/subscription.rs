@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::Channel;
-use super::queue::Queue;
+use super::channel::Member;
 use crate::sse::{CloseReason, Frame, Out, names};
 use crate::sync::lock;
 
@@ -53,19 +53,19 @@ pub struct Subscription {
     live: Option<Live>,
 }
 
-/// A registered subscriber's live part: its queue (which also says when and why it stops),
-/// and the registration that lets go of its place in the channel.
+/// A registered subscriber's live part: what it shares with the channel (its queue, which
+/// also says when and why it stops), and the registration that lets go of its place there.
 #[derive(Debug)]
 pub(super) struct Live {
-    queue: Arc<Queue>,
+    member: Arc<Member>,
     _registration: Registration,
 }
 
 impl Live {
     /// The live part of subscriber `subscriber_id`, registered in `channel`.
-    pub(super) fn new(channel: &Arc<Channel>, subscriber_id: u64, queue: Arc<Queue>) -> Self {
+    pub(super) fn new(channel: &Arc<Channel>, subscriber_id: u64, member: Arc<Member>) -> Self {
         Self {
-            queue,
+            member,
             _registration: Registration {
                 channel: Arc::downgrade(channel),
                 subscriber_id,
@@ -178,9 +178,10 @@ impl Stream for SubscriptionStream {
                     None => this.step = Step::Ending(CloseReason::End),
                 },
                 Step::Live => {
-                    let Some(Live { queue, .. }) = &this.live else {
+                    let Some(Live { member, .. }) = &this.live else {
                         unreachable!("only a live subscription reads its queue");
                     };
+                    let queue = &member.queue;
                     match ready!(queue.poll_recv(cx)) {
                         Some((Some(id), _)) if id <= this.sent_through => {}
                         Some((id, frame)) => {
