@@ -37,6 +37,11 @@ fn assert_fan_out_adds_up(report: &Report, streams: u64) {
         report.text()
     );
     assert_eq!(publish.failed, 0);
+    assert_eq!(
+        publish.answer.samples, publish.sent,
+        "every answered publish is timed"
+    );
+    assert!(publish.answer.p50_ms > 0.0 && publish.answer.max_ms >= publish.answer.p50_ms);
     assert_eq!(report.lost, 0, "{}", report.text());
     assert_eq!(report.duplicated, 0, "{}", report.text());
     assert_eq!(

@@ -9,9 +9,10 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::args::BenchArgs;
-use super::report::PublishReport;
+use super::report::{Percentiles, PublishReport};
 use super::send;
 use super::stamp::stamp;
+use super::tally::histogram;
 use crate::client::{Proto, Target};
 
 /// POST stamped events at the rate for the duration, on one keep-alive connection.
@@ -41,9 +42,11 @@ pub(super) async fn publish(
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let end = Instant::now() + duration;
     let mut seq = 0u64;
+    let mut answer = histogram();
     while Instant::now() < end {
         every.tick().await;
         seq += 1;
+        let asked = Instant::now();
         let sent = tokio::time::timeout(
             timeout,
             send(
@@ -57,6 +60,7 @@ pub(super) async fn publish(
         .await;
         match sent {
             Ok(Ok(response)) if response.status().is_success() => {
+                answer.saturating_record(asked.elapsed().as_micros() as u64);
                 let _ = response.into_body().collect().await;
                 report.sent += 1;
             }
@@ -74,5 +78,6 @@ pub(super) async fn publish(
             }
         }
     }
+    report.answer = Percentiles::from_micros(&answer);
     Ok(report)
 }

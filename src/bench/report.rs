@@ -45,6 +45,9 @@ pub struct PublishReport {
     pub rate_per_sec: f64,
     pub sent: u64,
     pub failed: u64,
+    /// From writing a publish request to its answer's status line (the server's 202 comes
+    /// after the event is queued for every subscriber), over the answered ones.
+    pub answer: Percentiles,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -160,6 +163,7 @@ impl Report {
                     publish.sent, publish.failed, publish.rate_per_sec, publish.url
                 ),
             );
+            line("publish → answer", percentiles(&publish.answer));
             line("delivery latency", percentiles(&self.latency));
             line(
                 "lost / duplicated",

@@ -17,7 +17,7 @@ const SHARDS: usize = 16;
 /// Histograms hold 1 µs to one hour; longer values are clamped to an hour.
 const MAX_MICROS: u64 = 3_600_000_000;
 
-fn histogram() -> Histogram<u64> {
+pub(super) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid fixed bounds")
 }
 
