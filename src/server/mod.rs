@@ -14,6 +14,7 @@ pub mod conn;
 pub mod h3;
 mod kind;
 pub mod limits;
+mod preface;
 pub mod quic_hint;
 pub mod shutdown;
 pub mod tls;
@@ -40,6 +41,7 @@ pub use conn::{ConnAcceptor, ConnCounters, RequestInfo};
 use h3::{H3Listener, H3Socket};
 pub use kind::{ListenerKind, Ports};
 pub use limits::ProtocolLimits;
+use preface::PeekAcceptor;
 
 /// Pending connections the kernel queues per listener; the lab opens thousands at once.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -300,7 +302,7 @@ impl Listeners {
             let kind = listener.kind;
             match kind {
                 ListenerKind::Http => {
-                    servers.spawn(server.acceptor(acceptor).serve(make_service));
+                    servers.spawn(server.acceptor(PeekAcceptor(acceptor)).serve(make_service));
                 }
                 ListenerKind::Https | ListenerKind::HttpsH1 => {
                     let certificate = self
