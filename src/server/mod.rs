@@ -312,7 +312,7 @@ impl Listeners {
                     let tls = RustlsAcceptor::new(tls::server_config(certificate, kind)?)
                         .handshake_timeout(header_read_timeout)
                         .acceptor(acceptor);
-                    let server = server.acceptor(tls);
+                    let server = server.acceptor(tls::BoxedTls(tls));
                     let server = if kind == ListenerKind::HttpsH1 {
                         server.http1_only()
                     } else {

@@ -1,10 +1,17 @@
 //! The rustls server configuration for a TLS listener: the certificate, the ring provider,
-//! and the ALPN list that decides which protocols a listener can speak.
+//! and the ALPN list that decides which protocols a listener can speak; and
+//! [`BoxedTls`], which keeps the TLS state out of the connection's task.
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum_server::accept::Accept;
 use axum_server::tls_rustls::RustlsConfig;
+use futures_util::TryFutureExt;
+use futures_util::future::MapOk;
 
 use super::ListenerKind;
 use super::certs::CertMaterial;
@@ -49,4 +56,30 @@ pub fn rustls_config(
         })?;
     config.alpn_protocols = alpn_for(kind);
     Ok(config)
+}
+
+/// Keeps the TLS state out of each connection's task: the handshake runs in an allocation of
+/// its own, freed when it ends, and the TLS stream (1.2 KiB, most of it rustls'
+/// `ServerConnection`) is boxed. axum-server awaits the handshake and then serves the stream
+/// inside one task, and the compiler lays that task out with room for the handshake's state and
+/// two copies of the stream; boxed, each is a pointer there, and every idle TLS connection is
+/// about 2.4 KiB smaller.
+#[derive(Debug, Clone)]
+pub struct BoxedTls<A>(pub A);
+
+/// The accepted stream, moved into its box.
+type Boxing<T, S> = fn((T, S)) -> (Box<T>, S);
+
+impl<I, S, A: Accept<I, S>> Accept<I, S> for BoxedTls<A>
+where
+    A::Future: Future<Output = io::Result<(A::Stream, A::Service)>>,
+{
+    type Stream = Box<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<Box<MapOk<A::Future, Boxing<A::Stream, A::Service>>>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let boxing: Boxing<A::Stream, A::Service> = |(stream, service)| (Box::new(stream), service);
+        Box::pin(self.0.accept(stream, service).map_ok(boxing))
+    }
 }
