@@ -6,7 +6,9 @@
 #   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
 #   scripts/bench.sh floor   (sselab beside the framework floor and an h2 prototype: scripts/bench_floor.sh)
 #
-# SSELAB_BIN=PATH runs that binary (server and client) instead of building this tree.
+# SSELAB_BIN=PATH runs that binary (server and client) instead of building this tree;
+# SSELAB_SERVER_BIN=PATH runs only the server from another build (a before/after comparison
+# with the same client).
 #
 # Needs about 3 GiB of memory for the 100k-stream run; raises the open-file limit itself.
 set -euo pipefail
@@ -21,6 +23,7 @@ else
   CARGO_PROFILE_RELEASE_DEBUG=limited cargo build --release --quiet
   bin=target/release/sselab
 fi
+server_bin=${SSELAB_SERVER_BIN:-$bin}
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)
 server_pid=""
@@ -33,7 +36,7 @@ trap 'stop_server; rm -rf "$work"' EXIT
 # start_server [flags...]: sselab on fixed loopback ports 18080/18443/18444 (and UDP 18443).
 start_server() {
   stop_server
-  "$bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 --h3 127.0.0.1:18443 \
+  "$server_bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 --h3 127.0.0.1:18443 \
     --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" >"$work/banner" 2>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 100); do

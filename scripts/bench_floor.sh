@@ -24,7 +24,7 @@ fl_stop() { # [SIGNAL|none], as prof_stop
 fl_start() {
   local -a cmd
   if [ "$1" = sselab ]; then
-    cmd=("$bin" --https-h1 127.0.0.1:18744 --h3 off --max-streams 200000 --max-topics 100000
+    cmd=("$server_bin" --https-h1 127.0.0.1:18744 --h3 off --max-streams 200000 --max-topics 100000
       --h2-max-streams 100 --keepalive 0)
   else
     cmd=(scripts/floor/target/release/"$1")
@@ -96,7 +96,7 @@ fl_heap_run() { # SERVER STREAMS CONNECTIONS
   done
   sleep 2
   local name=$server
-  [ "$server" != sselab ] || name=$(basename "$bin")
+  [ "$server" != sselab ] || name=$(basename "$server_bin")
   kill -KILL "$(pgrep -P "$fl_pid" -x "$name")"
   fl_stop none
   kill "$bench_pid" 2>/dev/null || true

@@ -27,7 +27,7 @@ prof_stop() {
 prof_start() {
   local http=$1 https=$2 h1=$3
   shift 3
-  "${prof_wrap[@]}" "$bin" --http "127.0.0.1:$http" --https "127.0.0.1:$https" --https-h1 "127.0.0.1:$h1" \
+  "${prof_wrap[@]}" "$server_bin" --http "127.0.0.1:$http" --https "127.0.0.1:$https" --https-h1 "127.0.0.1:$h1" \
     --h3 off --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" \
     >"$work/prof-banner" 2>"$work/prof.log" &
   prof_pid=$!
@@ -143,7 +143,7 @@ heap_run() {
     sleep 0.1
   done
   sleep 2 # idle: the handshakes' and requests' temporary buffers are gone
-  sselab_pid=$(pgrep -P "$prof_pid" -x "$(basename "$bin")")
+  sselab_pid=$(pgrep -P "$prof_pid" -x "$(basename "$server_bin")")
   kill -KILL "$sselab_pid"
   prof_stop none
   kill "$bench_pid" 2>/dev/null || true
