@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::time::Instant;
 
 use super::args::{BenchArgs, Plan};
@@ -37,7 +36,7 @@ pub(super) async fn window(args: &BenchArgs, plan: &Plan, tally: &Tally) -> anyh
     tally.measuring.cancel();
     let start = Instant::now();
     let publish = match &args.publish_url {
-        Some(url) => Some(publish_apart(url, args, plan).await?),
+        Some(url) => Some(publish(url, args, plan.duration, plan.connect_timeout).await?),
         None => {
             tokio::time::sleep(plan.duration).await;
             None
@@ -51,29 +50,6 @@ pub(super) async fn window(args: &BenchArgs, plan: &Plan, tally: &Tally) -> anyh
         events: tally.events.load(Ordering::Relaxed) - events_before,
         publish,
     })
-}
-
-/// [`publish`] on a thread and runtime of its own: the time to each answer is then the
-/// server's, not also the wait behind this process's stream readers, which the same events
-/// keep busy.
-async fn publish_apart(url: &str, args: &BenchArgs, plan: &Plan) -> anyhow::Result<PublishReport> {
-    let (url, args) = (url.to_string(), args.clone());
-    let (duration, timeout) = (plan.duration, plan.connect_timeout);
-    let (report, reported) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("publisher".into())
-        .spawn(move || {
-            let published = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|runtime| runtime.block_on(publish(&url, &args, duration, timeout)));
-            let _ = report.send(published);
-        })
-        .context("cannot start the publisher thread")?;
-    reported
-        .await
-        .context("the publisher thread ended without a report")?
 }
 
 /// Until every established stream has every sent sequence number, or `drain` passed.
