@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -96,14 +97,46 @@ pub(super) enum Restart {
     Gap,
 }
 
+/// The readers a publish queued a frame for that were waiting for one. Dropping this wakes
+/// them, so none can be forgotten; [`Wakeups::wake_later`] moves a large fan-out's waking off
+/// the publisher's path (its channel lock, its `202`).
+#[derive(Debug, Default)]
+pub(super) struct Wakeups(Vec<Waker>);
+
+/// From this many readers on, a task of their own wakes them (fewer are woken at once: a
+/// spawn costs about as much as a few dozen wake-ups).
+const WAKE_IN_A_TASK: usize = 64;
+
+impl Wakeups {
+    /// Wake them now, or from a task of their own when there are many and a runtime to
+    /// spawn on; either way after the caller let go of the channel's lock.
+    pub(super) fn wake_later(mut self) {
+        if self.0.len() < WAKE_IN_A_TASK {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let readers = Wakeups(std::mem::take(&mut self.0));
+            runtime.spawn(async move { drop(readers) });
+        }
+    }
+}
+
+impl Drop for Wakeups {
+    fn drop(&mut self) {
+        self.0.drain(..).for_each(Waker::wake);
+    }
+}
+
 /// What one publish did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Delivery {
     pub(super) id: u64,
     /// Subscribers the event was queued for.
     pub(super) delivered: usize,
     /// Subscribers cut as `slow` because their queue was full.
     pub(super) slow: u64,
+    /// The subscribers to wake.
+    pub(super) wakeups: Wakeups,
 }
 
 impl Channel {
@@ -189,9 +222,11 @@ impl ChannelState {
     fn push_all(&mut self, key: &str, id: Option<u64>, bytes: Bytes, limits: Limits) -> Delivery {
         let mut delivered = 0;
         let mut slow = 0;
+        let mut wakeups = Wakeups(Vec::with_capacity(self.subscribers.len()));
         self.subscribers.retain(|_, subscriber| match subscriber.queue.push(id, bytes.clone()) {
-            Ok(()) => {
+            Ok(reader) => {
                 delivered += 1;
+                wakeups.0.extend(reader);
                 true
             }
             Err(QueueFull) => {
@@ -215,6 +250,7 @@ impl ChannelState {
             id: id.unwrap_or(self.last_id),
             delivered,
             slow,
+            wakeups,
         }
     }
 

@@ -167,6 +167,8 @@ impl Fanout {
             return None;
         }
         let delivery = state.publish(key, name, data, self.shared.limits);
+        drop(state);
+        delivery.wakeups.wake_later();
         let totals = &self.shared.totals;
         totals.published.fetch_add(1, Ordering::Relaxed);
         totals.slow.fetch_add(delivery.slow, Ordering::Relaxed);

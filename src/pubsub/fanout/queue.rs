@@ -55,14 +55,15 @@ impl Queue {
         }
     }
 
-    pub(super) fn push(&self, id: Option<u64>, frame: Bytes) -> Result<(), QueueFull> {
+    /// Queue `frame`; the reader's waker, when it was waiting, is handed back to be woken by
+    /// the caller once it lets go of its own locks (see [`super::channel::Wakeups`]).
+    pub(super) fn push(&self, id: Option<u64>, frame: Bytes) -> Result<Option<Waker>, QueueFull> {
         let mut state = lock(&self.state);
         if state.items.len() >= self.capacity {
             return Err(QueueFull);
         }
         state.items.push_back((id, frame));
-        wake_after_unlock(state);
-        Ok(())
+        Ok(state.reader.take())
     }
 
     pub(super) fn len(&self) -> usize {
@@ -161,7 +162,11 @@ mod tests {
 
     fn push(queue: &Queue, id: u64) {
         let (id, frame) = frame(id);
-        queue.push(id, frame).expect("room");
+        wake(queue.push(id, frame).expect("room"));
+    }
+
+    fn wake(reader: Option<Waker>) {
+        reader.into_iter().for_each(Waker::wake);
     }
 
     fn poll(queue: &Queue, waker: &Waker) -> Poll<Option<(Option<u64>, Bytes)>> {
@@ -253,7 +258,7 @@ mod tests {
                     while queue.len() > 0 {
                         std::thread::yield_now();
                     }
-                    queue.push(Some(id), Bytes::new()).expect("room");
+                    wake(queue.push(Some(id), Bytes::new()).expect("room"));
                 }
                 queue.close();
             })

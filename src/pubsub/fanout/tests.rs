@@ -2,6 +2,7 @@
 //! replay and its `reset`s, the slow cut, same-id policies, closing, unregistering, and
 //! idle channels.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -389,4 +390,59 @@ async fn a_finished_channel_gives_what_a_subscriber_lacks_then_ends() {
     }
     assert_eq!(subscribers(&fanout), 0);
     assert_eq!(fanout.publish(KEY, None, "late"), None, "no more events");
+}
+
+/// Counts its wake-ups.
+#[derive(Default)]
+struct Woken(AtomicUsize);
+
+impl std::task::Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A publish to many waiting subscribers wakes them from a task of its own, after the
+/// channel's lock: every one is woken once and then reads the event.
+#[tokio::test]
+async fn a_wide_publish_wakes_every_waiting_subscriber_once() {
+    use std::task::{Context, Poll, Waker};
+
+    use futures_util::Stream;
+
+    const SUBSCRIBERS: usize = 200;
+    let fanout = fanout(0, 4);
+    fanout.ensure(KEY);
+    let mut readers: Vec<_> = (0..SUBSCRIBERS)
+        .map(|_| {
+            let stream = subscribe(&fanout, StartAt::Live).into_stream();
+            (stream, Arc::new(Woken::default()))
+        })
+        .collect();
+    let poll = |stream: &mut SubscriptionStream, woken: &Arc<Woken>| {
+        let waker = Waker::from(Arc::clone(woken));
+        Pin::new(stream).poll_next(&mut Context::from_waker(&waker))
+    };
+    for (stream, woken) in &mut readers {
+        assert!(poll(stream, woken).is_pending(), "nothing published yet");
+    }
+    fanout.publish(KEY, None, "wide").expect("publish");
+    let all_woken = |readers: &[(SubscriptionStream, Arc<Woken>)]| {
+        readers
+            .iter()
+            .all(|(_, woken)| woken.0.load(Ordering::SeqCst) > 0)
+    };
+    for _ in 0..1000 {
+        if all_woken(&readers) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for (stream, woken) in &mut readers {
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "woken once");
+        let Poll::Ready(Some(Out::Send(frame))) = poll(stream, woken) else {
+            panic!("the event is there once woken");
+        };
+        assert!(String::from_utf8_lossy(&frame).contains("data: wide"));
+    }
 }
