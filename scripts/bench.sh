@@ -39,13 +39,20 @@ start_server() {
   "$server_bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 --h3 127.0.0.1:18443 \
     --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" >"$work/banner" 2>"$work/server.log" &
   server_pid=$!
-  for _ in $(seq 1 100); do
-    # Answered by this server, not by another process already on the ports.
-    curl -s -o /dev/null http://127.0.0.1:18080/healthz && kill -0 "$server_pid" 2>/dev/null && return
-    kill -0 "$server_pid" 2>/dev/null || break
+  await_up "$server_pid" 18080 server "$work/server.log"
+}
+# await_up PID HTTP_PORT NAME LOG [TRIES]: until PID answers /healthz on HTTP_PORT (while alive,
+# so another process on the port does not count), every 0.1 s; else show LOG's end and stop.
+await_up() {
+  local pid=$1 port=$2 name=$3 log=$4 tries=${5:-100}
+  for _ in $(seq 1 "$tries"); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && kill -0 "$pid" 2>/dev/null && return
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "server did not start" >&2; cat "$work/server.log" >&2; exit 1
+  echo "$name did not start" >&2
+  tail -20 "$log" >&2
+  exit 1
 }
 ca() { echo "--cacert $work/certs/cert.pem"; }
 metrics="--server-metrics http://127.0.0.1:18080/metrics"

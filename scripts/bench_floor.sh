@@ -33,14 +33,7 @@ fl_start() {
   "${fl_wrap[@]}" "${cmd[@]}" --http 127.0.0.1:18380 --https 127.0.0.1:18743 --cert-dir "$work/certs" \
     >"$work/fl-banner" 2>"$work/fl.log" &
   fl_pid=$!
-  for _ in $(seq 1 1200); do
-    curl -s -o /dev/null http://127.0.0.1:18380/healthz && kill -0 "$fl_pid" 2>/dev/null && return
-    kill -0 "$fl_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$1 did not start" >&2
-  tail -20 "$work/fl.log" >&2
-  exit 1
+  await_up "$fl_pid" 18380 "$1" "$work/fl.log" 1200
 }
 # fl_bench TOPIC STREAMS CONNECTIONS [flags...]: `sselab bench` on the floor ports, JSON out.
 fl_bench() {
@@ -70,12 +63,9 @@ floor_instructions() {
         fl_stop TERM
         delivered[run]=$(json_field "$work/fl-cg.json" events_received)
         echo "run $run: $(fl_summary "$work/fl-cg.json"), $(grep -h '^summary:' "$work/fl-cg.$server.$subs.$run" | awk '{print $2}') instructions"
-        callgrind_annotate --auto=no --inclusive=yes --threshold=99.5 "$work/fl-cg.$server.$subs.$run" >"$work/fl-incl.$subs.$run"
-        callgrind_annotate --auto=no --threshold=99.5 "$work/fl-cg.$server.$subs.$run" >"$work/fl-self.$subs.$run"
+        cg_annotate "$work/fl-cg.$server.$subs.$run" "$work/fl.$subs.$run"
       done
-      python3 scripts/callgrind_delta.py "${delivered[1]}" "$work/fl-incl.$subs.1" "${delivered[2]}" "$work/fl-incl.$subs.2" 20 inclusive \
-        | tee "$work/fl-delta.$server.$subs"
-      python3 scripts/callgrind_delta.py "${delivered[1]}" "$work/fl-self.$subs.1" "${delivered[2]}" "$work/fl-self.$subs.2" 15 self | tail -n +2
+      cg_delta "${delivered[1]}" "$work/fl.$subs.1" "${delivered[2]}" "$work/fl.$subs.2" 20 15 "$work/fl-delta.$server.$subs"
       endblock
     done
   done

@@ -31,14 +31,8 @@ prof_start() {
     --h3 off --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" \
     >"$work/prof-banner" 2>"$work/prof.log" &
   prof_pid=$!
-  for _ in $(seq 1 1200); do # up to 2 minutes: valgrind reads the debug info first
-    curl -s -o /dev/null "http://127.0.0.1:$http/healthz" && kill -0 "$prof_pid" 2>/dev/null && return
-    kill -0 "$prof_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "profiled server did not start" >&2
-  tail -20 "$work/prof.log" >&2
-  exit 1
+  # Up to 2 minutes: valgrind reads the debug info first.
+  await_up "$prof_pid" "$http" "profiled server" "$work/prof.log" 1200
 }
 # keep PATTERN...: copy the profiler's files out of the temporary directory when SSELAB_KEEP
 # names a directory (callgrind_annotate and heaptrack_print can then be run on them again).
@@ -47,6 +41,18 @@ keep() {
   mkdir -p "$SSELAB_KEEP"
   local pattern
   for pattern in "$@"; do cp "$work"/$pattern "$SSELAB_KEEP"/ 2>/dev/null || true; done
+}
+# cg_annotate OUT PREFIX: callgrind's inclusive and self instructions by function in OUT, into
+# PREFIX-incl and PREFIX-self.
+cg_annotate() {
+  callgrind_annotate --auto=no --inclusive=yes --threshold=99.5 "$1" >"$2-incl"
+  callgrind_annotate --auto=no --threshold=99.5 "$1" >"$2-self"
+}
+# cg_delta DELIVERED1 PREFIX1 DELIVERED2 PREFIX2 TOP_INCL TOP_SELF SAVE: two runs' difference
+# per delivery, inclusive (also saved in SAVE) then self.
+cg_delta() {
+  python3 scripts/callgrind_delta.py "$1" "$2-incl" "$3" "$4-incl" "$5" inclusive | tee "$7"
+  python3 scripts/callgrind_delta.py "$1" "$2-self" "$3" "$4-self" "$6" self | tail -n +2
 }
 json_field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, r))' "$@"; }
 
@@ -73,15 +79,12 @@ instructions() {
       prof_stop TERM
       delivered[run]=$(json_field "$work/cg.json" events_received)
       echo "run $run: $(json_field "$work/cg.json" '"%d streams, %d published, %d delivered, %d lost, %d duplicated" % (established, publish["sent"], events_received, lost, duplicated)'), $(grep -h '^summary:' "$work/callgrind.$subs.$run" | awk '{print $2}') instructions"
-      callgrind_annotate --auto=no --inclusive=yes --threshold=99.5 "$work/callgrind.$subs.$run" >"$work/cg-incl.$subs.$run"
-      callgrind_annotate --auto=no --threshold=99.5 "$work/callgrind.$subs.$run" >"$work/cg-self.$subs.$run"
+      cg_annotate "$work/callgrind.$subs.$run" "$work/cg.$subs.$run"
     done
-    python3 scripts/callgrind_delta.py "${delivered[1]}" "$work/cg-incl.$subs.1" "${delivered[2]}" "$work/cg-incl.$subs.2" 30 inclusive \
-      | tee "$work/cg-delta.$subs"
-    python3 scripts/callgrind_delta.py "${delivered[1]}" "$work/cg-self.$subs.1" "${delivered[2]}" "$work/cg-self.$subs.2" 25 self | tail -n +2
+    cg_delta "${delivered[1]}" "$work/cg.$subs.1" "${delivered[2]}" "$work/cg.$subs.2" 30 25 "$work/cg-delta.$subs"
     endblock
   done
-  keep 'callgrind.*' 'cg-*'
+  keep 'callgrind.*' 'cg.*' 'cg-*'
   title "CPU per delivery without valgrind: 1000 subscribers on 10 HTTP/2 connections, 10 publishes/s for 10 s"
   prof_wrap=()
   prof_start "${ports[@]}" --h2-max-streams 100 --keepalive 0
