@@ -9,13 +9,15 @@
 
 mod close;
 mod drive;
+mod ending;
 mod frame;
 pub mod parser;
 mod retry;
 mod streams;
 
 pub use close::CloseReason;
-pub use drive::{Lifetime, Out, drive, nonzero_secs};
+pub use drive::{Drive, Lifetime, Out, drive, nonzero_secs};
+pub use ending::Ending;
 pub use frame::{EventName, Frame, KEEPALIVE_COMMENT, names};
 pub use retry::{MAX_RETRY_JITTER, RetryPolicy, StreamRetry, parse_jitter};
 pub use streams::{

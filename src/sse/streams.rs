@@ -9,16 +9,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use http::Version;
 use serde::Serialize;
-use tokio::sync::Notify;
-use tokio::sync::futures::OwnedNotified;
 use tokio_util::sync::CancellationToken;
 
 use super::CloseReason;
+use super::ending::Ending;
 use crate::server::{ListenerKind, RequestInfo};
 use crate::sync::lock;
 
@@ -63,34 +62,6 @@ struct Shared {
     bytes_sent: AtomicU64,
     shutdown: CancellationToken,
     ending: Ending,
-}
-
-/// Set once, by [`StreamRegistry::shut_down`]: what every open stream watches to end. An
-/// atomic a stream reads on every poll and a [`Notify`] it registers with once (again only if
-/// it is polled by another task), where a [`CancellationToken`] takes two shared locks per
-/// poll, on every stream, for every event.
-#[derive(Debug, Default)]
-pub struct Ending {
-    started: AtomicBool,
-    notify: Arc<Notify>,
-}
-
-impl Ending {
-    /// The server started shutting down.
-    pub fn started(&self) -> bool {
-        self.started.load(Ordering::Acquire)
-    }
-
-    /// Resolves when the server starts shutting down. Made before [`Ending::started`] is
-    /// read, it cannot miss the start.
-    pub fn notified(&self) -> OwnedNotified {
-        Arc::clone(&self.notify).notified_owned()
-    }
-
-    fn start(&self) {
-        self.started.store(true, Ordering::Release);
-        self.notify.notify_waiters();
-    }
 }
 
 /// Per listener and protocol: (listener, protocol, value).
