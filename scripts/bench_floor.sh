@@ -74,7 +74,7 @@ floor_instructions() {
 # b. heap per idle HTTP/2 stream (heaptrack, 1000 then 2000 streams on 10/20 connections, one
 # topic) as bench_profile.sh `profile`, and RSS per stream for 10k streams on 100 connections.
 fl_heap_run() { # SERVER STREAMS CONNECTIONS
-  local server=$1 streams=$2 conns=$3 bench_pid open=0 file
+  local server=$1 streams=$2 conns=$3 bench_pid open=0
   fl_wrap=(heaptrack -o "$work/fl-heap.$server.$streams")
   fl_start "$server"
   fl_bench idle "$streams" "$conns" --duration 120 --connect-timeout 60 >/dev/null 2>&1 &
@@ -87,14 +87,8 @@ fl_heap_run() { # SERVER STREAMS CONNECTIONS
   sleep 2
   local name=$server
   [ "$server" != sselab ] || name=$(basename "$server_bin")
-  kill -KILL "$(pgrep -P "$fl_pid" -x "$name")"
-  fl_stop none
-  kill "$bench_pid" 2>/dev/null || true
-  wait "$bench_pid" 2>/dev/null || true
-  file=$(ls "$work/fl-heap.$server.$streams".*)
-  heaptrack_print -f "$file" --print-peaks 0 --print-allocators 0 --print-temporary 0 --print-leaks 1 \
-    --merge-backtraces 0 --peak-limit 1000000 >"$work/fl-leaks.$server.$streams"
-  echo "$streams streams open when killed ($open counted): $(grep -E '^total memory leaked' "$work/fl-leaks.$server.$streams")"
+  heap_snapshot "$fl_pid" "$name" fl_stop "$bench_pid" "$work/fl-heap.$server.$streams" \
+    "$work/fl-leaks.$server.$streams" "$streams" "$open"
 }
 floor_heap() {
   local server

@@ -134,7 +134,7 @@ open_streams() { curl -s http://127.0.0.1:18280/metrics | awk '/^sselab_streams_
 # left idle, then the server killed (SIGKILL: heaptrack keeps what was live at that moment as
 # "leaked", which is what the idle streams hold); writes $work/leaks.ID.STREAMS.
 heap_run() {
-  local id=$1 url=$2 proto=$3 streams=$4 conns=$5 bench_pid sselab_pid open=0 file
+  local id=$1 url=$2 proto=$3 streams=$4 conns=$5 bench_pid open=0
   prof_wrap=(heaptrack -o "$work/heap.$id.$streams")
   prof_start 18280 18643 18644 --h2-max-streams 100 --keepalive 0
   "$bin" bench --url "$url" --streams "$streams" --connections "$conns" --proto "$proto" $(ca) --duration 120 \
@@ -146,15 +146,22 @@ heap_run() {
     sleep 0.1
   done
   sleep 2 # idle: the handshakes' and requests' temporary buffers are gone
-  sselab_pid=$(pgrep -P "$prof_pid" -x "$(basename "$server_bin")")
-  kill -KILL "$sselab_pid"
-  prof_stop none
-  kill "$bench_pid" 2>/dev/null || true
-  wait "$bench_pid" 2>/dev/null || true
-  file=$(ls "$work/heap.$id.$streams".*)
-  heaptrack_print -f "$file" --print-peaks 0 --print-allocators 0 --print-temporary 0 --print-leaks 1 \
-    --merge-backtraces 0 --peak-limit 1000000 >"$work/leaks.$id.$streams"
-  echo "$streams streams open when killed ($open counted): $(grep -E '^total memory leaked' "$work/leaks.$id.$streams")"
+  heap_snapshot "$prof_pid" "$(basename "$server_bin")" prof_stop "$bench_pid" "$work/heap.$id.$streams" \
+    "$work/leaks.$id.$streams" "$streams" "$open"
+}
+
+# heap_snapshot WRAPPER_PID SERVER_NAME STOP_FN BENCH_PID DATA LEAKS STREAMS OPEN: kill the server
+# heaptrack runs (SIGKILL, so what is live stays "leaked"), let heaptrack finish (STOP_FN none),
+# stop the client, and write heaptrack's leaks of DATA.* to LEAKS; prints the total.
+heap_snapshot() {
+  local wrapper=$1 name=$2 stop=$3 bench=$4 data=$5 leaks=$6 streams=$7 open=$8
+  kill -KILL "$(pgrep -P "$wrapper" -x "$name")"
+  "$stop" none
+  kill "$bench" 2>/dev/null || true
+  wait "$bench" 2>/dev/null || true
+  heaptrack_print -f "$(ls "$data".*)" --print-peaks 0 --print-allocators 0 --print-temporary 0 --print-leaks 1 \
+    --merge-backtraces 0 --peak-limit 1000000 >"$leaks"
+  echo "$streams streams open when killed ($open counted): $(grep -E '^total memory leaked' "$leaks")"
 }
 
 # rss_run ID URL PROTO STREAMS CONNECTIONS: the server alone, `sselab bench` reading its RSS.
