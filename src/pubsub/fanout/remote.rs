@@ -43,6 +43,8 @@ impl Fanout {
             return None;
         }
         let delivery = state.push_numbered(key, id, channel::encode(id, name, data), limits);
+        drop(state);
+        delivery.wakeups.wake_later();
         totals.published.fetch_add(1, Ordering::Relaxed);
         totals.slow.fetch_add(delivery.slow, Ordering::Relaxed);
         Some(Published {
