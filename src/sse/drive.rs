@@ -55,13 +55,11 @@ where
         timeout: lifetime
             .timeout
             .map(|timeout| Box::pin(sleep_until(now + timeout))),
-        idle: lifetime.keepalive.map(|period| Idle {
+        keepalive: lifetime.keepalive.map(|period| KeepAlive {
             period,
             last_sent: now,
+            timer: Box::pin(sleep_until(now + period)),
         }),
-        idle_timer: lifetime
-            .keepalive
-            .map(|period| Box::pin(sleep_until(now + period))),
         retry: lifetime.retry,
         done: false,
     }
@@ -82,10 +80,7 @@ pin_project! {
         // Boxed: a stream without a timeout or keep-alive (the benchmarks' idle streams)
         // does not carry the space of a timer.
         timeout: Option<Pin<Box<Sleep>>>,
-        idle: Option<Idle>,
-        // Not moved on every event; when it fires, a stream that sent something recently
-        // just waits for the rest of its idle period.
-        idle_timer: Option<Pin<Box<Sleep>>>,
+        keepalive: Option<KeepAlive>,
         retry: StreamRetry,
         done: bool,
     }
@@ -94,11 +89,14 @@ pin_project! {
 /// What one poll of the body gives hyper.
 type Polled = Poll<Option<Result<Bytes, Infallible>>>;
 
-/// Keep-alive: the idle period, and when the stream last sent anything.
-#[derive(Debug, Clone, Copy)]
-struct Idle {
+/// Keep-alive: the idle period, when the stream last sent anything, and the timer (not
+/// moved on every event; when it fires, a stream that sent something recently just waits for
+/// the rest of its idle period).
+#[derive(Debug)]
+struct KeepAlive {
     period: Duration,
     last_sent: Instant,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<S> Drive<S> {
@@ -123,8 +121,8 @@ impl<S> Drive<S> {
     /// Record `bytes` as sent now and hand them out.
     fn send(self: Pin<&mut Self>, bytes: Bytes, event: bool) -> Polled {
         let this = self.project();
-        if let Some(idle) = this.idle {
-            idle.last_sent = Instant::now();
+        if let Some(keepalive) = this.keepalive {
+            keepalive.last_sent = Instant::now();
         }
         this.guard.record_sent(bytes.len(), event);
         Poll::Ready(Some(Ok(bytes)))
@@ -173,19 +171,18 @@ where
             Poll::Ready(None) => return self.close(CloseReason::End),
             Poll::Pending => {}
         }
-        let this = self.as_mut().project();
-        let (Some(idle), Some(timer)) = (*this.idle, this.idle_timer) else {
+        let Some(keepalive) = self.as_mut().project().keepalive else {
             return Poll::Pending;
         };
         loop {
-            ready!(timer.as_mut().poll(cx));
+            ready!(keepalive.timer.as_mut().poll(cx));
             let now = Instant::now();
-            let due = idle.last_sent + idle.period;
+            let due = keepalive.last_sent + keepalive.period;
             if now >= due {
-                timer.as_mut().reset(now + idle.period);
+                keepalive.timer.as_mut().reset(now + keepalive.period);
                 return self.send(Bytes::from_static(KEEPALIVE_COMMENT), false);
             }
-            timer.as_mut().reset(due);
+            keepalive.timer.as_mut().reset(due);
         }
     }
 }
