@@ -4,16 +4,14 @@
 //! spreads the clients over `[retry, retry + drain spread]` before it ends. And
 //! `sselab bench --reconnect` sees it from the clients' side across a real restart.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{Client, Events, TestServer, Via};
 use clap::Parser as _;
 use serde_json::json;
 use sselab::bench::ReconnectReport;
 use sselab::sse::parser::ParsedEvent;
 use sselab::{Cli, Command};
-use util::{Client, Events, TestServer, Via};
 
 /// No ticks while the tests hold streams: only the frames under test arrive.
 const NO_TICKS: &[&str] = &["--tick-ms", "3600000", "--demo-period", "3600"];
@@ -22,7 +20,7 @@ const NO_TICKS: &[&str] = &["--tick-ms", "3600000", "--demo-period", "3600"];
 /// Orders need an order to follow, made on `api` first. The demo ends by itself at the next
 /// whole hour of the wall clock, so a test that reads streams to their end leaves it out.
 async fn stream_paths(api: &Client, count: usize, demo: bool) -> Vec<String> {
-    let order = util::create_order(api, json!({"steps": 1, "interval_ms": 3_600_000})).await;
+    let order = crate::util::create_order(api, json!({"steps": 1, "interval_ms": 3_600_000})).await;
     (0..count)
         .map(|i| match i % 7 {
             5 if !demo => "/sse/hello?timeout=0".to_string(),
@@ -81,7 +79,7 @@ async fn at_shutdown_sixty_streams_are_told_to_come_back_across_the_whole_spread
     flags.extend(NO_TICKS);
     let mut server = TestServer::start(&flags).await;
     let mut streams = open_streams(&server, 60, false).await;
-    util::eventually("60 streams open", || {
+    crate::util::eventually("60 streams open", || {
         server.state.streams.open_streams().total() == 60
     })
     .await;
@@ -231,7 +229,7 @@ async fn the_reconnect_bench_sees_every_stream_come_back_after_a_restart() {
     // With the spread, over HTTP/2 (h2c, two shared connections opened again after it).
     let bench = reconnect_bench(&server, 80, "h2c");
     // Each stream's `connected` and first tick (`id: 1`) are on their way before the restart.
-    util::eventually("80 streams open, each sent its first tick", || {
+    crate::util::eventually("80 streams open, each sent its first tick", || {
         server.state.streams.open_streams().total() == 80 && server.state.streams.sent().0 >= 160
     })
     .await;
@@ -267,12 +265,12 @@ async fn the_reconnect_bench_sees_every_stream_come_back_after_a_restart() {
     );
 
     // Without it, over HTTP/1.1: every stream is told the same 500 ms.
-    util::eventually("the first run's streams closed", || {
+    crate::util::eventually("the first run's streams closed", || {
         server.state.streams.open_streams().total() == 0
     })
     .await;
     let bench = reconnect_bench(&server, 40, "h1");
-    util::eventually("40 streams open", || {
+    crate::util::eventually("40 streams open", || {
         server.state.streams.open_streams().total() == 40
     })
     .await;

@@ -1,12 +1,10 @@
 //! The session hub and topics over real HTTP/1.1 and HTTP/2: delivery by id, replay after
 //! Last-Event-ID, resets, slow subscribers, same-id policies, deletion and the error answers.
 
-mod util;
-
+use crate::util::{PATIENCE, TestServer, Via, assert_one_line, ids};
 use http::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use util::{PATIENCE, TestServer, Via, assert_one_line, ids};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn send_to_id_over_http1_and_http2() {
@@ -31,14 +29,14 @@ async fn send_to_id_over_http1_and_http2() {
         let answer = poster.post(&path, "text/plain", "line one\nline two").await;
         assert_eq!(answer.status(), StatusCode::ACCEPTED);
         assert_eq!(
-            util::json(answer).await,
+            crate::util::json(answer).await,
             json!({"id": 1, "delivered": true})
         );
         let answer = poster
             .post_json(&path, json!({"event": "chat", "data": {"n": 2}}))
             .await;
         assert_eq!(
-            util::json(answer).await,
+            crate::util::json(answer).await,
             json!({"id": 2, "delivered": true})
         );
 
@@ -51,12 +49,12 @@ async fn send_to_id_over_http1_and_http2() {
             (got[1].event.as_str(), got[1].data.as_str()),
             ("chat", r#"{"n":2}"#)
         );
-        let info = util::json(poster.get(&format!("/api/sessions/{id}")).await).await;
+        let info = crate::util::json(poster.get(&format!("/api/sessions/{id}")).await).await;
         assert_eq!(info["connected"], true);
         assert_eq!(info["protocol"], protocol);
         assert_eq!(info["last_event_id"], 2);
     }
-    let list = util::json(poster.get("/api/sessions").await).await;
+    let list = crate::util::json(poster.get("/api/sessions").await).await;
     assert_eq!(list["total"], 2);
 }
 
@@ -84,7 +82,7 @@ async fn a_topic_with_1000_subscribers_on_10_http2_connections_receives_every_ev
     }
     let poster = server.client(Via::H1).await;
     for n in 1..=20 {
-        let answer = util::json(
+        let answer = crate::util::json(
             poster
                 .post("/api/topics/news/events", "text/plain", format!("n{n}"))
                 .await,
@@ -123,7 +121,7 @@ async fn broadcast_reaches_100_sessions_multiplexed_on_one_http2_connection() {
         .post("/api/broadcast", "text/plain", "to everyone")
         .await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
-    assert_eq!(util::json(answer).await, json!({"sessions": 100}));
+    assert_eq!(crate::util::json(answer).await, json!({"sessions": 100}));
     for events in &mut sessions {
         let event = events.next().await.expect("the broadcast");
         assert_eq!(
@@ -140,7 +138,7 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_50_missed_events() {
     let subscriber = server.client(Via::H1).await;
     let (mut events, _) = subscriber.subscribe("/sse/sessions/k", None).await;
     for n in 1..=5 {
-        util::accepted(
+        crate::util::accepted(
             poster
                 .post("/api/sessions/k/events", "text/plain", format!("e{n}"))
                 .await,
@@ -151,13 +149,13 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_50_missed_events() {
     let last = seen.last().expect("five").id.clone();
     drop(events);
     drop(subscriber); // the connection goes away mid-stream
-    util::eventually("the session shows as disconnected", || {
+    crate::util::eventually("the session shows as disconnected", || {
         server.state.hub.session("k").is_some_and(|s| !s.connected)
     })
     .await;
 
     for n in 6..=55 {
-        let answer = util::json(
+        let answer = crate::util::json(
             poster
                 .post("/api/sessions/k/events", "text/plain", format!("e{n}"))
                 .await,
@@ -173,7 +171,7 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_50_missed_events() {
     let replayed = events.take(50).await;
     assert_eq!(ids(&replayed), (6..=55).collect::<Vec<_>>());
     assert_eq!(replayed[0].data, "e6");
-    util::accepted(
+    crate::util::accepted(
         poster
             .post("/api/sessions/k/events", "text/plain", "live")
             .await,
@@ -190,12 +188,12 @@ async fn a_last_event_id_older_than_the_ring_gets_reset_then_what_is_held() {
     let (events, connected) = client.subscribe("/sse/sessions/r", None).await;
     assert_eq!(connected["id"], "0");
     drop(events);
-    util::eventually("disconnected", || {
+    crate::util::eventually("disconnected", || {
         server.state.hub.session("r").is_some_and(|s| !s.connected)
     })
     .await;
     for n in 1..=30 {
-        util::accepted(
+        crate::util::accepted(
             client
                 .post("/api/sessions/r/events", "text/plain", n.to_string())
                 .await,
@@ -217,11 +215,11 @@ async fn a_subscriber_that_never_reads_is_cut_as_slow_while_a_fast_one_gets_ever
     let (mut fast, _) = fast_client.subscribe("/sse/topics/firehose", None).await;
 
     // The slow one asks over raw HTTP/1.1 and then never reads a byte.
-    let mut slow = util::plain(server.http).await;
+    let mut slow = crate::util::plain(server.http).await;
     slow.write_all(b"GET /sse/topics/firehose HTTP/1.1\r\nHost: lab\r\n\r\n")
         .await
         .expect("request");
-    util::eventually("two subscribers", || {
+    crate::util::eventually("two subscribers", || {
         server
             .state
             .hub
@@ -266,7 +264,7 @@ async fn a_subscriber_that_never_reads_is_cut_as_slow_while_a_fast_one_gets_ever
         sink.len() < 200 * 60 * 1024,
         "it never got everything: it was cut"
     );
-    util::eventually("only the fast stream is open", || {
+    crate::util::eventually("only the fast stream is open", || {
         server.state.streams.open_streams().total() == 1
     })
     .await;
@@ -281,7 +279,7 @@ async fn the_same_id_replaces_the_older_stream() {
     let replaced = older.next().await.expect("replaced event");
     assert_eq!(replaced.event, "replaced");
     assert!(older.next().await.is_none(), "the older stream ends");
-    util::accepted(
+    crate::util::accepted(
         client
             .post("/api/sessions/twice/events", "text/plain", "hi")
             .await,
@@ -309,7 +307,7 @@ async fn delete_sends_bye_and_the_reconnect_gets_204() {
     let server = TestServer::start(&[]).await;
     let client = server.client(Via::H2c).await;
     let (mut events, _) = client.subscribe("/sse/sessions/gone", None).await;
-    util::accepted(
+    crate::util::accepted(
         client
             .post("/api/sessions/gone/events", "text/plain", "before")
             .await,
@@ -420,7 +418,7 @@ async fn bad_requests_get_one_line_answers() {
 
     let (_b, _) = client.subscribe("/sse/sessions/b", None).await;
     let full = client.get("/sse/sessions/c").await;
-    assert_eq!(util::header(full.headers(), "retry-after"), "5");
+    assert_eq!(crate::util::header(full.headers(), "retry-after"), "5");
     assert_one_line(
         full,
         StatusCode::SERVICE_UNAVAILABLE,

@@ -1,21 +1,19 @@
 //! HTTP/2 seen at the frame level with the `h2` crate: the SETTINGS the server advertises,
 //! and many concurrent SSE streams multiplexed on one connection.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{PATIENCE, TestServer};
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
 use http::{Request, StatusCode};
-use util::{PATIENCE, TestServer};
 
 type Io = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// An h2 connection over TLS (ALPN h2) whose SETTINGS have been received; returns the
 /// server's SETTINGS_MAX_CONCURRENT_STREAMS and the request handle.
 async fn connect(server: &TestServer) -> (usize, SendRequest<Bytes>) {
-    let io = util::tls(server.https, &server.cert_pem, &[b"h2"]).await;
+    let io = crate::util::tls(server.https, &server.cert_pem, &[b"h2"]).await;
     // Many streams' small SSE frames can arrive before their readers are scheduled on a busy
     // machine; h2's default budget for buffered small DATA frames would then make the client
     // itself send GOAWAY (ENHANCE_YOUR_CALM). A larger budget keeps the client patient.
@@ -111,7 +109,7 @@ async fn one_connection_holds_150_streams_when_the_flag_allows() {
             .await
             .expect("150 streams open in time");
     }
-    util::eventually("150 HTTP/2 streams open on the server", || {
+    crate::util::eventually("150 HTTP/2 streams open on the server", || {
         server.state.streams.open_streams().http2 == 150
     })
     .await;
@@ -166,7 +164,7 @@ async fn the_stream_over_the_limit_waits_until_one_closes() {
 /// what lets curl 7.88 show the 401 instead of a framing error: scripts/curl_checks.sh.)
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_before_the_upload_is_not_a_cancelled_stream() {
-    let server = TestServer::start(&["--jwt-secret", util::auth::SECRET]).await;
+    let server = TestServer::start(&["--jwt-secret", crate::util::auth::SECRET]).await;
     let (_, send) = connect(&server).await;
     let mut send = send.ready().await.expect("ready");
     let request = Request::post(format!(

@@ -2,19 +2,17 @@
 //! resume without repeats, the final state for a page opened after the end, and the seed's
 //! own URL.
 
-mod util;
-
+use crate::util::{TestServer, Via, assert_one_line, create_order as create, ids};
 use http::StatusCode;
 use serde_json::json;
-use util::{TestServer, Via, assert_one_line, create_order as create, ids};
 
 fn detail(event: &sselab::sse::parser::ParsedEvent) -> serde_json::Value {
     serde_json::from_str(&event.data).expect("order detail JSON")
 }
 
 /// `GET /api/orders/{id}`: the order's current detail.
-async fn status(client: &util::Client, id: &str) -> serde_json::Value {
-    util::json(client.get(&format!("/api/orders/{id}")).await).await
+async fn status(client: &crate::util::Client, id: &str) -> serde_json::Value {
+    crate::util::json(client.get(&format!("/api/orders/{id}")).await).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,7 +121,7 @@ async fn a_reconnect_mid_order_resumes_without_repeating_steps() {
     assert_eq!(ids(&first), [1, 2]);
     drop(events);
     // Away while steps 2 and 3 (ids 3 and 4, progress 33 and 50) are published.
-    util::eventually_async("two steps published while away", async || {
+    crate::util::eventually_async("two steps published while away", async || {
         status(&client, &id).await["progress"].as_u64() >= Some(50)
     })
     .await;
@@ -161,7 +159,7 @@ async fn a_page_opened_after_the_order_finished_gets_the_final_state_then_204() 
     let server = TestServer::start(&[]).await;
     let client = server.client(Via::H2c).await;
     let id = create(&client, json!({"steps": 2, "interval_ms": 20})).await;
-    util::eventually_async("the order is done", async || {
+    crate::util::eventually_async("the order is done", async || {
         status(&client, &id).await["status"] == "done"
     })
     .await;
@@ -258,6 +256,6 @@ async fn bad_orders_are_refused_and_the_running_cap_holds() {
     let answer = client.post("/api/orders", "application/json", "").await;
     assert_eq!(answer.status(), StatusCode::CREATED);
     let full = client.post_json("/api/orders", json!({})).await;
-    assert_eq!(util::header(full.headers(), "retry-after"), "5");
+    assert_eq!(crate::util::header(full.headers(), "retry-after"), "5");
     assert_one_line(full, StatusCode::SERVICE_UNAVAILABLE, "--max-orders 1").await;
 }

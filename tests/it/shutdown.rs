@@ -1,11 +1,9 @@
 //! Shutdown ends every open stream and returns within the grace period, however many
 //! streams are open (axum issue #2673: open SSE streams must not hold the server up).
 
-mod util;
-
 use std::time::Duration;
 
-use util::{Events, PATIENCE, TestServer, Via};
+use crate::util::{Events, PATIENCE, TestServer, Via};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_open_streams_do_not_delay_shutdown() {
@@ -29,7 +27,7 @@ async fn a_thousand_open_streams_do_not_delay_shutdown() {
     while let Some(events) = opening.join_next().await {
         streams.push(events.expect("stream opens"));
     }
-    util::eventually("1020 streams open", || {
+    crate::util::eventually("1020 streams open", || {
         let open = server.state.streams.open_streams();
         open.http2 == 1000 && open.http1 == 20
     })

@@ -3,12 +3,10 @@
 //! not told to use QUIC says so, with the command that makes Chromium use it; one that was
 //! shows ten streams on one QUIC connection, h3 negotiated, and the --h3-max-streams wall.
 
-mod util;
-
+use crate::util::TestServer;
+use crate::util::bin::{Running, sselab};
+use crate::util::browser::{FAST, launch, launch_over_http3, until};
 use sselab::browser::{Engine, LabBrowser, Tab, eval};
-use util::TestServer;
-use util::bin::{Running, sselab};
-use util::browser::{FAST, launch, launch_over_http3, until};
 
 /// Start a run of `streams` streams against `target` in `/lab`, probing after `probe_secs`.
 async fn start_run(lab: &Tab, target: &str, streams: usize, probe_secs: u64) {
@@ -160,7 +158,7 @@ async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(eng
 
 /// Wait until `expression` (a string) evaluates to `expected`; fails showing what it read last.
 async fn until_equals(page: &Tab, expression: &str, expected: &str) {
-    let deadline = std::time::Instant::now() + util::PATIENCE;
+    let deadline = std::time::Instant::now() + crate::util::PATIENCE;
     let mut last = String::new();
     while std::time::Instant::now() < deadline {
         last = eval(page, expression).await.unwrap_or_default();
@@ -279,7 +277,7 @@ async fn at_the_h3_stream_limit_the_lab_says_five_wait_on_the_quic_connection(en
     );
 }
 
-in_every_engine!(
+crate::in_every_engine!(
     without_quic_the_h3_run_says_the_browser_did_not_use_http3,
     on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so,
     over_quic_the_h3_run_opens_ten_on_one_connection_and_negotiates_h3,

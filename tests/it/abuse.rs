@@ -3,16 +3,14 @@
 //! oversized headers and CONTINUATION floods. Slowloris and the connection caps are in
 //! tests/abuse_connections.rs; `sselab bench --attack` measures both kinds (BENCHMARKS.md).
 
-mod util;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::util::abuse::{self, RawH2};
+use crate::util::{PATIENCE, TestServer, Via};
 use http::StatusCode;
 use sselab::client::h2raw::{self, Frame, code};
 use tokio_util::sync::CancellationToken;
-use util::abuse::{self, RawH2};
-use util::{PATIENCE, TestServer, Via};
 
 /// A rapid-reset client learns of the GOAWAY a little after the server sent it; far more
 /// resets than this would mean the server never said stop.
@@ -43,12 +41,12 @@ async fn rapid_reset_gets_goaway_enhance_your_calm_while_another_connection_keep
 
     // The control stream keeps ticking, without a gap, while connection after connection
     // resets streams as fast as it can.
-    util::eventually("a first attacking connection told to go away", || {
+    crate::util::eventually("a first attacking connection told to go away", || {
         goaways.load(Ordering::Relaxed) >= 1
     })
     .await;
     let during = ticks.take(10).await;
-    let ids = util::ids(&during);
+    let ids = crate::util::ids(&during);
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
     assert!(!attack.is_finished(), "the attack was still on");
     stop.cancel();
@@ -71,7 +69,7 @@ async fn rapid_reset_gets_goaway_enhance_your_calm_while_another_connection_keep
         );
     }
     // Every reset stream was cleaned up: only the control stream is left.
-    util::eventually("only the control stream open", || {
+    crate::util::eventually("only the control stream open", || {
         server.state.streams.open_streams().total() == 1
     })
     .await;

@@ -3,11 +3,9 @@
 //! going away is visible (503, degraded) and never loses or repeats an event, and the bench
 //! splits its streams over two nodes.
 
-mod util;
-
+use crate::util::redis_server::{RedisServer, node, publish, quiet, until_health};
+use crate::util::{TestServer, Via, assert_one_line, ids};
 use http::StatusCode;
-use util::redis_server::{RedisServer, node, publish, quiet, until_health};
-use util::{TestServer, Via, assert_one_line, ids};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
@@ -62,7 +60,7 @@ async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
     // Without --redis-ca the system's roots do not know this CA: never healthy, and a
     // publish is refused rather than taken.
     let untrusting = TestServer::start(&["--redis", &redis.url()]).await;
-    util::eventually("the link tried and failed", || {
+    crate::util::eventually("the link tried and failed", || {
         untrusting
             .state
             .hub
@@ -71,7 +69,7 @@ async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
     })
     .await;
     let client = untrusting.client(Via::H2c).await;
-    let health = util::json(client.get("/healthz").await).await;
+    let health = crate::util::json(client.get("/healthz").await).await;
     assert_eq!(health["status"], "degraded", "{health}");
     let answer = client
         .post("/api/topics/tls/events", "text/plain", "x")
@@ -161,7 +159,7 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
     let answer = on_b
         .post("/api/topics/news/events", "text/plain", "lost?")
         .await;
-    assert_eq!(util::header(answer.headers(), "retry-after"), "2");
+    assert_eq!(crate::util::header(answer.headers(), "retry-after"), "2");
     assert_one_line(
         answer,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -196,11 +194,11 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
             .expect("a count")
     };
     let on_a = a.client(Via::H2c).await;
-    let metrics_a = util::text(on_a.get("/metrics").await).await;
+    let metrics_a = crate::util::text(on_a.get("/metrics").await).await;
     assert_eq!(metric(&metrics_a, "sselab_redis_connected"), 1);
     assert!(metric(&metrics_a, "sselab_redis_reconnects_total") >= 1);
     assert!(metric(&metrics_a, "sselab_redis_link_failures_total") >= 1);
-    let metrics_b = util::text(on_b.get("/metrics").await).await;
+    let metrics_b = crate::util::text(on_b.get("/metrics").await).await;
     assert!(metric(&metrics_b, "sselab_redis_failures_total") >= 1);
 }
 
@@ -377,7 +375,8 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
     );
     // Half the streams on each node: each wrote every event to its 50.
     for server in [&a, &b] {
-        let topics = util::json(server.client(Via::H2c).await.get("/api/topics").await).await;
+        let topics =
+            crate::util::json(server.client(Via::H2c).await.get("/api/topics").await).await;
         assert_eq!(topics["topics"][0]["sent"], publish.sent * 50, "{topics}");
     }
 }

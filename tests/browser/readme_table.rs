@@ -5,17 +5,15 @@
 //! A missing Chromium fails these tests with a message saying how to install it; it is
 //! never a silent skip.
 
-mod util;
-
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use sselab::browser::{Engine, LabBrowser, Probe, ProbeTime, Tab, TabsReport, eval};
-use util::browser::{
+use crate::util::browser::{
     FAST, PROBE_TIMEOUT, RECONNECTED_AND_TICKING, SETTLE, assert_reconnected_with_last_event_id,
     launch, until,
 };
-use util::{TestServer, Via};
+use crate::util::{TestServer, Via};
+use serde_json::{Value, json};
+use sselab::browser::{Engine, LabBrowser, Probe, ProbeTime, Tab, TabsReport, eval};
 
 async fn tabs(engine: Engine, server: &TestServer, url: &str, count: usize) -> TabsReport {
     let browser = launch(engine, server).await;
@@ -159,7 +157,7 @@ async fn a_finished_order_page_stops_reconnecting(engine: Engine) {
     // clock must start only when the page can open right after it.
     let browser = launch(engine, &server).await;
     let api = server.client(Via::H1).await;
-    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
+    let id = crate::util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
     let url = format!("http://127.0.0.1:{}/orders/{id}", server.http.port());
     let page = browser.page(&url).await.expect("order page");
     until(&page, "window.orderPage.finished === 'done'").await;
@@ -324,7 +322,7 @@ async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(e
     let url = format!("https://localhost:{}/", server.https.port());
     let (report, probe) = probed_tabs(engine, &server, &url).await;
     assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
-    util::browser::assert_probe_fast(&probe);
+    crate::util::browser::assert_probe_fast(&probe);
 }
 
 async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_over_http2(
@@ -406,7 +404,7 @@ async fn at_the_servers_http2_stream_limit_the_probe_waits_too(engine: Engine) {
     );
 }
 
-in_every_engine!(
+crate::in_every_engine!(
     plain_http1_opens_six_streams_and_four_tabs_wait,
     https_with_http1_only_still_stops_at_six,
     http2_opens_all_ten_on_one_connection,

@@ -7,17 +7,15 @@
 //! The pages are at `https://127.0.0.1:H3PORT/`: the test server's UDP port, which no TCP
 //! listener shares, so a tab that fell back to TCP would fail rather than pass on HTTP/2.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use sselab::browser::{Engine, Probe, TabsReport, eval};
-use util::browser::{
+use crate::util::browser::{
     PROBE_TIMEOUT, RECONNECTED_AND_TICKING, SETTLE, assert_reconnected_with_last_event_id,
     http3_url, launch_over_http3, until,
 };
-use util::{PATIENCE, TestServer, Via};
+use crate::util::{PATIENCE, TestServer, Via};
+use serde_json::{Value, json};
+use sselab::browser::{Engine, Probe, TabsReport, eval};
 
 /// What ten tabs over HTTP/3 did, the server's count of its open HTTP/3 streams (read while
 /// the tabs were still open), and the probe beside them when asked for.
@@ -161,7 +159,7 @@ async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
     // The browser first: the order's clock must start only when the page can open right after.
     let browser = launch_over_http3(engine, &server).await;
     let api = server.client(Via::H1).await;
-    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
+    let id = crate::util::create_order(&api, json!({"steps": 2, "interval_ms": 2000})).await;
     let page = browser
         .page(&http3_url(&server, &format!("orders/{id}")))
         .await
@@ -191,7 +189,7 @@ async fn over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(e
     let measured = ten_tabs_over_http3(engine, &server, true).await;
     let (report, probe) = (&measured.report, measured.probe.expect("probed"));
     assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
-    util::browser::assert_probe_fast(&probe);
+    crate::util::browser::assert_probe_fast(&probe);
 }
 
 /// As over HTTP/2: with the five streams the server grants all held, nothing else gets
@@ -216,7 +214,7 @@ async fn at_the_servers_quic_stream_limit_the_probe_waits_too(engine: Engine) {
     );
 }
 
-in_every_engine!(
+crate::in_every_engine!(
     http3_opens_all_ten_on_one_quic_connection,
     http3_stops_at_the_servers_quic_stream_limit,
     a_timed_out_http3_stream_reconnects_with_last_event_id,

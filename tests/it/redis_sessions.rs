@@ -2,11 +2,9 @@
 //! node reaches the session on another, the same id replaces or is refused cluster-wide,
 //! deleting and broadcasting reach every node, and an order is followed and read anywhere.
 
-mod util;
-
+use crate::util::redis_server::{RedisServer, node};
+use crate::util::{Events, Via, accepted, assert_one_line, eventually_async, ids};
 use http::StatusCode;
-use util::redis_server::{RedisServer, node};
-use util::{Events, Via, accepted, assert_one_line, eventually_async, ids};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_across_nodes_post_replace_and_delete() {
@@ -161,8 +159,10 @@ async fn an_order_created_on_a_is_followed_and_read_on_b() {
     let redis = RedisServer::start().await;
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
-    let id = util::create_order(&on_a, serde_json::json!({"steps": 3, "interval_ms": 200})).await;
-    let other = util::create_order(&on_b, serde_json::json!({"steps": 1, "interval_ms": 10})).await;
+    let id =
+        crate::util::create_order(&on_a, serde_json::json!({"steps": 3, "interval_ms": 200})).await;
+    let other =
+        crate::util::create_order(&on_b, serde_json::json!({"steps": 1, "interval_ms": 10})).await;
     assert_ne!(id, other, "ids made on two nodes never collide");
 
     // Followed on B from the start: every step, the end, then the stream ends.
@@ -181,7 +181,7 @@ async fn an_order_created_on_a_is_followed_and_read_on_b() {
     );
     assert_eq!(events.next().await, None, "the stream ends after done");
 
-    let detail = util::json(on_b.get(&format!("/api/orders/{id}")).await).await;
+    let detail = crate::util::json(on_b.get(&format!("/api/orders/{id}")).await).await;
     assert_eq!(
         (detail["status"].as_str(), detail["progress"].as_u64()),
         (Some("done"), Some(100))

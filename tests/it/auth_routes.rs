@@ -2,14 +2,12 @@
 //! `--jwt-secret`: the admin endpoints, public topics, sessions and orders as channels, and
 //! the pages, health, metrics, stats and clocks that stay open to everyone.
 
-mod util;
-
-use http::StatusCode;
-use util::auth::{
+use crate::util::auth::{
     VIAS, assert_refused, bearer, cookie, post_as, secured, send_with, subscribe_status, token,
     token_expiring_in,
 };
-use util::{Events, Via, text};
+use crate::util::{Events, Via, text};
+use http::StatusCode;
 
 #[tokio::test]
 async fn admin_endpoints_need_admin_true() {
@@ -169,7 +167,7 @@ async fn orders_are_created_with_publish_orders_and_followed_as_orders_id() {
         .await;
         let created = create(Some(shop.clone())).await;
         assert_eq!(created.status(), StatusCode::CREATED);
-        let id = util::json(created).await["id"]
+        let id = crate::util::json(created).await["id"]
             .as_str()
             .expect("id")
             .to_string();

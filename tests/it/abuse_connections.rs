@@ -3,16 +3,14 @@
 //! and `--max-connections-per-ip`; and `sselab bench --attack` in a small mode. The HTTP/2
 //! attacks are in tests/abuse.rs.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
+use crate::util::abuse;
+use crate::util::{PATIENCE, TestServer, Via};
 use http::StatusCode;
 use sselab::server::ListenerKind;
 use sselab::server::admission::Refusal;
 use tokio_util::sync::CancellationToken;
-use util::abuse;
-use util::{PATIENCE, TestServer, Via};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slowloris_connections_are_cut_at_the_header_deadline_and_a_normal_client_is_served() {
@@ -25,7 +23,7 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_a_normal_clien
     for _ in 0..EACH {
         // Plain HTTP/1.1 trickling its headers.
         let since = Instant::now();
-        let tcp = util::plain(server.http).await;
+        let tcp = crate::util::plain(server.http).await;
         slow.spawn(abuse::trickle(tcp, since, every, stop.clone()));
         // TLS done, then the headers trickled.
         let since = Instant::now();
@@ -33,12 +31,12 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_a_normal_clien
         slow.spawn(abuse::trickle(tls, since, every, stop.clone()));
         // A TLS handshake that never starts.
         let since = Instant::now();
-        let tcp = util::plain(server.https).await;
+        let tcp = crate::util::plain(server.https).await;
         slow.spawn(abuse::stall(tcp, since, stop.clone()));
     }
     let held = 3 * EACH as u64;
     let open = || server.state.connections.open().iter().sum::<u64>();
-    util::eventually("every slow connection accepted", || open() >= held).await;
+    crate::util::eventually("every slow connection accepted", || open() >= held).await;
 
     // A normal client over each transport is served while they are all held.
     for via in [Via::H1, Via::H1Tls, Via::H2Tls] {
@@ -66,7 +64,7 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_a_normal_clien
         "{lifetimes:?}"
     );
     // The server counts a connection out when its task ends, just after the socket closed.
-    util::eventually("the server counted them closed without a request", || {
+    crate::util::eventually("the server counted them closed without a request", || {
         server.state.connections.closed_without_request() >= held
     })
     .await;
@@ -78,13 +76,13 @@ async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
         TestServer::start(&["--max-connections", "4", "--metrics", "127.0.0.1:0"]).await;
     let mut held = Vec::new();
     for _ in 0..4 {
-        held.push(util::plain(server.http).await);
+        held.push(crate::util::plain(server.http).await);
     }
     let open = |server: &TestServer| server.state.connections.open().iter().sum::<u64>();
-    util::eventually("four connections held", || open(&server) == 4).await;
+    crate::util::eventually("four connections held", || open(&server) == 4).await;
 
     // Plain HTTP/1.1: a one-line 503 with Retry-After naming the flag, then the close.
-    let mut refused = util::plain(server.http).await;
+    let mut refused = crate::util::plain(server.http).await;
     {
         use tokio::io::AsyncWriteExt;
         let _ = refused
@@ -100,16 +98,19 @@ async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
         "{body}"
     );
     // TLS: closed before any handshake.
-    let tls = util::plain(server.https).await;
+    let tls = crate::util::plain(server.https).await;
     assert_eq!(abuse::read_to_close(tls).await, "");
 
     // The --metrics listener is not capped, and counts both.
     let metrics = server.metrics.expect("--metrics");
-    let text = util::text(
-        util::Client::h1(util::plain(metrics).await, format!("http://{metrics}"))
-            .await
-            .get("/metrics")
-            .await,
+    let text = crate::util::text(
+        crate::util::Client::h1(
+            crate::util::plain(metrics).await,
+            format!("http://{metrics}"),
+        )
+        .await
+        .get("/metrics")
+        .await,
     )
     .await;
     for listener in ["http", "https"] {
@@ -121,7 +122,7 @@ async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
 
     // One closes, and a place is free again.
     held.pop();
-    util::eventually("three held", || open(&server) == 3).await;
+    crate::util::eventually("three held", || open(&server) == 3).await;
     let client = server.client(Via::H1).await;
     assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
     server.stop().await;
@@ -137,7 +138,7 @@ async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not(
     // Both admitted before the third connects: each accept is checked on a task of its own,
     // in no set order.
     let http = ListenerKind::Http.index();
-    util::eventually("two held", || server.state.connections.open()[http] == 2).await;
+    crate::util::eventually("two held", || server.state.connections.open()[http] == 2).await;
 
     assert_eq!(server.state.connections.admission().peers(), 1);
     let third = abuse::connect_from("127.0.0.1", server.http).await;
@@ -149,7 +150,7 @@ async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not(
 
     // Another address of this machine is another peer.
     let other = abuse::connect_from("127.0.0.2", server.http).await;
-    let client = util::Client::h1(other, format!("http://{}", server.http)).await;
+    let client = crate::util::Client::h1(other, format!("http://{}", server.http)).await;
     assert_eq!(client.get("/healthz").await.status(), StatusCode::OK);
     let refused: Vec<_> = server
         .state

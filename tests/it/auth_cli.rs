@@ -2,13 +2,11 @@
 //! the banner's auth line, flag and key-file errors that name their flag or file,
 //! `sselab token` round-tripping through a server, and `?access_token=` kept out of the log.
 
-mod util;
-
+use crate::util::auth::{SECRET, bearer, fixture};
+use crate::util::bin::{Running, run, sselab};
+use crate::util::{Client, Events, plain};
 use http::StatusCode;
 use sselab::auth::{Verifier, VerifyKey, now};
-use util::auth::{SECRET, bearer, fixture};
-use util::bin::{Running, run, sselab};
-use util::{Client, Events, plain};
 
 const LOOPBACK: [&str; 6] = [
     "--http",
@@ -266,14 +264,15 @@ async fn sselab_token_round_trips_through_a_server() {
         let addr = server.addr("http");
         let client = Client::h1(plain(addr).await, format!("http://{addr}")).await;
         let authorization = bearer(&token);
-        let posted = util::auth::post_as(&client, Some(&token), "/api/topics/news/events").await;
+        let posted =
+            crate::util::auth::post_as(&client, Some(&token), "/api/topics/news/events").await;
         assert_eq!(posted.status(), StatusCode::ACCEPTED);
-        util::text(posted).await;
+        crate::util::text(posted).await;
         let admin = client
             .get_with("/api/sessions", &[("authorization", &authorization)])
             .await;
         assert_eq!(admin.status(), StatusCode::FORBIDDEN);
-        util::text(admin).await;
+        crate::util::text(admin).await;
         let client = Client::h1(plain(addr).await, format!("http://{addr}")).await;
         let mut events = Events::new(
             client
@@ -318,7 +317,7 @@ async fn query_tokens_never_reach_the_log_even_at_trace_level() {
     ]);
     command.env("SSELAB_JWT_SECRET", SECRET);
     let server = Running::start(&mut command, dir.path());
-    let valid = util::auth::token(&[], &["*"], false);
+    let valid = crate::util::auth::token(&[], &["*"], false);
     let marker = "not-a-jwt-but-secret-all-the-same";
     let (http, https) = (server.addr("http"), server.addr("https"));
     let cert = dir.path().join("certs/cert.pem");
@@ -330,7 +329,7 @@ async fn query_tokens_never_reach_the_log_even_at_trace_level() {
         ] {
             // A connection per request: a stream dropped unread takes its HTTP/1.1 one along.
             let h1 = Client::h1(plain(http).await, format!("http://{http}")).await;
-            let tls = util::tls(https, &cert, &[b"h2"]).await;
+            let tls = crate::util::tls(https, &cert, &[b"h2"]).await;
             let h2 = Client::h2(tls, format!("https://localhost:{}", https.port())).await;
             for client in [h1, h2] {
                 let status = client.get(&path).await.status();

@@ -3,18 +3,16 @@
 //! header, the cookie or the query — get a one-line 401 (or hyper's own refusal for sizes
 //! past its header limits) while the server goes on serving.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::auth::{SECRET, bearer, cookie, fixture, grants, post_as, token};
+use crate::util::{TestServer, Via, assert_one_line, text};
 use http::StatusCode;
 use http::header::HeaderValue;
 use http_body_util::Full;
 use sselab::auth::{SignKey, Signer};
 use sselab::client::{Conn, H2Windows};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use util::auth::{SECRET, bearer, cookie, fixture, grants, post_as, token};
-use util::{TestServer, Via, assert_one_line, text};
 
 fn signer_from(pem: &[u8]) -> Signer {
     Signer::new(SignKey::from_private_pem(pem).expect("private key"))
@@ -160,7 +158,7 @@ async fn raw_status(addr: std::net::SocketAddr, request: Vec<u8>) -> Option<u16>
     // The server may answer and close before it has read everything: that is fine.
     let _ = stream.write_all(&request).await;
     let mut answer = Vec::new();
-    let read = tokio::time::timeout(util::PATIENCE, async {
+    let read = tokio::time::timeout(crate::util::PATIENCE, async {
         let mut chunk = [0u8; 4096];
         while !answer.windows(2).any(|w| w == b"\r\n") {
             match stream.read(&mut chunk).await {
@@ -200,7 +198,7 @@ async fn a_one_mebibyte_token_is_refused_and_the_server_keeps_serving() {
     }
     // Over HTTP/2 a header past the server's limits resets the stream or the connection;
     // sselab itself sees at most MAX_TOKEN_BYTES of it. Either way the server still serves.
-    let io = util::tls(server.https, &server.cert_pem, &[b"h2"]).await;
+    let io = crate::util::tls(server.https, &server.cert_pem, &[b"h2"]).await;
     let h2 = Conn::handshake_h2(io, H2Windows::default())
         .await
         .expect("h2");
@@ -210,7 +208,7 @@ async fn a_one_mebibyte_token_is_refused_and_the_server_keeps_serving() {
     let value = HeaderValue::from_str(&bearer(&huge)).expect("header");
     let request = h2.request("GET", &uri).header("authorization", value);
     let answer = tokio::time::timeout(
-        util::PATIENCE,
+        crate::util::PATIENCE,
         h2.send(request.body(Full::default()).expect("request")),
     )
     .await

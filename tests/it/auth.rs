@@ -3,15 +3,13 @@
 //! first one present wins), expiry, the cookie endpoint, and what every refusal says. The
 //! routes each grant opens are in auth_routes.rs.
 
-mod util;
-
-use http::StatusCode;
-use http::header::{SET_COOKIE, WWW_AUTHENTICATE};
-use util::auth::{
+use crate::util::auth::{
     VIAS, assert_refused, bearer, cookie, post_as, secured, send_with, subscribe_status, token,
     token_expiring_in,
 };
-use util::{TestServer, Via, assert_one_line, header, text};
+use crate::util::{TestServer, Via, assert_one_line, header, text};
+use http::StatusCode;
+use http::header::{SET_COOKIE, WWW_AUTHENTICATE};
 
 /// A subscribe request: its path and headers, and the status it must get.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode);

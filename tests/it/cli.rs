@@ -1,18 +1,16 @@
 //! The `sselab` binary as a person runs it: start banner, signals, and errors that name
 //! the flag, file or address at fault.
 
-mod util;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::bin::sselab;
+use crate::util::bin::sselab;
 
 /// Start a server on port 0 and read its banner (one line per listener, then the cert).
 fn start(cert_dir: &std::path::Path, extra: &[&str]) -> (Child, Vec<String>) {
     let dir = cert_dir.display().to_string();
-    let mut args = util::ALL_ON_PORT_0.to_vec();
+    let mut args = crate::util::ALL_ON_PORT_0.to_vec();
     args.extend(["--cert-dir", &dir]);
     args.extend(extra);
     let mut child = sselab(&args)

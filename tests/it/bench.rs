@@ -1,14 +1,12 @@
 //! `sselab bench` in a small mode against a real server on port 0, and /metrics reflecting
 //! what the streams did. The reports must add up: nothing lost, nothing counted twice.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
+use crate::util::{Events, TestServer, Via};
 use clap::Parser as _;
 use sselab::bench::{BenchArgs, Report};
 use sselab::{Cli, Command};
-use util::{Events, TestServer, Via};
 
 fn bench_args(args: &[&str]) -> BenchArgs {
     let argv = ["sselab", "bench"].iter().chain(args.iter());
@@ -320,7 +318,7 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
     for _ in 0..2 {
         streams.push(Events::new(h2.get("/sse/hello").await));
     }
-    let text = util::text(h1.get("/metrics").await).await;
+    let text = crate::util::text(h1.get("/metrics").await).await;
     assert_eq!(
         sample(
             &text,
@@ -342,24 +340,24 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
     assert!(sample(&text, "process_resident_memory_bytes") > 1 << 20);
 
     drop(streams);
-    util::eventually("streams counted out", || {
+    crate::util::eventually("streams counted out", || {
         server.state.streams.open_streams().total() == 0
     })
     .await;
     let missing = h1.get("/no/such/page").await;
     assert_eq!(missing.status(), http::StatusCode::NOT_FOUND);
-    let _ = util::text(missing).await;
+    let _ = crate::util::text(missing).await;
 
     // The --metrics listener serves the same counters, and nothing else.
     let metrics_addr = server.metrics.expect("the --metrics listener is on");
-    let metrics = util::Client::h1(
-        util::plain(metrics_addr).await,
+    let metrics = crate::util::Client::h1(
+        crate::util::plain(metrics_addr).await,
         format!("http://{metrics_addr}"),
     )
     .await;
     let scraped = metrics.get("/metrics").await;
     assert_eq!(scraped.status(), http::StatusCode::OK);
-    let text = util::text(scraped).await;
+    let text = crate::util::text(scraped).await;
     assert_eq!(
         sample(
             &text,

@@ -6,18 +6,16 @@
 //! Run under the shared lock, as every Chromium test here:
 //! `flock /tmp/sselab-chromium.lock cargo test --test remedies`.
 
-mod util;
-
 use std::time::Duration;
 
-use serde_json::json;
-use sselab::browser::{Engine, Tab, eval};
-use util::browser::{launch, until};
-use util::tabs::{
+use crate::util::browser::{launch, until};
+use crate::util::tabs::{
     all_past, assert_consecutive, clock, handover_gap, leader, longest_quiet, median_and_max,
     open_clocks, relay_latencies, topic_leader, topic_tab,
 };
-use util::{TestServer, Via, eventually};
+use crate::util::{TestServer, Via, eventually};
+use serde_json::json;
+use sselab::browser::{Engine, Tab, eval};
 
 /// Fast ticks, so a handover that lost or repeated one would show within a second; no
 /// server timeout, so every stream the server opens is one a tab asked for.
@@ -165,7 +163,7 @@ async fn a_leader_order_page_still_stops_at_204(engine: Engine) {
     let server = TestServer::start(&["--retry", "300"]).await;
     let browser = launch(engine, &server).await;
     let api = server.client(Via::H1).await;
-    let id = util::create_order(&api, json!({"steps": 2, "interval_ms": 1000})).await;
+    let id = crate::util::create_order(&api, json!({"steps": 2, "interval_ms": 1000})).await;
     let url = format!(
         "http://127.0.0.1:{}/orders/{id}?share=leader",
         server.http.port()
@@ -383,7 +381,7 @@ async fn a_background_or_frozen_leader_delays_the_relay_and_loses_nothing(engine
     browser.close().await;
 }
 
-in_every_engine!(
+crate::in_every_engine!(
     ten_leader_tabs_share_one_stream_and_survive_the_leaders_close,
     twenty_forced_handovers_lose_and_repeat_nothing,
     ten_worker_tabs_share_one_stream_and_a_restarted_worker_resumes,

@@ -4,15 +4,13 @@
 //! h3 target with the command that makes Chromium use it. Over the shared client (`Via::H3`),
 //! except where the test is about the frames themselves.
 
-mod util;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::util::{PATIENCE, TestServer, Via, eventually, eventually_async, json, text};
 use bytes::{Buf, Bytes};
 use http::{Request, StatusCode};
 use sselab::client::{self, Trust};
-use util::{PATIENCE, TestServer, Via, eventually, eventually_async, json, text};
 
 /// HTTP/3 frames as h3 0.0.8's client gives them: `recv_data` says `None` for a DATA frame
 /// without a byte as at the end of the body. sselab's own client (`Via::H3`) reads past such a
@@ -222,7 +220,7 @@ async fn the_lab_offers_the_h3_target_with_the_chromium_command() {
 #[tokio::test]
 async fn the_start_banner_prints_the_chromium_command_for_the_h3_listener() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = sselab::Server::bind(&util::test_args(dir.path(), &[])).expect("binds");
+    let server = sselab::Server::bind(&crate::util::test_args(dir.path(), &[])).expect("binds");
     let port = server
         .addr(sselab::server::ListenerKind::H3)
         .expect("h3 on")

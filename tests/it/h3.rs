@@ -3,13 +3,11 @@
 //! tests/orders.rs, over HTTP/2 and HTTP/3 alike), the stream registry's view of it, its stream
 //! limit, its shutdown, and how it is advertised.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{Events, PATIENCE, TestServer, Via, assert_one_line, header, ids};
 use http::{StatusCode, Version};
 use serde_json::json;
-use util::{Events, PATIENCE, TestServer, Via, assert_one_line, header, ids};
 
 const FAST: &[&str] = &["--tick-ms", "100"];
 
@@ -17,8 +15,8 @@ const FAST: &[&str] = &["--tick-ms", "100"];
 async fn proto_reports_http3_and_a_clock_streams_over_it() {
     let server = TestServer::start(FAST).await;
     let client = server.client(Via::H3).await;
-    let first = util::json(client.get("/proto").await).await;
-    let second = util::json(client.get("/proto").await).await;
+    let first = crate::util::json(client.get("/proto").await).await;
+    let second = crate::util::json(client.get("/proto").await).await;
     assert_eq!(first["http_version"], "HTTP/3");
     assert_eq!(first["alpn"], "h3");
     assert_eq!(first["listener"], "h3");
@@ -52,14 +50,14 @@ async fn a_session_over_http3_receives_what_is_posted_over_http3() {
     let path = "/api/sessions/q/events";
     let answer = poster.post(path, "text/plain", "line one\nline two").await;
     assert_eq!(
-        util::accepted(answer).await,
+        crate::util::accepted(answer).await,
         json!({"id": 1, "delivered": true})
     );
     let answer = poster
         .post_json(path, json!({"event": "chat", "data": {"n": 2}}))
         .await;
     assert_eq!(
-        util::accepted(answer).await,
+        crate::util::accepted(answer).await,
         json!({"id": 2, "delivered": true})
     );
     let got = events.take(2).await;
@@ -69,7 +67,7 @@ async fn a_session_over_http3_receives_what_is_posted_over_http3() {
         ("chat", r#"{"n":2}"#)
     );
 
-    let info = util::json(poster.get("/api/sessions/q").await).await;
+    let info = crate::util::json(poster.get("/api/sessions/q").await).await;
     assert_eq!(info["connected"], true);
     assert_eq!(info["protocol"], "HTTP/3");
 }
@@ -83,7 +81,7 @@ async fn a_request_body_over_many_packets_arrives_whole_and_the_limit_holds() {
     let big: String = (0..60_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    util::accepted(
+    crate::util::accepted(
         client
             .post("/api/sessions/big/events", "text/plain", big.clone())
             .await,
@@ -112,7 +110,7 @@ async fn a_topic_reaches_every_stream_multiplexed_on_one_quic_connection() {
         subscribers.push(client.subscribe("/sse/topics/news", None).await.0);
     }
     for n in 1..=3 {
-        util::accepted(
+        crate::util::accepted(
             client
                 .post("/api/topics/news/events", "text/plain", format!("n{n}"))
                 .await,
@@ -155,11 +153,11 @@ async fn a_reconnect_with_last_event_id_gets_the_missed_events_over_http3() {
     let (mut events, _) = subscriber.subscribe("/sse/sessions/k", None).await;
     for n in 1..=3 {
         let path = "/api/sessions/k/events";
-        util::accepted(poster.post(path, "text/plain", format!("e{n}")).await).await;
+        crate::util::accepted(poster.post(path, "text/plain", format!("e{n}")).await).await;
     }
     let last = events.take(3).await[2].id.clone();
     subscriber.close();
-    util::eventually("the session shows as disconnected", || {
+    crate::util::eventually("the session shows as disconnected", || {
         server.state.hub.session("k").is_some_and(|s| !s.connected)
     })
     .await;
@@ -168,7 +166,7 @@ async fn a_reconnect_with_last_event_id_gets_the_missed_events_over_http3() {
             .post("/api/sessions/k/events", "text/plain", format!("e{n}"))
             .await;
         assert_eq!(
-            util::json(answer).await,
+            crate::util::json(answer).await,
             json!({"id": n, "delivered": false})
         );
     }
@@ -207,7 +205,7 @@ async fn the_registry_counts_an_http3_stream_and_its_end_when_the_client_goes_aw
     let server = TestServer::start(&[]).await;
     let client = server.client(Via::H3).await;
     let (events, _) = client.subscribe("/sse/topics/quiet?timeout=0", None).await;
-    util::eventually("one HTTP/3 stream open", || {
+    crate::util::eventually("one HTTP/3 stream open", || {
         let open = server.state.streams.open_streams();
         (open.http1, open.http2, open.http3) == (0, 0, 1)
     })
@@ -215,7 +213,7 @@ async fn the_registry_counts_an_http3_stream_and_its_end_when_the_client_goes_aw
     // Gone as a browser tab goes: nothing said, the stream and connection just dropped.
     drop(events);
     drop(client);
-    util::eventually("the HTTP/3 stream counted closed", || {
+    crate::util::eventually("the HTTP/3 stream counted closed", || {
         server.state.streams.open_streams().http3 == 0
     })
     .await;
@@ -269,7 +267,7 @@ async fn shutdown_ends_http3_streams_and_closes_the_connections() {
             streams.push(events);
         }
     }
-    util::eventually("six HTTP/3 streams open", || {
+    crate::util::eventually("six HTTP/3 streams open", || {
         server.state.streams.open_streams().http3 == 6
     })
     .await;
@@ -293,7 +291,7 @@ async fn shutdown_ends_http3_streams_and_closes_the_connections() {
             "a stream ended without its shutdown frame"
         );
     }
-    util::eventually("both QUIC connections closed", || {
+    crate::util::eventually("both QUIC connections closed", || {
         clients.iter().all(|client| client.is_closed())
     })
     .await;

@@ -1,11 +1,9 @@
 //! The clock and demo streams over every listener and protocol, as the README claims them.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
+use crate::util::{Events, TestServer, Via, header};
 use http::{StatusCode, Version};
-use util::{Events, TestServer, Via, header};
 
 const FAST: &[&str] = &["--tick-ms", "100"];
 
@@ -52,7 +50,7 @@ async fn https_negotiates_http2_and_the_control_listener_stays_on_http1() {
     let server = TestServer::start(FAST).await;
 
     let h2 = server.client(Via::H2Tls).await;
-    let proto = util::json(h2.get("/proto").await).await;
+    let proto = crate::util::json(h2.get("/proto").await).await;
     assert_eq!(proto["http_version"], "HTTP/2");
     assert_eq!(proto["alpn"], "h2");
     assert_eq!(proto["listener"], "https");
@@ -64,7 +62,7 @@ async fn https_negotiates_http2_and_the_control_listener_stays_on_http1() {
 
     // The client offers h2 first; the control listener still picks http/1.1.
     let h1 = server.client(Via::H1Tls).await;
-    let proto = util::json(h1.get("/proto").await).await;
+    let proto = crate::util::json(h1.get("/proto").await).await;
     assert_eq!(proto["http_version"], "HTTP/1.1");
     assert_eq!(proto["alpn"], "http/1.1");
     assert_eq!(proto["listener"], "https-h1");
@@ -78,7 +76,7 @@ async fn https_negotiates_http2_and_the_control_listener_stays_on_http1() {
 async fn plain_port_answers_http2_with_prior_knowledge() {
     let server = TestServer::start(FAST).await;
     let client = server.client(Via::H2c).await;
-    let proto = util::json(client.get("/proto").await).await;
+    let proto = crate::util::json(client.get("/proto").await).await;
     assert_eq!(proto["http_version"], "HTTP/2");
     assert_eq!(proto["listener"], "http");
     assert_eq!(proto["tls"], false);
@@ -93,8 +91,8 @@ async fn proto_counts_requests_per_connection_and_numbers_connections() {
     let server = TestServer::start(&[]).await;
     for via in [Via::H1, Via::H2c, Via::H2Tls, Via::H1Tls] {
         let client = server.client(via).await;
-        let first = util::json(client.get("/proto").await).await;
-        let second = util::json(client.get("/proto").await).await;
+        let first = crate::util::json(client.get("/proto").await).await;
+        let second = crate::util::json(client.get("/proto").await).await;
         assert_eq!(first["requests_on_connection"], 1, "{via:?}");
         assert_eq!(second["requests_on_connection"], 2, "{via:?}");
         assert_eq!(first["connection_id"], second["connection_id"], "{via:?}");
@@ -177,7 +175,7 @@ async fn last_event_id_may_come_as_a_query_parameter_and_the_header_wins() {
         let client = server.client(via).await;
         let mut events = Events::new(client.get("/sse/hello?lastEventId=41").await);
         assert_eq!(events.connected().await["last_event_id"], 41, "{via:?}");
-        assert_eq!(util::ids(&events.take(2).await), [42, 43], "{via:?}");
+        assert_eq!(crate::util::ids(&events.take(2).await), [42, 43], "{via:?}");
 
         // A stream holds an HTTP/1.1 connection: the next one needs its own.
         let both = server
@@ -187,10 +185,14 @@ async fn last_event_id_may_come_as_a_query_parameter_and_the_header_wins() {
             .await;
         let mut events = Events::new(both);
         assert_eq!(events.connected().await["last_event_id"], 7, "{via:?}");
-        assert_eq!(util::ids(&events.take(1).await), [8], "the header wins");
+        assert_eq!(
+            crate::util::ids(&events.take(1).await),
+            [8],
+            "the header wins"
+        );
     }
     let client = server.client(Via::H2Tls).await;
-    util::assert_one_line(
+    crate::util::assert_one_line(
         client.get("/sse/hello?lastEventId=x").await,
         StatusCode::BAD_REQUEST,
         "lastEventId must be a whole number",
@@ -205,7 +207,7 @@ async fn last_event_id_may_come_as_a_query_parameter_and_the_header_wins() {
         "/getOrderDetail?orderId=o-1",
     ] {
         let separator = if path.contains('?') { '&' } else { '?' };
-        util::assert_one_line(
+        crate::util::assert_one_line(
             client
                 .get(&format!("{path}{separator}lastEventId=-1"))
                 .await,
@@ -301,7 +303,7 @@ async fn bad_input_gets_a_one_line_4xx() {
     for (path, status, start) in cases {
         let response = client.get(path).await;
         assert_eq!(response.status(), status, "{path}");
-        let body = util::text(response).await;
+        let body = crate::util::text(response).await;
         assert!(body.starts_with(start), "{path}: {body:?}");
         assert_eq!(body.lines().count(), 1, "{path}: one line, got {body:?}");
     }
@@ -310,7 +312,7 @@ async fn bad_input_gets_a_one_line_4xx() {
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(
-        util::text(response)
+        crate::util::text(response)
             .await
             .starts_with("Last-Event-ID must be a whole number")
     );
@@ -337,12 +339,12 @@ async fn over_max_streams_gets_503_with_retry_after_and_frees_on_close() {
     let refused = client.get("/sse/hello").await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(header(refused.headers(), "retry-after"), "5");
-    let body = util::text(refused).await;
+    let body = crate::util::text(refused).await;
     assert!(body.contains("--max-streams 2"), "{body:?}");
 
     // Closing one stream frees exactly one place.
     drop(first);
-    util::eventually("the closed stream is counted out", || {
+    crate::util::eventually("the closed stream is counted out", || {
         server.state.streams.open_streams().total() == 1
     })
     .await;
@@ -395,7 +397,7 @@ async fn cors_preflight_and_stream_headers_follow_the_flag() {
 async fn index_page_shows_how_it_arrived_and_links_every_listener() {
     let server = TestServer::start(&[]).await;
     let client = server.client(Via::H2Tls).await;
-    let page = util::text(client.get("/").await).await;
+    let page = crate::util::text(client.get("/").await).await;
     assert!(
         page.contains("new SharedEventSource('/sse/hello'")
             && page.contains("<script src=\"/sselab.js\">"),
@@ -415,6 +417,6 @@ async fn index_page_shows_how_it_arrived_and_links_every_listener() {
             "links to port {port}"
         );
     }
-    let health = util::json(client.get("/healthz").await).await;
+    let health = crate::util::json(client.get("/healthz").await).await;
     assert_eq!(health["status"], "ok");
 }

@@ -1,13 +1,11 @@
 //! A client that connects and never finishes its request headers (or its TLS handshake) is
 //! cut after --header-read-timeout instead of holding a connection forever.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
+use crate::util::{PATIENCE, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use util::{PATIENCE, TestServer};
 
 /// Write `prefix`, then wait for the server to close; gives how long that took.
 async fn cut_after(mut stream: TcpStream, prefix: &[u8]) -> Duration {
@@ -37,7 +35,7 @@ async fn stalled_headers_silent_clients_and_stalled_tls_are_cut() {
     let mut checks = Vec::new();
     for (what, addr, prefix) in cases {
         checks.push(tokio::spawn(async move {
-            let took = cut_after(util::plain(addr).await, prefix).await;
+            let took = cut_after(crate::util::plain(addr).await, prefix).await;
             (what, took)
         }));
     }
@@ -54,8 +52,8 @@ async fn stalled_headers_silent_clients_and_stalled_tls_are_cut() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prompt_client_is_not_affected_by_the_header_timeout() {
     let server = TestServer::start(&["--header-read-timeout", "1", "--tick-ms", "200"]).await;
-    let client = server.client(util::Via::H1).await;
-    let mut events = util::Events::new(client.get("/sse/hello?timeout=0").await);
+    let client = server.client(crate::util::Via::H1).await;
+    let mut events = crate::util::Events::new(client.get("/sse/hello?timeout=0").await);
     // Streams last far longer than the header timeout.
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(2500) {

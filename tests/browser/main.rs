@@ -1,0 +1,12 @@
+//! The real-browser tests, in one binary of their own: each claim runs once per engine
+//! (Chromium over CDP, Firefox ESR over WebDriver BiDi), one browser at a time, and apart from
+//! the other suites so their timings do not compete. Run one engine with
+//! `cargo test --test browser chromium::`, one claim with its name.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod http3;
+mod lab_h3;
+mod readme_table;
+mod remedies;
