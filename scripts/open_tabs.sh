@@ -19,7 +19,8 @@
 #               xdg-open); with --headless the engine: chromium (default) or firefox
 #   --headless  run the same tabs in one headless browser profile and print, as the last
 #               line, open=N pending=M protocol=P connections=C server_streams=S
-#   --settle SECS   (headless) seconds the tabs get to open their streams (default 5)
+#   --settle SECS   (headless) the longest wait for the tabs to settle (default 10): they are
+#               read once every tab ticks, or once none has changed for a second or more
 #   --probe     (headless) then time one more tab's navigation and a fetch() of /proto from
 #               a tab; the last line gets probe_fetch=… probe_nav=… (ms, or blocked)
 #   --probe-timeout SECS   how long a probe waits before it counts as blocked (default 8)
@@ -31,7 +32,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=() settle=() stats_from=
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --proto) proto=${2:-}; shift 2 ;;

@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 
 use crate::sync::lock;
 
@@ -30,6 +31,7 @@ pub mod chromium;
 pub mod firefox;
 pub mod http3;
 mod probe;
+mod settle;
 
 pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
@@ -82,9 +84,6 @@ fn find_executable(env_var: &str, names: &[&str], install: &str) -> anyhow::Resu
         names[0]
     )
 }
-
-/// How long a tab may take to say how its page is doing.
-const READ_PATIENCE: Duration = Duration::from_secs(2);
 
 /// One headless browser with a fresh profile.
 pub enum LabBrowser {
@@ -147,6 +146,9 @@ pub struct TabState {
 #[derive(Debug, Clone, Serialize)]
 pub struct TabsReport {
     pub tabs: Vec<TabState>,
+    /// How long the tabs took to settle (ms after their navigations started); `None` when the
+    /// longest wait ran out first and they were read as they were.
+    pub settled_ms: Option<u64>,
     pub open: usize,
     pub pending: usize,
     /// Distinct protocols of the open streams, joined by `+` (`none` when nothing opened).
@@ -172,17 +174,6 @@ pub struct OpenTabs {
     /// The page they opened.
     url: String,
     pages: Vec<Tab>,
-}
-
-/// What the clock page exposes as `window.sselab`.
-#[derive(Debug, Deserialize)]
-struct ClockPage {
-    events: u64,
-    /// The EventSource's readyState: 1 is open.
-    #[serde(rename = "readyState")]
-    ready_state: u8,
-    /// The server's connection id, from the `connected` event.
-    connection: Option<u64>,
 }
 
 impl OpenTabs {
@@ -237,10 +228,10 @@ impl LabBrowser {
         }
     }
 
-    /// Open `tabs` tabs of `url` in this profile, wait `settle`, and report what opened.
-    /// Tabs are sent on their way without waiting for their pages, so a tab whose page is
-    /// queued behind the connection limit does not block the others. They stay open until
-    /// the browser closes.
+    /// Open `tabs` tabs of `url` in this profile and report what opened once they settled
+    /// (see [`settle`]), waiting `settle` at most. Tabs are sent on their way without waiting
+    /// for their pages, so a tab whose page is queued behind the connection limit does not
+    /// block the others. They stay open until the browser closes.
     pub async fn open_tabs(
         &self,
         url: &str,
@@ -248,62 +239,62 @@ impl LabBrowser {
         settle: Duration,
     ) -> anyhow::Result<OpenTabs> {
         let mut pages = Vec::with_capacity(tabs);
-        let mut watchers = Vec::with_capacity(tabs);
+        let mut seen = Vec::with_capacity(tabs);
+        // Dropped on the way out, however it goes: the watchers stop with it.
+        let mut watchers = JoinSet::new();
         for _ in 0..tabs {
             let page = self.page("about:blank").await?;
-            let seen: Arc<Mutex<Option<ResponseSeen>>> = Arc::default();
+            let stream: Arc<Mutex<Option<ResponseSeen>>> = Arc::default();
             let mut responses = page.responses().await?;
-            let record = seen.clone();
-            watchers.push(tokio::spawn(async move {
+            let record = stream.clone();
+            watchers.spawn(async move {
                 while let Some(response) = responses.recv().await {
                     if response.url.contains("/sse/") {
                         *lock(&record) = Some(response);
                     }
                 }
-            }));
-            pages.push((page, seen));
+            });
+            pages.push(page);
+            seen.push(stream);
         }
-        for (page, _) in &pages {
+        // One after another: all at once, Firefox lets more of the pages past its per-host
+        // limit (page loads are urgent-start requests; measured: 9 streams open instead of
+        // 6 or 7), and the streams then reuse those connections.
+        for page in &pages {
             page.start_navigation(url)
                 .await
                 .context("starting a tab's navigation")?;
         }
-        tokio::time::sleep(settle).await;
+        let settled = settle::settle(&pages, settle).await;
 
         let source = self.connection_source();
-        let mut states = Vec::with_capacity(tabs);
-        for (page, seen) in &pages {
-            // A tab still waiting for its page may not answer until the page comes: that
-            // is a pending tab, not a reason to wait.
-            let asking = eval(page, "window.sselab ?? null");
-            let clock: Option<ClockPage> = tokio::time::timeout(READ_PATIENCE, asking)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten();
-            let response = lock(seen).clone();
-            let connection = match source {
-                ConnectionSource::Browser => response.as_ref().and_then(|r| r.connection),
-                ConnectionSource::Server => clock.as_ref().and_then(|c| c.connection),
-            };
-            states.push(TabState {
-                open: clock.as_ref().is_some_and(|c| c.ready_state == 1),
-                events: clock.map_or(0, |c| c.events),
-                protocol: response
-                    .and_then(|r| r.protocol)
-                    .map(|p| normalise_protocol(&p)),
-                connection,
-            });
-        }
-        for watcher in watchers {
-            watcher.abort();
-        }
+        let states = settled
+            .tabs
+            .into_iter()
+            .zip(&seen)
+            .map(|((stage, clock), stream)| {
+                let response = lock(stream).clone();
+                let connection = match source {
+                    ConnectionSource::Browser => response.as_ref().and_then(|r| r.connection),
+                    ConnectionSource::Server => clock.as_ref().and_then(|c| c.connection),
+                };
+                TabState {
+                    open: stage.is_open(),
+                    events: clock.map_or(0, |c| c.events),
+                    protocol: response
+                        .and_then(|r| r.protocol)
+                        .map(|p| normalise_protocol(&p)),
+                    connection,
+                }
+            })
+            .collect();
         // The tabs go with the browser; closing them one by one would only hand the freed
         // connections to the waiting tabs for a moment.
+        let settled_ms = settled.after.map(|after| after.as_millis() as u64);
         Ok(OpenTabs {
-            report: report(states, source),
+            report: report(states, source, settled_ms),
             url: url.to_string(),
-            pages: pages.into_iter().map(|(page, _)| page).collect(),
+            pages,
         })
     }
 
@@ -438,7 +429,11 @@ fn normalise_protocol(protocol: &str) -> String {
     }
 }
 
-fn report(tabs: Vec<TabState>, connections_from: ConnectionSource) -> TabsReport {
+fn report(
+    tabs: Vec<TabState>,
+    connections_from: ConnectionSource,
+    settled_ms: Option<u64>,
+) -> TabsReport {
     let open: Vec<&TabState> = tabs.iter().filter(|t| t.open).collect();
     let protocols: BTreeSet<&str> = open.iter().filter_map(|t| t.protocol.as_deref()).collect();
     let connections: BTreeSet<u64> = open.iter().filter_map(|t| t.connection).collect();
@@ -452,6 +447,7 @@ fn report(tabs: Vec<TabState>, connections_from: ConnectionSource) -> TabsReport
         },
         connections: connections.len(),
         connections_from,
+        settled_ms,
         tabs,
     }
 }

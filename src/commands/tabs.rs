@@ -56,6 +56,13 @@ pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
         "{}: protocol from the browser, connections from {}",
         args.browser.engine, tabs.connections_from
     );
+    match tabs.settled_ms {
+        Some(ms) => println!("settled {ms} ms after the tabs started"),
+        None => println!(
+            "not settled within --settle {} s: read as they were",
+            args.settle
+        ),
+    }
     let mut line = tabs.line();
     if let Some(probe) = &probe {
         let timeout = args.probe_timeout;

@@ -7,8 +7,9 @@ use sselab::browser::{Engine, LabBrowser, Probe, QuicOrigin, Tab, eval};
 
 use super::{PATIENCE, TestServer};
 
-/// Long enough for every stream that can open to open, on a busy machine.
-pub const SETTLE: Duration = Duration::from_secs(4);
+/// The longest wait for tabs to settle (`open_tabs` reads them as soon as they have, in a
+/// second or two): long enough for every stream that can open to open, on a busy machine.
+pub const SETTLE: Duration = Duration::from_secs(10);
 
 /// How long a probe waits before it counts as blocked: a blocked one never answers (the
 /// streams never time out in these tests), and one that is not takes milliseconds.
