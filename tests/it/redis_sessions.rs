@@ -8,7 +8,9 @@ use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_across_nodes_post_replace_and_delete() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let subscriber = a.client(Via::H2Tls).await;
     let (mut events, connected) = subscriber.subscribe("/sse/sessions/alice", None).await;
@@ -91,7 +93,9 @@ async fn sessions_across_nodes_post_replace_and_delete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let reject = ["--same-id", "reject"];
     let (a, b) = (node(&redis, &reject).await, node(&redis, &reject).await);
     let holder = a.client(Via::H2Tls).await;
@@ -132,7 +136,9 @@ async fn same_id_reject_holds_across_nodes_until_the_holder_leaves() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broadcast_on_one_node_reaches_sessions_on_every_node() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
     let (mut first, on_first) = on_a.subscribe("/sse/sessions/s1", None).await;
@@ -156,7 +162,9 @@ async fn a_broadcast_on_one_node_reaches_sessions_on_every_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_created_on_a_is_followed_and_read_on_b() {
-    let redis = RedisServer::start().await;
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
     let (a, b) = (node(&redis, &[]).await, node(&redis, &[]).await);
     let (on_a, on_b) = (a.client(Via::H2c).await, b.client(Via::H2c).await);
     let id =

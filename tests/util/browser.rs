@@ -108,7 +108,8 @@ pub async fn until(page: &Tab, expression: &str) {
 }
 
 /// Each claim (an `async fn claim(engine: Engine)`, one body) as a test per engine,
-/// `chromium::claim` and `firefox::claim`, each holding [`ONE_BROWSER`].
+/// `chromium::claim` and `firefox::claim`, each holding [`ONE_BROWSER`]; an engine that
+/// `SSELAB_TEST_SKIP` names is skipped, out loud ([`super::skip`]).
 #[macro_export]
 macro_rules! in_every_engine {
     ($($claim:ident),+ $(,)?) => {
@@ -120,6 +121,9 @@ macro_rules! in_every_engine {
             $(
                 #[tokio::test(flavor = "multi_thread")]
                 async fn $claim() {
+                    if $crate::util::skip::skipped(stringify!($module)) {
+                        return;
+                    }
                     let _one = $crate::util::browser::ONE_BROWSER.lock().await;
                     super::$claim(sselab::browser::Engine::$engine).await
                 }

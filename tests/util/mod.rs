@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bin;
 pub mod browser;
 pub mod redis_server;
+pub mod skip;
 pub mod tabs;
 
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use super::{Client, Events, PATIENCE, TestServer, Via, accepted, eventually_async};
+use super::{Client, Events, PATIENCE, TestServer, Via, accepted, eventually_async, skip};
 
 /// The Debian package's binary; `scripts/test.sh` installs it when missing.
 const REDIS_SERVER: &str = "redis-server";
@@ -57,14 +57,21 @@ impl RedisTls {
 }
 
 impl RedisServer {
-    /// Start one on a free port and wait until it answers `PING`.
-    pub async fn start() -> Self {
-        Self::start_with(None).await
+    /// Start one on a free port and wait until it answers `PING`; `None` when
+    /// `SSELAB_TEST_SKIP` names `redis` (said on stderr): the test then returns.
+    pub async fn start() -> Option<Self> {
+        if skip::skipped("redis") {
+            return None;
+        }
+        Some(Self::start_with(None).await)
     }
 
     /// [`RedisServer::start`], speaking only TLS, with a certificate from its own CA.
-    pub async fn start_tls() -> Self {
-        Self::start_with(Some(RedisTls::make())).await
+    pub async fn start_tls() -> Option<Self> {
+        if skip::skipped("redis") {
+            return None;
+        }
+        Some(Self::start_with(Some(RedisTls::make())).await)
     }
 
     async fn start_with(tls: Option<RedisTls>) -> Self {
