@@ -99,7 +99,7 @@ pub struct TabsArgs {
     pub tabs: u64,
 
     /// The longest wait, in seconds, for the tabs to settle: they are read as soon as every
-    /// tab ticks, or as soon as no tab has changed (page, stream open, first event) for a
+    /// tab's stream ticks, or as soon as no tab has changed (page, stream open, ticking) for a
     /// second or more; when this runs out first they are read as they are.
     #[arg(long, value_name = "SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=120))]

@@ -5,8 +5,8 @@
 //! connection (it answers no evaluation until its page comes) holds up no other tab and no
 //! round of reading; a read that has gone unanswered for [`READ_PATIENCE`] counts as a tab
 //! with no page yet, and is not asked again until it answers. The tabs have settled when
-//! every tab is ticking, or when one is, none is half-way (open, with no event yet) and no
-//! tab has moved to another [`Stage`] for a quiet spell: [`QUIET`], or half the time it took to get
+//! every tab is ticking, or when one is, none is half-way (open, not ticking yet) and no tab
+//! has moved to another [`Stage`] for a quiet spell: [`QUIET`], or half the time it took to get
 //! there when that is longer, so a slow, busy machine gets a longer look. That is what the
 //! HTTP/1.1 wall looks like (six tabs ticking, four stuck without a page or with a stream
 //! still connecting), and the HTTP/2 one at the server's stream limit. The caller's `settle`
@@ -29,6 +29,10 @@ const POLL: Duration = Duration::from_millis(200);
 /// The shortest spell with no tab changing stage that counts as settled: a wall holds still
 /// for good, while tabs on their way change stage every few milliseconds on a loaded machine.
 const QUIET: Duration = Duration::from_secs(1);
+
+/// Events an open stream has delivered when it counts as ticking: the clock's first tick comes
+/// at once, the second shows the stream flows.
+const TICKING_EVENTS: u64 = 2;
 
 /// What the clock page exposes as `window.sselab` (the part read here).
 #[derive(Debug, Clone, Deserialize)]
@@ -54,9 +58,9 @@ pub(super) enum Stage {
     /// The page came; its stream is not open (waiting for a connection or a stream, or
     /// reconnecting).
     Waiting,
-    /// The stream is open; its first event has not come yet.
+    /// The stream is open and has not delivered [`TICKING_EVENTS`] yet.
     Opened,
-    /// The stream is open and has delivered at least one event.
+    /// The stream is open and has delivered [`TICKING_EVENTS`] or more.
     Ticking,
 }
 
@@ -65,7 +69,7 @@ impl Stage {
         match clock {
             None => Stage::NoPage,
             Some(clock) if clock.ready_state != 1 => Stage::Waiting,
-            Some(clock) if clock.events == 0 => Stage::Opened,
+            Some(clock) if clock.events < TICKING_EVENTS => Stage::Opened,
             Some(_) => Stage::Ticking,
         }
     }
@@ -234,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tab_open_without_an_event_is_never_settled() {
+    fn a_tab_open_and_not_ticking_yet_is_never_settled() {
         let t0 = Instant::now();
         let mut rule = SettleRule::new(t0, 2);
         for at in [200, 2000, 20_000] {
