@@ -15,6 +15,8 @@ use crate::util::{TestServer, Via};
 use serde_json::{Value, json};
 use sselab::browser::{Engine, LabBrowser, Probe, ProbeTime, Tab, TabsReport, eval};
 
+/// `count` tabs of `url`, once they settled; the server holds as many streams as the browser
+/// shows open (read while the tabs are still open).
 async fn tabs(engine: Engine, server: &TestServer, url: &str, count: usize) -> TabsReport {
     let browser = launch(engine, server).await;
     let report = browser
@@ -22,7 +24,17 @@ async fn tabs(engine: Engine, server: &TestServer, url: &str, count: usize) -> T
         .await
         .expect("tabs")
         .report;
+    let held = server.state.streams.open_streams().total();
     browser.close().await;
+    eprintln!(
+        "{engine} at {url}: {} (settled after {:?} ms)",
+        report.line(),
+        report.settled_ms
+    );
+    assert_eq!(
+        held, report.open,
+        "the server's streams against the browser's: {report:#?}"
+    );
     report
 }
 
