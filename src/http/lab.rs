@@ -50,7 +50,7 @@ pub async fn lab(State(state): State<AppState>) -> Html<String> {
         .filter(|kind| ports.get(**kind).is_some())
         .map(|kind| {
             format!(
-                "<option value=\"{0}\">{0} — {1} (:{2})</option>",
+                "<option value=\"{0}\" data-port=\"{2}\">{0} — {1} (:{2})</option>",
                 kind.name(),
                 kind.label(),
                 ports.get(*kind).unwrap_or_default()

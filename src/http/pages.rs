@@ -97,13 +97,15 @@ pub async fn index(
                 state.settings.spki_sha256.as_deref(),
             ));
         }
-        let here = if Some(kind) == request.listener {
-            " (this one)"
+        // The facts again as data attributes, for whatever reads the page (the tests).
+        let (here, here_data) = if Some(kind) == request.listener {
+            (" (this one)", " data-here=\"true\"")
         } else {
-            ""
+            ("", "")
         };
         links.push_str(&format!(
-            "<li><a href=\"{url}\">{url}</a> — {note}{here}</li>\n",
+            "<li data-listener=\"{name}\" data-url=\"{url}\"{here_data}><a href=\"{url}\">{url}</a> — {note}{here}</li>\n",
+            name = kind.name(),
             url = escape(&url)
         ));
     }
@@ -118,9 +120,17 @@ pub async fn index(
             .unwrap_or_default(),
         request.connection_id
     );
+    let arrived_data = format!(
+        "data-protocol=\"{}\" data-listener=\"{}\" data-alpn=\"{}\" data-connection=\"{}\"",
+        request.protocol(),
+        request.listener_name(),
+        escape(request.alpn.as_deref().unwrap_or("")),
+        request.connection_id
+    );
     Html(
         INDEX_HTML
             .replace("{{arrived}}", &escape(&arrived))
+            .replace("{{arrived_data}}", &arrived_data)
             .replace("{{links}}", &links),
     )
 }

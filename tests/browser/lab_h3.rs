@@ -3,34 +3,17 @@
 //! not told to use QUIC says so, with the command that makes Chromium use it; one that was
 //! shows ten streams on one QUIC connection, h3 negotiated, and the --h3-max-streams wall.
 
+use serde_json::Value;
+
 use crate::util::TestServer;
 use crate::util::bin::{Running, sselab};
-use crate::util::browser::{FAST, launch, launch_over_http3, until};
+use crate::util::browser::{FAST, launch, launch_over_http3};
+use crate::util::lab::{number, quic_command, start_run, until_run};
 use sselab::browser::{Engine, LabBrowser, Tab, eval};
 
-/// Start a run of `streams` streams against `target` in `/lab`, probing after `probe_secs`.
-async fn start_run(lab: &Tab, target: &str, streams: usize, probe_secs: u64) {
-    let start = format!(
-        "document.getElementById('target').value = '{target}'; \
-         document.getElementById('streams').value = '{streams}'; \
-         document.getElementById('probe-timeout').value = '{probe_secs}'; \
-         document.getElementById('start').click(); true"
-    );
-    lab.evaluate(&start).await.expect("start a run");
-}
-
-/// The run's negotiated line, once its probe has answered or given up.
-async fn negotiated(lab: &Tab, run: &str) -> (String, String) {
-    let section = format!("document.querySelector('section.run[data-run=\"{run}\"]')");
-    until(lab, &format!("{section} && {section}.dataset.negotiated")).await;
-    eval(
-        lab,
-        &format!(
-            "[{section}.dataset.negotiated, {section}.querySelector('.negotiated').textContent]"
-        ),
-    )
-    .await
-    .expect("negotiated")
+/// The run's data once its probe has answered or given up (it then says what was negotiated).
+async fn negotiated(lab: &Tab, run: &str) -> Value {
+    until_run(lab, run, |d| d["negotiated"].is_string()).await
 }
 
 async fn without_quic_the_h3_run_says_the_browser_did_not_use_http3(engine: Engine) {
@@ -44,28 +27,29 @@ async fn without_quic_the_h3_run_says_the_browser_did_not_use_http3(engine: Engi
     start_run(&lab, "h3", 3, 2).await;
     let https = negotiated(&lab, "https").await;
     let h3 = negotiated(&lab, "h3").await;
+    let command = quic_command(&lab, "h3").await;
     browser.close().await;
-    eprintln!("{engine}: https {https:?}, h3 {h3:?}");
-    // The browser's own word, read across origins (Timing-Allow-Origin on /proto).
+    eprintln!("{engine}: https {https}, h3 {h3}, command {command:?}");
+    // The browser's own word, read across origins (Timing-Allow-Origin on /proto), beside the
+    // server's.
     assert_eq!(
-        https,
-        (
-            "h2".to_string(),
-            "negotiated: h2 (browser, nextHopProtocol) · HTTP/2 (server)".to_string()
-        )
+        (&https["negotiated"], &https["serverProtocol"]),
+        (&Value::from("h2"), &Value::from("HTTP/2")),
+        "{https}"
     );
+    assert_eq!(https.get("quic"), None, "only an h3 run speaks of QUIC");
     // The test's h3 port has no TCP listener, and QUIC is off in these browsers: nothing
     // answers there, and the run says why and what to do.
     let port = server.h3.port();
-    assert_eq!(h3.0, "none");
+    assert_eq!(h3["negotiated"], "none", "{h3}");
+    assert_eq!(h3["quic"], "unused", "{h3}");
     assert_eq!(
-        h3.1,
-        format!(
-            "no answer — this browser did not use HTTP/3; start Chromium with chromium \
-             --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
+        command,
+        Some(format!(
+            "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
              --ignore-certificate-errors-spki-list={} https://127.0.0.1:{port}/",
             server.spki
-        )
+        ))
     );
 }
 
@@ -125,34 +109,31 @@ async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(eng
         .expect("/lab");
     start_run(&lab, "h3", 3, 5).await;
     let h3 = negotiated(&lab, "h3").await;
-    let summary: String = eval(
-        &lab,
-        "document.querySelector('section.run[data-run=\"h3\"] .summary').textContent",
-    )
-    .await
-    .expect("summary");
+    let command = quic_command(&lab, "h3").await;
     browser.close().await;
-    eprintln!("{engine}: {summary} / {h3:?}");
+    eprintln!("{engine}: {h3}, command {command:?}");
     // The h3 run's origin, https://127.0.0.1:PORT, is the HTTPS listener's too: the browser
     // took TCP and HTTP/2 there. Chromium shares one connection; Firefox ESR 153 opens up to
     // one HTTP/2 connection per EventSource started at once on an IP-literal origin (3 here
     // in most runs, fewer in some; on https://localhost:PORT it waits for the first and
     // shares it), so only the protocol is asserted for it.
-    match engine {
-        Engine::Chromium => assert_eq!(summary, "3 open on 1 connection — HTTP/2"),
-        Engine::Firefox => assert!(
-            summary.starts_with("3 open on ") && summary.ends_with(" — HTTP/2"),
-            "{summary}"
-        ),
-    }
-    assert_eq!(h3.0, "h2");
     assert_eq!(
-        h3.1,
-        format!(
-            "h2 — this browser did not use HTTP/3; start Chromium with chromium \
-             --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
+        (number(&h3, "open"), number(&h3, "waiting")),
+        (3, 0),
+        "{h3}"
+    );
+    assert_eq!(h3["protocol"], "HTTP/2", "{h3}");
+    if engine == Engine::Chromium {
+        assert_eq!(number(&h3, "connections"), 1, "{h3}");
+    }
+    assert_eq!(h3["negotiated"], "h2", "{h3}");
+    assert_eq!(h3["quic"], "unused", "{h3}");
+    assert_eq!(
+        command,
+        Some(format!(
+            "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
              --ignore-certificate-errors-spki-list={spki} https://127.0.0.1:{port}/"
-        )
+        ))
     );
 }
 
@@ -170,13 +151,6 @@ async fn until_equals(page: &Tab, expression: &str, expected: &str) {
     panic!("{expression}: {last:?}, not {expected:?}");
 }
 
-/// Wait until the run's summary reads `expected`.
-async fn summary_reads(lab: &Tab, run: &str, expected: &str) {
-    let summary =
-        format!("document.querySelector('section.run[data-run=\"{run}\"] .summary').textContent");
-    until_equals(lab, &summary, expected).await;
-}
-
 async fn over_quic_the_h3_run_opens_ten_on_one_connection_and_negotiates_h3(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     let browser = launch_over_http3(engine, &server).await;
@@ -185,7 +159,13 @@ async fn over_quic_the_h3_run_opens_ten_on_one_connection_and_negotiates_h3(engi
         .await
         .expect("/lab");
     start_run(&lab, "h3", 10, 5).await;
-    summary_reads(&lab, "h3", "10 open on 1 connection — HTTP/3").await;
+    until_run(&lab, "h3", |d| {
+        d["protocol"] == "HTTP/3"
+            && d["open"] == "10"
+            && d["waiting"] == "0"
+            && d["connections"] == "1"
+    })
+    .await;
     let negotiated = negotiated(&lab, "h3").await;
     // The dashboard counts them as the page shows them: 10 HTTP/3 streams on 1 QUIC connection.
     let dashboard = browser
@@ -214,27 +194,19 @@ async fn over_quic_the_h3_run_opens_ten_on_one_connection_and_negotiates_h3(engi
     .await;
     until_equals(
         &dashboard,
-        "[...document.querySelectorAll('#chart-legend li')].map(li => li.textContent.trim()) \
-           .find(item => item.startsWith('h3 HTTP/3')) || ''",
-        "h3 HTTP/3 streams: 10",
+        "document.querySelector('#chart-legend li[data-series=\"h3 HTTP/3 streams\"]')?.dataset.value ?? ''",
+        "10",
     )
     .await;
-    let fetch: String = eval(
-        &lab,
-        "document.querySelector('section.run[data-run=\"h3\"]').dataset.probeFetch",
-    )
-    .await
-    .expect("probe");
     browser.close().await;
-    eprintln!("{engine}: h3 run {negotiated:?}, probe fetch {fetch} ms");
+    eprintln!("{engine}: h3 run {negotiated}");
     assert_eq!(
-        negotiated,
-        (
-            "h3".to_string(),
-            "negotiated: h3 (browser, nextHopProtocol) · HTTP/3 (server)".to_string()
-        )
+        (&negotiated["negotiated"], &negotiated["serverProtocol"]),
+        (&Value::from("h3"), &Value::from("HTTP/3")),
+        "{negotiated}"
     );
-    let ms: u64 = fetch.parse().unwrap_or_else(|_| panic!("ms: {fetch}"));
+    assert_eq!(negotiated["quic"], "used", "{negotiated}");
+    let ms = number(&negotiated, "probeFetch");
     assert!(ms < FAST, "the probe beside ten HTTP/3 streams: {ms} ms");
 }
 
@@ -254,27 +226,21 @@ async fn at_the_h3_stream_limit_the_lab_says_five_wait_on_the_quic_connection(en
         .await
         .expect("/lab");
     start_run(&lab, "h3", 10, 3).await;
-    summary_reads(
-        &lab,
-        "h3",
-        "5 open on 1 connection, 5 waiting — HTTP/3, limited by the server's QUIC stream limit",
-    )
+    until_run(&lab, "h3", |d| {
+        d["protocol"] == "HTTP/3"
+            && (d["open"] == "5" && d["waiting"] == "5" && d["connections"] == "1")
+            && d["waitingOn"] == "quic-stream-limit"
+    })
     .await;
-    let section = "document.querySelector('section.run[data-run=\"h3\"]')";
-    until(&lab, &format!("{section}.dataset.probeFetch")).await;
-    let probe: String = eval(
-        &lab,
-        &format!("{section}.querySelector('.probe').textContent"),
-    )
-    .await
-    .expect("probe");
+    let run = until_run(&lab, "h3", |d| d["probeFetch"].is_string()).await;
     browser.close().await;
-    eprintln!("{engine}: {probe}");
-    let blocked = "blocked > 3 s (the QUIC connection is at the server's stream limit)";
+    eprintln!("{engine}: {run}");
     assert_eq!(
-        probe,
-        format!("probe, same origin: fetch /proto {blocked} · image {blocked}")
+        (&run["probeFetch"], &run["probeImage"]),
+        (&Value::from("blocked"), &Value::from("blocked")),
+        "{run}"
     );
+    assert_eq!(run["probeBlockedBy"], "quic-stream-limit", "{run}");
 }
 
 crate::in_every_engine!(

@@ -11,6 +11,7 @@ use crate::util::browser::{
     FAST, PROBE_TIMEOUT, RECONNECTED_AND_TICKING, SETTLE, assert_reconnected_with_last_event_id,
     launch, until,
 };
+use crate::util::lab::{number, runs, start_run, until_runs};
 use crate::util::{TestServer, Via};
 use serde_json::{Value, json};
 use sselab::browser::{Engine, LabBrowser, Probe, ProbeTime, Tab, TabsReport, eval};
@@ -59,17 +60,29 @@ async fn lab_with_runs(browser: &LabBrowser, server: &TestServer, probe_timeout:
         .page(&format!("http://localhost:{}/lab", server.http.port()))
         .await
         .expect("/lab");
-    let seconds = probe_timeout.as_secs();
     for target in ["http", "https-h1", "https"] {
-        let start = format!(
-            "document.getElementById('target').value = '{target}'; \
-             document.getElementById('streams').value = '10'; \
-             document.getElementById('probe-timeout').value = '{seconds}'; \
-             document.getElementById('start').click(); true"
-        );
-        lab.evaluate(&start).await.expect("start a run");
+        start_run(&lab, target, 10, probe_timeout.as_secs()).await;
     }
     lab
+}
+
+/// A run at the HTTP/1.1 wall: 6 open (or up to `most`), the rest waiting on the per-host
+/// connection limit.
+fn at_the_http1_wall(run: &Value, most: u64) -> bool {
+    let open = run["open"].as_str().and_then(|n| n.parse::<u64>().ok());
+    let waiting = run["waiting"].as_str().and_then(|n| n.parse::<u64>().ok());
+    run["protocol"] == "HTTP/1.1"
+        && run["waitingOn"] == "http1-connections-per-host"
+        && open.is_some_and(|open| (6..=most).contains(&open))
+        && open.zip(waiting).is_some_and(|(o, w)| o + w == 10)
+}
+
+/// A run of ten on one HTTP/2 connection.
+fn ten_on_one_http2_connection(run: &Value) -> bool {
+    run["protocol"] == "HTTP/2"
+        && run["open"] == "10"
+        && run["waiting"] == "0"
+        && run["connections"] == "1"
 }
 
 async fn plain_http1_opens_six_streams_and_four_tabs_wait(engine: Engine) {
@@ -200,17 +213,16 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection(engine: E
     let server = TestServer::start(&["--tick-ms", "500"]).await;
     let browser = launch(engine, &server).await;
     let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
-    let most = most_open_over_http1(engine);
+    let most = most_open_over_http1(engine) as u64;
     // Settled: both HTTP/1.1 runs at the wall (6, or 7 in Firefox: see assert_the_http1_wall)
     // and the HTTP/2 run all open on one connection.
-    until(
-        &lab,
-        &format!(
-            "[...document.querySelectorAll('section.run .summary')].filter(s => \
-               /^[6-{most}] open, [0-9]+ waiting — HTTP\\/1\\.1 allows 6 connections per host$/.test(s.textContent) \
-               || s.textContent === '10 open on 1 connection — HTTP/2').length === 3"
-        ),
-    )
+    until_runs(&lab, |runs| {
+        runs.len() == 3
+            && runs.iter().all(|run| match run["run"].as_str() {
+                Some("https") => ten_on_one_http2_connection(run),
+                _ => at_the_http1_wall(run, most),
+            })
+    })
     .await;
 
     // The dashboard (served over HTTP/2, so it does not queue behind the six) agrees with the
@@ -230,28 +242,19 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection(engine: E
     .await;
     let mut seen = Value::Null;
     for _ in 0..200 {
-        let page: Vec<(String, String)> = eval(
-            &lab,
-            "[...document.querySelectorAll('section.run')].map(s => [s.dataset.run, s.querySelector('.summary').textContent])",
-        )
-        .await
-        .expect("summaries");
-        let (stats, legend): (Value, Vec<String>) = eval(
+        let page = runs(&lab).await;
+        let (stats, legend): (Value, Vec<(String, String)>) = eval(
             &dashboard,
-            "[window.lastStats, [...document.querySelectorAll('#chart-legend li')].map(li => li.textContent.trim())]",
+            "[window.lastStats, [...document.querySelectorAll('#chart-legend li')].map(li => [li.dataset.series, li.dataset.value])]",
         )
         .await
         .expect("stats and legend");
-        let open_of = |run: &str| -> usize {
-            let text = &page
+        let open_of = |run: &str| -> u64 {
+            let run = page
                 .iter()
-                .find(|(r, _)| r == run)
-                .unwrap_or_else(|| panic!("no {run} run in {page:?}"))
-                .1;
-            text.split(' ')
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
+                .find(|r| r["run"] == run)
+                .unwrap_or_else(|| panic!("no {run} run in {page:?}"));
+            number(run, "open")
         };
         let (http, https_h1, https) = (open_of("http"), open_of("https-h1"), open_of("https"));
         let server_open = &stats["streams"]["open_by_listener"];
@@ -259,12 +262,12 @@ async fn the_lab_page_shows_six_waiting_four_and_ten_on_one_connection(engine: E
             && server_open["https-h1"]["HTTP/1.1"] == https_h1
             && server_open["https"]["HTTP/2"] == https + 1
             && [
-                format!("http HTTP/1.1 streams: {http}"),
-                format!("https-h1 HTTP/1.1 streams: {https_h1}"),
-                format!("https HTTP/2 streams: {}", https + 1),
+                ("http HTTP/1.1 streams", http),
+                ("https-h1 HTTP/1.1 streams", https_h1),
+                ("https HTTP/2 streams", https + 1),
             ]
             .iter()
-            .all(|line| legend.contains(line));
+            .all(|(series, value)| legend.contains(&(series.to_string(), value.to_string())));
         if agree {
             browser.close().await;
             for (run, open) in [("http", http), ("https-h1", https_h1)] {
@@ -343,56 +346,55 @@ async fn the_lab_probe_is_blocked_on_both_http1_targets_and_takes_milliseconds_o
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     let browser = launch(engine, &server).await;
     let lab = lab_with_runs(&browser, &server, PROBE_TIMEOUT).await;
-    let seconds = PROBE_TIMEOUT.as_secs();
-    until(
-        &lab,
-        "[...document.querySelectorAll('section.run')].filter(s => s.dataset.probeFetch && s.dataset.probeImage).length === 3",
-    )
+    let probes = until_runs(&lab, |runs| {
+        runs.len() == 3
+            && runs
+                .iter()
+                .all(|run| run["probeFetch"].is_string() && run["probeImage"].is_string())
+    })
     .await;
-    let probes: Vec<(String, String, String, String)> = eval(
-        &lab,
-        "[...document.querySelectorAll('section.run')].map(s => [s.dataset.run, s.dataset.probeFetch, s.dataset.probeImage, s.querySelector('.probe').textContent])",
-    )
-    .await
-    .expect("probes");
     browser.close().await;
     eprintln!("measured in /lab: {probes:?}");
     let probe = |run: &str| {
         probes
             .iter()
-            .find(|p| p.0 == run)
+            .find(|p| p["run"] == run)
             .cloned()
             .unwrap_or_else(|| panic!("no {run} run in {probes:?}"))
     };
-    let blocked = format!("blocked > {seconds} s (all 6 connections are held by SSE streams)");
     // TLS alone changes nothing: it is the protocol.
     for run in ["http", "https-h1"] {
-        let (_, fetch, image, text) = probe(run);
+        let data = probe(run);
+        let (fetch, image) = (data["probeFetch"].as_str(), data["probeImage"].as_str());
         if engine == Engine::Firefox {
             // Measured in Firefox: the fetch blocked on both; the image blocked on http and
-            // took 12 ms on https-h1, on a seventh connection (see assert_the_http1_wall).
-            for (what, value) in [("fetch", &fetch), ("image", &image)] {
-                let fast = value.parse::<u64>().is_ok_and(|ms| ms < FAST);
-                assert!(value == "blocked" || fast, "firefox {run} {what}: {text}");
+            // took 12-58 ms on https-h1, on a seventh connection (see assert_the_http1_wall).
+            for (what, value) in [("fetch", fetch), ("image", image)] {
+                let fast = value
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|ms| ms < FAST);
+                assert!(
+                    value == Some("blocked") || fast,
+                    "firefox {run} {what}: {data}"
+                );
             }
             continue;
         }
         assert_eq!(
-            (fetch.as_str(), image.as_str()),
-            ("blocked", "blocked"),
-            "{run}: {text}"
+            (fetch, image),
+            (Some("blocked"), Some("blocked")),
+            "{run}: {data}"
         );
+        // Blocked, the run says, because all six connections are held by its streams.
         assert_eq!(
-            text,
-            format!("probe, same origin: fetch /proto {blocked} · image {blocked}")
+            data["probeBlockedBy"], "http1-connections-per-host",
+            "{data}"
         );
+        assert_eq!(number(&data, "open"), 6, "{data}");
     }
-    let (_, fetch, image, text) = probe("https");
-    for ms in [&fetch, &image] {
-        let ms: u64 = ms
-            .parse()
-            .unwrap_or_else(|_| panic!("milliseconds: {text}"));
-        assert!(ms < FAST, "{text}");
+    let data = probe("https");
+    for what in ["probeFetch", "probeImage"] {
+        assert!(number(&data, what) < FAST, "{data}");
     }
 }
 

@@ -158,24 +158,50 @@ async fn the_start_page_over_http3_names_it_and_says_how_to_make_chromium_use_it
     let response = h3.get("/").await;
     assert_eq!(response.status(), StatusCode::OK);
     let page = text(response).await;
+    let arrived = opening_tag(&page, "<strong id=\"arrived\"");
+    for (name, value) in [
+        ("data-protocol", "HTTP/3"),
+        ("data-listener", "h3"),
+        ("data-alpn", "h3"),
+    ] {
+        assert_eq!(attribute(arrived, name), Some(value), "{arrived}");
+    }
     assert!(
-        page.contains("HTTP/3 on the h3 listener (ALPN h3), connection #"),
-        "{page}"
+        attribute(arrived, "data-connection").is_some_and(|id| id.parse::<u64>().is_ok()),
+        "{arrived}"
     );
     // At the listener's own address, not the name the page was asked for (localhost): QUIC is
     // forced on for that origin only, and localhost may resolve to ::1 first.
     let port = server.h3.port();
+    let h3 = opening_tag(&page, "<li data-listener=\"h3\"");
+    let url = format!("https://127.0.0.1:{port}/");
+    assert_eq!(attribute(h3, "data-url"), Some(url.as_str()), "{h3}");
+    assert_eq!(attribute(h3, "data-here"), Some("true"), "this one: {h3}");
     let command = format!(
         "chromium --user-data-dir=&quot;$(mktemp -d)&quot; --origin-to-force-quic-on=127.0.0.1:{port} \
          --ignore-certificate-errors-spki-list={} https://127.0.0.1:{port}/",
         server.spki
     );
-    assert!(page.contains(&command), "no `{command}` in:\n{page}");
-    assert!(
-        page.contains(&format!("https://127.0.0.1:{port}/</a> — HTTP/3 over QUIC")),
-        "{page}"
-    );
-    assert!(page.contains("(this one)</li>"), "{page}");
+    let shown = page
+        .split("<code id=\"h3-command\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next());
+    assert_eq!(shown, Some(command.as_str()), "{page}");
+}
+
+/// The opening tag in `page` that starts with `start` (through its `>`).
+fn opening_tag<'a>(page: &'a str, start: &str) -> &'a str {
+    let at = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no `{start}` in:\n{page}"));
+    let end = page[at..].find('>').expect("the tag ends");
+    &page[at..=at + end]
+}
+
+/// The value of the attribute `name` in an opening tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let rest = tag.split(&format!(" {name}=\"")).nth(1)?;
+    rest.split('"').next()
 }
 
 #[tokio::test]
@@ -184,11 +210,11 @@ async fn the_lab_offers_the_h3_target_with_the_chromium_command() {
     let http = server.client(Via::H1).await;
     let page = text(http.get("/lab").await).await;
     let port = server.h3.port();
-    assert!(
-        page.contains(&format!(
-            "<option value=\"h3\">h3 — HTTPS, HTTP/3 (QUIC) (:{port})</option>"
-        )),
-        "{page}"
+    let option = opening_tag(&page, "<option value=\"h3\"");
+    assert_eq!(
+        attribute(option, "data-port"),
+        Some(port.to_string().as_str()),
+        "{option}"
     );
     let config = page
         .split("<script type=\"application/json\" id=\"config\">")

@@ -7,6 +7,7 @@ pub mod abuse;
 pub mod auth;
 pub mod bin;
 pub mod browser;
+pub mod lab;
 pub mod redis_server;
 pub mod skip;
 pub mod tabs;

@@ -2,7 +2,8 @@
 // lines) over open connections per listener (wide, pale bands) for the last few minutes, so
 // a person watches the wall form — HTTP/1.1 streams stop at six, a band under each line —
 // and ten HTTP/2 (or HTTP/3) streams ride one connection, far above their band. Fed by the dashboard's /sse/stats listener, one sample a second; the history
-// starts when the page opens. window.dashboardChart exposes the series to the tests.
+// starts when the page opens. window.dashboardChart exposes the series to the tests, and each
+// legend item its series and value (data-series, data-value).
 'use strict';
 
 window.LiveChart = (() => {
@@ -101,6 +102,8 @@ window.LiveChart = (() => {
       this.legend.replaceChildren(...streamsFirst.map((name) => {
         const { color, kind, dash } = this.series.get(name);
         const item = document.createElement('li');
+        // The value again as data, for the tests: data-series (the name), data-value (now).
+        Object.assign(item.dataset, { series: name, value: last[name] || 0 });
         const swatch = node('svg', { width: 28, height: 10 });
         swatch.append(node('line', { x1: 0, x2: 28, y1: 5, y2: 5, stroke: color, 'stroke-dasharray': dash, class: 'series ' + kind }));
         item.append(swatch, ' ' + name + ': ' + (last[name] || 0));

@@ -2,8 +2,11 @@
 // browser did. The server's first event on every stream ("connected") says which protocol and
 // connection served it. Once the streams settle, each run probes its origin (probe.js), which
 // also says what the browser negotiated: an h3 run in a browser that did not use QUIC says so,
-// with the command that makes Chromium use it. window.labRuns exposes the same facts to the
-// browser tests.
+// with the command that makes Chromium use it. Each run's section carries the same facts as
+// data attributes (data-open, data-waiting, data-connections, data-protocol, data-waiting-on,
+// data-probe-fetch, data-probe-image, data-probe-blocked-by, data-negotiated,
+// data-server-protocol, data-quic), and window.labRuns the runs themselves, for the browser
+// tests: they read values, not wording.
 'use strict';
 
 const config = JSON.parse(document.getElementById('config').textContent);
@@ -158,6 +161,7 @@ class Run {
     const timeoutMs = this.probeTimeoutS * 1000;
     delete this.section.dataset.probeFetch;
     delete this.section.dataset.probeImage;
+    delete this.section.dataset.probeBlockedBy;
     this.probeNode.textContent = 'probe: timing a fetch and an image from ' + base + '…';
     const [fetched, image] = await Promise.all([
       window.labProbe.timeFetch(base, timeoutMs), window.labProbe.timeImage(base, timeoutMs)]);
@@ -166,8 +170,11 @@ class Run {
     this.section.dataset.probeFetch = data(fetched);
     this.section.dataset.probeImage = data(image);
     this.section.dataset.negotiated = fetched.protocol || (fetched.ms !== undefined ? 'unknown' : 'none');
+    this.section.dataset.serverProtocol = fetched.server || '';
     this.showNegotiated();
-    const why = this.blockedBecause();
+    const held = this.heldBy();
+    if (fetched.blocked || image.blocked) this.section.dataset.probeBlockedBy = held.limit;
+    const why = held.words;
     const words = (r) => (r.ms !== undefined ? r.ms + ' ms'
       : r.blocked ? 'blocked > ' + this.probeTimeoutS + ' s' + (why ? ' (' + why + ')' : '')
         : 'failed: ' + r.error);
@@ -185,26 +192,33 @@ class Run {
     let text = 'negotiated: ' + browser + ' (browser, nextHopProtocol)';
     if (fetched.server) text += ' · ' + fetched.server + ' (server)';
     const noQuic = this.kind === 'h3' && fetched.protocol !== 'h3' && fetched.server !== 'HTTP/3' && streams !== 'HTTP/3';
-    if (noQuic) {
-      const got = fetched.protocol || streams || 'no answer';
-      text = got + ' — this browser did not use HTTP/3; start Chromium with ' + (config.quic_command || '--origin-to-force-quic-on');
-    }
+    if (this.kind === 'h3') this.section.dataset.quic = noQuic ? 'unused' : 'used';
     // A later probe ("Probe again") may find QUIC in use after all.
     this.negotiatedNode.className = noQuic ? 'negotiated notice' : 'negotiated';
-    this.negotiatedNode.textContent = text;
+    if (noQuic) {
+      const got = fetched.protocol || streams || 'no answer';
+      const command = el('code', 'quic-command', config.quic_command || '--origin-to-force-quic-on');
+      this.negotiatedNode.replaceChildren(got + ' — this browser did not use HTTP/3; start Chromium with ', command);
+    } else {
+      this.negotiatedNode.textContent = text;
+    }
   }
 
-  // What holds the origin's connections, going by what the streams saw.
-  blockedBecause() {
+  // What holds the origin's connections, going by what the streams saw: a name for it
+  // (data-probe-blocked-by) and the words (the probe's line); '' when nothing does.
+  heldBy() {
     const { open, waiting, protocol } = this.summary();
     if (protocol === 'HTTP/2') {
-      return waiting ? "the HTTP/2 connection is at the server's max concurrent streams" : '';
+      return waiting ? { limit: 'h2-max-concurrent-streams', words: "the HTTP/2 connection is at the server's max concurrent streams" }
+        : { limit: '', words: '' };
     }
     if (protocol === 'HTTP/3') {
-      return waiting ? "the QUIC connection is at the server's stream limit" : '';
+      return waiting ? { limit: 'quic-stream-limit', words: "the QUIC connection is at the server's stream limit" }
+        : { limit: '', words: '' };
     }
-    if (open >= 6) return 'all 6 connections are held by SSE streams';
-    return open ? open + ' connections are held by SSE streams' : '';
+    if (open >= 6) return { limit: 'http1-connections-per-host', words: 'all 6 connections are held by SSE streams' };
+    return open ? { limit: 'http1-connections-per-host', words: open + ' connections are held by SSE streams' }
+      : { limit: '', words: '' };
   }
 
   changed() {
@@ -213,31 +227,40 @@ class Run {
     requestAnimationFrame(() => { this.pendingRender = false; this.render(); });
   }
 
+  // waitingOn: the limit the waiting streams wait on ('' when none wait, or nothing opened).
   summary() {
     const open = this.streams.filter((s) => s.state === 'open');
     const waiting = this.streams.length - open.length;
     const connections = new Set(open.map((s) => s.connection)).size;
     const protocol = open.length ? open[0].protocol : null;
     const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's');
-    let text;
+    let text, waitingOn = '';
     if (open.length === 0) text = '0 open, ' + waiting + ' waiting';
     else if (protocol === 'HTTP/2') {
       text = open.length + ' open on ' + plural(connections, 'connection');
       text += waiting ? ', ' + waiting + " waiting — HTTP/2, limited by the server's max concurrent streams" : ' — HTTP/2';
+      if (waiting) waitingOn = 'h2-max-concurrent-streams';
     } else if (protocol === 'HTTP/3') {
       text = open.length + ' open on ' + plural(connections, 'connection');
       text += waiting ? ', ' + waiting + " waiting — HTTP/3, limited by the server's QUIC stream limit" : ' — HTTP/3';
+      if (waiting) waitingOn = 'quic-stream-limit';
     } else if (waiting) {
       text = open.length + ' open, ' + waiting + ' waiting — HTTP/1.1 allows 6 connections per host';
+      waitingOn = 'http1-connections-per-host';
     } else {
       text = open.length + ' open on ' + plural(connections, 'connection') + ' — ' + protocol;
     }
-    return { text, open: open.length, waiting, connections, protocol };
+    return { text, open: open.length, waiting, connections, protocol, waitingOn };
   }
 
   render() {
     this.streams.forEach((s) => s.render());
-    this.summaryNode.textContent = this.summary().text;
+    const summary = this.summary();
+    this.summaryNode.textContent = summary.text;
+    Object.assign(this.section.dataset, {
+      open: summary.open, waiting: summary.waiting, connections: summary.connections,
+      protocol: summary.protocol || '', waitingOn: summary.waitingOn,
+    });
     this.showNegotiated();
   }
 
