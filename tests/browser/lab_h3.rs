@@ -53,9 +53,7 @@ async fn without_quic_the_h3_run_says_the_browser_did_not_use_http3(engine: Engi
     );
 }
 
-/// A port number free on both TCP and UDP loopback, for an `https` and an `h3` listener that
-/// share it as they do by default (8443). Another process could take it before the server
-/// binds it; the server then fails at start, naming the address, and the test with it.
+/// A port number free on both TCP and UDP loopback a moment ago.
 fn a_port_free_for_tcp_and_udp() -> u16 {
     loop {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a TCP port");
@@ -66,13 +64,21 @@ fn a_port_free_for_tcp_and_udp() -> u16 {
     }
 }
 
-async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(engine: Engine) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = a_port_free_for_tcp_and_udp().to_string();
-    let shared = format!("127.0.0.1:{port}");
-    let cert_dir = dir.path().display().to_string();
-    let server = Running::start(
-        &mut sselab(&[
+/// How many ports to try before giving up: each is lost only to a process that took it in the
+/// moment between the check and the server's own bind.
+const PORT_ATTEMPTS: usize = 5;
+
+/// sselab with its `https` and `h3` listeners sharing one port number, as they do by default
+/// (8443), on a free one. The server's own bind is the check that counts: a port taken since
+/// it was found free makes the server exit naming the address, and another port is tried, so
+/// the test never runs against a port it does not hold.
+fn start_with_https_and_h3_on_one_port(dir: &std::path::Path) -> (Running, u16) {
+    let cert_dir = dir.display().to_string();
+    let mut failures = Vec::new();
+    for _ in 0..PORT_ATTEMPTS {
+        let port = a_port_free_for_tcp_and_udp();
+        let shared = format!("127.0.0.1:{port}");
+        let mut command = sselab(&[
             "--http",
             "127.0.0.1:0",
             "--https",
@@ -87,9 +93,19 @@ async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(eng
             "500",
             "--timeout",
             "0",
-        ]),
-        dir.path(),
-    );
+        ]);
+        match Running::try_start(&mut command, dir) {
+            Ok(server) => return (server, port),
+            Err(failed) if failed.contains(&shared) => failures.push(failed),
+            Err(failed) => panic!("sselab did not start: {failed}"),
+        }
+    }
+    panic!("{PORT_ATTEMPTS} ports taken before sselab could bind them: {failures:#?}");
+}
+
+async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(engine: Engine) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, port) = start_with_https_and_h3_on_one_port(dir.path());
     let spki = server
         .banner
         .iter()

@@ -52,6 +52,12 @@ pub struct Running {
 impl Running {
     /// Start `command` (a serve) and read its banner up to the `auth:` line.
     pub fn start(command: &mut Command, dir: &Path) -> Self {
+        Self::try_start(command, dir).unwrap_or_else(|failed| panic!("{failed}"))
+    }
+
+    /// [`Running::start`], or, when the server exits before its banner is out (a port in
+    /// use, say), what it printed and wrote to stderr.
+    pub fn try_start(command: &mut Command, dir: &Path) -> Result<Self, String> {
         let stderr = dir.join("stderr.log");
         let mut child = command
             .stdout(Stdio::piped())
@@ -68,16 +74,18 @@ impl Running {
                 break;
             }
         }
-        assert!(
-            banner.last().is_some_and(|l| l.starts_with("auth: ")),
-            "the banner ends with the auth line: {banner:?}\n{}",
-            std::fs::read_to_string(&stderr).unwrap_or_default()
-        );
-        Self {
+        if !banner.last().is_some_and(|l| l.starts_with("auth: ")) {
+            let _ = child.wait();
+            return Err(format!(
+                "the banner ends with the auth line: {banner:?}\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            ));
+        }
+        Ok(Self {
             child,
             banner,
             stderr,
-        }
+        })
     }
 
     /// The address of the `listening KIND` line.
