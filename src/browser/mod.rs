@@ -229,9 +229,10 @@ impl LabBrowser {
     }
 
     /// Open `tabs` tabs of `url` in this profile and report what opened once they settled
-    /// (see [`settle`]), waiting `settle` at most. Tabs are sent on their way without waiting
-    /// for their pages, so a tab whose page is queued behind the connection limit does not
-    /// block the others. They stay open until the browser closes.
+    /// (every tab ticking, or none changing for a quiet spell: the rule is in `settle.rs`),
+    /// waiting `settle` at most. Tabs are sent on their way without waiting for their pages,
+    /// so a tab whose page is queued behind the connection limit does not block the others.
+    /// They stay open until the browser closes.
     pub async fn open_tabs(
         &self,
         url: &str,
