@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context;
+
 pub use serve::Server;
 pub use tabs::tabs;
 pub use token::token;
@@ -29,17 +31,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.serve(signal).await
 }
 
-/// The SPKI hash of the certificate in `dir`, if one is there and readable.
-fn trusted_spki(dir: &Path) -> Option<String> {
-    certs::load(&dir.join(certs::CERT_FILE), &dir.join(certs::KEY_FILE))
-        .ok()
-        .map(|material| material.spki_sha256)
+/// The SPKI hash of the certificate in `dir`, or `None` when there is none. A file that is
+/// there but broken is an error naming it: ignored, it would show up later as a browser that
+/// does not trust the server, with nothing pointing at the file.
+fn trusted_spki(dir: &Path) -> anyhow::Result<Option<String>> {
+    let cert = dir.join(certs::CERT_FILE);
+    let key = dir.join(certs::KEY_FILE);
+    if !cert.exists() && !key.exists() {
+        return Ok(None);
+    }
+    let material = certs::load(&cert, &key).with_context(|| {
+        format!(
+            "the browser cannot trust the certificate in --cert-dir {} (`sselab cert` writes a new one)",
+            dir.display()
+        )
+    })?;
+    Ok(Some(material.spki_sha256))
 }
 
 /// The browser `--browser` names, trusting the certificate in `--cert-dir` when there is one;
 /// QUIC off, or on for the one origin `quic` names.
 async fn launch(args: &BrowserArgs, quic: Option<&QuicOrigin>) -> anyhow::Result<LabBrowser> {
-    let spki = trusted_spki(&args.cert_dir);
+    let spki = trusted_spki(&args.cert_dir)?;
     LabBrowser::launch_with_quic(args.engine, spki.as_deref(), quic).await
 }
 
