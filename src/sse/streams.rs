@@ -425,6 +425,21 @@ impl Drop for StreamGuard {
     }
 }
 
+/// A request as a unit test makes it: no listener, no peer, on connection `connection_id`.
+#[cfg(test)]
+pub(super) fn test_request(connection_id: u64, version: Version) -> RequestInfo {
+    RequestInfo {
+        listener: None,
+        connection_id,
+        request_number: 1,
+        peer: None,
+        version,
+        alpn: None,
+        tls: false,
+        connection: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,16 +449,7 @@ mod tests {
     #[test]
     fn a_drifted_count_saturates_at_zero_when_a_stream_closes() {
         let registry = StreamRegistry::new(10, CancellationToken::new());
-        let request = RequestInfo {
-            listener: None,
-            connection_id: 7,
-            request_number: 1,
-            peer: None,
-            version: Version::HTTP_2,
-            alpn: None,
-            tls: false,
-            connection: None,
-        };
+        let request = test_request(7, Version::HTTP_2);
         let guard = registry.open(&request, "/test", false).expect("room");
         registry.shared.open_total.store(0, Ordering::SeqCst);
         registry.slot(&request).store(0, Ordering::SeqCst);
