@@ -16,6 +16,7 @@ pub use serve::Server;
 pub use tabs::tabs;
 pub use token::token;
 
+use crate::bench::{self, BenchCommand};
 use crate::browser::{LabBrowser, QuicOrigin};
 use crate::cli::{BrowserArgs, CertArgs, ServeArgs, ShotArgs};
 use crate::server::{certs, shutdown};
@@ -68,19 +69,23 @@ pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sselab bench`: run the load generator (or its `--reconnect` or `--attack` mode) and
-/// print its report (text, or JSON with --json).
-pub async fn bench(args: crate::bench::BenchArgs) -> anyhow::Result<()> {
-    let json = args.json;
-    let text = if args.attack.kind.is_some() {
-        let report = crate::bench::attack::run(args).await?;
-        rendered(json, &report, || report.text())?
-    } else if args.reconnect {
-        let report = crate::bench::run_reconnect(args).await?;
-        rendered(json, &report, || report.text())?
-    } else {
-        let report = crate::bench::run(args).await?;
-        rendered(json, &report, || report.text())?
+/// `sselab bench MODE`: run the load generator in that mode and print its report (text, or
+/// JSON with --json).
+pub async fn bench(mode: BenchCommand) -> anyhow::Result<()> {
+    let json = mode.shared().json;
+    let text = match mode {
+        BenchCommand::Load(args) => {
+            let report = bench::load::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
+        BenchCommand::Reconnect(args) => {
+            let report = bench::reconnect::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
+        BenchCommand::Attack(args) => {
+            let report = bench::attack::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
     };
     // A closed pipe (`| head`) is not worth a panic.
     let _ = std::io::stdout().write_all(text.as_bytes());
