@@ -205,8 +205,8 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::server::RequestInfo;
     use crate::sse::StreamRegistry;
+    use crate::sse::streams::test_request;
 
     const PERIOD: Duration = Duration::from_secs(15);
 
@@ -219,16 +219,7 @@ mod tests {
         retry: StreamRetry,
     ) -> (mpsc::UnboundedSender<Out>, StreamRegistry, Body) {
         let registry = StreamRegistry::new(10, CancellationToken::new());
-        let request = RequestInfo {
-            listener: None,
-            connection_id: 1,
-            request_number: 1,
-            peer: None,
-            version: Version::HTTP_2,
-            alpn: None,
-            tls: false,
-            connection: None,
-        };
+        let request = test_request(1, Version::HTTP_2);
         let guard = registry.open(&request, "/test", false).expect("room");
         let (send, receive) = mpsc::unbounded_channel();
         let lifetime = Lifetime {

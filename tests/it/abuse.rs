@@ -1,12 +1,13 @@
 //! The protocol attacks every exposed HTTP/2 server must survive, each bounded by a flag and
 //! each shown not to stop a normal client: HTTP/2 rapid reset and protocol-error resets,
 //! oversized headers and CONTINUATION floods. Slowloris and the connection caps are in
-//! tests/abuse_connections.rs; `sselab bench --attack` measures both kinds (BENCHMARKS.md).
+//! tests/abuse_connections.rs; `sselab bench attack` measures both kinds (BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::util::abuse::{self, RawH2};
+use crate::util::bench;
 use crate::util::{PATIENCE, TestServer, Via};
 use http::StatusCode;
 use sselab::client::h2raw::{self, Frame, code};
@@ -268,11 +269,10 @@ async fn a_continuation_flood_gets_goaway_and_a_control_client_is_served() {
 async fn bench_attack_continuation_reports_each_flooding_connection_told_to_go_away() {
     let server = TestServer::start(&[]).await;
     let url = format!("http://{}/sse/hello?timeout=0", server.http);
-    let report = sselab::bench::attack::run(abuse::bench_args(&[
+    let report = sselab::bench::attack::run(bench::attack(&[
+        "continuation",
         "--url",
         &url,
-        "--attack",
-        "continuation",
         "--attack-connections",
         "2",
         "--before",

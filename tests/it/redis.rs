@@ -4,7 +4,7 @@
 //! splits its streams over two nodes.
 
 use crate::util::redis_server::{RedisServer, node, publish, quiet, until_health};
-use crate::util::{TestServer, Via, assert_one_line, ids};
+use crate::util::{TestServer, Via, assert_one_line, bench, ids};
 use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -327,9 +327,7 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
         format!("http://127.0.0.1:{}", a.http.port()),
         format!("http://127.0.0.1:{}", b.http.port()),
     );
-    let argv = [
-        "sselab",
-        "bench",
+    let args = bench::load(&[
         "--url",
         &format!("{on_a}/sse/topics/bench"),
         "--also-url",
@@ -346,14 +344,8 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
         "20",
         "--publish-url",
         &format!("{on_a}/api/topics/bench/events"),
-    ];
-    let sselab::Command::Bench(args) = <sselab::Cli as clap::Parser>::try_parse_from(argv)
-        .expect("bench flags parse")
-        .into_command()
-    else {
-        panic!("a bench command");
-    };
-    let report = sselab::bench::run(args).await.expect("bench runs");
+    ]);
+    let report = sselab::bench::load::run(args).await.expect("bench runs");
     let publish = report.publish.as_ref().expect("fan-out mode");
     assert_eq!(report.established, 100, "{}", report.text());
     assert!(

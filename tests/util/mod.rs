@@ -5,6 +5,7 @@
 
 pub mod abuse;
 pub mod auth;
+pub mod bench;
 pub mod bin;
 pub mod browser;
 pub mod redis_server;
