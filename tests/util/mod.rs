@@ -34,6 +34,14 @@ use tokio::task::JoinHandle;
 /// 2-core machine must not make the suite flaky.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// `--grace` for the shutdown tests: far beyond anything they wait for, so a server that held
+/// its streams until the grace ran out fails them instead of passing.
+pub const LONG_GRACE: [&str; 2] = ["--grace", "60"];
+
+/// How soon after the stop a shutdown with streams open must be done: well inside
+/// [`LONG_GRACE`], and generous for a busy 2-core machine.
+pub const PROMPT_SHUTDOWN: Duration = Duration::from_secs(5);
+
 /// A real sselab on three port-0 listeners with its own certificate directory.
 pub struct TestServer {
     pub http: SocketAddr,
@@ -162,6 +170,17 @@ impl TestServer {
                 .expect("serve returned Ok");
         }
         started.elapsed()
+    }
+
+    /// [`stop`](Self::stop) a server started with [`LONG_GRACE`]: fails unless its open
+    /// streams ended at once, within [`PROMPT_SHUTDOWN`] rather than at the grace cut.
+    pub async fn stop_promptly(&mut self) {
+        let took = self.stop().await;
+        assert!(
+            took < PROMPT_SHUTDOWN,
+            "shutdown took {took:?}: the open streams held it up (--grace {} s)",
+            LONG_GRACE[1]
+        );
     }
 
     /// A client of the given kind, connected to the matching listener.
