@@ -302,6 +302,11 @@ impl Client {
         self.conn.close();
     }
 
+    /// The QUIC connection under an HTTP/3 client; `None` over TCP.
+    pub fn quic(&self) -> Option<&quinn::Connection> {
+        self.conn.quic()
+    }
+
     /// The connection is gone (closed by either side): nothing more can be sent on it.
     pub fn is_closed(&self) -> bool {
         self.conn.is_closed()
