@@ -440,19 +440,25 @@ impl Events {
             if self.ended {
                 return Ok(None);
             }
-            let frame = tokio::time::timeout_at(deadline, self.body.frame())
-                .await
-                .map_err(|_| ())?;
-            match frame {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.ready.extend(self.parser.feed(&data));
-                    }
-                }
-                // A reset or a closed connection ends the stream as far as a client cares.
-                Some(Err(_)) | None => self.ended = true,
-            }
+            self.read_frame(deadline).await?;
         }
+    }
+
+    /// Read the body's next frame into the parser; `Err(())` if none came by `deadline`.
+    async fn read_frame(&mut self, deadline: tokio::time::Instant) -> Result<(), ()> {
+        let frame = tokio::time::timeout_at(deadline, self.body.frame())
+            .await
+            .map_err(|_| ())?;
+        match frame {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    self.ready.extend(self.parser.feed(&data));
+                }
+            }
+            // A reset or a closed connection ends the stream as far as a client cares.
+            Some(Err(_)) | None => self.ended = true,
+        }
+        Ok(())
     }
 
     /// Read the first event every stream starts with, `connected`, and give its JSON (one
@@ -480,6 +486,23 @@ impl Events {
 
     pub fn comments(&self) -> u64 {
         self.parser.comments()
+    }
+
+    /// Read until `n` comments (keep-alives) have come in all, with no event and no end
+    /// meanwhile; panics after [`PATIENCE`].
+    pub async fn only_comments_until(&mut self, n: u64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.comments() < n {
+            assert!(self.ready.is_empty(), "an event: {:?}", self.ready);
+            assert!(
+                !self.ended,
+                "the stream ended after {} comments",
+                self.comments()
+            );
+            let read = self.read_frame(deadline).await;
+            assert!(read.is_ok(), "{} of {n} comments in time", self.comments());
+        }
+        assert!(self.ready.is_empty(), "an event: {:?}", self.ready);
     }
 }
 
