@@ -34,20 +34,26 @@ pub fn sselab(args: &[&str]) -> Command {
 
 /// Run to completion and give the output, failing the test after [`PATIENCE`].
 pub fn run(command: &mut Command) -> Output {
-    let mut child = command
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("sselab runs");
-    let deadline = Instant::now() + PATIENCE;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
+    let pid = child.id().to_string();
+    // Waited for on a thread of its own, which also reads both pipes (a chatty child cannot
+    // block on a full one), so the wait can have a deadline.
+    let (finished, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = finished.send(child.wait_with_output());
+    });
+    match output.recv_timeout(PATIENCE) {
+        Ok(output) => output.expect("output"),
+        Err(_) => {
+            // Not reaped yet (its thread still waits), so the pid is still this child's.
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
             panic!("sselab did not finish within {PATIENCE:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().expect("output")
 }
 
 /// How a server stopped by [`Running::terminate`] ended.
