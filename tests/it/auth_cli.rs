@@ -299,7 +299,9 @@ async fn sselab_token_round_trips_through_a_server() {
     );
 }
 
-#[tokio::test]
+// Multi-threaded: the clients' connection tasks must run, and close, while the test's
+// thread waits for the server to exit; on one thread the server waited out its grace for them.
+#[tokio::test(flavor = "multi_thread")]
 async fn query_tokens_never_reach_the_log_even_at_trace_level() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut command = sselab(&[
