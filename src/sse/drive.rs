@@ -268,6 +268,17 @@ mod tests {
         assert_eq!(reasons(&registry), [("timeout", 1)]);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn without_a_timeout_or_keep_alive_an_idle_stream_stays_open_and_silent() {
+        let (_send, registry, mut body) = body(None, None, StreamRetry::exact(1000));
+        let a_day = Duration::from_secs(24 * 3600);
+        assert!(
+            tokio::time::timeout(a_day, body.next()).await.is_err(),
+            "no frame and no end"
+        );
+        assert_eq!(registry.open_streams().total(), 1);
+    }
+
     #[tokio::test]
     async fn content_ends_the_stream_with_its_reason() {
         let (send, registry, mut body) = body(None, None, StreamRetry::exact(1000));

@@ -211,9 +211,13 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
         Some(&3)
     );
     let refused = {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        // Bound but never listening: connecting is refused, and the port stays this test's
+        // while the bench runs (a port freed and reused could be taken by another test).
+        let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+        closed
+            .bind("127.0.0.1:0".parse().expect("address"))
+            .expect("bind");
         let port = closed.local_addr().expect("addr").port();
-        drop(closed);
         bench(&[
             "--url",
             &format!("http://127.0.0.1:{port}/"),

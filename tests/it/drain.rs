@@ -4,9 +4,7 @@
 //! spreads the clients over `[retry, retry + drain spread]` before it ends. And
 //! `sselab bench reconnect` sees it from the clients' side across a real restart.
 
-use std::time::Duration;
-
-use crate::util::{Client, Events, TestServer, Via, bench};
+use crate::util::{Client, Events, LONG_GRACE, TestServer, Via, bench};
 use serde_json::json;
 use sselab::bench::ReconnectReport;
 use sselab::sse::parser::ParsedEvent;
@@ -73,7 +71,8 @@ async fn last_event(events: &mut Events) -> Option<ParsedEvent> {
 #[tokio::test(flavor = "multi_thread")]
 async fn at_shutdown_sixty_streams_are_told_to_come_back_across_the_whole_spread() {
     let (retry, spread) = (1000, 10_000);
-    let mut flags = vec!["--retry", "1000", "--drain-spread", "10", "--grace", "5"];
+    let mut flags = vec!["--retry", "1000", "--drain-spread", "10"];
+    flags.extend(LONG_GRACE);
     flags.extend(NO_TICKS);
     let mut server = TestServer::start(&flags).await;
     let mut streams = open_streams(&server, 60, false).await;
@@ -82,8 +81,8 @@ async fn at_shutdown_sixty_streams_are_told_to_come_back_across_the_whole_spread
     })
     .await;
 
-    let took = server.stop().await;
-    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    // The spread is in what the clients are told, not in how long the server waits.
+    server.stop_promptly().await;
 
     let mut told = Vec::new();
     for (path, events, _) in &mut streams {
