@@ -63,21 +63,21 @@ run() { echo "\$ sselab bench $*" | sed "s#$work#\$TMP#g"; "$bin" bench "$@"; }
 idle() {
   start_server --h2-max-streams 100 --keepalive 0
   title "Idle memory: 10k HTTP/2 streams over 100 TLS connections"
-  run --url https://127.0.0.1:18443/sse/topics/idle --streams 10000 --connections 100 --proto h2 $(ca) --duration 3 $metrics
+  run load --url https://127.0.0.1:18443/sse/topics/idle --streams 10000 --connections 100 --proto h2 $(ca) --duration 3 $metrics
   endblock
 }
 
 h1conn() {
   start_server --keepalive 0
   title "Idle memory: 2k HTTPS HTTP/1.1 connections (one stream each)"
-  run --url https://127.0.0.1:18444/sse/topics/idle --streams 2000 --proto h1 $(ca) --duration 3 $metrics
+  run load --url https://127.0.0.1:18444/sse/topics/idle --streams 2000 --proto h1 $(ca) --duration 3 $metrics
   endblock
 }
 
 scale() {
   start_server --h2-max-streams 100 --keepalive 0
   title "Scale: 100k HTTP/2 streams on 1000 connections, every one receiving events"
-  run --url https://127.0.0.1:18443/sse/topics/scale --streams 100000 --connections 1000 --proto h2 $(ca) \
+  run load --url https://127.0.0.1:18443/sse/topics/scale --streams 100000 --connections 1000 --proto h2 $(ca) \
     --ramp 20 --duration 10 --publish-url http://127.0.0.1:18080/api/topics/scale/events --rate 1 --drain 20 \
     --connect-timeout 60 $metrics
   endblock
@@ -87,14 +87,14 @@ fanout() {
   for subscribers in 1000 10000; do
     start_server --h2-max-streams 100 --keepalive 0
     title "Fan-out: $subscribers subscribers ($((subscribers / 100)) HTTP/2 connections), 10 publishes/s"
-    run --url https://127.0.0.1:18443/sse/topics/fan --streams "$subscribers" --connections $((subscribers / 100)) \
+    run load --url https://127.0.0.1:18443/sse/topics/fan --streams "$subscribers" --connections $((subscribers / 100)) \
       --proto h2 $(ca) --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan/events --rate 10 $metrics
     endblock
   done
   for rate in 50; do
     start_server --h2-max-streams 100 --keepalive 0
     title "Fan-out: 10k subscribers (100 HTTP/2 connections), $rate publishes/s"
-    run --url https://127.0.0.1:18443/sse/topics/fan$rate --streams 10000 --connections 100 --proto h2 $(ca) \
+    run load --url https://127.0.0.1:18443/sse/topics/fan$rate --streams 10000 --connections 100 --proto h2 $(ca) \
       --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan$rate/events --rate "$rate" $metrics
     endblock
   done
@@ -103,17 +103,17 @@ fanout() {
 ttfe() {
   start_server
   title "Time to first event: 1000 HTTP/2 streams opened over 5 s (one at a time, not a burst)"
-  run --url "https://127.0.0.1:18443/sse/hello?timeout=0" --streams 1000 --connections 10 --proto h2 $(ca) --ramp 5 --duration 1
+  run load --url "https://127.0.0.1:18443/sse/hello?timeout=0" --streams 1000 --connections 10 --proto h2 $(ca) --ramp 5 --duration 1
   endblock
   title "Time to first event: 1000 HTTP/1.1 streams over 5 s (plain TCP, connect included)"
-  run --url "http://127.0.0.1:18080/sse/hello?timeout=0" --streams 1000 --proto h1 --ramp 5 --duration 1
+  run load --url "http://127.0.0.1:18080/sse/hello?timeout=0" --streams 1000 --proto h1 --ramp 5 --duration 1
   endblock
 }
 
 shutdown() {
   start_server --grace 5
   title "Shutdown with 10k open streams (SIGTERM until the process exits)"
-  "$bin" bench --url https://127.0.0.1:18443/sse/topics/down --streams 10000 --connections 100 --proto h2 $(ca) \
+  "$bin" bench load --url https://127.0.0.1:18443/sse/topics/down --streams 10000 --connections 100 --proto h2 $(ca) \
     --duration 30 --json >"$work/hold.json" &
   local bench_pid=$!
   for _ in $(seq 1 200); do
@@ -135,7 +135,7 @@ shutdown() {
 }
 
 # reconnect: 2000 HTTP/1.1 streams, a SIGTERM, sselab started again on the same ports, and
-# `sselab bench --reconnect` timing when each stream came back, for three retry settings.
+# `sselab bench reconnect` timing when each stream came back, for three retry settings.
 reconnect() {
   local settings
   for settings in "--retry-jitter 0 --drain-spread 0" "--retry-jitter 0.2 --drain-spread 0" \
@@ -143,8 +143,8 @@ reconnect() {
     # shellcheck disable=SC2086 # the settings are several flags
     start_server --keepalive 0 $settings
     title "Restart with 2000 open HTTP/1.1 streams, server flags: $settings (--retry 5000)"
-    echo "\$ sselab bench --reconnect --url http://127.0.0.1:18080/sse/hello?timeout=0 --streams 2000 --proto h1 --duration 60"
-    "$bin" bench --reconnect --url "http://127.0.0.1:18080/sse/hello?timeout=0" --streams 2000 --proto h1 \
+    echo "\$ sselab bench reconnect --url http://127.0.0.1:18080/sse/hello?timeout=0 --streams 2000 --proto h1 --duration 60"
+    "$bin" bench reconnect --url "http://127.0.0.1:18080/sse/hello?timeout=0" --streams 2000 --proto h1 \
       --duration 60 >"$work/reconnect.txt" &
     local bench_pid=$! open=0
     for _ in $(seq 1 300); do
@@ -166,11 +166,11 @@ side() {
     start_server --keepalive 0
     if [ "$proto" = h1 ]; then
       title "Side by side: 1000 streams as 1000 HTTPS HTTP/1.1 connections, 10 events/s fan-out"
-      run --url https://127.0.0.1:18444/sse/topics/side --streams 1000 --proto h1 $(ca) --duration 10 \
+      run load --url https://127.0.0.1:18444/sse/topics/side --streams 1000 --proto h1 $(ca) --duration 10 \
         --publish-url http://127.0.0.1:18080/api/topics/side/events --rate 10 $metrics
     else
       title "Side by side: the same 1000 streams on 10 HTTP/2 connections, 10 events/s fan-out"
-      run --url https://127.0.0.1:18443/sse/topics/side --streams 1000 --connections 10 --proto h2 $(ca) --duration 10 \
+      run load --url https://127.0.0.1:18443/sse/topics/side --streams 1000 --connections 10 --proto h2 $(ca) --duration 10 \
         --publish-url http://127.0.0.1:18080/api/topics/side/events --rate 10 $metrics
     fi
     endblock
@@ -185,18 +185,18 @@ h3_vs_h2() {
   for proto in h2 h3; do
     start_server --h2-max-streams 100 --keepalive 0
     title "HTTP/2 vs HTTP/3, $proto: idle memory, 10k streams over 100 connections"
-    run --url https://127.0.0.1:18443/sse/topics/idle --streams 10000 --connections 100 --proto "$proto" $(ca) \
+    run load --url https://127.0.0.1:18443/sse/topics/idle --streams 10000 --connections 100 --proto "$proto" $(ca) \
       --duration 3 $metrics
     endblock
     start_server
     title "HTTP/2 vs HTTP/3, $proto: time to first event, 1000 streams on 10 connections opened over 5 s"
-    run --url "https://127.0.0.1:18443/sse/hello?timeout=0" --streams 1000 --connections 10 --proto "$proto" $(ca) \
+    run load --url "https://127.0.0.1:18443/sse/hello?timeout=0" --streams 1000 --connections 10 --proto "$proto" $(ca) \
       --ramp 5 --duration 1
     endblock
     for subscribers in 1000 10000; do
       start_server --h2-max-streams 100 --keepalive 0
       title "HTTP/2 vs HTTP/3, $proto: fan-out to $subscribers subscribers ($((subscribers / 100)) connections), 10 publishes/s"
-      run --url https://127.0.0.1:18443/sse/topics/fan --streams "$subscribers" --connections $((subscribers / 100)) \
+      run load --url https://127.0.0.1:18443/sse/topics/fan --streams "$subscribers" --connections $((subscribers / 100)) \
         --proto "$proto" $(ca) --duration 10 --publish-url http://127.0.0.1:18080/api/topics/fan/events --rate 10 $metrics
       endblock
     done
@@ -219,22 +219,22 @@ h2load_check() {
 attack() {
   start_server
   title "Under attack: HTTP/2 rapid reset, 4 connections over TLS, 100 resets per write"
-  run --url "https://127.0.0.1:18443/sse/hello?timeout=0" $(ca) --attack rapid-reset --attack-connections 4 \
+  run attack rapid-reset --url "https://127.0.0.1:18443/sse/hello?timeout=0" $(ca) --attack-connections 4 \
     --before 5 --duration 10 $metrics
   endblock
   start_server
   title "Under attack: HTTP/2 CONTINUATION flood, 4 connections over TLS, header blocks that never end"
-  run --url "https://127.0.0.1:18443/sse/hello?timeout=0" $(ca) --attack continuation --attack-connections 4 \
+  run attack continuation --url "https://127.0.0.1:18443/sse/hello?timeout=0" $(ca) --attack-connections 4 \
     --before 5 --duration 10 $metrics
   endblock
   start_server
   title "Under attack: slowloris, 1000 plain HTTP/1.1 connections trickling headers"
-  run --url "http://127.0.0.1:18080/sse/hello?timeout=0" --attack slowloris --attack-connections 1000 \
+  run attack slowloris --url "http://127.0.0.1:18080/sse/hello?timeout=0" --attack-connections 1000 \
     --before 5 --duration 15 $metrics
   endblock
   start_server
   title "Under attack: slowloris over TLS, 1000 connections (half trickling, half never handshaking)"
-  run --url "https://127.0.0.1:18444/sse/hello?timeout=0" $(ca) --attack slowloris --attack-connections 1000 \
+  run attack slowloris --url "https://127.0.0.1:18444/sse/hello?timeout=0" $(ca) --attack-connections 1000 \
     --before 5 --duration 15 $metrics
   endblock
 }
@@ -268,7 +268,7 @@ two_nodes() {
   for subscribers in 1000 10000; do
     start_server --h2-max-streams 100 --keepalive 0
     title "One node, no Redis: $subscribers subscribers ($((subscribers / 100)) h2c connections), 10 publishes/s"
-    run --url http://127.0.0.1:18080/sse/topics/one --streams "$subscribers" --connections $((subscribers / 100)) \
+    run load --url http://127.0.0.1:18080/sse/topics/one --streams "$subscribers" --connections $((subscribers / 100)) \
       --proto h2c --duration 10 --publish-url http://127.0.0.1:18080/api/topics/one/events --rate 10 $metrics
     endblock
 
@@ -284,7 +284,7 @@ two_nodes() {
     healthy http://127.0.0.1:28080
     redis-cli -p 16379 config resetstat >/dev/null
     title "Two nodes on Redis: $subscribers subscribers, half on each ($((subscribers / 200)) h2c connections per node), 10 publishes/s to node A"
-    run --url http://127.0.0.1:18080/sse/topics/two --also-url http://127.0.0.1:28080/sse/topics/two \
+    run load --url http://127.0.0.1:18080/sse/topics/two --also-url http://127.0.0.1:28080/sse/topics/two \
       --streams "$subscribers" --connections $((subscribers / 200)) --proto h2c --duration 10 \
       --publish-url http://127.0.0.1:18080/api/topics/two/events --rate 10 $metrics
     echo "redis commands during the run: $(redis_commands)"

@@ -39,8 +39,8 @@ fl_start() {
 fl_bench() {
   local topic=$1 streams=$2 conns=$3
   shift 3
-  echo "\$ sselab bench --url https://127.0.0.1:18743/sse/topics/$topic --streams $streams --connections $conns --proto h2 $*" >&2
-  "$bin" bench --url "https://127.0.0.1:18743/sse/topics/$topic" --streams "$streams" --connections "$conns" \
+  echo "\$ sselab bench load --url https://127.0.0.1:18743/sse/topics/$topic --streams $streams --connections $conns --proto h2 $*" >&2
+  "$bin" bench load --url "https://127.0.0.1:18743/sse/topics/$topic" --streams "$streams" --connections "$conns" \
     --proto h2 $(ca) --json "$@"
 }
 fl_summary() { # JSON file: one line

@@ -73,8 +73,8 @@ instructions() {
     for run in 1 2; do
       prof_wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.$subs.$run")
       prof_start "${ports[@]}" --h2-max-streams 100 --keepalive 0
-      echo "\$ sselab bench --url $url --streams $subs --connections $conns --proto h2 --duration $((secs * run)) --publish-url $pub --rate $rate --drain 120 --connect-timeout 300"
-      "$bin" bench --url "$url" --streams "$subs" --connections "$conns" --proto h2 $(ca) --duration $((secs * run)) \
+      echo "\$ sselab bench load --url $url --streams $subs --connections $conns --proto h2 --duration $((secs * run)) --publish-url $pub --rate $rate --drain 120 --connect-timeout 300"
+      "$bin" bench load --url "$url" --streams "$subs" --connections "$conns" --proto h2 $(ca) --duration $((secs * run)) \
         --publish-url "$pub" --rate "$rate" --drain 120 --connect-timeout 300 --json >"$work/cg.json"
       prof_stop TERM
       delivered[run]=$(json_field "$work/cg.json" events_received)
@@ -88,7 +88,7 @@ instructions() {
   title "CPU per delivery without valgrind: 1000 subscribers on 10 HTTP/2 connections, 10 publishes/s for 10 s"
   prof_wrap=()
   prof_start "${ports[@]}" --h2-max-streams 100 --keepalive 0
-  "$bin" bench --url "$url" --streams 1000 --connections 10 --proto h2 $(ca) --duration 10 --publish-url "$pub" \
+  "$bin" bench load --url "$url" --streams 1000 --connections 10 --proto h2 $(ca) --duration 10 --publish-url "$pub" \
     --rate 10 --server-metrics http://127.0.0.1:18180/metrics --json >"$work/native.json"
   prof_stop TERM
   local us
@@ -137,7 +137,7 @@ heap_run() {
   local id=$1 url=$2 proto=$3 streams=$4 conns=$5 bench_pid open=0
   prof_wrap=(heaptrack -o "$work/heap.$id.$streams")
   prof_start 18280 18643 18644 --h2-max-streams 100 --keepalive 0
-  "$bin" bench --url "$url" --streams "$streams" --connections "$conns" --proto "$proto" $(ca) --duration 120 \
+  "$bin" bench load --url "$url" --streams "$streams" --connections "$conns" --proto "$proto" $(ca) --duration 120 \
     --connect-timeout 60 --json >/dev/null 2>&1 &
   bench_pid=$!
   for _ in $(seq 1 600); do

@@ -2,7 +2,7 @@
 # curl's view of sselab: HTTP/2 over TLS, HTTP/1.1 and h2c on the plain port, the
 # HTTP/1.1-only control, a certificate trusted with --cacert instead of -k, and the Alt-Svc
 # header that announces HTTP/3 (on the HTTPS listener only). HTTP/3 is checked with
-# `sselab bench --proto h3` when this curl has no HTTP/3 (Debian 12's has none).
+# `sselab bench load --proto h3` when this curl has no HTTP/3 (Debian 12's has none).
 #
 #   scripts/curl_checks.sh [BASE_HTTP] [BASE_HTTPS] [BASE_HTTPS_H1] [BASE_H3]
 #
@@ -110,11 +110,11 @@ if [ -n "$base_h3" ]; then
     row "https --http3-only: status" "HTTP/3 200" "$(status_of "$workdir/h3.txt")"
     row "https --http3-only: events" ">=2" "$(at_least_two "$(events_of "$workdir/h3.txt")")"
   else
-    echo "this curl has no HTTP/3 (curl -V lists no HTTP3): checking with sselab bench --proto h3"
-    h3=$("$(sselab_bin)" bench --url "$base_h3/sse/hello?timeout=0" --proto h3 --streams 1 --duration 1 \
+    echo "this curl has no HTTP/3 (curl -V lists no HTTP3): checking with sselab bench load --proto h3"
+    h3=$("$(sselab_bin)" bench load --url "$base_h3/sse/hello?timeout=0" --proto h3 --streams 1 --duration 1 \
       --cacert "$cacert" --json 2>&1 | tr -d ' \n')
-    row "sselab bench --proto h3: established" "1" "$(echo "$h3" | grep -o '"established":[0-9]*' | cut -d: -f2)"
-    row "sselab bench --proto h3: first event" "1" "$(echo "$h3" | grep -o '"first_event":{"samples":[0-9]*' | cut -d: -f3)"
+    row "sselab bench load --proto h3: established" "1" "$(echo "$h3" | grep -o '"established":[0-9]*' | cut -d: -f2)"
+    row "sselab bench load --proto h3: first event" "1" "$(echo "$h3" | grep -o '"first_event":{"samples":[0-9]*' | cut -d: -f3)"
   fi
 fi
 

@@ -40,9 +40,11 @@ step "scripts/check_layers.sh (imports only go down the layers in src/lib.rs)"
 scripts/check_layers.sh
 
 step "tests/fuzz compiles and passes clippy (scripts/fuzz.sh runs the targets)"
-# Its own workspace, checked in the main target dir so it reuses what clippy checked above:
-# about 40 s the first time (libFuzzer's C++ and the targets), a second after.
-CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets -- -D warnings
+# Its own workspace, checked in the main target dir so it reuses what clippy checked above.
+# Without its default feature libFuzzer's C++ is not compiled (a check links nothing; the
+# C++ is upstream's): the Rust of every target is still checked, in seconds instead of ~40.
+CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets \
+  --no-default-features -- -D warnings
 (cd tests/fuzz && cargo fmt --check)
 
 step "cargo doc (the crate's first page is the layer map; broken links fail)"

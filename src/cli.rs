@@ -2,8 +2,8 @@
 //!
 //! This module only describes and validates what a person typed; it does not open files or
 //! sockets. `main.rs` parses a [`Cli`] and hands the chosen command to [`crate::commands`].
-//! The load generator's own flags live with it ([`crate::bench::BenchArgs`]), since
-//! `bench::run` takes them as they are.
+//! The load generator's own flags live with it ([`crate::bench::BenchCommand`], a mode
+//! each), since each mode's `run` takes them as they are.
 
 mod auth;
 mod limits;
@@ -53,9 +53,10 @@ pub enum Command {
     Tabs(TabsArgs),
     /// Save a PNG of a page as a headless browser renders it (e.g. /lab?run=http:10,https:10).
     Shot(ShotArgs),
-    /// Load-test any SSE server: N streams over HTTP/1.1 or HTTP/2, optional fan-out with
-    /// delivery latency, lost/duplicated events, and the server's RSS per stream.
-    Bench(crate::bench::BenchArgs),
+    /// Load-test any SSE server (`load`), time its clients' reconnects across a restart
+    /// (`reconnect`), or attack it on this machine (`attack`).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
     /// Print a signed token for the server's key, e.g.
     /// `sselab token --publish 'topics/*' --subscribe '*' --ttl 1h`.
     Token(TokenArgs),
@@ -226,7 +227,7 @@ impl Command {
             Command::Cert(args) => args.log.verbose,
             Command::Tabs(args) => args.browser.log.verbose,
             Command::Shot(args) => args.browser.log.verbose,
-            Command::Bench(args) => args.verbose,
+            Command::Bench(mode) => mode.shared().verbose,
             Command::Token(args) => args.log.verbose,
         }
     }

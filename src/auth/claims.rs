@@ -13,7 +13,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::pattern::{Channel, Kind, Pattern};
-use super::verifier::short;
+use super::quote::{TOKEN_QUOTE_CHARS, quote};
 
 /// A token's claims, as sselab reads and writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ impl Claims {
     /// Parse a token's claims JSON (the middle part, base64-decoded). Never panics; the
     /// error is one line, the same reason [`super::Verifier::verify`] gives.
     pub fn parse(json: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(json).map_err(|e| short(&e.to_string()))
+        serde_json::from_slice(json).map_err(|e| quote(&e.to_string(), TOKEN_QUOTE_CHARS))
     }
 }
 

@@ -16,6 +16,7 @@ mod access;
 mod claims;
 mod keys;
 mod pattern;
+mod quote;
 pub mod ring_provider;
 mod signer;
 mod verifier;

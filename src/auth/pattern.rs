@@ -10,6 +10,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::quote::{PATTERN_QUOTE_CHARS, quote};
+
 /// Longest channel name, as the HTTP layer's client ids.
 pub const MAX_NAME_LEN: usize = 128;
 
@@ -107,7 +109,7 @@ impl Pattern {
         if text == "*" {
             return Ok(Pattern::Everything);
         }
-        let shown = shorten(text);
+        let shown = quote(text, PATTERN_QUOTE_CHARS);
         let Some((prefix, rest)) = text.split_once('/') else {
             return Err(PatternError(format!(
                 "`{shown}` is not a channel pattern: write `*`, `topics/NAME`, `topics/*`, \
@@ -117,7 +119,7 @@ impl Pattern {
         let kind = Kind::from_prefix(prefix).ok_or_else(|| {
             PatternError(format!(
                 "`{shown}`: `{}` is not a channel kind (topics, sessions, orders)",
-                shorten(prefix)
+                quote(prefix, PATTERN_QUOTE_CHARS)
             ))
         })?;
         if rest == "*" {
@@ -179,20 +181,6 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// At most 64 characters of user text in an error, so a huge input makes a short line.
-fn shorten(text: &str) -> String {
-    const SHOWN: usize = 64;
-    let mut shown: String = text
-        .chars()
-        .take(SHOWN)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().nth(SHOWN).is_some() {
-        shown.push('…');
-    }
-    shown
 }
 
 impl FromStr for Pattern {

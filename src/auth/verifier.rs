@@ -15,6 +15,7 @@ use jsonwebtoken::{Algorithm, Validation};
 
 use super::claims::Claims;
 use super::keys::VerifyKey;
+use super::quote::{TOKEN_QUOTE_CHARS, quote};
 use super::ring_provider;
 
 /// Longest token looked at. sselab's own tokens are a few hundred bytes; 8 KiB leaves room
@@ -148,39 +149,25 @@ impl Verifier {
             ErrorKind::Utf8(_) => malformed("a part is not UTF-8"),
             ErrorKind::Json(e) => TokenError::Malformed(format!(
                 "unreadable header or claims ({})",
-                short(&e.to_string())
+                quote(&e.to_string(), TOKEN_QUOTE_CHARS)
             )),
             ErrorKind::MissingRequiredClaim(claim) => {
-                TokenError::Malformed(format!("no `{}` claim", short(&claim)))
+                TokenError::Malformed(format!("no `{}` claim", quote(&claim, TOKEN_QUOTE_CHARS)))
             }
             ErrorKind::InvalidAudience => {
                 malformed("it has an `aud` claim, and sselab has no audience")
             }
-            ErrorKind::InvalidClaimFormat(claim) => {
-                TokenError::Malformed(format!("the `{}` claim is unreadable", short(&claim)))
-            }
-            other => TokenError::Malformed(short(&other_reason(&other))),
+            ErrorKind::InvalidClaimFormat(claim) => TokenError::Malformed(format!(
+                "the `{}` claim is unreadable",
+                quote(&claim, TOKEN_QUOTE_CHARS)
+            )),
+            other => TokenError::Malformed(quote(&other_reason(&other), TOKEN_QUOTE_CHARS)),
         }
     }
 }
 
 fn other_reason(kind: &ErrorKind) -> String {
     format!("{kind:?}")
-}
-
-/// A reason built from token contents, kept to one short line (serde echoes field names, and
-/// a JSON string may hold any escaped control character).
-pub(super) fn short(text: &str) -> String {
-    const MAX_CHARS: usize = 160;
-    let mut line: String = text
-        .chars()
-        .take(MAX_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(MAX_CHARS).is_some() {
-        line.push('…');
-    }
-    line
 }
 
 /// Seconds since the Unix epoch; a clock before 1970 reads as 0 rather than panicking.

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
@@ -27,11 +28,14 @@ use tokio::task::JoinSet;
 use crate::sync::lock;
 
 mod bidi;
+mod cdp;
 pub mod chromium;
 pub mod firefox;
 pub mod http3;
 mod probe;
+mod process;
 mod settle;
+mod wsrpc;
 
 pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
@@ -95,7 +99,7 @@ pub enum LabBrowser {
 /// One tab of a [`LabBrowser`].
 #[derive(Clone)]
 pub enum Tab {
-    Chromium(chromiumoxide::Page),
+    Chromium(chromium::ChromiumTab),
     Firefox(firefox::FirefoxTab),
 }
 
@@ -207,6 +211,16 @@ impl LabBrowser {
         })
     }
 
+    /// A fresh, isolated context of this browser (CDP `Target.createBrowserContext`, BiDi
+    /// `browser.createUserContext`: its own cookies, cache and connections), as a browser
+    /// whose tabs open there. Closing it closes the context, not the browser.
+    pub async fn context(&self) -> anyhow::Result<Self> {
+        Ok(match self {
+            Self::Chromium(browser) => Self::Chromium(Box::new(browser.context().await?)),
+            Self::Firefox(browser) => Self::Firefox(Box::new(browser.context().await?)),
+        })
+    }
+
     pub fn engine(&self) -> Engine {
         match self {
             Self::Chromium(_) => Engine::Chromium,
@@ -217,7 +231,13 @@ impl LabBrowser {
     /// A new tab showing `url`, loaded.
     pub async fn page(&self, url: &str) -> anyhow::Result<Tab> {
         match self {
-            Self::Chromium(browser) => Ok(Tab::Chromium(browser.page(url).await?)),
+            Self::Chromium(browser) => {
+                let tab = browser.new_tab().await?;
+                if url != "about:blank" {
+                    tab.navigate(url).await?;
+                }
+                Ok(Tab::Chromium(tab))
+            }
             Self::Firefox(browser) => {
                 let tab = browser.new_tab().await?;
                 if url != "about:blank" {
@@ -311,10 +331,14 @@ impl LabBrowser {
     pub async fn screenshot(&self, url: &str, wait: Duration, out: &Path) -> anyhow::Result<()> {
         let page = self.page(url).await?;
         tokio::time::sleep(wait).await;
-        match &page {
-            Tab::Chromium(page) => chromium::screenshot(page, out).await,
-            Tab::Firefox(tab) => tab.screenshot(out).await,
-        }
+        let png = match &page {
+            Tab::Chromium(tab) => tab.screenshot().await?,
+            Tab::Firefox(tab) => tab.screenshot().await?,
+        };
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(png)
+            .context("decoding the screenshot")?;
+        std::fs::write(out, png).with_context(|| format!("writing {}", out.display()))
     }
 
     pub async fn close(self) {
@@ -341,7 +365,7 @@ impl Tab {
     /// Evaluate `expression` (awaiting a promise) and give its value as JSON.
     pub async fn evaluate(&self, expression: &str) -> anyhow::Result<serde_json::Value> {
         match self {
-            Tab::Chromium(page) => chromium::evaluate(page, expression).await,
+            Tab::Chromium(tab) => tab.evaluate(expression).await,
             Tab::Firefox(tab) => tab.evaluate(expression).await,
         }
         .with_context(|| format!("evaluating {expression}"))
@@ -358,7 +382,7 @@ impl Tab {
     /// Send the tab to `url` and wait for its load event.
     pub async fn load(&self, url: &str) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => chromium::load(page, navigation(url)?).await,
+            Tab::Chromium(tab) => tab.load(&navigation(url)?).await,
             Tab::Firefox(tab) => tab.navigate(url, "complete").await,
         }
     }
@@ -368,14 +392,14 @@ impl Tab {
         &self,
     ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<ResponseSeen>> {
         match self {
-            Tab::Chromium(page) => chromium::responses(page).await,
+            Tab::Chromium(tab) => Ok(tab.responses()),
             Tab::Firefox(tab) => Ok(tab.responses()),
         }
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => Ok(page.close().await?),
+            Tab::Chromium(tab) => tab.close().await,
             Tab::Firefox(tab) => tab.close().await,
         }
     }
@@ -383,10 +407,7 @@ impl Tab {
     /// Bring this tab to the front: the others become hidden.
     pub async fn bring_to_front(&self) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => {
-                page.bring_to_front().await?;
-                Ok(())
-            }
+            Tab::Chromium(tab) => tab.bring_to_front().await,
             Tab::Firefox(tab) => tab.activate().await,
         }
     }
@@ -395,7 +416,7 @@ impl Tab {
     /// `Page.setWebLifecycleState`): WebDriver BiDi has no page lifecycle command.
     pub async fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => chromium::set_frozen(page, frozen).await,
+            Tab::Chromium(tab) => tab.set_frozen(frozen).await,
             Tab::Firefox(_) => bail!("WebDriver BiDi cannot freeze a page (Chromium only)"),
         }
     }

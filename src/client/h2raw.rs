@@ -1,6 +1,6 @@
 //! Hand-written HTTP/2 frames, for what a well-behaved client (hyper, h2) never sends: a
 //! stream reset the moment it opens (rapid reset), a header no server may accept, a header
-//! block that never ends (a CONTINUATION flood). `sselab bench --attack` and the abuse tests
+//! block that never ends (a CONTINUATION flood). `sselab bench attack` and the abuse tests
 //! use it. Reading goes only as far as answering the server's SETTINGS and seeing RST_STREAM
 //! and GOAWAY; every other frame is skipped.
 //!

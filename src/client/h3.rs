@@ -81,6 +81,10 @@ impl H3Conn {
         self.quic.close_reason().is_some()
     }
 
+    pub fn quic(&self) -> &quinn::Connection {
+        &self.quic
+    }
+
     /// Send the request head and body, end the request stream, and wait for the response
     /// head. The body reads the rest; it holds a sender, so the connection outlives it.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Response<H3Body>, String> {

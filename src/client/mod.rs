@@ -123,6 +123,15 @@ impl Conn {
         }
     }
 
+    /// The QUIC connection under an HTTP/3 connection (`None` over TCP), for what QUIC itself
+    /// knows: the stream credit the server granted, the connection's statistics.
+    pub fn quic(&self) -> Option<&quinn::Connection> {
+        match &self.0 {
+            Sender::H3(conn) => Some(conn.quic()),
+            Sender::H1(_) | Sender::H2(_) => None,
+        }
+    }
+
     /// A request builder with the URI form the protocol wants: origin-form plus Host for
     /// HTTP/1.1 (as browsers send), the absolute URI for HTTP/2 and HTTP/3 (made :scheme and
     /// :authority).

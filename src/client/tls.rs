@@ -17,7 +17,7 @@ use tokio_rustls::client::TlsStream;
 pub enum Trust<'a> {
     /// Only those signed by a certificate in this PEM file (sselab's own is self-signed).
     Pem(&'a Path),
-    /// Any certificate at all (signatures are still checked): `sselab bench --insecure`.
+    /// Any certificate at all (signatures are still checked): `sselab bench load --insecure`.
     AnyCertificate,
 }
 

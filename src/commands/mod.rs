@@ -10,10 +10,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::Context;
+
 pub use serve::Server;
 pub use tabs::tabs;
 pub use token::token;
 
+use crate::bench::{self, BenchCommand};
 use crate::browser::{LabBrowser, QuicOrigin};
 use crate::cli::{BrowserArgs, CertArgs, ServeArgs, ShotArgs};
 use crate::server::{certs, shutdown};
@@ -29,17 +32,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.serve(signal).await
 }
 
-/// The SPKI hash of the certificate in `dir`, if one is there and readable.
-fn trusted_spki(dir: &Path) -> Option<String> {
-    certs::load(&dir.join(certs::CERT_FILE), &dir.join(certs::KEY_FILE))
-        .ok()
-        .map(|material| material.spki_sha256)
+/// The SPKI hash of the certificate in `dir`, or `None` when there is none. A file that is
+/// there but broken is an error naming it: ignored, it would show up later as a browser that
+/// does not trust the server, with nothing pointing at the file.
+fn trusted_spki(dir: &Path) -> anyhow::Result<Option<String>> {
+    let cert = dir.join(certs::CERT_FILE);
+    let key = dir.join(certs::KEY_FILE);
+    if !cert.exists() && !key.exists() {
+        return Ok(None);
+    }
+    let material = certs::load(&cert, &key).with_context(|| {
+        format!(
+            "the browser cannot trust the certificate in --cert-dir {} (`sselab cert` writes a new one)",
+            dir.display()
+        )
+    })?;
+    Ok(Some(material.spki_sha256))
 }
 
 /// The browser `--browser` names, trusting the certificate in `--cert-dir` when there is one;
 /// QUIC off, or on for the one origin `quic` names.
 async fn launch(args: &BrowserArgs, quic: Option<&QuicOrigin>) -> anyhow::Result<LabBrowser> {
-    let spki = trusted_spki(&args.cert_dir);
+    let spki = trusted_spki(&args.cert_dir)?;
     LabBrowser::launch_with_quic(args.engine, spki.as_deref(), quic).await
 }
 
@@ -55,19 +69,23 @@ pub async fn shot(args: ShotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sselab bench`: run the load generator (or its `--reconnect` or `--attack` mode) and
-/// print its report (text, or JSON with --json).
-pub async fn bench(args: crate::bench::BenchArgs) -> anyhow::Result<()> {
-    let json = args.json;
-    let text = if args.attack.kind.is_some() {
-        let report = crate::bench::attack::run(args).await?;
-        rendered(json, &report, || report.text())?
-    } else if args.reconnect {
-        let report = crate::bench::run_reconnect(args).await?;
-        rendered(json, &report, || report.text())?
-    } else {
-        let report = crate::bench::run(args).await?;
-        rendered(json, &report, || report.text())?
+/// `sselab bench MODE`: run the load generator in that mode and print its report (text, or
+/// JSON with --json).
+pub async fn bench(mode: BenchCommand) -> anyhow::Result<()> {
+    let json = mode.shared().json;
+    let text = match mode {
+        BenchCommand::Load(args) => {
+            let report = bench::load::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
+        BenchCommand::Reconnect(args) => {
+            let report = bench::reconnect::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
+        BenchCommand::Attack(args) => {
+            let report = bench::attack::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
     };
     // A closed pipe (`| head`) is not worth a panic.
     let _ = std::io::stdout().write_all(text.as_bytes());

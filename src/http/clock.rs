@@ -88,3 +88,44 @@ pub async fn hello(
     };
     Ok(streaming::response(sse::drive(content, guard, lifetime)))
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use tokio::time::Instant;
+
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(100);
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_tick_comes_at_once_then_one_per_period_numbered_on() {
+        let start = Instant::now();
+        let ticks: Vec<(u64, Duration)> = ticks(42, TICK)
+            .take(35)
+            .map(|(id, _)| (id, start.elapsed()))
+            .collect()
+            .await;
+        let expected: Vec<(u64, Duration)> = (0..35).map(|n| (42 + n, TICK * n as u32)).collect();
+        assert_eq!(ticks, expected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_stalls_gets_no_burst_of_stale_ticks() {
+        let mut ticks = Box::pin(ticks(1, TICK));
+        assert_eq!(ticks.next().await.map(|(id, _)| id), Some(1));
+        tokio::time::sleep(TICK * 10).await;
+        let caught_up = Instant::now();
+        assert_eq!(
+            ticks.next().await.map(|(id, _)| id),
+            Some(2),
+            "late, at once"
+        );
+        assert_eq!(ticks.next().await.map(|(id, _)| id), Some(3));
+        assert_eq!(
+            caught_up.elapsed(),
+            TICK,
+            "then a period later, not at once"
+        );
+    }
+}

@@ -205,8 +205,8 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::server::RequestInfo;
     use crate::sse::StreamRegistry;
+    use crate::sse::streams::test_request;
 
     const PERIOD: Duration = Duration::from_secs(15);
 
@@ -219,16 +219,7 @@ mod tests {
         retry: StreamRetry,
     ) -> (mpsc::UnboundedSender<Out>, StreamRegistry, Body) {
         let registry = StreamRegistry::new(10, CancellationToken::new());
-        let request = RequestInfo {
-            listener: None,
-            connection_id: 1,
-            request_number: 1,
-            peer: None,
-            version: Version::HTTP_2,
-            alpn: None,
-            tls: false,
-            connection: None,
-        };
+        let request = test_request(1, Version::HTTP_2);
         let guard = registry.open(&request, "/test", false).expect("room");
         let (send, receive) = mpsc::unbounded_channel();
         let lifetime = Lifetime {
@@ -275,6 +266,17 @@ mod tests {
         assert!(body.next().await.is_none(), "stays ended");
         drop(body);
         assert_eq!(reasons(&registry), [("timeout", 1)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_timeout_or_keep_alive_an_idle_stream_stays_open_and_silent() {
+        let (_send, registry, mut body) = body(None, None, StreamRetry::exact(1000));
+        let a_day = Duration::from_secs(24 * 3600);
+        assert!(
+            tokio::time::timeout(a_day, body.next()).await.is_err(),
+            "no frame and no end"
+        );
+        assert_eq!(registry.open_streams().total(), 1);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use crate::util::bin::{Running, sselab};
 use crate::util::browser::{FAST, launch, launch_over_http3};
 use crate::util::lab::{number, quic_command, start_run, until_run};
 use sselab::browser::{Engine, LabBrowser, Tab, eval};
+use sselab::server::quic_hint::chromium_command;
 
 /// The run's data once its probe has answered or given up (it then says what was negotiated).
 async fn negotiated(lab: &Tab, run: &str) -> Value {
@@ -45,11 +46,7 @@ async fn without_quic_the_h3_run_says_the_browser_did_not_use_http3(engine: Engi
     assert_eq!(h3["quic"], "unused", "{h3}");
     assert_eq!(
         command,
-        Some(format!(
-            "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
-             --ignore-certificate-errors-spki-list={} https://127.0.0.1:{port}/",
-            server.spki
-        ))
+        Some(chromium_command("127.0.0.1", port, Some(&server.spki)))
     );
 }
 
@@ -146,10 +143,7 @@ async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(eng
     assert_eq!(h3["quic"], "unused", "{h3}");
     assert_eq!(
         command,
-        Some(format!(
-            "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
-             --ignore-certificate-errors-spki-list={spki} https://127.0.0.1:{port}/"
-        ))
+        Some(chromium_command("127.0.0.1", port, Some(&spki)))
     );
 }
 

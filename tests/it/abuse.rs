@@ -1,12 +1,14 @@
 //! The protocol attacks every exposed HTTP/2 server must survive, each bounded by a flag and
 //! each shown not to stop a normal client: HTTP/2 rapid reset and protocol-error resets,
 //! oversized headers and CONTINUATION floods. Slowloris and the connection caps are in
-//! tests/abuse_connections.rs; `sselab bench --attack` measures both kinds (BENCHMARKS.md).
+//! tests/abuse_connections.rs; `sselab bench attack` measures both kinds (BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::util::abuse::{self, RawH2};
+use crate::util::bench;
 use crate::util::{PATIENCE, TestServer, Via};
 use http::StatusCode;
 use sselab::client::h2raw::{self, Frame, code};
@@ -16,9 +18,19 @@ use tokio_util::sync::CancellationToken;
 /// resets than this would mean the server never said stop.
 const RESETS_CEILING: u64 = 100_000;
 
+/// The control stream's tick period under the rapid-reset attack, and how many of its ticks
+/// the test times while the attack goes on.
+const TICK_MS: u64 = 100;
+const TICKS_WATCHED: usize = 15;
+
+/// The longest a control tick may come after the one before: 10 tick periods (1 s). Ticks
+/// came 50-150 ms apart under the attack here; the margin is for a busy 2-core machine that
+/// also runs the attacker and other tests.
+const LONGEST_TICK_GAP: Duration = Duration::from_millis(10 * TICK_MS);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rapid_reset_gets_goaway_enhance_your_calm_while_another_connection_keeps_ticking() {
-    let server = TestServer::start(&["--tick-ms", "50"]).await;
+    let server = TestServer::start(&["--tick-ms", &TICK_MS.to_string()]).await;
     let control = server.client(Via::H2Tls).await;
     let (mut ticks, _) = control.subscribe("/sse/hello?timeout=0", None).await;
 
@@ -39,16 +51,29 @@ async fn rapid_reset_gets_goaway_enhance_your_calm_while_another_connection_keep
         }
     });
 
-    // The control stream keeps ticking, without a gap, while connection after connection
-    // resets streams as fast as it can.
-    crate::util::eventually("a first attacking connection told to go away", || {
-        goaways.load(Ordering::Relaxed) >= 1
-    })
-    .await;
-    let during = ticks.take(10).await;
+    // The control stream keeps ticking, without a missing id or a stall, while connection
+    // after connection resets streams as fast as it can. It is read all along, so each gap is
+    // timed as it happens (a tick left waiting in a buffer would hide one).
+    let started = Instant::now();
+    let (mut during, mut gaps) = (Vec::new(), Vec::new());
+    let mut last = started;
+    while goaways.load(Ordering::Relaxed) < 1 || during.len() < TICKS_WATCHED {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no attacking connection told to go away"
+        );
+        during.extend(ticks.take(1).await);
+        gaps.push(last.elapsed());
+        last = Instant::now();
+    }
+    assert!(!attack.is_finished(), "the attack was still on");
     let ids = crate::util::ids(&during);
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
-    assert!(!attack.is_finished(), "the attack was still on");
+    let longest = gaps.iter().max().expect("ticks");
+    assert!(
+        *longest < LONGEST_TICK_GAP,
+        "a tick came {longest:?} after the one before ({TICK_MS} ms ticks): {gaps:?}"
+    );
     stop.cancel();
     let runs = tokio::time::timeout(PATIENCE, attack)
         .await
@@ -268,11 +293,10 @@ async fn a_continuation_flood_gets_goaway_and_a_control_client_is_served() {
 async fn bench_attack_continuation_reports_each_flooding_connection_told_to_go_away() {
     let server = TestServer::start(&[]).await;
     let url = format!("http://{}/sse/hello?timeout=0", server.http);
-    let report = sselab::bench::attack::run(abuse::bench_args(&[
+    let report = sselab::bench::attack::run(bench::attack(&[
+        "continuation",
         "--url",
         &url,
-        "--attack",
-        "continuation",
         "--attack-connections",
         "2",
         "--before",

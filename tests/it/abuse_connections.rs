@@ -1,12 +1,11 @@
 //! Attacks on connections rather than on HTTP/2: slowloris over plain and TLS HTTP/1.1 (and
 //! TLS handshakes that never finish), cut by `--header-read-timeout`; `--max-connections`
-//! and `--max-connections-per-ip`; and `sselab bench --attack` in a small mode. The HTTP/2
+//! and `--max-connections-per-ip`; and `sselab bench attack` in a small mode. The HTTP/2
 //! attacks are in tests/abuse.rs.
 
 use std::time::{Duration, Instant};
 
-use crate::util::abuse;
-use crate::util::{PATIENCE, TestServer, Via};
+use crate::util::{PATIENCE, TestServer, Via, abuse, bench};
 use http::StatusCode;
 use sselab::server::ListenerKind;
 use sselab::server::admission::Refusal;
@@ -175,13 +174,12 @@ async fn bench_attack_rapid_reset_reports_each_connection_told_to_go_away() {
         server.https.port()
     );
     let metrics = format!("http://{}/metrics", server.http);
-    let report = sselab::bench::attack::run(abuse::bench_args(&[
+    let report = sselab::bench::attack::run(bench::attack(&[
+        "rapid-reset",
         "--url",
         &url,
         "--cacert",
         &cacert,
-        "--attack",
-        "rapid-reset",
         "--attack-connections",
         "2",
         "--before",
@@ -213,11 +211,10 @@ async fn bench_attack_rapid_reset_reports_each_connection_told_to_go_away() {
 async fn bench_attack_slowloris_reports_the_connections_cut_at_the_deadline() {
     let server = TestServer::start(&["--header-read-timeout", "1"]).await;
     let url = format!("http://{}/sse/hello?timeout=0", server.http);
-    let report = sselab::bench::attack::run(abuse::bench_args(&[
+    let report = sselab::bench::attack::run(bench::attack(&[
+        "slowloris",
         "--url",
         &url,
-        "--attack",
-        "slowloris",
         "--attack-connections",
         "50",
         "--before",
@@ -239,20 +236,69 @@ async fn bench_attack_slowloris_reports_the_connections_cut_at_the_deadline() {
     assert_eq!(report.control_during.failed, 0, "{text}");
 }
 
+/// An attack only ever runs on this machine: it has no `--allow-remote` (clap refuses it), and
+/// a target outside loopback is refused.
 #[tokio::test]
-async fn bench_attack_refuses_a_target_outside_loopback_even_with_allow_remote() {
-    let refused = sselab::bench::attack::run(abuse::bench_args(&[
-        "--url",
-        "http://10.1.2.3:8080/sse/hello",
-        "--attack",
-        "slowloris",
-        "--allow-remote",
-    ]))
-    .await
-    .expect_err("refused");
+async fn bench_attack_refuses_a_target_outside_loopback_and_has_no_allow_remote() {
+    let remote = "http://10.1.2.3:8080/sse/hello";
+    let flag = bench::parse(&["attack", "slowloris", "--url", remote, "--allow-remote"])
+        .expect_err("no --allow-remote for attacks");
+    assert_eq!(
+        flag.kind(),
+        clap::error::ErrorKind::UnknownArgument,
+        "{flag}"
+    );
+    let refused = sselab::bench::attack::run(bench::attack(&["slowloris", "--url", remote]))
+        .await
+        .expect_err("refused");
     let message = format!("{refused:#}");
     assert!(
-        message.contains("outside loopback") && message.contains("--allow-remote"),
+        message.contains("outside loopback") && message.contains("only runs against this machine"),
         "{message}"
     );
+}
+
+/// Every server figure an attack run could not read is named with why, not left as n/a:
+/// here the metrics endpoint answers the first reading only.
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_attack_names_each_server_figure_it_could_not_read() {
+    let server = TestServer::start(&[]).await;
+    let page = "process_resident_memory_bytes 4096\nprocess_cpu_seconds_total 1\n";
+    let metrics = bench::metrics_that_answer_once(page).await;
+    let url = format!("http://{}/sse/hello?timeout=0", server.http);
+    let report = sselab::bench::attack::run(bench::attack(&[
+        "slowloris",
+        "--url",
+        &url,
+        "--attack-connections",
+        "2",
+        "--before",
+        "0.3",
+        "--duration",
+        "0.5",
+        "--server-metrics",
+        &metrics,
+    ]))
+    .await
+    .expect("the attack runs");
+    let text = report.text();
+    let server_side = report.server.as_ref().expect("--server-metrics");
+    let missing: Vec<&str> = server_side.not_measured.iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        missing,
+        [
+            "CPU before",
+            "CPU during",
+            "RSS after",
+            "RSS at peak",
+            "RSS before",
+            "closed without request"
+        ],
+        "{text}"
+    );
+    for (figure, why) in server_side.not_measured.iter() {
+        assert!(why.contains(&metrics), "{figure}: {why}");
+        assert!(text.contains(&format!("{figure}: {why}")), "{text}");
+    }
+    assert_eq!(server_side.rss_peak_bytes, None, "{text}");
 }

@@ -3,24 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::util::bench::load as load_args;
 use crate::util::{Events, TestServer, Via};
-use clap::Parser as _;
-use sselab::bench::{BenchArgs, Report};
-use sselab::{Cli, Command};
-
-fn bench_args(args: &[&str]) -> BenchArgs {
-    let argv = ["sselab", "bench"].iter().chain(args.iter());
-    match Cli::try_parse_from(argv)
-        .expect("bench flags parse")
-        .into_command()
-    {
-        Command::Bench(args) => args,
-        other => panic!("expected bench, got {other:?}"),
-    }
-}
+use sselab::bench::Report;
 
 async fn bench(args: &[&str]) -> Report {
-    sselab::bench::run(bench_args(args))
+    sselab::bench::load::run(load_args(args))
         .await
         .expect("bench runs")
 }
@@ -85,6 +73,7 @@ async fn fan_out_over_http2_and_http1_loses_nothing_and_counts_add_up() {
         "RSS read from /metrics: {}",
         h2.text()
     );
+    assert!(h2.server_not_measured.is_empty(), "{}", h2.text());
 
     let h1 = bench(&[
         "--url",
@@ -130,7 +119,7 @@ async fn fan_out_over_http3_adds_up_like_http2() {
     assert_eq!((h3.proto.as_str(), h3.connections), ("h3", 2));
     assert_eq!(h3.first_event.samples, 200, "{}", h3.text());
 
-    let plain = sselab::bench::run(bench_args(&["--url", &http, "--proto", "h3"])).await;
+    let plain = sselab::bench::load::run(load_args(&["--url", &http, "--proto", "h3"])).await;
     let message = format!("{:#}", plain.expect_err("h3 needs https"));
     assert!(message.contains("use an https:// URL"), "{message}");
     let (_other_dir, other_cert) = other_cert();
@@ -222,9 +211,13 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
         Some(&3)
     );
     let refused = {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        // Bound but never listening: connecting is refused, and the port stays this test's
+        // while the bench runs (a port freed and reused could be taken by another test).
+        let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+        closed
+            .bind("127.0.0.1:0".parse().expect("address"))
+            .expect("bind");
         let port = closed.local_addr().expect("addr").port();
-        drop(closed);
         bench(&[
             "--url",
             &format!("http://127.0.0.1:{port}/"),
@@ -268,7 +261,7 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
         "every run is bounded"
     );
 
-    let remote = sselab::bench::run(bench_args(&[
+    let remote = sselab::bench::load::run(load_args(&[
         "--url",
         "http://192.0.2.1/sse",
         "--duration",
@@ -277,7 +270,7 @@ async fn bad_targets_are_counted_not_fatal_and_the_run_still_ends() {
     .await;
     let message = format!("{:#}", remote.expect_err("refused without --allow-remote"));
     assert!(message.contains("loopback"), "{message}");
-    let no_trust = sselab::bench::run(bench_args(&[
+    let no_trust = sselab::bench::load::run(load_args(&[
         "--url",
         "https://127.0.0.1:1/",
         "--duration",
@@ -400,4 +393,43 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
         http::StatusCode::NOT_FOUND,
         "the --metrics listener serves only /metrics"
     );
+}
+
+/// A figure the server's metrics could not give is reported as not measured, naming the
+/// reading and why, not left out: here the endpoint answers the first reading only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_metrics_reading_is_reported_as_not_measured_with_why() {
+    let server = TestServer::start(&[]).await;
+    let page = "process_resident_memory_bytes 4096\nprocess_cpu_seconds_total 1\n";
+    let metrics = crate::util::bench::metrics_that_answer_once(page).await;
+    let url = format!("http://{}/sse/hello?timeout=0", server.http);
+    let report = bench(&[
+        "--url",
+        &url,
+        "--streams",
+        "2",
+        "--duration",
+        "0.5",
+        "--server-metrics",
+        &metrics,
+    ])
+    .await;
+    let text = report.text();
+    assert_eq!(report.established, 2, "{text}");
+    assert_eq!(report.server_rss_before_bytes, Some(4096), "{text}");
+    assert_eq!(report.server_rss_after_bytes, None, "{text}");
+    assert_eq!(report.server_cpu_seconds, None, "{text}");
+    let missing: Vec<(&str, &str)> = report.server_not_measured.iter().collect();
+    assert_eq!(missing.len(), 2, "{text}");
+    for ((figure, why), moment) in missing
+        .iter()
+        .zip(["after the run", "with the streams open"])
+    {
+        assert!(
+            why.contains(moment) && why.contains(&metrics),
+            "{figure}: {why}"
+        );
+        let shown = format!("{figure:<22} not measured: {why}");
+        assert!(text.contains(&shown), "{shown}\n{text}");
+    }
 }

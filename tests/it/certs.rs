@@ -5,6 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use sselab::server::certs::{self, CertRequest};
 
+use crate::util::bin;
+
 fn request(dir: &std::path::Path) -> CertRequest<'_> {
     CertRequest {
         dir,
@@ -104,4 +106,34 @@ fn a_bad_san_is_refused() {
     })
     .expect_err("bad --san");
     assert!(format!("{error:#}").contains("--san"), "{error:#}");
+}
+
+/// `sselab shot` and `tabs` trust the certificate in --cert-dir: a broken one stops them with
+/// the file's name, before any browser starts, instead of a page that later fails to load.
+#[test]
+fn a_browser_command_names_a_corrupt_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    certs::load_or_generate(&request(dir.path())).expect("a certificate");
+    let cert_path = dir.path().join("cert.pem");
+    std::fs::write(&cert_path, "not a certificate").expect("corrupt it");
+    let cert_dir = dir.path().to_str().expect("utf-8 path");
+    let out = dir.path().join("shot.png");
+
+    let output = bin::run(&mut bin::sselab(&[
+        "shot",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--cert-dir",
+        cert_dir,
+    ]));
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&cert_path.display().to_string()),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no screenshot was taken");
 }

@@ -1,48 +1,20 @@
 //! The `sselab` binary as a person runs it: start banner, signals, and errors that name
-//! the flag, file or address at fault.
+//! the flag, file or address at fault. Every run is bounded (tests/util/bin.rs) and on free
+//! ports: a regression fails its test instead of hanging the suite or taking port 8080.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
 
-use crate::util::bin::sselab;
-
-/// Start a server on port 0 and read its banner (one line per listener, then the cert).
-fn start(cert_dir: &std::path::Path, extra: &[&str]) -> (Child, Vec<String>) {
-    let dir = cert_dir.display().to_string();
-    let mut args = crate::util::ALL_ON_PORT_0.to_vec();
-    args.extend(["--cert-dir", &dir]);
-    args.extend(extra);
-    let mut child = sselab(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sselab starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let lines: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .take(5)
-        .map(|line| line.expect("banner line"))
-        .collect();
-    (child, lines)
-}
-
-fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<std::process::ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < deadline {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    None
-}
+use crate::util::bin::{Running, run, sselab};
+use crate::util::{ALL_ON_PORT_0, LONG_GRACE, PATIENCE, PROMPT_SHUTDOWN};
 
 #[test]
-fn banner_names_each_listener_and_sigterm_exits_zero_within_grace() {
+fn banner_names_each_listener_and_sigterm_ends_open_streams_and_exits_zero_at_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (mut child, lines) = start(dir.path(), &["--grace", "2"]);
+    let cert_dir = dir.path().join("certs").display().to_string();
+    let mut command = sselab(&ALL_ON_PORT_0);
+    command.args(["--cert-dir", &cert_dir]).args(LONG_GRACE);
+    let server = Running::start(&mut command, dir.path());
+    let lines = &server.banner;
     assert!(
         lines[0].starts_with("listening http ") && lines[0].contains("http://127.0.0.1:"),
         "{lines:?}"
@@ -62,35 +34,36 @@ fn banner_names_each_listener_and_sigterm_exits_zero_within_grace() {
     );
 
     // Hold a stream open over plain HTTP/1.1, then ask the process to stop.
-    let port = lines[0]
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next());
-    let addr = format!("127.0.0.1:{}", port.expect("port in banner"));
-    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
-    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr("http")).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     stream
         .write_all(b"GET /sse/hello?timeout=0 HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("request");
     let mut first = [0u8; 64];
     let _ = stream.read(&mut first).expect("response starts");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = wait_with_deadline(&mut child, Duration::from_secs(10)).expect("exits");
-    assert_eq!(exit.code(), Some(0));
+    let exit = server.terminate();
+    assert_eq!(exit.status.code(), Some(0), "{}", exit.stderr);
+    assert!(
+        exit.took < PROMPT_SHUTDOWN,
+        "exited {:?} after SIGTERM: the open stream held it up (--grace {} s)",
+        exit.took,
+        LONG_GRACE[1]
+    );
 }
 
 #[test]
 fn a_port_in_use_is_an_error_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let output = sselab(&["--http", &addr, "--https", "off", "--https-h1", "off"])
-        .output()
-        .expect("runs");
+    let output = run(&mut sselab(&[
+        "--http",
+        &addr,
+        "--https",
+        "off",
+        "--https-h1",
+        "off",
+    ]));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -105,7 +78,7 @@ fn a_corrupt_certificate_stops_the_start_with_the_file_name() {
     std::fs::write(dir.path().join("cert.pem"), "garbage").expect("write");
     std::fs::write(dir.path().join("key.pem"), "garbage").expect("write");
     let cert_dir = dir.path().display().to_string();
-    let output = sselab(&[
+    let output = run(&mut sselab(&[
         "--http",
         "off",
         "--https",
@@ -114,9 +87,7 @@ fn a_corrupt_certificate_stops_the_start_with_the_file_name() {
         "off",
         "--cert-dir",
         &cert_dir,
-    ])
-    .output()
-    .expect("runs");
+    ]));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -192,7 +163,7 @@ fn bad_flags_name_the_flag() {
             "--probe",
         ),
     ] {
-        let output = sselab(&args).output().expect("runs");
+        let output = run(&mut sselab(&args));
         assert!(!output.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(flag), "{args:?}: {stderr}");
@@ -203,9 +174,13 @@ fn bad_flags_name_the_flag() {
 fn cert_command_prints_fingerprint_spki_and_how_to_trust_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cert_dir = dir.path().display().to_string();
-    let output = sselab(&["cert", "--cert-dir", &cert_dir, "--san", "lab.test"])
-        .output()
-        .expect("runs");
+    let output = run(&mut sselab(&[
+        "cert",
+        "--cert-dir",
+        &cert_dir,
+        "--san",
+        "lab.test",
+    ]));
     assert!(
         output.status.success(),
         "{}",
@@ -229,10 +204,7 @@ fn cert_command_prints_fingerprint_spki_and_how_to_trust_it() {
 fn flags_can_come_from_sselab_environment_variables() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let output = sselab(&["--https", "off", "--https-h1", "off"])
-        .env("SSELAB_HTTP", &addr)
-        .output()
-        .expect("runs");
+    let output = run(sselab(&["--https", "off", "--https-h1", "off"]).env("SSELAB_HTTP", &addr));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success() && stderr.contains(&addr),
@@ -242,10 +214,7 @@ fn flags_can_come_from_sselab_environment_variables() {
 
 #[test]
 fn a_bad_retry_jitter_from_the_environment_names_the_flag_and_the_range() {
-    let output = sselab(&[])
-        .env("SSELAB_RETRY_JITTER", "2")
-        .output()
-        .expect("runs");
+    let output = run(sselab(&[]).env("SSELAB_RETRY_JITTER", "2"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(

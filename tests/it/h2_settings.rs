@@ -1,18 +1,19 @@
 //! HTTP/2 seen at the frame level with the `h2` crate: the SETTINGS the server advertises,
 //! and many concurrent SSE streams multiplexed on one connection.
 
-use std::time::Duration;
+use std::task::Poll;
 
 use crate::util::{PATIENCE, TestServer};
 use bytes::Bytes;
+use h2::PingPong;
 use h2::client::{Connection, SendRequest};
 use http::{Request, StatusCode};
 
 type Io = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// An h2 connection over TLS (ALPN h2) whose SETTINGS have been received; returns the
-/// server's SETTINGS_MAX_CONCURRENT_STREAMS and the request handle.
-async fn connect(server: &TestServer) -> (usize, SendRequest<Bytes>) {
+/// server's SETTINGS_MAX_CONCURRENT_STREAMS, the request handle and the connection's PING.
+async fn connect(server: &TestServer) -> (usize, SendRequest<Bytes>, PingPong) {
     let io = crate::util::tls(server.https, &server.cert_pem, &[b"h2"]).await;
     // Many streams' small SSE frames can arrive before their readers are scheduled on a busy
     // machine; h2's default budget for buffered small DATA frames would then make the client
@@ -32,8 +33,11 @@ async fn connect(server: &TestServer) -> (usize, SendRequest<Bytes>) {
     };
     assert_eq!(response.status(), StatusCode::OK);
     let advertised = connection.max_concurrent_send_streams();
+    let ping = connection
+        .ping_pong()
+        .expect("the first to ask for the PING handle");
     tokio::spawn(connection);
-    (advertised, send)
+    (advertised, send, ping)
 }
 
 fn get(server: &TestServer, path: &str) -> Request<()> {
@@ -59,14 +63,14 @@ async fn open_stream(server: &TestServer, send: &mut SendRequest<Bytes>) -> h2::
 #[tokio::test(flavor = "multi_thread")]
 async fn default_settings_advertise_100_concurrent_streams() {
     let server = TestServer::start(&[]).await;
-    let (advertised, _send) = connect(&server).await;
+    let (advertised, _send, _) = connect(&server).await;
     assert_eq!(advertised, 100);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_connection_holds_150_streams_when_the_flag_allows() {
     let server = TestServer::start(&["--h2-max-streams", "200", "--tick-ms", "300"]).await;
-    let (advertised, send) = connect(&server).await;
+    let (advertised, send, _) = connect(&server).await;
     assert_eq!(advertised, 200);
 
     // Each stream is read as it arrives, as a browser would: an HTTP/2 client that leaves
@@ -129,33 +133,39 @@ async fn one_connection_holds_150_streams_when_the_flag_allows() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stream_over_the_limit_waits_until_one_closes() {
     let server = TestServer::start(&["--h2-max-streams", "5", "--tick-ms", "200"]).await;
-    let (advertised, mut send) = connect(&server).await;
+    let (advertised, mut send, mut ping) = connect(&server).await;
     assert_eq!(advertised, 5);
     let mut held = Vec::new();
     for _ in 0..5 {
         held.push(open_stream(&server, &mut send).await);
     }
 
-    let sixth_send = send.clone();
-    let sixth_request = get(&server, "/sse/hello?timeout=0");
-    let sixth = tokio::spawn(async move {
-        let mut ready = sixth_send.ready().await.expect("ready");
-        let (response, _) = ready.send_request(sixth_request, true).expect("send");
-        response.await.expect("response").status()
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The client queues the sixth; as SETTINGS_MAX_CONCURRENT_STREAMS says, it must not send
+    // its HEADERS while five are open. After a PING round trip the connection has sent all it
+    // could (the PING went out with anything queued before it), and the sixth is still
+    // pending-open: `poll_ready` waits on exactly that.
+    let mut sixth_send = send.clone().ready().await.expect("ready");
+    let (sixth, _) = sixth_send
+        .send_request(get(&server, "/sse/hello?timeout=0"), true)
+        .expect("queued");
+    tokio::time::timeout(PATIENCE, ping.ping(h2::Ping::opaque()))
+        .await
+        .expect("a PONG in time")
+        .expect("PONG");
+    let held_back = std::future::poll_fn(|cx| Poll::Ready(sixth_send.poll_ready(cx))).await;
     assert!(
-        !sixth.is_finished(),
-        "a 6th stream must wait for a free slot"
+        held_back.is_pending(),
+        "the 6th stream was sent with five open"
     );
-    assert_eq!(server.state.streams.open_streams().http2, 5);
+    let streams = server.state.streams.stats();
+    assert_eq!((streams.open_total, streams.opened_total), (5, 5));
 
     drop(held.pop()); // resets one stream
-    let status = tokio::time::timeout(PATIENCE, sixth)
+    let response = tokio::time::timeout(PATIENCE, sixth)
         .await
         .expect("the 6th stream opens once a slot is free")
-        .expect("task");
-    assert_eq!(status, StatusCode::OK);
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 /// A refusal answered before the request body (a publish without a token) waits a bounded
@@ -165,7 +175,7 @@ async fn the_stream_over_the_limit_waits_until_one_closes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_before_the_upload_is_not_a_cancelled_stream() {
     let server = TestServer::start(&["--jwt-secret", crate::util::auth::SECRET]).await;
-    let (_, send) = connect(&server).await;
+    let (_, send, _) = connect(&server).await;
     let mut send = send.ready().await.expect("ready");
     let request = Request::post(format!(
         "https://localhost:{}/api/topics/news/events",

@@ -3,8 +3,8 @@
 //! going away is visible (503, degraded) and never loses or repeats an event, and the bench
 //! splits its streams over two nodes.
 
-use crate::util::redis_server::{RedisServer, node, publish, quiet, until_health};
-use crate::util::{TestServer, Via, assert_one_line, ids};
+use crate::util::redis_server::{RedisServer, marker_comes_next, node, publish, until_health};
+use crate::util::{TestServer, Via, assert_one_line, bench, ids};
 use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,8 +40,13 @@ async fn publish_on_b_reaches_a_and_b_with_the_same_ids_over_http1_and_http2() {
         let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
         let sent: Vec<String> = (1..=20).map(|n| format!("p{n}")).collect();
         assert_eq!(data, sent);
-        quiet(events).await;
     }
+    marker_comes_next(
+        streams.iter_mut().map(|(_, events)| events),
+        &on_b,
+        "prices",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,10 +129,11 @@ async fn a_reconnect_to_another_node_gets_exactly_what_it_missed_then_live() {
     let live = events.next().await.expect("the live event");
     assert_eq!(live.id, (base + 56).to_string());
     assert_eq!(live.data, "live");
-    quiet(&mut events).await;
+    marker_comes_next([&mut events], &on_a, "feed").await;
 
-    // Far beyond the ring: an explicit reset, then what the ring still holds.
-    for n in 57..=400 {
+    // Far beyond the ring: an explicit reset, then what the ring still holds. (The marker
+    // was event 57.)
+    for n in 58..=400 {
         publish(&on_b, "feed", &format!("e{n}")).await;
     }
     drop(events);
@@ -174,9 +180,9 @@ async fn redis_down_refuses_publishes_keeps_streams_and_a_restart_without_data_r
         "redis is unavailable",
     )
     .await;
-    quiet(&mut events).await;
 
-    // Back, but empty (no persistence): the ids start over, and the subscriber is told.
+    // Back, but empty (no persistence): the ids start over, and the subscriber is told. The
+    // reset is the next event it gets: the refused publish never reached it.
     redis.start_again().await;
     until_health(&a, "ok").await;
     until_health(&b, "ok").await;
@@ -319,7 +325,7 @@ async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
     let got = events.take(30).await;
     assert_eq!(ids(&got), (base + 11..=base + 40).collect::<Vec<_>>());
     assert!(got.iter().all(|e| e.event != "reset"));
-    quiet(&mut events).await;
+    marker_comes_next([&mut events], &on_b, "ticks").await;
     let got = quiet_events
         .next()
         .await
@@ -328,7 +334,7 @@ async fn a_lost_pubsub_connection_catches_up_from_the_stream_exactly_once() {
         (got.id, got.data.as_str()),
         ((quiet_last + 1).to_string(), "201")
     );
-    quiet(&mut quiet_events).await;
+    marker_comes_next([&mut quiet_events], &on_b, "quiet").await;
     let status = a.state.hub.redis_status().expect("on redis");
     assert!(status.reconnects >= 1, "A's link came back: {status:?}");
 }
@@ -343,9 +349,7 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
         format!("http://127.0.0.1:{}", a.http.port()),
         format!("http://127.0.0.1:{}", b.http.port()),
     );
-    let argv = [
-        "sselab",
-        "bench",
+    let args = bench::load(&[
         "--url",
         &format!("{on_a}/sse/topics/bench"),
         "--also-url",
@@ -362,14 +366,8 @@ async fn bench_with_streams_split_over_two_nodes_loses_and_repeats_nothing() {
         "20",
         "--publish-url",
         &format!("{on_a}/api/topics/bench/events"),
-    ];
-    let sselab::Command::Bench(args) = <sselab::Cli as clap::Parser>::try_parse_from(argv)
-        .expect("bench flags parse")
-        .into_command()
-    else {
-        panic!("a bench command");
-    };
-    let report = sselab::bench::run(args).await.expect("bench runs");
+    ]);
+    let report = sselab::bench::load::run(args).await.expect("bench runs");
     let publish = report.publish.as_ref().expect("fan-out mode");
     assert_eq!(report.established, 100, "{}", report.text());
     assert!(

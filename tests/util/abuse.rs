@@ -217,16 +217,3 @@ pub async fn tls_h1(
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
     super::tls(addr, cert_pem, &[b"http/1.1"]).await
 }
-
-/// `sselab bench` flags, parsed as the command line would.
-pub fn bench_args(args: &[&str]) -> sselab::bench::BenchArgs {
-    use clap::Parser as _;
-    let argv = ["sselab", "bench"].iter().chain(args.iter());
-    match sselab::Cli::try_parse_from(argv)
-        .expect("bench flags parse")
-        .into_command()
-    {
-        sselab::Command::Bench(args) => args,
-        other => panic!("expected bench, got {other:?}"),
-    }
-}

@@ -5,6 +5,7 @@
 
 pub mod abuse;
 pub mod auth;
+pub mod bench;
 pub mod bin;
 pub mod browser;
 pub mod lab;
@@ -35,6 +36,14 @@ use tokio::task::JoinHandle;
 /// How long any single wait in a test may take before it fails. Generous on purpose: a busy
 /// 2-core machine must not make the suite flaky.
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// `--grace` for the shutdown tests: far beyond anything they wait for, so a server that held
+/// its streams until the grace ran out fails them instead of passing.
+pub const LONG_GRACE: [&str; 2] = ["--grace", "60"];
+
+/// How soon after the stop a shutdown with streams open must be done: well inside
+/// [`LONG_GRACE`], and generous for a busy 2-core machine.
+pub const PROMPT_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// A real sselab on three port-0 listeners with its own certificate directory.
 pub struct TestServer {
@@ -166,6 +175,17 @@ impl TestServer {
         started.elapsed()
     }
 
+    /// [`stop`](Self::stop) a server started with [`LONG_GRACE`]: fails unless its open
+    /// streams ended at once, within [`PROMPT_SHUTDOWN`] rather than at the grace cut.
+    pub async fn stop_promptly(&mut self) {
+        let took = self.stop().await;
+        assert!(
+            took < PROMPT_SHUTDOWN,
+            "shutdown took {took:?}: the open streams held it up (--grace {} s)",
+            LONG_GRACE[1]
+        );
+    }
+
     /// A client of the given kind, connected to the matching listener.
     pub async fn client(&self, via: Via) -> Client {
         match via {
@@ -283,6 +303,11 @@ impl Client {
     /// Close the connection now (HTTP/3: CONNECTION_CLOSE), as a client that goes away.
     pub fn close(&self) {
         self.conn.close();
+    }
+
+    /// The QUIC connection under an HTTP/3 client; `None` over TCP.
+    pub fn quic(&self) -> Option<&quinn::Connection> {
+        self.conn.quic()
     }
 
     /// The connection is gone (closed by either side): nothing more can be sent on it.
@@ -418,19 +443,25 @@ impl Events {
             if self.ended {
                 return Ok(None);
             }
-            let frame = tokio::time::timeout_at(deadline, self.body.frame())
-                .await
-                .map_err(|_| ())?;
-            match frame {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        self.ready.extend(self.parser.feed(&data));
-                    }
-                }
-                // A reset or a closed connection ends the stream as far as a client cares.
-                Some(Err(_)) | None => self.ended = true,
-            }
+            self.read_frame(deadline).await?;
         }
+    }
+
+    /// Read the body's next frame into the parser; `Err(())` if none came by `deadline`.
+    async fn read_frame(&mut self, deadline: tokio::time::Instant) -> Result<(), ()> {
+        let frame = tokio::time::timeout_at(deadline, self.body.frame())
+            .await
+            .map_err(|_| ())?;
+        match frame {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    self.ready.extend(self.parser.feed(&data));
+                }
+            }
+            // A reset or a closed connection ends the stream as far as a client cares.
+            Some(Err(_)) | None => self.ended = true,
+        }
+        Ok(())
     }
 
     /// Read the first event every stream starts with, `connected`, and give its JSON (one
@@ -458,6 +489,23 @@ impl Events {
 
     pub fn comments(&self) -> u64 {
         self.parser.comments()
+    }
+
+    /// Read until `n` comments (keep-alives) have come in all, with no event and no end
+    /// meanwhile; panics after [`PATIENCE`].
+    pub async fn only_comments_until(&mut self, n: u64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while self.comments() < n {
+            assert!(self.ready.is_empty(), "an event: {:?}", self.ready);
+            assert!(
+                !self.ended,
+                "the stream ended after {} comments",
+                self.comments()
+            );
+            let read = self.read_frame(deadline).await;
+            assert!(read.is_ok(), "{} of {n} comments in time", self.comments());
+        }
+        assert!(self.ready.is_empty(), "an event: {:?}", self.ready);
     }
 }
 

@@ -217,10 +217,22 @@ pub async fn publish(client: &Client, topic: &str, data: &str) -> u64 {
     answer["id"].as_u64().expect("the id Redis gave")
 }
 
-/// Nothing more arrives (and the stream stays open) for a while.
-pub async fn quiet(events: &mut Events) {
-    let next = events
-        .next_within(std::time::Duration::from_millis(500))
-        .await;
-    assert!(next.is_err(), "nothing more, stream open: {next:?}");
+/// Nothing else is on its way to these streams: a marker published on `topic` now is the very
+/// next event each gets, and each is still open to get it. Events reach a stream in order, so
+/// a repeat or a stray event sent before the marker would come first.
+pub async fn marker_comes_next<'a>(
+    streams: impl IntoIterator<Item = &'a mut Events>,
+    poster: &Client,
+    topic: &str,
+) {
+    let id = publish(poster, topic, "marker").await;
+    for events in streams {
+        let next = events.next().await.expect("the marker, the stream open");
+        assert_eq!(
+            (next.id, next.data.as_str()),
+            (id.to_string(), "marker"),
+            "the marker first: {:?}",
+            next.event
+        );
+    }
 }

@@ -123,7 +123,7 @@ pub fn router<T: Clone + Send + Sync + 'static>(hub: Arc<Hub<T>>) -> Router {
         .with_state(hub)
 }
 
-/// What `sselab bench --server-metrics` and scripts/bench_profile.sh read (Linux; 4 KiB pages
+/// What `sselab bench`'s `--server-metrics` and scripts/bench_profile.sh read (Linux; 4 KiB pages
 /// and 100 clock ticks a second assumed).
 async fn metrics<T>(State(hub): State<Arc<Hub<T>>>) -> String {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

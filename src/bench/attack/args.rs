@@ -1,4 +1,4 @@
-//! `sselab bench --attack`'s flags, and the checks that turn them into a plan. An attack only
+//! `sselab bench attack`'s flags, and the checks that turn them into a plan. An attack only
 //! ever runs against this machine: a non-loopback target is refused whatever else is given.
 
 use std::time::Duration;
@@ -7,10 +7,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use http::Uri;
 
-use super::super::args::BenchArgs;
+use crate::bench::args::{SharedArgs, on_loopback, secs_up_to};
 use crate::client::{Proto, Target};
 
-/// The attacks `--attack` can run.
+/// The attacks `sselab bench attack` can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttackKind {
@@ -49,29 +49,38 @@ impl AttackKind {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Attack mode (loopback only)")]
 pub struct AttackArgs {
-    /// Attack the server behind --url while a control client opens a fresh connection to
-    /// --url and times its first event, alone for --before seconds, then during the attack
-    /// for --duration seconds.
-    #[arg(id = "attack", long = "attack", value_name = "KIND", value_enum,
-          conflicts_with_all = ["reconnect", "publish_url"])]
-    pub kind: Option<AttackKind>,
+    /// The attack. A control client opens a fresh connection to --url and times its first
+    /// event, alone for --before seconds, then during the attack for --duration seconds.
+    #[arg(value_name = "KIND", value_enum)]
+    pub kind: AttackKind,
+
+    #[command(flatten)]
+    pub shared: SharedArgs,
 
     /// Attacking connections at once (rapid-reset and continuation: 4, slowloris: 1000).
-    #[arg(long, value_name = "N", requires = "attack",
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub attack_connections: Option<u64>,
 
     /// The attack stops by itself after this many resets (rapid-reset) or connections opened
     /// (slowloris, continuation), if --duration has not ended it first.
-    #[arg(long, value_name = "N", default_value_t = 100_000_000, requires = "attack",
+    #[arg(long, value_name = "N", default_value_t = 100_000_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub attack_limit: u64,
 
     /// Seconds the control client runs alone first, for the numbers to compare against.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, requires = "attack")]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub before: f64,
+
+    /// Seconds of attack, the control client timing alongside.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub duration: f64,
+
+    /// The server's Prometheus endpoint, to read its CPU and RSS before, during and after
+    /// the attack.
+    #[arg(long, value_name = "URL")]
+    pub server_metrics: Option<String>,
 }
 
 /// The attack flags checked and resolved.
@@ -87,69 +96,57 @@ pub(super) struct AttackPlan {
     pub connect_timeout: Duration,
 }
 
-impl BenchArgs {
-    /// Check the flags of an attack run. The target must be on loopback: `--allow-remote`
-    /// does not apply to attacks.
-    pub(super) fn attack_plan(&self) -> anyhow::Result<AttackPlan> {
-        let kind = self
-            .attack
-            .kind
-            .context("no --attack was given: use bench::run for a load test")?;
-        let url: Uri = self
-            .url
-            .replace("{n}", "0")
-            .parse()
-            .with_context(|| format!("--url {} is not a URL", self.url))?;
-        let https = url.scheme_str() == Some("https");
-        let proto = self.proto.unwrap_or(match (kind.is_http2(), https) {
-            (true, true) => Proto::H2,
-            (true, false) => Proto::H2c,
-            (false, _) => Proto::H1,
-        });
-        match (kind.is_http2(), proto) {
+/// Longest phase of an attack run.
+const MAX_PHASE_SECS: f64 = 3600.0;
+
+impl AttackArgs {
+    /// Check the flags of an attack run. The target must be on loopback: an attack has no
+    /// `--allow-remote`.
+    pub(super) fn plan(&self) -> anyhow::Result<AttackPlan> {
+        let (kind, shared) = (self.kind, &self.shared);
+        let target = shared.target("--url", &shared.url, |https| {
+            match (kind.is_http2(), https) {
+                (true, true) => Proto::H2,
+                (true, false) => Proto::H2c,
+                (false, _) => Proto::H1,
+            }
+        })?;
+        match (kind.is_http2(), target.proto) {
             (_, Proto::H3) => bail!(
-                "--attack {} has no HTTP/3 form here: use --proto h1, h2 or h2c",
+                "the {} attack has no HTTP/3 form here: use --proto h1, h2 or h2c",
                 kind.name()
             ),
             (true, Proto::H1) => bail!(
-                "--attack {} is an HTTP/2 attack: use --proto h2 (https) or h2c",
+                "{} is an HTTP/2 attack: use --proto h2 (https) or h2c",
                 kind.name()
             ),
             (false, Proto::H2 | Proto::H2c) => {
-                bail!("--attack slowloris trickles HTTP/1.1 headers: use --proto h1")
+                bail!("slowloris trickles HTTP/1.1 headers: use --proto h1")
             }
             _ => {}
         }
-        let target = Target::new(&url, proto, self.cacert.as_deref(), self.insecure)?;
-        if !target.addr.ip().is_loopback() {
-            bail!(
-                "--attack only runs against this machine: {} resolves to {}, outside loopback \
-                 (--allow-remote does not apply to attacks)",
-                self.url,
-                target.addr.ip()
-            );
-        }
-        let secs = |value: f64, flag: &str| {
-            if value.is_finite() && (0.0..=3600.0).contains(&value) {
-                Ok(Duration::from_secs_f64(value))
-            } else {
-                bail!(
-                    "{flag} must be a number of seconds from 0 to 3600 in attack mode, got {value}"
-                )
-            }
-        };
+        on_loopback(
+            &shared.url,
+            &target,
+            "an attack only runs against this machine",
+        )?;
+        let url: Uri = shared
+            .url
+            .replace("{n}", "0")
+            .parse()
+            .with_context(|| format!("--url {} is not a URL", shared.url))?;
+        let secs = |value, flag| secs_up_to(value, MAX_PHASE_SECS, flag);
         Ok(AttackPlan {
             kind,
             url,
             target,
             connections: self
-                .attack
                 .attack_connections
                 .unwrap_or(kind.default_connections()),
-            limit: self.attack.attack_limit,
-            before: secs(self.attack.before, "--before")?,
+            limit: self.attack_limit,
+            before: secs(self.before, "--before")?,
             duration: secs(self.duration, "--duration")?,
-            connect_timeout: secs(self.connect_timeout, "--connect-timeout")?,
+            connect_timeout: secs(shared.connect_timeout, "--connect-timeout")?,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! `--attack continuation`: HTTP/2 header blocks that never end (the 2024 "CONTINUATION
+//! `sselab bench attack continuation`: HTTP/2 header blocks that never end (the 2024 "CONTINUATION
 //! flood"): a HEADERS frame without END_HEADERS, then CONTINUATION frames full of fresh header
 //! fields, as fast as the writes go, until the server ends the connection; then the next one.
 //! What the server must not do is keep the block: its RSS is the number to watch.

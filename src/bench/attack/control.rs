@@ -8,21 +8,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::super::report::Percentiles;
-use super::super::send;
 use super::args::AttackPlan;
+use crate::bench::percentiles::{Percentiles, histogram};
+use crate::bench::request::send;
 use crate::sse::parser::Parser;
 
 /// The pause between two samples: about twenty a second, a browser reloading very often.
 const CONTROL_PAUSE: Duration = Duration::from_millis(50);
-
-/// Histograms hold 1 µs to one hour.
-const MAX_MICROS: u64 = 3_600_000_000;
 
 /// What the control client saw over one phase.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -35,7 +31,7 @@ pub struct ControlReport {
 
 /// Sample for `how_long`, one request at a time.
 pub(super) async fn sample(plan: &AttackPlan, how_long: Duration) -> ControlReport {
-    let mut times = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3).ok();
+    let mut times = histogram();
     let mut failures: BTreeMap<String, u64> = BTreeMap::new();
     let until = Instant::now() + how_long;
     while Instant::now() < until {
@@ -43,9 +39,7 @@ pub(super) async fn sample(plan: &AttackPlan, how_long: Duration) -> ControlRepo
         match tokio::time::timeout(plan.connect_timeout, first_event(plan)).await {
             Ok(Ok(())) => {
                 let micros = began.elapsed().as_micros() as u64;
-                if let Some(times) = times.as_mut() {
-                    times.saturating_record(micros.max(1));
-                }
+                times.saturating_record(micros.max(1));
             }
             Ok(Err(reason)) => *failures.entry(reason).or_default() += 1,
             Err(_) => *failures.entry("timed out".into()).or_default() += 1,
@@ -53,10 +47,7 @@ pub(super) async fn sample(plan: &AttackPlan, how_long: Duration) -> ControlRepo
         tokio::time::sleep(CONTROL_PAUSE).await;
     }
     ControlReport {
-        first_event: times
-            .as_ref()
-            .map(Percentiles::from_micros)
-            .unwrap_or_default(),
+        first_event: Percentiles::from_micros(&times),
         failed: failures.values().sum(),
         failures,
     }

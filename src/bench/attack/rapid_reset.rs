@@ -1,7 +1,7 @@
-//! `--attack rapid-reset` (CVE-2023-44487): HTTP/2 connections that open streams of `--url`
-//! and reset them at once, [`RESETS_PER_WRITE`] per write, as fast as the writes go. When the
-//! server ends a connection (GOAWAY), the next one opens. Each connection's GOAWAY says how
-//! many streams the server had taken before it said stop (its last stream id).
+//! `sselab bench attack rapid-reset` (CVE-2023-44487): HTTP/2 connections that open streams
+//! of `--url` and reset them at once, [`RESETS_PER_WRITE`] per write, as fast as the writes go.
+//! When the server ends a connection (GOAWAY), the next one opens. Each connection's GOAWAY
+//! says how many streams the server had taken before it said stop (its last stream id).
 
 use std::sync::Arc;
 use std::sync::Mutex;

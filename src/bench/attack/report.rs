@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::super::report::Percentiles;
 use super::args::AttackKind;
 use super::continuation::ContinuationReport;
 use super::control::ControlReport;
 use super::h2conn::Endings;
 use super::rapid_reset::RapidResetReport;
 use super::slowloris::SlowlorisReport;
+use crate::bench::percentiles::Percentiles;
+use crate::bench::scrape::NotMeasured;
 
 /// The server's side, from `--server-metrics`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -28,6 +29,9 @@ pub struct ServerUnderAttack {
     /// Connections that closed before a whole request arrived, from the attack's start until
     /// after it stopped (the server's count of slowloris cuts).
     pub closed_without_request: Option<u64>,
+    /// The figures above that `--server-metrics` did not give: figure → why.
+    #[serde(skip_serializing_if = "NotMeasured::is_empty")]
+    pub not_measured: NotMeasured,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,6 +145,9 @@ impl AttackReport {
                     "server closed",
                     format!("{cut} connections before a whole request"),
                 );
+            }
+            for (figure, why) in server.not_measured.iter() {
+                line("  not measured", format!("{figure}: {why}"));
             }
         }
         out

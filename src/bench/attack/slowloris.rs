@@ -1,6 +1,6 @@
-//! `--attack slowloris`: `--attack-connections` HTTP/1.1 connections held open at once, each
-//! trickling its request headers a byte a second and never ending them; against https, every
-//! other one never even starts its TLS handshake. A connection the server cuts is replaced,
+//! `sselab bench attack slowloris`: `--attack-connections` HTTP/1.1 connections held open at
+//! once, each trickling its request headers a byte a second and never ending them; against
+//! https, every other one never even starts its TLS handshake. A connection the server cuts is replaced,
 //! so the pressure stays on until the attack stops.
 
 use std::collections::BTreeMap;
@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::super::report::Percentiles;
 use super::args::AttackPlan;
+use crate::bench::percentiles::{Percentiles, histogram};
 use crate::client::{connect_tcp, connect_tls};
 use crate::sync::lock;
 
@@ -67,9 +67,7 @@ pub(super) async fn run(plan: Arc<AttackPlan>, stop: CancellationToken) -> Slowl
         peak_open: AtomicU64::new(0),
         refused: AtomicU64::new(0),
         held_at_end: AtomicU64::new(0),
-        lifetimes: Mutex::new(
-            Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid fixed bounds"),
-        ),
+        lifetimes: Mutex::new(histogram()),
         connect_failures: Mutex::default(),
     });
     let mut workers = JoinSet::new();

@@ -16,10 +16,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{BenchArgs, Plan};
-use super::send;
+use super::args::LoadArgs;
 use super::stamp::{stamped, unix_nanos};
 use super::tally::Tally;
+use crate::bench::args::Plan;
+use crate::bench::request::send;
 use crate::client::{Conn, Proto, Target};
 use crate::sse::parser::Parser;
 
@@ -39,15 +40,16 @@ impl Streams {
     /// Start `--streams` streams spread over `--ramp`. HTTP/2, HTTP/3: C shared connections, opened
     /// first; a failed one fails each of its streams with its reason. HTTP/1.1: one connection
     /// per stream, inside its task.
-    pub async fn open(args: &BenchArgs, plan: &Plan, tally: &Arc<Tally>) -> anyhow::Result<Self> {
+    pub async fn open(args: &LoadArgs, plan: &Plan, tally: &Arc<Tally>) -> anyhow::Result<Self> {
         let stop = CancellationToken::new();
-        let progress = progress_bar(args.json, args.streams);
+        let (streams, connections) = (args.streams.streams, args.streams.connections);
+        let progress = progress_bar(args.shared.json, streams);
         let timeout = plan.connect_timeout;
         // Per node (`--url`, then each `--also-url`), its C shared HTTP/2 or HTTP/3 connections.
         let mut h2_connections: Vec<Vec<Result<Conn, String>>> = Vec::new();
         for (_, target) in &plan.nodes {
             if target.proto != Proto::H1 {
-                let connecting = (0..args.connections).map(|_| target.connect(timeout));
+                let connecting = (0..connections).map(|_| target.connect(timeout));
                 h2_connections.push(futures_util::future::join_all(connecting).await);
             }
         }
@@ -55,8 +57,8 @@ impl Streams {
 
         let started = Instant::now();
         let mut tasks = JoinSet::new();
-        for index in 0..args.streams {
-            let start_at = started + plan.ramp.mul_f64(index as f64 / args.streams as f64);
+        for index in 0..streams {
+            let start_at = started + plan.ramp.mul_f64(index as f64 / streams as f64);
             // Round-robin over the nodes: stream i on node i mod n.
             let node = (index % nodes) as usize;
             let (template, target) = &plan.nodes[node];
@@ -68,7 +70,7 @@ impl Streams {
                 None
             } else {
                 let pool = &h2_connections[node];
-                match &pool[((index / nodes) % args.connections) as usize] {
+                match &pool[((index / nodes) % connections) as usize] {
                     Ok(conn) => Some(conn.clone()),
                     Err(reason) => {
                         tally.fail(reason.clone());

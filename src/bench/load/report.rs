@@ -3,51 +3,25 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::args::BenchArgs;
+use super::args::LoadArgs;
 use super::measure::Window;
-use super::scrape::ServerMetrics;
+use super::publish::PublishReport;
 use super::tally::Tally;
+use crate::bench::percentiles::Percentiles;
+use crate::bench::scrape::{CPU, NotMeasured, RSS, Scrape};
 use crate::client::Proto;
 
-/// p50/p99/p999/max of one distribution, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Percentiles {
-    pub samples: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub p999_ms: f64,
-    pub max_ms: f64,
-}
+/// The figures the server's metrics give, as the report names them.
+const SERVER_RSS: &str = "server RSS";
+const SERVER_CPU: &str = "server CPU";
 
-impl Percentiles {
-    /// From a histogram of microseconds.
-    pub fn from_micros(histogram: &Histogram<u64>) -> Self {
-        if histogram.is_empty() {
-            return Self::default();
-        }
-        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-        Self {
-            samples: histogram.len(),
-            p50_ms: ms(0.5),
-            p99_ms: ms(0.99),
-            p999_ms: ms(0.999),
-            max_ms: histogram.max() as f64 / 1000.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PublishReport {
-    pub url: String,
-    pub rate_per_sec: f64,
-    pub sent: u64,
-    pub failed: u64,
-    /// From writing a publish request to its answer's status line (the server's 202 comes
-    /// after the event is queued for every subscriber), over the answered ones.
-    pub answer: Percentiles,
+/// The readings of `--server-metrics` in a run.
+pub(super) struct ServerReadings {
+    pub before: Scrape,
+    pub with_streams: Scrape,
+    pub after_run: Scrape,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -77,32 +51,44 @@ pub struct Report {
     pub server_rss_after_bytes: Option<u64>,
     pub server_rss_per_stream_bytes: Option<f64>,
     pub server_cpu_seconds: Option<f64>,
+    /// Server figures `--server-metrics` was asked for and did not give: figure → why.
+    #[serde(skip_serializing_if = "NotMeasured::is_empty")]
+    pub server_not_measured: NotMeasured,
     pub measured_secs: f64,
 }
 
 impl Report {
     /// Sum up a finished run.
     pub(super) fn build(
-        args: &BenchArgs,
+        args: &LoadArgs,
         proto: Proto,
         tally: &Tally,
         window: Window,
-        server: ServerMetrics,
+        server: Option<ServerReadings>,
     ) -> Self {
         let established = tally.established.load(Ordering::Relaxed);
         let failures = tally.failures();
         let expected = window.publish.as_ref().map_or(0, |p| p.sent * established);
         let unique = tally.unique_seqs.load(Ordering::Relaxed);
-        let (rss_before, rss_after) = (server.rss_before(), server.rss_with_streams());
+        let mut not_measured = NotMeasured::default();
+        let (rss_before, rss_after, cpu) = match &server {
+            Some(server) => (
+                not_measured.note(SERVER_RSS, server.before.sample(RSS)),
+                not_measured.note(SERVER_RSS, server.with_streams.sample(RSS)),
+                not_measured.note(SERVER_CPU, server.after_run.growth(&server.before, CPU)),
+            ),
+            None => (None, None, None),
+        };
+        let (rss_before, rss_after) = (rss_before.map(|b| b as u64), rss_after.map(|b| b as u64));
         Report {
-            url: args.url.clone(),
+            url: args.shared.url.clone(),
             also_urls: args.also_url.clone(),
             proto: format!("{proto:?}").to_lowercase(),
-            streams: args.streams,
+            streams: args.streams.streams,
             connections: if proto == Proto::H1 {
                 established
             } else {
-                args.connections
+                args.streams.connections
             },
             established,
             failed: failures.values().sum(),
@@ -123,7 +109,8 @@ impl Report {
                 }
                 _ => None,
             },
-            server_cpu_seconds: server.cpu_seconds(),
+            server_cpu_seconds: cpu,
+            server_not_measured: not_measured,
             publish: window.publish,
             measured_secs: window.measured.as_secs_f64(),
         }
@@ -174,7 +161,7 @@ impl Report {
             (self.server_rss_before_bytes, self.server_rss_after_bytes)
         {
             line(
-                "server RSS",
+                SERVER_RSS,
                 format!(
                     "{:.1} MiB before, {:.1} MiB with streams open: {} per stream",
                     before as f64 / 1048576.0,
@@ -183,9 +170,13 @@ impl Report {
                         .map_or("n/a".into(), |b| format!("{:.0} B", b))
                 ),
             );
+        } else if let Some(why) = self.server_not_measured.get(SERVER_RSS) {
+            line(SERVER_RSS, format!("not measured: {why}"));
         }
         if let Some(cpu) = self.server_cpu_seconds {
-            line("server CPU", format!("{cpu:.2} s during the run"));
+            line(SERVER_CPU, format!("{cpu:.2} s during the run"));
+        } else if let Some(why) = self.server_not_measured.get(SERVER_CPU) {
+            line(SERVER_CPU, format!("not measured: {why}"));
         }
         out
     }

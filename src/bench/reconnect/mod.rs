@@ -1,4 +1,4 @@
-//! `sselab bench --reconnect`: what a restart does to the clients. Every stream is read until
+//! `sselab bench reconnect`: what a restart does to the clients. Every stream is read until
 //! the server ends it; then, like a browser's EventSource, it waits the last `retry:` it
 //! received, reconnects with its `Last-Event-ID`, and waits its `retry:` again whenever no
 //! server answers. When each reconnect was answered, counted from the moment the first stream
@@ -8,11 +8,16 @@
 //! sends SIGTERM and starts sselab again on the same ports), so it measures any SSE server.
 //! Every wait is bounded: the streams get `--ramp` + the connect timeout to open, then
 //! `--duration` for the server to end them and for them to come back.
+//!
+//! `outcome` is what happened to each stream, `report` sums the outcomes up.
+
+mod args;
+mod outcome;
+mod report;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::client::ResponseBody;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::{BodyExt, Full};
@@ -20,9 +25,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::args::BenchArgs;
-use super::reconnect_report::ReconnectReport;
-use crate::client::{Conn, Proto, Target};
+pub use args::ReconnectArgs;
+use outcome::Outcome;
+pub use report::{Bucket, ReconnectReport, Spread};
+
+use crate::client::{Conn, Proto, ResponseBody, Target};
 use crate::sse::parser::Parser;
 use crate::sync::lock;
 
@@ -37,52 +44,25 @@ const POLL: Duration = Duration::from_millis(20);
 /// Streams stop at once when told to; this is for a machine too busy to schedule them.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
-/// What happened to one stream.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Outcome {
-    pub established: bool,
-    /// When the server ended the stream (its restart, as this client saw it).
-    pub ended_at: Option<Instant>,
-    /// The `retry:` in force when it ended.
-    pub retry_ms: Option<u64>,
-    /// When a reconnect was answered with a stream.
-    pub reconnected_at: Option<Instant>,
-    /// How long that answer took, from the attempt (connect included): a storm queues here.
-    pub answer_took: Option<Duration>,
-    /// The reconnect sent a `Last-Event-ID` (the stream had seen an `id:`).
-    pub resumed: bool,
-    /// Reconnect attempts that found no server and waited another `retry:`.
-    pub without_server: u64,
-    /// Why it never opened, or why it gave up reconnecting (as a browser does on an answer
-    /// that is not a 200 event stream).
-    pub failure: Option<String>,
-}
-
-impl Outcome {
-    /// Nothing more will happen to it.
-    fn settled(&self) -> bool {
-        self.failure.is_some() || self.reconnected_at.is_some()
-    }
-}
-
 type Outcomes = Arc<Mutex<Vec<Outcome>>>;
 
 /// Open `--streams` streams, wait for the server to end them and for each to come back, and
 /// report when they did.
-pub async fn run(args: &BenchArgs) -> anyhow::Result<ReconnectReport> {
-    let plan = args.plan()?;
-    let streams = args.streams as usize;
+pub async fn run(args: ReconnectArgs) -> anyhow::Result<ReconnectReport> {
+    let plan = args.streams.plan(&args.shared, &[], args.duration)?;
+    let streams = args.streams.streams as usize;
     let outcomes: Outcomes = Arc::new(Mutex::new(vec![Outcome::default(); streams]));
     let stop = CancellationToken::new();
     // HTTP/2: the streams share C connections, as a browser's tabs share one per origin; a
     // closed one is opened again by the first stream that needs it.
-    let groups: Vec<Arc<Group>> = (0..args.connections)
+    let groups: Vec<Arc<Group>> = (0..args.streams.connections)
         .map(|_| Arc::new(Group::default()))
         .collect();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for index in 0..streams {
         let url: Uri = args
+            .shared
             .url
             .replace("{n}", &index.to_string())
             .parse()
@@ -113,7 +93,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<ReconnectReport> {
     .await;
     tasks.abort_all();
     let outcomes = lock(&outcomes).clone();
-    Ok(ReconnectReport::build(args, plan.target.proto, &outcomes))
+    Ok(ReconnectReport::build(&args, plan.target.proto, &outcomes))
 }
 
 /// Until `done` holds for every stream, or `deadline`.

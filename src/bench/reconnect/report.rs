@@ -1,4 +1,4 @@
-//! What `sselab bench --reconnect` saw, summed over its streams, and how it is printed: the
+//! What `sselab bench reconnect` saw, summed over its streams, and how it is printed: the
 //! `retry:` values the streams were told, and when their reconnects were answered, as
 //! percentiles, the busiest windows and a histogram.
 
@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::args::BenchArgs;
-use super::reconnect::Outcome;
+use super::args::ReconnectArgs;
+use super::outcome::Outcome;
 use crate::client::Proto;
 
 /// Width of one histogram bar: fine enough to show a storm, coarse enough to read.
@@ -82,7 +82,7 @@ pub struct ReconnectReport {
 }
 
 impl ReconnectReport {
-    pub(super) fn build(args: &BenchArgs, proto: Proto, outcomes: &[Outcome]) -> Self {
+    pub(super) fn build(args: &ReconnectArgs, proto: Proto, outcomes: &[Outcome]) -> Self {
         let first_end = outcomes.iter().filter_map(|o| o.ended_at).min();
         let since_first_end = |at: Instant| {
             first_end.map_or(0.0, |first| {
@@ -104,9 +104,9 @@ impl ReconnectReport {
         let mut sorted = arrivals.clone();
         sorted.sort_by(f64::total_cmp);
         Self {
-            url: args.url.clone(),
+            url: args.shared.url.clone(),
             proto: format!("{proto:?}").to_lowercase(),
-            streams: args.streams,
+            streams: args.streams.streams,
             established: outcomes.iter().filter(|o| o.established).count() as u64,
             ended: ends.len() as u64,
             ends_within_ms: ends.iter().copied().fold(0.0, f64::max),

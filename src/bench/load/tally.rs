@@ -8,18 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 
+use crate::bench::percentiles::histogram;
 use crate::sync::lock;
 
 /// Histograms shared by all streams, sharded so 100k streams do not queue on one lock.
 pub(super) struct Shards(Vec<Mutex<Histogram<u64>>>);
 
 const SHARDS: usize = 16;
-/// Histograms hold 1 µs to one hour; longer values are clamped to an hour.
-const MAX_MICROS: u64 = 3_600_000_000;
-
-pub(super) fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid fixed bounds")
-}
 
 impl Shards {
     fn new() -> Self {

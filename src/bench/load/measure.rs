@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::args::{BenchArgs, Plan};
-use super::publish::publish;
-use super::report::PublishReport;
+use super::args::LoadArgs;
+use super::publish::{PublishReport, publish};
 use super::tally::Tally;
+use crate::bench::args::Plan;
 
 /// How often a wait looks at the tally.
 const POLL: Duration = Duration::from_millis(20);
@@ -30,8 +30,13 @@ pub(super) struct Window {
 }
 
 /// Count events from now on for `--duration`, publishing in fan-out mode, then give the
-/// last published events up to `--drain` to arrive.
-pub(super) async fn window(args: &BenchArgs, plan: &Plan, tally: &Tally) -> anyhow::Result<Window> {
+/// last published events up to `drain` (`--drain`) to arrive.
+pub(super) async fn window(
+    args: &LoadArgs,
+    plan: &Plan,
+    drain: Duration,
+    tally: &Tally,
+) -> anyhow::Result<Window> {
     let events_before = tally.events.load(Ordering::Relaxed);
     tally.measuring.cancel();
     let start = Instant::now();
@@ -43,7 +48,7 @@ pub(super) async fn window(args: &BenchArgs, plan: &Plan, tally: &Tally) -> anyh
         }
     };
     if let Some(publish) = &publish {
-        drain(tally, publish.sent, plan.drain).await;
+        until_drained(tally, publish.sent, drain).await;
     }
     Ok(Window {
         measured: start.elapsed(),
@@ -53,7 +58,7 @@ pub(super) async fn window(args: &BenchArgs, plan: &Plan, tally: &Tally) -> anyh
 }
 
 /// Until every established stream has every sent sequence number, or `drain` passed.
-async fn drain(tally: &Tally, sent: u64, drain: Duration) {
+async fn until_drained(tally: &Tally, sent: u64, drain: Duration) {
     let expected = sent * tally.established.load(Ordering::Relaxed);
     let until = Instant::now() + drain;
     while tally.unique_seqs.load(Ordering::Relaxed) < expected && Instant::now() < until {

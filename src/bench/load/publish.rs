@@ -2,32 +2,51 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use super::args::BenchArgs;
-use super::report::{Percentiles, PublishReport};
-use super::send;
+use serde::Serialize;
+
+use super::args::LoadArgs;
 use super::stamp::stamp;
-use super::tally::histogram;
+use crate::bench::args::on_loopback;
+use crate::bench::percentiles::{Percentiles, histogram};
+use crate::bench::request::send;
 use crate::client::{Proto, Target};
+
+/// What the publisher did, and how fast the server answered.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublishReport {
+    pub url: String,
+    pub rate_per_sec: f64,
+    pub sent: u64,
+    pub failed: u64,
+    /// From writing a publish request to its answer's status line (the server's 202 comes
+    /// after the event is queued for every subscriber), over the answered ones.
+    pub answer: Percentiles,
+}
 
 /// POST stamped events at the rate for the duration, on one keep-alive connection.
 pub(super) async fn publish(
     url: &str,
-    args: &BenchArgs,
+    args: &LoadArgs,
     duration: Duration,
     timeout: Duration,
 ) -> anyhow::Result<PublishReport> {
     let uri: Uri = url
         .parse()
         .with_context(|| format!("--publish-url {url} is not a URL"))?;
-    let target = Target::new(&uri, Proto::H1, args.cacert.as_deref(), args.insecure)?;
-    if !args.allow_remote && !target.addr.ip().is_loopback() {
-        bail!("--publish-url {url} is outside loopback: pass --allow-remote");
+    let shared = &args.shared;
+    let target = Target::new(&uri, Proto::H1, shared.cacert.as_deref(), shared.insecure)?;
+    if !args.streams.allow_remote {
+        on_loopback(
+            url,
+            &target,
+            "--publish-url stays on this machine unless --allow-remote",
+        )?;
     }
     let mut report = PublishReport {
         url: url.to_string(),
