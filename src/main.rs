@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
     let default_level = match command.verbosity() {
-        0 => "sselab=info,chromiumoxide=off,warn",
-        1 => "sselab=debug,tower_http=debug,chromiumoxide=error,info",
+        0 => "sselab=info,warn",
+        1 => "sselab=debug,tower_http=debug,info",
         _ => "trace",
     };
     let filter =

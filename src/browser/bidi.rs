@@ -1,133 +1,59 @@
-//! The WebDriver BiDi transport: one WebSocket to `ws://…/session`, commands as
-//! `{id, method, params}` answered by `{type: "success"|"error", id, …}`, and events
-//! (`{type: "event", method, params}`) handed to whoever subscribed.
+//! WebDriver BiDi's framing on the shared transport ([`super::wsrpc`]): one WebSocket to
+//! `ws://…/session`, commands as `{id, method, params}` answered by
+//! `{type: "success"|"error", id, …}`, and events (`{type: "event", method, params}`) handed to
+//! whoever subscribed.
 //!
-//! It knows nothing of Firefox or of pages: [`super::firefox`] speaks the commands. A command
-//! whose caller stopped waiting (a timeout) simply has its answer dropped.
+//! It knows nothing of Firefox or of pages: [`super::firefox`] speaks the commands.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
-use anyhow::{Context, bail};
-use async_tungstenite::tungstenite::Message;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast;
 
-use crate::sync::lock;
-
-/// How long a command may go unanswered (as chromiumoxide's request timeout for Chromium).
-const COMMAND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Events kept for a slow subscriber before it misses some (it is told, and reads on).
-const EVENT_BACKLOG: usize = 4096;
-
-type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<anyhow::Result<Value>>>>>;
+use super::wsrpc::{Incoming, WsRpc};
 
 /// A BiDi connection; clones share it.
 #[derive(Clone)]
 pub struct Bidi {
-    outgoing: mpsc::UnboundedSender<String>,
-    waiting: Waiting,
-    next_id: Arc<AtomicU64>,
-    events: broadcast::Sender<Value>,
+    rpc: WsRpc,
 }
 
 impl Bidi {
     /// Connect to `url` (`ws://127.0.0.1:PORT/session`) and start reading.
     pub async fn connect(url: &str) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let (socket, _) = async_tungstenite::tokio::connect_async(url)
-            .await
-            .with_context(|| format!("opening the WebDriver BiDi socket {url}"))?;
-        let (mut sink, mut stream) = socket.split();
-        let (outgoing, mut to_send) = mpsc::unbounded_channel::<String>();
-        let waiting: Waiting = Arc::default();
-        let (events, _) = broadcast::channel(EVENT_BACKLOG);
-        let (answers, publish) = (waiting.clone(), events.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    next = to_send.recv() => match next {
-                        Some(text) => {
-                            if sink.send(Message::text(text)).await.is_err() {
-                                break;
-                            }
-                        }
-                        None => break,
-                    },
-                    message = stream.next() => match message {
-                        Some(Ok(Message::Text(text))) => dispatch(text.as_str(), &answers, &publish),
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => break,
-                    },
-                }
-            }
-            // The browser is gone: every command still waiting fails now, not at its timeout.
-            for (_, waiter) in lock(&answers).drain() {
-                let _ = waiter.send(Err(anyhow::anyhow!("the browser closed the BiDi socket")));
-            }
-        });
-        let bidi = Self {
-            outgoing,
-            waiting,
-            next_id: Arc::new(AtomicU64::new(1)),
-            events,
-        };
-        Ok((bidi, task))
+        let (rpc, task) = WsRpc::connect(url, "WebDriver BiDi", read).await?;
+        Ok((Self { rpc }, task))
     }
 
     /// Send `method` with `params` and wait for its result.
     pub async fn command(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (answer, answered) = oneshot::channel();
-        lock(&self.waiting).insert(id, answer);
-        let message = json!({ "id": id, "method": method, "params": params });
-        if self.outgoing.send(message.to_string()).is_err() {
-            lock(&self.waiting).remove(&id);
-            bail!("{method}: the BiDi socket is closed");
-        }
-        let answer = tokio::time::timeout(COMMAND_PATIENCE, answered).await;
-        lock(&self.waiting).remove(&id);
-        let result = answer
-            .with_context(|| format!("BiDi {method}: no answer within {COMMAND_PATIENCE:?}"))?
-            .with_context(|| format!("{method}: no answer"))?;
-        result.with_context(|| format!("BiDi {method}"))
+        self.rpc
+            .call(json!({ "method": method, "params": params }))
+            .await
     }
 
     /// Every event from now on.
     pub fn events(&self) -> broadcast::Receiver<Value> {
-        self.events.subscribe()
+        self.rpc.events()
     }
 }
 
-fn dispatch(text: &str, waiting: &Waiting, events: &broadcast::Sender<Value>) {
-    let Ok(message) = serde_json::from_str::<Value>(text) else {
-        return;
-    };
-    match message["type"].as_str() {
-        Some("event") => {
-            let _ = events.send(message);
-        }
-        Some(kind) => {
-            let Some(id) = message["id"].as_u64() else {
-                return;
-            };
-            let Some(waiter) = lock(waiting).remove(&id) else {
-                return;
-            };
-            let result = if kind == "success" {
-                Ok(message["result"].clone())
-            } else {
-                Err(anyhow::anyhow!(
-                    "{}: {}",
-                    message["error"].as_str().unwrap_or("error"),
-                    message["message"].as_str().unwrap_or("")
-                ))
-            };
-            let _ = waiter.send(result);
-        }
-        None => {}
+/// BiDi's spelling: `type` says answer (`success`, `error`) or event.
+fn read(message: Value) -> Incoming {
+    let id = message["id"].as_u64();
+    match (message["type"].as_str(), id) {
+        (Some("event"), _) => Incoming::Event(message),
+        (Some("success"), Some(id)) => Incoming::Answer {
+            id,
+            result: Ok(message["result"].clone()),
+        },
+        (Some(_), Some(id)) => Incoming::Answer {
+            id,
+            result: Err(anyhow::anyhow!(
+                "{}: {}",
+                message["error"].as_str().unwrap_or("error"),
+                message["message"].as_str().unwrap_or("")
+            )),
+        },
+        _ => Incoming::Other,
     }
 }
 

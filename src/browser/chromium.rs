@@ -1,22 +1,22 @@
-//! Debian's Chromium, headless, driven over the DevTools protocol (chromiumoxide). CDP gives
+//! Debian's Chromium, headless, driven over the DevTools protocol (`browser::cdp`). CDP gives
 //! each response's protocol and the browser's own connection id.
+//!
+//! The command line comes from the one function that makes every Chromium command line
+//! ([`chromium_switches`]); the browser prints its CDP address on stderr
+//! (`DevTools listening on ws://…`). Each tab is a target with its own session, with the
+//! `Page` and `Network` domains on from the start, so no response of its page is missed.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use chromiumoxide::browser::{Browser, BrowserConfig};
-use chromiumoxide::cdp::browser_protocol::network::EventResponseReceived;
-use chromiumoxide::cdp::browser_protocol::page::{
-    CaptureScreenshotFormat, EventLoadEventFired, SetWebLifecycleStateParams,
-    SetWebLifecycleStateState,
-};
-use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
-use chromiumoxide::page::{Page, ScreenshotParams};
-use futures_util::StreamExt;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::process::Command;
 
+use super::cdp::{Cdp, Session};
 use super::http3::QuicOrigin;
+use super::process::BrowserProcess;
 use super::{ResponseSeen, find_executable};
+use crate::server::chromium_switches::{ChromiumRun, chromium_switches};
 
 /// Executables tried in order when `SSELAB_CHROMIUM` is not set.
 const CHROMIUM_NAMES: [&str; 4] = [
@@ -25,6 +25,9 @@ const CHROMIUM_NAMES: [&str; 4] = [
     "google-chrome",
     "google-chrome-stable",
 ];
+
+/// What Chromium prints on stderr once CDP listens (then the browser's WebSocket URL).
+const CDP_BANNER: &str = "DevTools listening on ";
 
 /// Find Chromium, or say exactly how to get it.
 pub fn find_chromium() -> anyhow::Result<PathBuf> {
@@ -37,9 +40,17 @@ pub fn find_chromium() -> anyhow::Result<PathBuf> {
 
 /// One headless Chromium with a fresh profile, closed on drop.
 pub struct Chromium {
-    browser: Browser,
-    handler: tokio::task::JoinHandle<()>,
-    _profile: tempfile::TempDir,
+    cdp: Cdp,
+    reader: tokio::task::JoinHandle<()>,
+    process: BrowserProcess,
+}
+
+/// One tab: its target and the session that drives it.
+#[derive(Clone)]
+pub struct ChromiumTab {
+    cdp: Cdp,
+    target: String,
+    session: Session,
 }
 
 impl Chromium {
@@ -52,83 +63,72 @@ impl Chromium {
     ) -> anyhow::Result<Self> {
         let executable = find_chromium()?;
         let profile = tempfile::tempdir().context("creating a Chromium profile directory")?;
-        // chromiumoxide adds the leading `--` itself.
-        let args = [
-            "disable-gpu",
-            "no-first-run",
-            "disable-background-networking",
-            "disable-component-update",
-            "disable-sync",
-            "disable-dev-shm-usage",
-        ];
-        let mut builder = BrowserConfig::builder();
-        if let Some(spki) = spki_sha256 {
-            builder = builder.arg(("ignore-certificate-errors-spki-list", spki));
-        }
-        builder = match quic {
-            None => builder.arg("disable-quic"),
-            Some(origin) => {
-                let (switch, value) = origin.chromium_switch();
-                builder.arg((switch, value.as_str()))
-            }
-        };
-        let config = builder
-            .chrome_executable(&executable)
-            .no_sandbox()
-            .respect_https_errors()
-            .user_data_dir(profile.path())
-            .window_size(1280, 900)
-            .viewport(None)
-            .launch_timeout(Duration::from_secs(60))
-            .request_timeout(Duration::from_secs(60))
-            .args(args)
-            .build()
-            .map_err(|e| anyhow::anyhow!("Chromium configuration: {e}"))?;
-        let (browser, mut handler) = Browser::launch(config)
-            .await
-            .with_context(|| format!("starting {}", executable.display()))?;
-        let handler = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if event.is_err() {
-                    // Unknown or malformed CDP messages from a newer Chromium are not fatal.
-                    continue;
-                }
-            }
+        let profile_dir = profile
+            .path()
+            .to_str()
+            .with_context(|| format!("{} is not UTF-8", profile.path().display()))?;
+        let quic_origin = quic.map(QuicOrigin::to_string);
+        let switches = chromium_switches(&ChromiumRun {
+            profile: profile_dir,
+            spki_sha256,
+            quic_origin: quic_origin.as_deref(),
+            headless: true,
         });
+        let mut command = Command::new(&executable);
+        command.args(switches);
+        let (process, address) = BrowserProcess::start(command, profile, CDP_BANNER).await?;
+        let (cdp, reader) = Cdp::connect(&address).await?;
         Ok(Self {
-            browser,
-            handler,
-            _profile: profile,
+            cdp,
+            reader,
+            process,
         })
     }
 
-    /// A new tab showing `url`, loaded.
-    pub async fn page(&self, url: &str) -> anyhow::Result<Page> {
-        self.browser
-            .new_page(url)
-            .await
-            .with_context(|| format!("opening {url}"))
+    /// A new blank tab, its page and network events on.
+    pub async fn new_tab(&self) -> anyhow::Result<ChromiumTab> {
+        let created = self
+            .cdp
+            .command("Target.createTarget", json!({"url": "about:blank"}))
+            .await?;
+        let target = text(&created, "targetId")?;
+        let attached = self
+            .cdp
+            .command(
+                "Target.attachToTarget",
+                json!({"targetId": target, "flatten": true}),
+            )
+            .await?;
+        let session = self.cdp.session(text(&attached, "sessionId")?);
+        session.command("Page.enable", json!({})).await?;
+        session.command("Network.enable", json!({})).await?;
+        Ok(ChromiumTab {
+            cdp: self.cdp.clone(),
+            target,
+            session,
+        })
     }
 
+    /// Close the browser (CDP `Browser.close`), then wait for the process.
     pub async fn close(mut self) {
-        let _ = self.browser.close().await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.wait()).await;
-        self.handler.abort();
+        let closing = self.cdp.command("Browser.close", json!({}));
+        self.process.close(closing).await;
+        self.reader.abort();
     }
 
     /// Stop every SharedWorker this browser runs (as if it crashed); gives how many.
     pub async fn stop_shared_workers(&self) -> anyhow::Result<usize> {
-        let targets = self.browser.execute(GetTargetsParams::default()).await?;
-        let workers: Vec<_> = targets
-            .result
-            .target_infos
-            .iter()
-            .filter(|t| t.r#type == "shared_worker")
-            .map(|t| t.target_id.clone())
+        let targets = self.cdp.command("Target.getTargets", json!({})).await?;
+        let workers: Vec<&str> = targets["targetInfos"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["type"] == "shared_worker")
+            .filter_map(|t| t["targetId"].as_str())
             .collect();
         for worker in &workers {
-            self.browser
-                .execute(CloseTargetParams::new(worker.clone()))
+            self.cdp
+                .command("Target.closeTarget", json!({"targetId": worker}))
                 .await?;
         }
         Ok(workers.len())
@@ -137,66 +137,149 @@ impl Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        self.handler.abort();
+        self.reader.abort();
     }
 }
 
-/// Evaluate `expression` (awaiting a promise) and give its value as JSON.
-pub async fn evaluate(page: &Page, expression: &str) -> anyhow::Result<serde_json::Value> {
-    let result = page.evaluate(expression).await?;
-    Ok(result.into_value().unwrap_or(serde_json::Value::Null))
-}
-
-/// Run `navigation` (a script that sets `location.href`) and wait for CDP's load event: a page that is navigating does not answer
-/// evaluations until its navigation is done, which is what a caller times.
-pub async fn load(page: &Page, navigation: String) -> anyhow::Result<()> {
-    let mut loads = page.event_listener::<EventLoadEventFired>().await?;
-    page.evaluate(navigation).await?;
-    loads.next().await.context("the tab closed")?;
-    Ok(())
-}
-
-/// Freeze or thaw the page as Chrome does a long-hidden tab (`Page.setWebLifecycleState`).
-pub async fn set_frozen(page: &Page, frozen: bool) -> anyhow::Result<()> {
-    let state = if frozen {
-        SetWebLifecycleStateState::Frozen
-    } else {
-        SetWebLifecycleStateState::Active
-    };
-    page.execute(SetWebLifecycleStateParams::new(state)).await?;
-    Ok(())
-}
-
-/// A PNG of the whole page.
-pub async fn screenshot(page: &Page, out: &Path) -> anyhow::Result<()> {
-    let params = ScreenshotParams::builder()
-        .format(CaptureScreenshotFormat::Png)
-        .full_page(true)
-        .build();
-    page.save_screenshot(params, out)
-        .await
-        .with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
-}
-
-/// Every response this tab receives from now on: url, protocol, CDP's connection id.
-pub async fn responses(
-    page: &Page,
-) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<ResponseSeen>> {
-    let mut events = page.event_listener::<EventResponseReceived>().await?;
-    let (found, responses) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(event) = events.next().await {
-            let response = &event.response;
-            let seen = ResponseSeen {
-                url: response.url.clone(),
-                protocol: response.protocol.clone(),
-                connection: Some(response.connection_id as u64),
-            };
-            if found.send(seen).is_err() {
-                break;
-            }
+impl ChromiumTab {
+    /// Send the tab to `url` (`Page.navigate`) and wait for its load event; a navigation the
+    /// browser could not make (a refused connection, a bad certificate) fails with its reason.
+    pub async fn navigate(&self, url: &str) -> anyhow::Result<()> {
+        let mut events = self.session.events();
+        let navigated = self
+            .session
+            .command("Page.navigate", json!({"url": url}))
+            .await?;
+        if let Some(error) = navigated["errorText"].as_str() {
+            bail!("navigating to {url}: {error}");
         }
-    });
-    Ok(responses)
+        events
+            .next("Page.loadEventFired")
+            .await
+            .context("the browser closed")?;
+        Ok(())
+    }
+
+    /// Run `navigation` (a script that sets `location.href`) and wait for the load event: a
+    /// page that is navigating does not answer evaluations until its navigation is done, which
+    /// is what a caller times.
+    pub async fn load(&self, navigation: &str) -> anyhow::Result<()> {
+        let mut events = self.session.events();
+        self.evaluate(navigation).await?;
+        events
+            .next("Page.loadEventFired")
+            .await
+            .context("the browser closed")?;
+        Ok(())
+    }
+
+    /// Evaluate `expression` (awaiting a promise) and give its value as JSON; a page that
+    /// throws is an error.
+    pub async fn evaluate(&self, expression: &str) -> anyhow::Result<Value> {
+        let params = json!({
+            "expression": expression,
+            "awaitPromise": true,
+            "returnByValue": true,
+        });
+        let mut answer = self.session.command("Runtime.evaluate", params).await?;
+        if let Some(thrown) = answer.get("exceptionDetails") {
+            let exception = &thrown["exception"]["description"];
+            bail!(
+                "the page threw: {}",
+                exception
+                    .as_str()
+                    .or(thrown["text"].as_str())
+                    .unwrap_or("?")
+            );
+        }
+        Ok(answer["result"]["value"].take())
+    }
+
+    /// Freeze or thaw the page as Chrome does a long-hidden tab (`Page.setWebLifecycleState`).
+    pub async fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
+        let state = if frozen { "frozen" } else { "active" };
+        self.session
+            .command("Page.setWebLifecycleState", json!({"state": state}))
+            .await?;
+        Ok(())
+    }
+
+    /// Bring this tab to the front (the others become hidden).
+    pub async fn bring_to_front(&self) -> anyhow::Result<()> {
+        self.session.command("Page.bringToFront", json!({})).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) -> anyhow::Result<()> {
+        self.cdp
+            .command("Target.closeTarget", json!({"targetId": self.target}))
+            .await?;
+        Ok(())
+    }
+
+    /// A PNG of the whole page, base64 (as CDP sends it): the viewport stretched to the
+    /// page's size for the shot, as puppeteer's `fullPage` does.
+    pub async fn screenshot(&self) -> anyhow::Result<String> {
+        self.cdp
+            .command("Target.activateTarget", json!({"targetId": self.target}))
+            .await?;
+        let metrics = self
+            .session
+            .command("Page.getLayoutMetrics", json!({}))
+            .await?;
+        let size = &metrics["cssContentSize"];
+        let (width, height) = (
+            size["width"].as_f64().context("the page's width")?,
+            size["height"].as_f64().context("the page's height")?,
+        );
+        let viewport = json!({
+            "width": width.ceil() as u64,
+            "height": height.ceil() as u64,
+            "deviceScaleFactor": 1,
+            "mobile": false,
+        });
+        self.session
+            .command("Emulation.setDeviceMetricsOverride", viewport)
+            .await?;
+        let clip = json!({"x": 0, "y": 0, "width": width, "height": height, "scale": 1});
+        let shot = self
+            .session
+            .command(
+                "Page.captureScreenshot",
+                json!({"format": "png", "clip": clip, "captureBeyondViewport": true}),
+            )
+            .await;
+        self.session
+            .command("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await?;
+        text(&shot?, "data")
+    }
+
+    /// Every response this tab receives from now on: url, protocol, CDP's connection id.
+    pub fn responses(&self) -> tokio::sync::mpsc::UnboundedReceiver<ResponseSeen> {
+        let mut events = self.session.events();
+        let (found, responses) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(event) = events.next("Network.responseReceived").await {
+                let response = &event["response"];
+                let seen = ResponseSeen {
+                    url: response["url"].as_str().unwrap_or_default().to_string(),
+                    protocol: response["protocol"].as_str().map(str::to_string),
+                    connection: response["connectionId"].as_f64().map(|id| id as u64),
+                };
+                if found.send(seen).is_err() {
+                    break;
+                }
+            }
+        });
+        responses
+    }
+}
+
+/// The string field `name` of a CDP answer.
+fn text(answer: &Value, name: &str) -> anyhow::Result<String> {
+    answer[name]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("no {name} in {answer}"))
 }

@@ -15,18 +15,15 @@
 //! the connections a tab used come from the server: the clock page's `connected` event
 //! carries the server's own connection id.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use super::bidi::{Bidi, remote_value_to_json};
 use super::http3::{FIREFOX_QUIC_OFF, QuicOrigin};
+use super::process::BrowserProcess;
 use super::{ResponseSeen, find_executable};
 
 /// Executables tried in order when `SSELAB_FIREFOX` is not set.
@@ -34,9 +31,6 @@ const FIREFOX_NAMES: [&str; 2] = ["firefox-esr", "firefox"];
 
 /// What Firefox prints on stderr once BiDi listens (then the address).
 const BIDI_BANNER: &str = "WebDriver BiDi listening on ";
-
-/// How long Firefox may take to start listening on a busy machine.
-const START_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The profile's preferences: no calls home, no speculative connections (they would show up in
 /// the connection counts), and the per-host limit left alone. HTTP/3's come after them
@@ -108,8 +102,7 @@ pub fn find_firefox() -> anyhow::Result<PathBuf> {
 pub struct Firefox {
     bidi: Bidi,
     reader: tokio::task::JoinHandle<()>,
-    process: Child,
-    _profile: tempfile::TempDir,
+    process: BrowserProcess,
 }
 
 /// One top-level browsing context (a tab).
@@ -132,36 +125,13 @@ impl Firefox {
         let http3 = quic.map_or(FIREFOX_QUIC_OFF.to_string(), QuicOrigin::firefox_prefs);
         std::fs::write(&prefs, format!("{USER_JS}{http3}"))
             .with_context(|| format!("writing {}", prefs.display()))?;
-        let mut process = Command::new(&executable)
+        let mut command = Command::new(&executable);
+        command
             .args(["--headless", "--no-remote", "--profile"])
             .arg(profile.path())
             .args(["--remote-debugging-port", "0"])
-            .env("MOZ_CRASHREPORTER_DISABLE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", executable.display()))?;
-        let stderr = process.stderr.take().context("Firefox's stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let address = tokio::time::timeout(START_PATIENCE, async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(address) = line.split(BIDI_BANNER).nth(1) {
-                    return Ok(address.trim().to_string());
-                }
-            }
-            bail!("Firefox exited before WebDriver BiDi listened")
-        })
-        .await
-        .with_context(|| {
-            format!(
-                "{} did not start BiDi within {START_PATIENCE:?}",
-                executable.display()
-            )
-        })??;
-        // Keep reading, or Firefox blocks once the pipe is full.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .env("MOZ_CRASHREPORTER_DISABLE", "1");
+        let (process, address) = BrowserProcess::start(command, profile, BIDI_BANNER).await?;
         let (bidi, reader) = Bidi::connect(&format!("{address}/session")).await?;
         let capabilities = json!({"alwaysMatch": {"acceptInsecureCerts": accept_insecure_certs}});
         bidi.command("session.new", json!({ "capabilities": capabilities }))
@@ -175,7 +145,6 @@ impl Firefox {
             bidi,
             reader,
             process,
-            _profile: profile,
         })
     }
 
@@ -197,17 +166,8 @@ impl Firefox {
 
     /// End the session and the browser, then wait for the process.
     pub async fn close(mut self) {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.bidi.command("browser.close", json!({})),
-        )
-        .await;
-        if tokio::time::timeout(Duration::from_secs(10), self.process.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.process.kill().await;
-        }
+        let closing = self.bidi.command("browser.close", json!({}));
+        self.process.close(closing).await;
         self.reader.abort();
     }
 }
@@ -262,17 +222,17 @@ impl FirefoxTab {
         Ok(())
     }
 
-    /// A PNG of the whole document.
-    pub async fn screenshot(&self, out: &Path) -> anyhow::Result<()> {
+    /// A PNG of the whole document, base64 (as BiDi sends it).
+    pub async fn screenshot(&self) -> anyhow::Result<String> {
         let params = json!({"context": self.context, "origin": "document"});
         let shot = self
             .bidi
             .command("browsingContext.captureScreenshot", params)
             .await?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().context("a screenshot without data")?)
-            .context("decoding the screenshot")?;
-        std::fs::write(out, png).with_context(|| format!("writing {}", out.display()))
+        shot["data"]
+            .as_str()
+            .map(str::to_string)
+            .context("a screenshot without data")
     }
 
     /// Every response whose headers this tab received from now on (BiDi has no connection id).

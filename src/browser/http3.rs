@@ -4,10 +4,11 @@
 //! Neither browser uses QUIC to a fresh local server on its own: both learn of HTTP/3 from an
 //! `Alt-Svc` header over TCP first, and both refuse QUIC with a self-signed certificate that
 //! the TCP side would accept. So the lab names the origin and forces it:
-//! - Chromium: no `--disable-quic`, `--origin-to-force-quic-on=HOST:PORT` and the certificate's
-//!   SPKI hash in `--ignore-certificate-errors-spki-list`, with a fresh `--user-data-dir`. The
-//!   plain `--ignore-certificate-errors` is not enough for QUIC (the handshake fails with
-//!   `CERTIFICATE_VERIFY_FAILED`), and `--enable-quic` is not needed.
+//! - Chromium (switches from `server::chromium_switches`, the one place that makes them): no
+//!   `--disable-quic`, `--origin-to-force-quic-on=HOST:PORT` (this origin's `Display`) and the
+//!   certificate's SPKI hash in `--ignore-certificate-errors-spki-list`, with a fresh
+//!   `--user-data-dir`. The plain `--ignore-certificate-errors` is not enough for QUIC (the
+//!   handshake fails with `CERTIFICATE_VERIFY_FAILED`), and `--enable-quic` is not needed.
 //! - Firefox ESR: `network.http.http3.enable`, `network.http.http3.alt-svc-mapping-for-testing`
 //!   (`HOST;h3=:PORT`: go straight to HTTP/3 there, no Alt-Svc needed) and
 //!   `network.http.http3.disable_when_third_party_roots_found` off: without it Firefox closes
@@ -47,11 +48,6 @@ impl QuicOrigin {
         })
     }
 
-    /// Chromium's `--origin-to-force-quic-on` value.
-    pub fn chromium_switch(&self) -> (&'static str, String) {
-        ("origin-to-force-quic-on", self.to_string())
-    }
-
     /// Firefox's `user.js` lines that send this origin's requests over HTTP/3.
     pub fn firefox_prefs(&self) -> String {
         format!(
@@ -84,10 +80,6 @@ mod tests {
     fn an_https_url_names_its_origin() {
         let origin = QuicOrigin::of_url("https://127.0.0.1:8443/?timeout=3").expect("origin");
         assert_eq!(origin.to_string(), "127.0.0.1:8443");
-        assert_eq!(
-            origin.chromium_switch(),
-            ("origin-to-force-quic-on", "127.0.0.1:8443".to_string())
-        );
         assert!(origin.firefox_prefs().contains(
             "\"network.http.http3.alt-svc-mapping-for-testing\", \"127.0.0.1;h3=:8443\""
         ));

@@ -20,16 +20,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::sync::lock;
 
 mod bidi;
+mod cdp;
 pub mod chromium;
 pub mod firefox;
 pub mod http3;
 mod probe;
+mod process;
+mod wsrpc;
 
 pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
@@ -96,7 +100,7 @@ pub enum LabBrowser {
 /// One tab of a [`LabBrowser`].
 #[derive(Clone)]
 pub enum Tab {
-    Chromium(chromiumoxide::Page),
+    Chromium(chromium::ChromiumTab),
     Firefox(firefox::FirefoxTab),
 }
 
@@ -226,7 +230,13 @@ impl LabBrowser {
     /// A new tab showing `url`, loaded.
     pub async fn page(&self, url: &str) -> anyhow::Result<Tab> {
         match self {
-            Self::Chromium(browser) => Ok(Tab::Chromium(browser.page(url).await?)),
+            Self::Chromium(browser) => {
+                let tab = browser.new_tab().await?;
+                if url != "about:blank" {
+                    tab.navigate(url).await?;
+                }
+                Ok(Tab::Chromium(tab))
+            }
             Self::Firefox(browser) => {
                 let tab = browser.new_tab().await?;
                 if url != "about:blank" {
@@ -319,10 +329,14 @@ impl LabBrowser {
     pub async fn screenshot(&self, url: &str, wait: Duration, out: &Path) -> anyhow::Result<()> {
         let page = self.page(url).await?;
         tokio::time::sleep(wait).await;
-        match &page {
-            Tab::Chromium(page) => chromium::screenshot(page, out).await,
-            Tab::Firefox(tab) => tab.screenshot(out).await,
-        }
+        let png = match &page {
+            Tab::Chromium(tab) => tab.screenshot().await?,
+            Tab::Firefox(tab) => tab.screenshot().await?,
+        };
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(png)
+            .context("decoding the screenshot")?;
+        std::fs::write(out, png).with_context(|| format!("writing {}", out.display()))
     }
 
     pub async fn close(self) {
@@ -349,7 +363,7 @@ impl Tab {
     /// Evaluate `expression` (awaiting a promise) and give its value as JSON.
     pub async fn evaluate(&self, expression: &str) -> anyhow::Result<serde_json::Value> {
         match self {
-            Tab::Chromium(page) => chromium::evaluate(page, expression).await,
+            Tab::Chromium(tab) => tab.evaluate(expression).await,
             Tab::Firefox(tab) => tab.evaluate(expression).await,
         }
         .with_context(|| format!("evaluating {expression}"))
@@ -366,7 +380,7 @@ impl Tab {
     /// Send the tab to `url` and wait for its load event.
     pub async fn load(&self, url: &str) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => chromium::load(page, navigation(url)?).await,
+            Tab::Chromium(tab) => tab.load(&navigation(url)?).await,
             Tab::Firefox(tab) => tab.navigate(url, "complete").await,
         }
     }
@@ -376,14 +390,14 @@ impl Tab {
         &self,
     ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<ResponseSeen>> {
         match self {
-            Tab::Chromium(page) => chromium::responses(page).await,
+            Tab::Chromium(tab) => Ok(tab.responses()),
             Tab::Firefox(tab) => Ok(tab.responses()),
         }
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => Ok(page.close().await?),
+            Tab::Chromium(tab) => tab.close().await,
             Tab::Firefox(tab) => tab.close().await,
         }
     }
@@ -391,10 +405,7 @@ impl Tab {
     /// Bring this tab to the front: the others become hidden.
     pub async fn bring_to_front(&self) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => {
-                page.bring_to_front().await?;
-                Ok(())
-            }
+            Tab::Chromium(tab) => tab.bring_to_front().await,
             Tab::Firefox(tab) => tab.activate().await,
         }
     }
@@ -403,7 +414,7 @@ impl Tab {
     /// `Page.setWebLifecycleState`): WebDriver BiDi has no page lifecycle command.
     pub async fn set_frozen(&self, frozen: bool) -> anyhow::Result<()> {
         match self {
-            Tab::Chromium(page) => chromium::set_frozen(page, frozen).await,
+            Tab::Chromium(tab) => tab.set_frozen(frozen).await,
             Tab::Firefox(_) => bail!("WebDriver BiDi cannot freeze a page (Chromium only)"),
         }
     }

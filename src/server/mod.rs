@@ -10,6 +10,7 @@
 
 pub mod admission;
 pub mod certs;
+pub mod chromium_switches;
 pub mod conn;
 pub mod h3;
 mod kind;

@@ -7,16 +7,21 @@
 //! switches: `--origin-to-force-quic-on` (QUIC to that origin from the first request), the
 //! certificate's SPKI hash (`--ignore-certificate-errors-spki-list`, which Chromium honours
 //! only together with `--user-data-dir`), and a fresh profile so nothing remembered interferes.
+//! The switches are the ones sselab's own headless Chromium gets ([`super::chromium_switches`]).
+
+use super::chromium_switches::{ChromiumRun, chromium_switches};
 
 /// The Chromium command line that opens `https://HOST:PORT/` over HTTP/3, trusting the
 /// certificate with this SPKI hash (`host_for_url`: an IPv6 literal in brackets).
 pub fn chromium_command(host_for_url: &str, port: u16, spki_sha256: Option<&str>) -> String {
-    let trust = spki_sha256
-        .map(|spki| format!(" --ignore-certificate-errors-spki-list={spki}"))
-        .unwrap_or_default();
-    format!(
-        "chromium --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on={host_for_url}:{port}{trust} https://{host_for_url}:{port}/"
-    )
+    let origin = format!("{host_for_url}:{port}");
+    let switches = chromium_switches(&ChromiumRun {
+        profile: "\"$(mktemp -d)\"",
+        spki_sha256,
+        quic_origin: Some(&origin),
+        headless: false,
+    });
+    format!("chromium {} https://{origin}/", switches.join(" "))
 }
 
 #[cfg(test)]

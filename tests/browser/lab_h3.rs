@@ -7,6 +7,7 @@ use crate::util::TestServer;
 use crate::util::bin::{Running, sselab};
 use crate::util::browser::{FAST, launch, launch_over_http3, until};
 use sselab::browser::{Engine, LabBrowser, Tab, eval};
+use sselab::server::quic_hint::chromium_command;
 
 /// Start a run of `streams` streams against `target` in `/lab`, probing after `probe_secs`.
 async fn start_run(lab: &Tab, target: &str, streams: usize, probe_secs: u64) {
@@ -61,10 +62,8 @@ async fn without_quic_the_h3_run_says_the_browser_did_not_use_http3(engine: Engi
     assert_eq!(
         h3.1,
         format!(
-            "no answer — this browser did not use HTTP/3; start Chromium with chromium \
-             --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
-             --ignore-certificate-errors-spki-list={} https://127.0.0.1:{port}/",
-            server.spki
+            "no answer — this browser did not use HTTP/3; start Chromium with {}",
+            chromium_command("127.0.0.1", port, Some(&server.spki))
         )
     );
 }
@@ -84,7 +83,7 @@ fn a_port_free_for_tcp_and_udp() -> u16 {
 
 async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(engine: Engine) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = a_port_free_for_tcp_and_udp().to_string();
+    let port = a_port_free_for_tcp_and_udp();
     let shared = format!("127.0.0.1:{port}");
     let cert_dir = dir.path().display().to_string();
     let server = Running::start(
@@ -149,9 +148,8 @@ async fn on_the_default_layout_a_browser_without_quic_gets_h2_and_is_told_so(eng
     assert_eq!(
         h3.1,
         format!(
-            "h2 — this browser did not use HTTP/3; start Chromium with chromium \
-             --user-data-dir=\"$(mktemp -d)\" --origin-to-force-quic-on=127.0.0.1:{port} \
-             --ignore-certificate-errors-spki-list={spki} https://127.0.0.1:{port}/"
+            "h2 — this browser did not use HTTP/3; start Chromium with {}",
+            chromium_command("127.0.0.1", port, Some(&spki))
         )
     );
 }
