@@ -38,11 +38,14 @@ pub fn find_chromium() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// One headless Chromium with a fresh profile, closed on drop.
+/// One headless Chromium with a fresh profile, killed on drop; or a handle to one of its
+/// browser contexts ([`Chromium::context`]).
 pub struct Chromium {
     cdp: Cdp,
-    reader: tokio::task::JoinHandle<()>,
-    process: BrowserProcess,
+    /// The browser context this handle's tabs open in; `None`: the browser's default one.
+    context: Option<String>,
+    /// The process, on the handle that launched it.
+    process: Option<BrowserProcess>,
 }
 
 /// One tab: its target and the session that drives it.
@@ -76,21 +79,37 @@ impl Chromium {
         });
         let mut command = Command::new(&executable);
         command.args(switches);
-        let (process, address) = BrowserProcess::start(command, profile, CDP_BANNER).await?;
+        let (mut process, address) = BrowserProcess::start(command, profile, CDP_BANNER).await?;
         let (cdp, reader) = Cdp::connect(&address).await?;
+        process.keep(reader);
         Ok(Self {
             cdp,
-            reader,
-            process,
+            context: None,
+            process: Some(process),
+        })
+    }
+
+    /// A fresh browser context (`Target.createBrowserContext`: its own cookies, cache and
+    /// connections), as a handle whose tabs open there; closing it closes only the context.
+    pub async fn context(&self) -> anyhow::Result<Self> {
+        let created = self
+            .cdp
+            .command("Target.createBrowserContext", json!({}))
+            .await?;
+        Ok(Self {
+            cdp: self.cdp.clone(),
+            context: Some(text(&created, "browserContextId")?),
+            process: None,
         })
     }
 
     /// A new blank tab, its page and network events on.
     pub async fn new_tab(&self) -> anyhow::Result<ChromiumTab> {
-        let created = self
-            .cdp
-            .command("Target.createTarget", json!({"url": "about:blank"}))
-            .await?;
+        let mut params = json!({"url": "about:blank"});
+        if let Some(context) = &self.context {
+            params["browserContextId"] = context.as_str().into();
+        }
+        let created = self.cdp.command("Target.createTarget", params).await?;
         let target = text(&created, "targetId")?;
         let attached = self
             .cdp
@@ -109,14 +128,23 @@ impl Chromium {
         })
     }
 
-    /// Close the browser (CDP `Browser.close`), then wait for the process.
-    pub async fn close(mut self) {
-        let closing = self.cdp.command("Browser.close", json!({}));
-        self.process.close(closing).await;
-        self.reader.abort();
+    /// Close this handle's context with its tabs, and, on the handle that launched the
+    /// browser, the browser (CDP `Browser.close`), waiting for the process.
+    pub async fn close(self) {
+        if let Some(context) = &self.context {
+            let params = json!({"browserContextId": context});
+            let _ = self
+                .cdp
+                .command("Target.disposeBrowserContext", params)
+                .await;
+        }
+        if let Some(process) = self.process {
+            let closing = self.cdp.command("Browser.close", json!({}));
+            process.close(closing).await;
+        }
     }
 
-    /// Stop every SharedWorker this browser runs (as if it crashed); gives how many.
+    /// Stop every SharedWorker this handle's context runs (as if it crashed); gives how many.
     pub async fn stop_shared_workers(&self) -> anyhow::Result<usize> {
         let targets = self.cdp.command("Target.getTargets", json!({})).await?;
         let workers: Vec<&str> = targets["targetInfos"]
@@ -124,6 +152,11 @@ impl Chromium {
             .into_iter()
             .flatten()
             .filter(|t| t["type"] == "shared_worker")
+            .filter(|t| {
+                self.context
+                    .as_ref()
+                    .is_none_or(|context| t["browserContextId"] == context.as_str())
+            })
             .filter_map(|t| t["targetId"].as_str())
             .collect();
         for worker in &workers {
@@ -132,12 +165,6 @@ impl Chromium {
                 .await?;
         }
         Ok(workers.len())
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }
 

@@ -98,11 +98,14 @@ pub fn find_firefox() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// One headless Firefox with a fresh profile and one BiDi session.
+/// One headless Firefox with a fresh profile and one BiDi session, killed on drop; or a handle
+/// to one of its user contexts ([`Firefox::context`]).
 pub struct Firefox {
     bidi: Bidi,
-    reader: tokio::task::JoinHandle<()>,
-    process: BrowserProcess,
+    /// The user context this handle's tabs open in; `None`: the default one.
+    user_context: Option<String>,
+    /// The process, on the handle that launched it.
+    process: Option<BrowserProcess>,
 }
 
 /// One top-level browsing context (a tab).
@@ -131,8 +134,9 @@ impl Firefox {
             .arg(profile.path())
             .args(["--remote-debugging-port", "0"])
             .env("MOZ_CRASHREPORTER_DISABLE", "1");
-        let (process, address) = BrowserProcess::start(command, profile, BIDI_BANNER).await?;
+        let (mut process, address) = BrowserProcess::start(command, profile, BIDI_BANNER).await?;
         let (bidi, reader) = Bidi::connect(&format!("{address}/session")).await?;
+        process.keep(reader);
         let capabilities = json!({"alwaysMatch": {"acceptInsecureCerts": accept_insecure_certs}});
         bidi.command("session.new", json!({ "capabilities": capabilities }))
             .await?;
@@ -143,17 +147,35 @@ impl Firefox {
         .await?;
         Ok(Self {
             bidi,
-            reader,
-            process,
+            user_context: None,
+            process: Some(process),
+        })
+    }
+
+    /// A fresh user context (`browser.createUserContext`: its own cookies, cache and
+    /// connections), as a handle whose tabs open there; closing it closes only the context.
+    pub async fn context(&self) -> anyhow::Result<Self> {
+        let created = self
+            .bidi
+            .command("browser.createUserContext", json!({}))
+            .await?;
+        let user_context = created["userContext"]
+            .as_str()
+            .context("browser.createUserContext gave no userContext")?;
+        Ok(Self {
+            bidi: self.bidi.clone(),
+            user_context: Some(user_context.to_string()),
+            process: None,
         })
     }
 
     /// A new blank tab.
     pub async fn new_tab(&self) -> anyhow::Result<FirefoxTab> {
-        let created = self
-            .bidi
-            .command("browsingContext.create", json!({"type": "tab"}))
-            .await?;
+        let mut params = json!({"type": "tab"});
+        if let Some(user_context) = &self.user_context {
+            params["userContext"] = user_context.as_str().into();
+        }
+        let created = self.bidi.command("browsingContext.create", params).await?;
         let context = created["context"]
             .as_str()
             .context("browsingContext.create gave no context")?
@@ -164,17 +186,17 @@ impl Firefox {
         })
     }
 
-    /// End the session and the browser, then wait for the process.
-    pub async fn close(mut self) {
-        let closing = self.bidi.command("browser.close", json!({}));
-        self.process.close(closing).await;
-        self.reader.abort();
-    }
-}
-
-impl Drop for Firefox {
-    fn drop(&mut self) {
-        self.reader.abort();
+    /// Close this handle's user context with its tabs, and, on the handle that launched the
+    /// browser, end the session and the browser, waiting for the process.
+    pub async fn close(self) {
+        if let Some(user_context) = &self.user_context {
+            let params = json!({"userContext": user_context});
+            let _ = self.bidi.command("browser.removeUserContext", params).await;
+        }
+        if let Some(process) = self.process {
+            let closing = self.bidi.command("browser.close", json!({}));
+            process.close(closing).await;
+        }
     }
 }
 

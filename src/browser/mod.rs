@@ -220,6 +220,16 @@ impl LabBrowser {
         })
     }
 
+    /// A fresh, isolated context of this browser (CDP `Target.createBrowserContext`, BiDi
+    /// `browser.createUserContext`: its own cookies, cache and connections), as a browser
+    /// whose tabs open there. Closing it closes the context, not the browser.
+    pub async fn context(&self) -> anyhow::Result<Self> {
+        Ok(match self {
+            Self::Chromium(browser) => Self::Chromium(Box::new(browser.context().await?)),
+            Self::Firefox(browser) => Self::Firefox(Box::new(browser.context().await?)),
+        })
+    }
+
     pub fn engine(&self) -> Engine {
         match self {
             Self::Chromium(_) => Engine::Chromium,

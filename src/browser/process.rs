@@ -1,6 +1,7 @@
 //! A browser's process, as both engines run it: started with a fresh profile that is deleted
 //! with it, its protocol's address read from the line it prints on stderr once it listens,
-//! asked to close and, when it does not, killed. Dropped, it is killed (`kill_on_drop`).
+//! asked to close and, when it does not, killed. Dropped, it is killed (`kill_on_drop`) and its
+//! connection's task ends.
 
 use std::future::Future;
 use std::process::Stdio;
@@ -16,10 +17,11 @@ const START_PATIENCE: Duration = Duration::from_secs(60);
 /// How long a browser asked to close may take to exit before it is killed.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
-/// A running browser and its profile directory.
+/// A running browser, its profile directory and the task reading its protocol's socket.
 pub struct BrowserProcess {
     child: Child,
     _profile: tempfile::TempDir,
+    connection: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl BrowserProcess {
@@ -61,19 +63,33 @@ impl BrowserProcess {
         let process = Self {
             child,
             _profile: profile,
+            connection: None,
         };
         Ok((process, address))
     }
 
+    /// Keep `task` (the connection to this browser) for as long as the browser runs.
+    pub fn keep(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.connection = Some(task);
+    }
+
     /// Ask the browser to close with `closing` (its protocol's command), wait for it to exit,
     /// and kill it when either takes too long.
-    pub async fn close(&mut self, closing: impl Future) {
+    pub async fn close(mut self, closing: impl Future) {
         let _ = tokio::time::timeout(CLOSE_PATIENCE, closing).await;
         if tokio::time::timeout(CLOSE_PATIENCE, self.child.wait())
             .await
             .is_err()
         {
             let _ = self.child.kill().await;
+        }
+    }
+}
+
+impl Drop for BrowserProcess {
+    fn drop(&mut self) {
+        if let Some(task) = &self.connection {
+            task.abort();
         }
     }
 }
