@@ -30,6 +30,13 @@ impl Bidi {
             .await
     }
 
+    /// [`command`](Self::command) without waiting for the answer (see
+    /// [`WsRpc::send_and_forget`]).
+    pub fn command_and_forget(&self, method: &str, params: Value) {
+        self.rpc
+            .send_and_forget(json!({ "method": method, "params": params }));
+    }
+
     /// Every event from now on.
     pub fn events(&self) -> broadcast::Receiver<Value> {
         self.rpc.events()

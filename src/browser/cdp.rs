@@ -31,6 +31,13 @@ impl Cdp {
             .await
     }
 
+    /// [`command`](Self::command) without waiting for the answer (see
+    /// [`WsRpc::send_and_forget`]).
+    pub fn command_and_forget(&self, method: &str, params: Value) {
+        self.rpc
+            .send_and_forget(json!({ "method": method, "params": params }));
+    }
+
     /// The session `id` (from `Target.attachToTarget`) on this connection.
     pub fn session(&self, id: String) -> Session {
         Session {

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 use super::cdp::{Cdp, Session};
 use super::http3::QuicOrigin;
@@ -77,9 +76,8 @@ impl Chromium {
             quic_origin: quic_origin.as_deref(),
             headless: true,
         });
-        let mut command = Command::new(&executable);
-        command.args(switches);
-        let (mut process, address) = BrowserProcess::start(command, profile, CDP_BANNER).await?;
+        let (mut process, address) =
+            BrowserProcess::start(&executable, switches, &[], profile, CDP_BANNER).await?;
         let (cdp, reader) = Cdp::connect(&address).await?;
         process.keep(reader);
         Ok(Self {
@@ -130,15 +128,15 @@ impl Chromium {
 
     /// Close this handle's context with its tabs, and, on the handle that launched the
     /// browser, the browser (CDP `Browser.close`), waiting for the process.
-    pub async fn close(self) {
-        if let Some(context) = &self.context {
+    pub async fn close(mut self) {
+        if let Some(context) = self.context.take() {
             let params = json!({"browserContextId": context});
             let _ = self
                 .cdp
                 .command("Target.disposeBrowserContext", params)
                 .await;
         }
-        if let Some(process) = self.process {
+        if let Some(process) = self.process.take() {
             let closing = self.cdp.command("Browser.close", json!({}));
             process.close(closing).await;
         }
@@ -165,6 +163,18 @@ impl Chromium {
                 .await?;
         }
         Ok(workers.len())
+    }
+}
+
+impl Drop for Chromium {
+    /// A context handle dropped unclosed (a test that failed) takes its tabs with it; the
+    /// browser itself goes with its `BrowserProcess`.
+    fn drop(&mut self) {
+        if let Some(context) = self.context.take() {
+            let params = json!({"browserContextId": context});
+            self.cdp
+                .command_and_forget("Target.disposeBrowserContext", params);
+        }
     }
 }
 

@@ -126,6 +126,13 @@ impl WsRpc {
         result.with_context(|| format!("{protocol} {method}"))
     }
 
+    /// Send `message` with a fresh `id` and do not wait: for what must go out where nothing
+    /// can wait (a `Drop`). Its answer, when it comes, is dropped.
+    pub fn send_and_forget(&self, mut message: Value) {
+        message["id"] = self.next_id.fetch_add(1, Ordering::Relaxed).into();
+        let _ = self.outgoing.send(message.to_string());
+    }
+
     /// Every event from now on.
     pub fn events(&self) -> broadcast::Receiver<Value> {
         self.events.subscribe()
