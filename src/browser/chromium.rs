@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::cdp::{Cdp, Session};
+use super::cdp::{self, Cdp, Session};
 use super::http3::QuicOrigin;
 use super::process::BrowserProcess;
 use super::{ResponseSeen, find_executable};
@@ -78,7 +78,7 @@ impl Chromium {
         });
         let (mut process, address) =
             BrowserProcess::start(&executable, switches, &[], profile, CDP_BANNER).await?;
-        let (cdp, reader) = Cdp::connect(&address).await?;
+        let (cdp, reader) = cdp::connect(&address).await?;
         process.keep(reader);
         Ok(Self {
             cdp,
@@ -116,7 +116,7 @@ impl Chromium {
                 json!({"targetId": target, "flatten": true}),
             )
             .await?;
-        let session = self.cdp.session(text(&attached, "sessionId")?);
+        let session = Session::new(&self.cdp, text(&attached, "sessionId")?);
         session.command("Page.enable", json!({})).await?;
         session.command("Network.enable", json!({})).await?;
         Ok(ChromiumTab {

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::bidi::{Bidi, remote_value_to_json};
+use super::bidi::{self, Bidi, remote_value_to_json};
 use super::http3::{FIREFOX_QUIC_OFF, QuicOrigin};
 use super::process::BrowserProcess;
 use super::{ResponseSeen, find_executable};
@@ -140,7 +140,7 @@ impl Firefox {
         let env = [("MOZ_CRASHREPORTER_DISABLE", "1")];
         let (mut process, address) =
             BrowserProcess::start(&executable, args, &env, profile, BIDI_BANNER).await?;
-        let (bidi, reader) = Bidi::connect(&format!("{address}/session")).await?;
+        let (bidi, reader) = bidi::connect(&format!("{address}/session")).await?;
         process.keep(reader);
         let capabilities = json!({"alwaysMatch": {"acceptInsecureCerts": accept_insecure_certs}});
         bidi.command("session.new", json!({ "capabilities": capabilities }))
