@@ -6,34 +6,15 @@
 //! It knows nothing of Firefox or of pages: [`super::firefox`] speaks the commands.
 
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
 
 use super::wsrpc::{Incoming, WsRpc};
 
 /// A BiDi connection; clones share it.
-#[derive(Clone)]
-pub struct Bidi {
-    rpc: WsRpc,
-}
+pub type Bidi = WsRpc;
 
-impl Bidi {
-    /// Connect to `url` (`ws://127.0.0.1:PORT/session`) and start reading.
-    pub async fn connect(url: &str) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let (rpc, task) = WsRpc::connect(url, "WebDriver BiDi", read).await?;
-        Ok((Self { rpc }, task))
-    }
-
-    /// Send `method` with `params` and wait for its result.
-    pub async fn command(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        self.rpc
-            .call(json!({ "method": method, "params": params }))
-            .await
-    }
-
-    /// Every event from now on.
-    pub fn events(&self) -> broadcast::Receiver<Value> {
-        self.rpc.events()
-    }
+/// Connect to `url` (`ws://127.0.0.1:PORT/session`) and start reading.
+pub async fn connect(url: &str) -> anyhow::Result<(Bidi, tokio::task::JoinHandle<()>)> {
+    WsRpc::connect(url, "WebDriver BiDi", read).await
 }
 
 /// BiDi's spelling: `type` says answer (`success`, `error`) or event.

@@ -11,33 +11,13 @@ use tokio::sync::broadcast;
 
 use super::wsrpc::{Incoming, WsRpc};
 
-/// A CDP connection to the browser; clones share it.
-#[derive(Clone)]
-pub struct Cdp {
-    rpc: WsRpc,
-}
+/// A CDP connection to the browser (browser-level commands: `Target.*`, `Browser.*`); clones
+/// share it.
+pub type Cdp = WsRpc;
 
-impl Cdp {
-    /// Connect to `url` (`ws://127.0.0.1:PORT/devtools/browser/…`) and start reading.
-    pub async fn connect(url: &str) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
-        let (rpc, task) = WsRpc::connect(url, "CDP", read).await?;
-        Ok((Self { rpc }, task))
-    }
-
-    /// A browser-level command (`Target.*`, `Browser.*`).
-    pub async fn command(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        self.rpc
-            .call(json!({ "method": method, "params": params }))
-            .await
-    }
-
-    /// The session `id` (from `Target.attachToTarget`) on this connection.
-    pub fn session(&self, id: String) -> Session {
-        Session {
-            cdp: self.clone(),
-            id,
-        }
-    }
+/// Connect to `url` (`ws://127.0.0.1:PORT/devtools/browser/…`) and start reading.
+pub async fn connect(url: &str) -> anyhow::Result<(Cdp, tokio::task::JoinHandle<()>)> {
+    WsRpc::connect(url, "CDP", read).await
 }
 
 /// One attached target (a tab): commands go to it, events come from it.
@@ -48,16 +28,24 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session `id` (from `Target.attachToTarget`) on `cdp`.
+    pub fn new(cdp: &Cdp, id: String) -> Self {
+        Self {
+            cdp: cdp.clone(),
+            id,
+        }
+    }
+
     /// Send `method` to this target and wait for its result.
     pub async fn command(&self, method: &str, params: Value) -> anyhow::Result<Value> {
         let message = json!({ "method": method, "params": params, "sessionId": self.id });
-        self.cdp.rpc.call(message).await
+        self.cdp.call(message).await
     }
 
     /// This target's events from now on.
     pub fn events(&self) -> SessionEvents {
         SessionEvents {
-            all: self.cdp.rpc.events(),
+            all: self.cdp.events(),
             session: self.id.clone(),
         }
     }

@@ -1,4 +1,4 @@
-//! Debian's Chromium, headless, driven over the DevTools protocol ([`super::cdp`]). CDP gives
+//! Debian's Chromium, headless, driven over the DevTools protocol (`browser::cdp`). CDP gives
 //! each response's protocol and the browser's own connection id.
 //!
 //! The command line comes from the one function that makes every Chromium command line
@@ -10,9 +10,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
-use super::cdp::{Cdp, Session};
+use super::cdp::{self, Cdp, Session};
 use super::http3::QuicOrigin;
 use super::process::BrowserProcess;
 use super::{ResponseSeen, find_executable};
@@ -77,10 +76,9 @@ impl Chromium {
             quic_origin: quic_origin.as_deref(),
             headless: true,
         });
-        let mut command = Command::new(&executable);
-        command.args(switches);
-        let (mut process, address) = BrowserProcess::start(command, profile, CDP_BANNER).await?;
-        let (cdp, reader) = Cdp::connect(&address).await?;
+        let (mut process, address) =
+            BrowserProcess::start(&executable, switches, &[], profile, CDP_BANNER).await?;
+        let (cdp, reader) = cdp::connect(&address).await?;
         process.keep(reader);
         Ok(Self {
             cdp,
@@ -118,7 +116,7 @@ impl Chromium {
                 json!({"targetId": target, "flatten": true}),
             )
             .await?;
-        let session = self.cdp.session(text(&attached, "sessionId")?);
+        let session = Session::new(&self.cdp, text(&attached, "sessionId")?);
         session.command("Page.enable", json!({})).await?;
         session.command("Network.enable", json!({})).await?;
         Ok(ChromiumTab {
@@ -130,15 +128,15 @@ impl Chromium {
 
     /// Close this handle's context with its tabs, and, on the handle that launched the
     /// browser, the browser (CDP `Browser.close`), waiting for the process.
-    pub async fn close(self) {
-        if let Some(context) = &self.context {
+    pub async fn close(mut self) {
+        if let Some(context) = self.context.take() {
             let params = json!({"browserContextId": context});
             let _ = self
                 .cdp
                 .command("Target.disposeBrowserContext", params)
                 .await;
         }
-        if let Some(process) = self.process {
+        if let Some(process) = self.process.take() {
             let closing = self.cdp.command("Browser.close", json!({}));
             process.close(closing).await;
         }
@@ -165,6 +163,18 @@ impl Chromium {
                 .await?;
         }
         Ok(workers.len())
+    }
+}
+
+impl Drop for Chromium {
+    /// A context handle dropped unclosed (a test that failed) takes its tabs with it; the
+    /// browser itself goes with its `BrowserProcess`.
+    fn drop(&mut self) {
+        if let Some(context) = self.context.take() {
+            let params = json!({"browserContextId": context});
+            self.cdp
+                .command_and_forget("Target.disposeBrowserContext", params);
+        }
     }
 }
 

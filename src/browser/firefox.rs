@@ -15,13 +15,13 @@
 //! the connections a tab used come from the server: the clock page's `connected` event
 //! carries the server's own connection id.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
-use super::bidi::{Bidi, remote_value_to_json};
+use super::bidi::{self, Bidi, remote_value_to_json};
 use super::http3::{FIREFOX_QUIC_OFF, QuicOrigin};
 use super::process::BrowserProcess;
 use super::{ResponseSeen, find_executable};
@@ -128,14 +128,19 @@ impl Firefox {
         let http3 = quic.map_or(FIREFOX_QUIC_OFF.to_string(), QuicOrigin::firefox_prefs);
         std::fs::write(&prefs, format!("{USER_JS}{http3}"))
             .with_context(|| format!("writing {}", prefs.display()))?;
-        let mut command = Command::new(&executable);
-        command
-            .args(["--headless", "--no-remote", "--profile"])
-            .arg(profile.path())
-            .args(["--remote-debugging-port", "0"])
-            .env("MOZ_CRASHREPORTER_DISABLE", "1");
-        let (mut process, address) = BrowserProcess::start(command, profile, BIDI_BANNER).await?;
-        let (bidi, reader) = Bidi::connect(&format!("{address}/session")).await?;
+        let args = [
+            "--headless".as_ref(),
+            "--no-remote".as_ref(),
+            "--profile".as_ref(),
+            profile.path().as_os_str(),
+            "--remote-debugging-port".as_ref(),
+            "0".as_ref(),
+        ]
+        .map(OsStr::to_os_string);
+        let env = [("MOZ_CRASHREPORTER_DISABLE", "1")];
+        let (mut process, address) =
+            BrowserProcess::start(&executable, args, &env, profile, BIDI_BANNER).await?;
+        let (bidi, reader) = bidi::connect(&format!("{address}/session")).await?;
         process.keep(reader);
         let capabilities = json!({"alwaysMatch": {"acceptInsecureCerts": accept_insecure_certs}});
         bidi.command("session.new", json!({ "capabilities": capabilities }))
@@ -188,14 +193,26 @@ impl Firefox {
 
     /// Close this handle's user context with its tabs, and, on the handle that launched the
     /// browser, end the session and the browser, waiting for the process.
-    pub async fn close(self) {
-        if let Some(user_context) = &self.user_context {
+    pub async fn close(mut self) {
+        if let Some(user_context) = self.user_context.take() {
             let params = json!({"userContext": user_context});
             let _ = self.bidi.command("browser.removeUserContext", params).await;
         }
-        if let Some(process) = self.process {
+        if let Some(process) = self.process.take() {
             let closing = self.bidi.command("browser.close", json!({}));
             process.close(closing).await;
+        }
+    }
+}
+
+impl Drop for Firefox {
+    /// A context handle dropped unclosed (a test that failed) takes its tabs with it; the
+    /// browser itself goes with its `BrowserProcess`.
+    fn drop(&mut self) {
+        if let Some(user_context) = self.user_context.take() {
+            let params = json!({"userContext": user_context});
+            self.bidi
+                .command_and_forget("browser.removeUserContext", params);
         }
     }
 }

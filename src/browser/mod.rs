@@ -4,7 +4,8 @@
 //! the real ones.
 //!
 //! All tabs share one profile, and so one socket pool: that is what makes the 6-per-host
-//! limit of HTTP/1.1 visible (separate profiles or browsers would each get their own 6).
+//! limit of HTTP/1.1 visible (separate profiles, browsers or contexts
+//! ([`LabBrowser::context`]) would each get their own 6).
 //! Used by `sselab tabs` (and `scripts/open_tabs.sh --headless`), `sselab shot`, and the
 //! real-browser tests. It reads the truth from the browser: the page's EventSource events and
 //! each response's protocol (CDP `Network.responseReceived`, BiDi `network.responseStarted`).

@@ -1,5 +1,5 @@
-//! The one transport both browser protocols share: JSON commands over one WebSocket, each
-//! with a number (`id`) its answer carries back, and events broadcast to whoever subscribed.
+//! The one transport both browser protocols share: JSON commands (`{id, method, params}`) over
+//! one WebSocket, each answered under its `id`, and events broadcast to whoever subscribed.
 //! WebDriver BiDi ([`super::bidi`], Firefox) and the DevTools protocol ([`super::cdp`],
 //! Chromium) have exactly this shape; they differ only in how an answer, an error or an event
 //! is spelled, which each says with its [`Reader`].
@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use async_tungstenite::tungstenite::Message;
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::sync::lock;
@@ -105,8 +105,14 @@ impl WsRpc {
         Ok((rpc, task))
     }
 
-    /// Send `message` (a JSON object of the protocol's fields: `method`, `params`, …) with a
-    /// fresh `id`, and wait for its answer.
+    /// Send `method` with `params` and wait for its result.
+    pub async fn command(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        self.call(json!({ "method": method, "params": params }))
+            .await
+    }
+
+    /// Send `message` (a JSON object of the protocol's fields: `method`, `params`, and any the
+    /// protocol adds) with a fresh `id`, and wait for its answer.
     pub async fn call(&self, mut message: Value) -> anyhow::Result<Value> {
         let protocol = self.protocol;
         let method = message["method"].as_str().unwrap_or("?").to_string();
@@ -124,6 +130,14 @@ impl WsRpc {
             .with_context(|| format!("{protocol} {method}: no answer within {COMMAND_PATIENCE:?}"))?
             .with_context(|| format!("{protocol} {method}: no answer"))?;
         result.with_context(|| format!("{protocol} {method}"))
+    }
+
+    /// Send `method` with `params` and do not wait: for what must go out where nothing can
+    /// wait (a `Drop`). Its answer, when it comes, is dropped.
+    pub fn command_and_forget(&self, method: &str, params: Value) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let message = json!({ "id": id, "method": method, "params": params });
+        let _ = self.outgoing.send(message.to_string());
     }
 
     /// Every event from now on.

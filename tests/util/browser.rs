@@ -1,11 +1,14 @@
-//! Helpers for the real-browser tests: run each claim in every engine, start a browser
-//! trusting the test server's certificate, and wait for a condition in a page.
+//! Helpers for the real-browser tests: run each claim in every engine, give each a browser
+//! trusting the test server's certificate (a fresh context of one shared browser), and wait
+//! for a condition in a page.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sselab::browser::{Engine, LabBrowser, Probe, QuicOrigin, Tab, eval};
+use tokio::sync::OnceCell;
 
-use super::{PATIENCE, TestServer};
+use super::{PATIENCE, SharedCertificate, TestServer};
 
 /// The longest wait for tabs to settle (`open_tabs` reads them as soon as they have, in a
 /// second or two): long enough for every stream that can open to open, on a busy machine.
@@ -78,15 +81,52 @@ pub fn assert_reconnected_with_last_event_id(lab: &serde_json::Value) -> (f64, u
     (delay, sent)
 }
 
-/// One browser at a time in a test binary: they are heavy on a 2-core machine, and their
-/// timings matter. (Between binaries, `flock /tmp/sselab-chromium.lock cargo test ...`.)
+/// One browser test at a time in a test binary: browsers are heavy on a 2-core machine, and
+/// their timings matter. (Between binaries, `flock /tmp/sselab-browser.lock cargo test ...`.)
 pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Headless `engine` trusting `server`'s certificate; a missing browser fails with how to get it.
+/// Headless `engine` trusting `server`'s certificate: a fresh context (its own cookies, cache
+/// and connections: tests/browser/contexts.rs proves the six-per-host wall is per context) of
+/// the one browser per engine this test binary shares, or, for a server with a certificate of
+/// its own, a fresh browser. A missing browser fails with how to get it.
 pub async fn launch(engine: Engine, server: &TestServer) -> LabBrowser {
-    LabBrowser::launch(engine, Some(&server.spki))
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"))
+    let browser = if server.spki == SharedCertificate::get().spki {
+        shared(engine).await.context().await
+    } else {
+        LabBrowser::launch(engine, Some(&server.spki)).await
+    };
+    browser.unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The browser of `engine` the whole test binary shares, trusting its one certificate,
+/// launched by the first test that asks. It lives on a runtime of its own: each
+/// `#[tokio::test]` ends its runtime when it ends, and with it any task it started, and the
+/// browser's connection must outlive them all. It is never closed: it dies with the test
+/// binary (the supervisor in `browser::process` kills it once the binary is gone).
+async fn shared(engine: Engine) -> &'static LabBrowser {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    static CHROMIUM: OnceCell<LabBrowser> = OnceCell::const_new();
+    static FIREFOX: OnceCell<LabBrowser> = OnceCell::const_new();
+    let cell = match engine {
+        Engine::Chromium => &CHROMIUM,
+        Engine::Firefox => &FIREFOX,
+    };
+    let launching = || async {
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("the browsers' runtime")
+        });
+        let spki = SharedCertificate::get().spki.as_str();
+        runtime
+            .spawn(LabBrowser::launch(engine, Some(spki)))
+            .await
+            .expect("launching did not panic")
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    cell.get_or_init(launching).await
 }
 
 /// Poll `expression` in the page until it is truthy; panics after [`PATIENCE`].

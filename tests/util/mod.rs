@@ -24,7 +24,7 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use sselab::client::ResponseBody;
 use sselab::client::{self, Conn, H2Windows, Trust};
-use sselab::server::ListenerKind;
+use sselab::server::{ListenerKind, certs};
 use sselab::sse::parser::{ParsedEvent, Parser};
 use sselab::{Cli, Command, Server};
 use tempfile::TempDir;
@@ -98,8 +98,11 @@ fn args_with_listeners(listeners: &[&str], dir: &Path, extra: &[&str]) -> sselab
 }
 
 impl TestServer {
+    /// A server with the flags `extra`, on the test binary's one certificate
+    /// ([`SharedCertificate`]) unless `extra` asks for other names.
     pub async fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        SharedCertificate::get().copy_into(dir.path());
         let args = test_args(dir.path(), extra);
         Self::serve(args, dir)
     }
@@ -203,6 +206,42 @@ impl TestServer {
             }
             Via::H3 => Client::h3(self.h3, &self.cert_pem).await,
         }
+    }
+}
+
+/// One certificate for every [`TestServer`] of a test binary, written into each server's own
+/// directory, where the server loads it (it covers the default names): a browser shared by
+/// the tests trusts it once, by its SPKI hash (`browser::launch`). A server started with
+/// `--san` makes a new one, and gets a browser of its own.
+pub struct SharedCertificate {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    pub spki: String,
+}
+
+impl SharedCertificate {
+    pub fn get() -> &'static Self {
+        static SHARED: std::sync::OnceLock<SharedCertificate> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let request = certs::CertRequest {
+                dir: dir.path(),
+                extra_sans: &[],
+                regenerate: false,
+            };
+            let material = certs::generate(dir.path(), &request.names()).expect("a certificate");
+            let read = |path: &Path| std::fs::read(path).expect("the certificate's files");
+            Self {
+                cert_pem: read(&material.cert_path),
+                key_pem: read(&material.key_path),
+                spki: material.spki_sha256,
+            }
+        })
+    }
+
+    fn copy_into(&self, dir: &Path) {
+        std::fs::write(dir.join(certs::CERT_FILE), &self.cert_pem).expect("write cert.pem");
+        std::fs::write(dir.join(certs::KEY_FILE), &self.key_pem).expect("write key.pem");
     }
 }
 
