@@ -11,6 +11,7 @@ use crate::util::{PATIENCE, TestServer, Via, eventually, eventually_async, json,
 use bytes::{Buf, Bytes};
 use http::{Request, StatusCode};
 use sselab::client::{self, Trust};
+use sselab::server::quic_hint::chromium_command;
 
 /// HTTP/3 frames as h3 0.0.8's client gives them: `recv_data` says `None` for a DATA frame
 /// without a byte as at the end of the body. sselab's own client (`Via::H3`) reads past such a
@@ -177,11 +178,8 @@ async fn the_start_page_over_http3_names_it_and_says_how_to_make_chromium_use_it
     let url = format!("https://127.0.0.1:{port}/");
     assert_eq!(attribute(h3, "data-url"), Some(url.as_str()), "{h3}");
     assert_eq!(attribute(h3, "data-here"), Some("true"), "this one: {h3}");
-    let command = format!(
-        "chromium --user-data-dir=&quot;$(mktemp -d)&quot; --origin-to-force-quic-on=127.0.0.1:{port} \
-         --ignore-certificate-errors-spki-list={} https://127.0.0.1:{port}/",
-        server.spki
-    );
+    // The page shows the one command the server builds, HTML-escaped.
+    let command = chromium_command("127.0.0.1", port, Some(&server.spki)).replace('"', "&quot;");
     let shown = page
         .split("<code id=\"h3-command\">")
         .nth(1)
@@ -253,9 +251,8 @@ async fn the_start_banner_prints_the_chromium_command_for_the_h3_listener() {
         .port();
     let spki = &server.certificate().expect("certificate").spki_sha256;
     let line = format!(
-        "HTTP/3 in Chromium: chromium --user-data-dir=\"$(mktemp -d)\" \
-         --origin-to-force-quic-on=127.0.0.1:{port} --ignore-certificate-errors-spki-list={spki} \
-         https://127.0.0.1:{port}/"
+        "HTTP/3 in Chromium: {}",
+        chromium_command("127.0.0.1", port, Some(spki))
     );
     let banner = server.banner();
     assert!(
