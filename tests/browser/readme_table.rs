@@ -1,8 +1,9 @@
-//! Real Chromium (Debian's package, headless, one profile) against real listeners: the
-//! README's table, proved by the browser itself. The truth is read from the browser: each
-//! page's EventSource events and CDP Network.responseReceived (protocol, connection id).
+//! Real browsers (Debian's Chromium and Firefox ESR, headless, one context per test, so one
+//! socket pool) against real listeners: the README's table, proved by the browser itself. The
+//! truth is read from the browser: each page's EventSource events and each response's protocol
+//! and connection (CDP Network.responseReceived; in Firefox the server's connection ids).
 //!
-//! A missing Chromium fails these tests with a message saying how to install it; it is
+//! A missing browser fails these tests with a message saying how to install it; it is
 //! never a silent skip.
 
 use std::time::Duration;

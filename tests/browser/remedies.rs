@@ -1,5 +1,5 @@
 //! The remedies for the six-connection wall, proved in real browsers (each engine headless,
-//! one profile, so one socket pool) over plain HTTP/1.1: sselab.js shares one server stream
+//! one context, so one socket pool) over plain HTTP/1.1: sselab.js shares one server stream
 //! between ten tabs, hands it over when the leader tab closes with no event lost or repeated
 //! and no tab waiting long, relays fast, and leaves the other connections free for the rest of
 //! the site.
