@@ -4,10 +4,13 @@
 //! With no key, everything is open ([`Access::Open`]; the command layer only allows that on
 //! loopback or with `--allow-anonymous`). With a key, every [`Need`] is checked against the
 //! token's grants; topics matching a `--public-topics` pattern may be read without a token.
+//! What gets through gets a [`Grant`]: when the token it came with stops being accepted, so
+//! a stream can end then rather than outlive its credentials.
 //! This module knows nothing of HTTP: where the token came from and which status a
 //! [`Denied`] becomes are the HTTP layer's business.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::claims::Claims;
 use super::pattern::{Channel, Kind, Pattern};
@@ -61,6 +64,34 @@ impl std::fmt::Display for Denied {
     }
 }
 
+/// What a request was let through with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// When the token it came with stops being accepted; `None` when no token was needed
+    /// (an open server, a public topic).
+    pub expiry: Option<Expiry>,
+}
+
+/// When a token stops being accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    /// The token's `exp` claim.
+    pub exp: u64,
+    /// The last whole second of the Unix clock at which it is accepted: `exp` plus the
+    /// leeway ([`Verifier::accepted_until`]).
+    pub accepted_until: u64,
+}
+
+impl Expiry {
+    /// The first instant at which the token is refused: the start of the second after
+    /// `accepted_until`. `None` when that lies beyond what the clock can say (a token good
+    /// for ever, in effect).
+    pub fn refused_from(&self) -> Option<SystemTime> {
+        let secs = self.accepted_until.checked_add(1)?;
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+    }
+}
+
 /// Why a server without a key is open, for the banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenBecause {
@@ -104,21 +135,27 @@ impl Access {
         }
     }
 
-    /// May a request carrying `token` do what it `need`s?
-    pub fn check(&self, token: Option<&str>, need: Need<'_>) -> Result<(), Denied> {
+    /// May a request carrying `token` do what it `need`s? If so, until when.
+    pub fn check(&self, token: Option<&str>, need: Need<'_>) -> Result<Grant, Denied> {
         let Access::Checked(checked) = self else {
-            return Ok(());
+            return Ok(Grant::default());
         };
         if let Need::Subscribe(channel) = need
             && channel.kind == Kind::Topic
             && checked.public_topics.iter().any(|p| p.matches(channel))
         {
             // Public: no token needed, and a stale one (an old cookie) does not get in the way.
-            return Ok(());
+            return Ok(Grant::default());
         }
         let token = token.ok_or(Denied::Missing)?;
         let claims = checked.verifier.verify(token).map_err(Denied::Invalid)?;
-        grants(&claims, need)
+        grants(&claims, need)?;
+        Ok(Grant {
+            expiry: Some(Expiry {
+                exp: claims.exp,
+                accepted_until: checked.verifier.accepted_until(claims.exp),
+            }),
+        })
     }
 }
 
@@ -177,10 +214,10 @@ mod tests {
     #[test]
     fn open_access_lets_everything_through() {
         let open = Access::Open(OpenBecause::LoopbackOnly);
-        assert_eq!(open.check(None, Need::Admin), Ok(()));
+        assert_eq!(open.check(None, Need::Admin), Ok(Grant::default()));
         assert_eq!(
             open.check(Some("garbage"), Need::Publish(Channel::topic("x"))),
-            Ok(())
+            Ok(Grant::default())
         );
     }
 
@@ -191,21 +228,22 @@ mod tests {
         let reader = token(&[], &["sessions/alice"], false);
         let admin = token(&[], &[], true);
         let news = Channel::topic("news");
-        assert_eq!(access.check(Some(&publisher), Need::Publish(news)), Ok(()));
+        assert!(access.check(Some(&publisher), Need::Publish(news)).is_ok());
         assert!(matches!(
             access.check(Some(&publisher), Need::Subscribe(news)),
             Err(Denied::Forbidden(_))
         ));
-        assert_eq!(
-            access.check(Some(&reader), Need::Subscribe(Channel::session("alice"))),
-            Ok(())
+        assert!(
+            access
+                .check(Some(&reader), Need::Subscribe(Channel::session("alice")))
+                .is_ok()
         );
         assert!(
             access
                 .check(Some(&reader), Need::Subscribe(Channel::session("bob")))
                 .is_err()
         );
-        assert_eq!(access.check(Some(&admin), Need::Admin), Ok(()));
+        assert!(access.check(Some(&admin), Need::Admin).is_ok());
         assert!(access.check(Some(&publisher), Need::Admin).is_err());
         assert!(
             access
@@ -223,11 +261,17 @@ mod tests {
     fn public_topics_are_readable_without_a_token_and_only_readable() {
         let access = access(&["topics/public.*"]);
         let open_topic = Channel::topic("public.news");
-        assert_eq!(access.check(None, Need::Subscribe(open_topic)), Ok(()));
+        // No token needed, so none whose expiry ends the stream.
         assert_eq!(
-            access.check(Some("stale"), Need::Subscribe(open_topic)),
-            Ok(())
+            access.check(None, Need::Subscribe(open_topic)),
+            Ok(Grant::default())
         );
+        for token in ["stale", &token(&[], &["*"], false)] {
+            assert_eq!(
+                access.check(Some(token), Need::Subscribe(open_topic)),
+                Ok(Grant::default())
+            );
+        }
         assert_eq!(
             access.check(None, Need::Publish(open_topic)),
             Err(Denied::Missing)
@@ -236,6 +280,26 @@ mod tests {
             access.check(None, Need::Subscribe(Channel::topic("private"))),
             Err(Denied::Missing)
         );
+    }
+
+    #[test]
+    fn a_token_grant_lasts_until_exp_plus_the_leeway() {
+        let verifier = Verifier::new(VerifyKey::hs256(SECRET).expect("key")).with_leeway(7);
+        let access = Access::checked(verifier, Vec::new());
+        let reader = token(&[], &["topics/a"], false);
+        let grant = access
+            .check(Some(&reader), Need::Subscribe(Channel::topic("a")))
+            .expect("granted");
+        let expiry = grant.expiry.expect("a token grant expires");
+        assert_eq!(expiry.accepted_until, expiry.exp + 7);
+        let refused_from = expiry.refused_from().expect("in the clock's range");
+        let secs = refused_from.duration_since(UNIX_EPOCH).expect("after 1970");
+        assert_eq!(secs, Duration::from_secs(expiry.exp + 8));
+        let for_ever = Expiry {
+            exp: u64::MAX,
+            accepted_until: u64::MAX,
+        };
+        assert_eq!(for_ever.refused_from(), None);
     }
 
     #[test]

@@ -21,10 +21,12 @@ pub mod ring_provider;
 mod signer;
 mod verifier;
 
-pub use access::{Access, Checked, Denied, Need, OpenBecause, grants};
+pub use access::{Access, Checked, Denied, Expiry, Grant, Need, OpenBecause, grants};
 pub use claims::{Claims, Grants};
 pub use jsonwebtoken::Algorithm;
 pub use keys::{MIN_SECRET_BYTES, SignKey, VerifyKey};
 pub use pattern::{Channel, Kind, MAX_NAME_LEN, Pattern, PatternError, valid_name};
 pub use signer::{MAX_TTL, Signer, parse_ttl};
-pub use verifier::{CLOCK_LEEWAY_SECS, MAX_TOKEN_BYTES, TokenError, Verifier, now};
+pub use verifier::{
+    CLOCK_LEEWAY_SECS, MAX_LEEWAY_SECS, MAX_TOKEN_BYTES, TokenError, Verifier, now,
+};

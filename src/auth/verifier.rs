@@ -22,9 +22,13 @@ use super::ring_provider;
 /// for long pattern lists while keeping a hostile header from costing more than a glance.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// Seconds a token stays good past its `exp` (and before its `nbf`): clock skew between the
-/// machine that signed it and this one.
+/// Seconds a token stays good past its `exp` (and before its `nbf`) unless `--jwt-leeway`
+/// says otherwise: clock skew between the machine that signed it and this one.
 pub const CLOCK_LEEWAY_SECS: u64 = 30;
+
+/// Largest `--jwt-leeway`: an hour of forgiven skew already lets an expired token read for
+/// an hour; more is a token lifetime, which is the signer's `exp` to set.
+pub const MAX_LEEWAY_SECS: u64 = 3600;
 
 /// Why a token was not accepted. Its `Display` is the one-line reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +41,7 @@ pub enum TokenError {
     WrongAlgorithm { got: String, accepted: Algorithm },
     /// The signature does not match the server's key.
     BadSignature,
-    /// `exp` is past (with [`CLOCK_LEEWAY_SECS`]).
+    /// `exp` is past (with the leeway).
     Expired { seconds_ago: u64 },
     /// `nbf` is still ahead.
     NotYetValid { seconds_ahead: u64 },
@@ -85,6 +89,7 @@ impl std::error::Error for TokenError {}
 pub struct Verifier {
     key: VerifyKey,
     validation: Validation,
+    leeway_secs: u64,
 }
 
 impl Verifier {
@@ -95,11 +100,32 @@ impl Verifier {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
-        Self { key, validation }
+        Self {
+            key,
+            validation,
+            leeway_secs: CLOCK_LEEWAY_SECS,
+        }
+    }
+
+    /// Forgive this many seconds of clock skew instead of [`CLOCK_LEEWAY_SECS`] (at most
+    /// [`MAX_LEEWAY_SECS`]).
+    pub fn with_leeway(mut self, secs: u64) -> Self {
+        self.leeway_secs = secs.min(MAX_LEEWAY_SECS);
+        self
+    }
+
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
     }
 
     pub fn algorithm(&self) -> Algorithm {
         self.key.algorithm
+    }
+
+    /// The last whole second of the Unix clock at which a token with this `exp` is accepted:
+    /// from the next one on, [`Self::verify`] refuses it.
+    pub fn accepted_until(&self, exp: u64) -> u64 {
+        exp.saturating_add(self.leeway_secs)
     }
 
     /// Check a token and give its claims. Never panics, whatever `token` holds.
@@ -115,13 +141,13 @@ impl Verifier {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.key.key, &self.validation)
             .map_err(|e| self.explain(token, e.into_kind()))?
             .claims;
-        if claims.exp.saturating_add(CLOCK_LEEWAY_SECS) < now {
+        if self.accepted_until(claims.exp) < now {
             return Err(TokenError::Expired {
                 seconds_ago: now - claims.exp,
             });
         }
         if let Some(nbf) = claims.nbf
-            && nbf > now.saturating_add(CLOCK_LEEWAY_SECS)
+            && nbf > now.saturating_add(self.leeway_secs)
         {
             return Err(TokenError::NotYetValid {
                 seconds_ahead: nbf - now,
@@ -232,6 +258,31 @@ mod tests {
                 .is_ok()
         );
         assert!(verifier.verify_at(&signed(0, None), u64::MAX).is_err());
+    }
+
+    #[test]
+    fn the_leeway_is_configurable_down_to_none() {
+        let strict = verifier().with_leeway(0);
+        let now = 1_000_000;
+        assert!(strict.verify_at(&signed(now, None), now).is_ok());
+        assert_eq!(
+            strict.verify_at(&signed(now - 1, None), now),
+            Err(TokenError::Expired { seconds_ago: 1 })
+        );
+        assert_eq!(strict.accepted_until(now), now);
+        assert!(
+            strict
+                .verify_at(&signed(now + 3600, Some(now + 1)), now)
+                .is_err()
+        );
+        let lenient = verifier().with_leeway(u64::MAX);
+        assert_eq!(lenient.leeway_secs(), MAX_LEEWAY_SECS);
+        assert!(
+            lenient
+                .verify_at(&signed(now - MAX_LEEWAY_SECS, None), now)
+                .is_ok()
+        );
+        assert_eq!(lenient.accepted_until(u64::MAX), u64::MAX);
     }
 
     #[test]

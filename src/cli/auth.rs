@@ -10,9 +10,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::LogArgs;
-use crate::auth::{Kind, Pattern, parse_ttl};
+use crate::auth::{CLOCK_LEEWAY_SECS, Kind, MAX_LEEWAY_SECS, Pattern, parse_ttl};
 
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// Check tokens signed with this HS256 shared secret (at least 32 bytes); turns auth on.
     /// Prefer the environment variable: a flag shows in `ps`.
@@ -40,6 +40,13 @@ pub struct AuthArgs {
     )]
     pub public_topics: Vec<Pattern>,
 
+    /// Seconds a token stays good past its `exp` (clock skew between signer and server);
+    /// a stream opened with a token ends when it stops being good. 0 = exactly at `exp`.
+    #[arg(long, value_name = "SECS", default_value_t = CLOCK_LEEWAY_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_LEEWAY_SECS),
+          env = "SSELAB_JWT_LEEWAY")]
+    pub jwt_leeway: u64,
+
     /// Serve without authorization even when a listener is not on loopback (by default
     /// sselab then refuses to start without --jwt-secret or --jwt-public-key).
     #[arg(
@@ -48,6 +55,19 @@ pub struct AuthArgs {
         conflicts_with_all = ["jwt_secret", "jwt_public_key"]
     )]
     pub allow_anonymous: bool,
+}
+
+impl Default for AuthArgs {
+    /// No key, as with no flags: auth off, today's leeway.
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_public_key: None,
+            public_topics: Vec::new(),
+            jwt_leeway: CLOCK_LEEWAY_SECS,
+            allow_anonymous: false,
+        }
+    }
 }
 
 /// `--public-topics`: a topic pattern with or without its `topics/`.

@@ -85,7 +85,10 @@ fn verifier(args: &AuthArgs) -> anyhow::Result<Option<(Verifier, String)>> {
         }
         (None, None) => return Ok(None),
     };
-    Ok(Some((Verifier::new(key.0), key.1)))
+    Ok(Some((
+        Verifier::new(key.0).with_leeway(args.jwt_leeway),
+        key.1,
+    )))
 }
 
 /// The signer `sselab token` asks for.

@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 
 use super::query_token::QueryToken;
 use super::{AppError, AppState};
-use crate::auth::{Access, Denied, Need, TokenError};
+use crate::auth::{Access, Denied, Grant, Need, TokenError};
 
 /// The cookie a browser carries its token in (set by `POST /api/auth/cookie`).
 pub const AUTH_COOKIE: &str = "sselab_auth";
@@ -67,10 +67,11 @@ impl FromRequestParts<AppState> for Caller {
 
 impl Caller {
     /// Let the request do what it `need`s, or refuse it: 401 (no token, or a bad one) or 403
-    /// (a good token without the grant), each with a `WWW-Authenticate` challenge.
-    pub fn require(&self, need: Need<'_>) -> Result<(), AppError> {
+    /// (a good token without the grant), each with a `WWW-Authenticate` challenge. The
+    /// [`Grant`] says until when: a stream ends when its token stops being accepted.
+    pub fn require(&self, need: Need<'_>) -> Result<Grant, AppError> {
         if self.access.is_open() {
-            return Ok(());
+            return Ok(Grant::default());
         }
         let token = match need {
             Need::Subscribe(_) => self.subscriber_token(),

@@ -84,6 +84,7 @@ pub async fn hello(
     let lifetime = Lifetime {
         keepalive: settings.keepalive,
         timeout,
+        token_expiry: None,
         retry,
     };
     Ok(streaming::response(sse::drive(content, guard, lifetime)))

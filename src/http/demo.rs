@@ -85,6 +85,7 @@ pub async fn demo(
     let lifetime = Lifetime {
         keepalive: settings.keepalive,
         timeout: None,
+        token_expiry: None,
         retry,
     };
     Ok(streaming::response(sse::drive(

@@ -27,7 +27,7 @@ pub async fn subscribe_session(
     LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
-    caller.require(Need::Subscribe(Channel::session(&id)))?;
+    let grant = caller.require(Need::Subscribe(Channel::session(&id)))?;
     let subscription = match state
         .hub
         .subscribe_session(&id, last_event_id, subscriber_meta(&request))
@@ -53,6 +53,7 @@ pub async fn subscribe_session(
         last_event_id,
         subscription,
         ("session", &id),
+        grant,
     )
 }
 
@@ -135,7 +136,7 @@ pub async fn subscribe_topic(
     LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let name = params::client_id(&name)?;
-    caller.require(Need::Subscribe(Channel::topic(&name)))?;
+    let grant = caller.require(Need::Subscribe(Channel::topic(&name)))?;
     let subscription = state
         .hub
         .subscribe_topic(&name, last_event_id, subscriber_meta(&request))
@@ -147,6 +148,7 @@ pub async fn subscribe_topic(
         last_event_id,
         subscription,
         ("topic", &name),
+        grant,
     )
 }
 

@@ -88,7 +88,7 @@ async fn follow(
     last_event_id: Option<u64>,
 ) -> Result<Response, AppError> {
     let id = params::client_id(&id)?;
-    caller.require(Need::Subscribe(Channel::order(&id)))?;
+    let grant = caller.require(Need::Subscribe(Channel::order(&id)))?;
     let subscription = match state
         .orders
         .subscribe(&id, last_event_id, subscriber_meta(&request))
@@ -108,5 +108,6 @@ async fn follow(
         last_event_id,
         subscription,
         ("order_id", &id),
+        grant,
     )
 }

@@ -80,6 +80,7 @@ pub async fn sse_stats(
     let lifetime = Lifetime {
         keepalive: None,
         timeout: None,
+        token_expiry: None,
         retry,
     };
     Ok(streaming::response(sse::drive(content, guard, lifetime)))

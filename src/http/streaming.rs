@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, Version, header};
@@ -14,9 +14,10 @@ use futures_util::{Stream, StreamExt};
 use serde_json::json;
 
 use super::{AppError, AppState};
+use crate::auth::Grant;
 use crate::pubsub::fanout::{DropTransport, SubscriberMeta, Subscription};
 use crate::server::RequestInfo;
-use crate::sse::{self, Frame, Lifetime, Out, names};
+use crate::sse::{self, Frame, Lifetime, Out, TokenExpiry, names};
 
 /// A 200 `text/event-stream` response with the headers every SSE answer carries.
 pub fn response<S>(body: S) -> Response
@@ -101,8 +102,26 @@ pub fn subscriber_meta(request: &RequestInfo) -> SubscriberMeta {
     }
 }
 
+/// When a stream let through with `grant` must end: the first instant its token is refused,
+/// from now on the Unix clock (the clock tokens are checked against), so that the stream's
+/// end and its reconnect's 401 agree.
+pub fn token_expiry(grant: Grant) -> Option<TokenExpiry> {
+    let expiry = grant.expiry?;
+    let ends_in = match expiry.refused_from() {
+        None => return None,
+        Some(at) => at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(TokenExpiry {
+        exp: expiry.exp,
+        ends_in,
+    })
+}
+
 /// Count the stream in and answer with the subscription: `connected` (with `id:` at the
-/// subscriber's cursor), then its replay and live events.
+/// subscriber's cursor), then its replay and live events, until its token (per `grant`)
+/// stops being accepted.
 pub fn serve_subscription(
     state: &AppState,
     request: &RequestInfo,
@@ -110,6 +129,7 @@ pub fn serve_subscription(
     last_event_id: Option<u64>,
     subscription: Subscription,
     follows: (&'static str, &str),
+    grant: Grant,
 ) -> Result<Response, AppError> {
     let guard = state.streams.open(request, path, last_event_id.is_some())?;
     let retry = state.settings.retry.for_stream(None);
@@ -128,6 +148,7 @@ pub fn serve_subscription(
     let lifetime = Lifetime {
         keepalive: state.settings.keepalive,
         timeout: None,
+        token_expiry: token_expiry(grant),
         retry,
     };
     Ok(response(sse::drive(content, guard, lifetime)))

@@ -19,10 +19,12 @@ pub enum CloseReason {
     Replaced,
     /// The session was deleted (`DELETE /api/sessions/{id}`).
     Bye,
+    /// The token the stream was opened with stopped being accepted (`exp` plus the leeway).
+    TokenExpired,
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 7] = [
+    pub const ALL: [CloseReason; 8] = [
         Self::ClientGone,
         Self::Timeout,
         Self::End,
@@ -30,6 +32,7 @@ impl CloseReason {
         Self::Slow,
         Self::Replaced,
         Self::Bye,
+        Self::TokenExpired,
     ];
 
     pub(super) fn index(self) -> usize {
@@ -45,6 +48,7 @@ impl CloseReason {
             Self::Slow => "slow",
             Self::Replaced => "replaced",
             Self::Bye => "bye",
+            Self::TokenExpired => "token-expired",
         }
     }
 }

@@ -1,7 +1,11 @@
 //! The one stream driver every SSE endpoint uses: it turns a content stream into a response
-//! body that also sends keep-alive comments, ends at the stream timeout or at server
-//! shutdown (after a last frame telling the client when to come back), and records why the
-//! stream ended.
+//! body that also sends keep-alive comments, ends at the stream timeout, when the token it
+//! was opened with stops being accepted, or at server shutdown (the last two after a last
+//! frame telling the client when to come back), and records why the stream ended.
+//!
+//! The timeout and the token's expiry share one timer: whichever comes first is armed, with
+//! the reason it stands for. The expiry is a deadline here, not a task per stream: a stream
+//! with a token costs nothing more than one with a timeout.
 //!
 //! Written out as a state machine rather than a generator: it is allocated once per open
 //! stream and polled once per event on every stream, so its size and the work of one poll
@@ -29,13 +33,60 @@ pub enum Out {
 }
 
 /// How a stream is kept alive, when it must end regardless of its content, and what it
-/// says last when the server shuts down.
+/// says last when the server shuts down or its token expires.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetime {
     pub keepalive: Option<Duration>,
     pub timeout: Option<Duration>,
-    /// The stream's `retry:` values: at shutdown, its `shutdown_frame` is sent last.
+    /// When the token the stream was opened with stops being accepted; `None` when it
+    /// needed none.
+    pub token_expiry: Option<TokenExpiry>,
+    /// The stream's `retry:` values: at shutdown, its `shutdown_frame` is sent last; at the
+    /// token's expiry, its `token_expired_frame`.
     pub retry: StreamRetry,
+}
+
+/// When a stream's token stops being accepted, counted from when the stream opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenExpiry {
+    /// The token's `exp`, for the last frame.
+    pub exp: u64,
+    /// Zero when it is refused already (a stream opened in the token's last instant): the
+    /// stream then ends at once with its last frame, and the reconnect gets the 401.
+    pub ends_in: Duration,
+}
+
+/// Why the stream's one end timer is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    Timeout,
+    TokenExpired { exp: u64 },
+}
+
+pin_project! {
+    /// The end timer and what its firing means, boxed together (see [`Drive`]).
+    struct Deadline {
+        #[pin]
+        timer: Sleep,
+        ends: Ends,
+    }
+}
+
+/// The earlier of the timeout and the token's expiry (the expiry on a tie: its last frame
+/// tells the client more), from `now`. An expiry beyond what the clock can count is never.
+fn first_deadline(now: Instant, lifetime: &Lifetime) -> Option<(Instant, Ends)> {
+    let timeout = lifetime
+        .timeout
+        .and_then(|timeout| now.checked_add(timeout))
+        .map(|at| (at, Ends::Timeout));
+    let expiry = lifetime.token_expiry.and_then(|expiry| {
+        let at = now.checked_add(expiry.ends_in)?;
+        Some((at, Ends::TokenExpired { exp: expiry.exp }))
+    });
+    match (timeout, expiry) {
+        (Some(timeout), Some(expiry)) if timeout.0 < expiry.0 => Some(timeout),
+        (timeout, expiry) => expiry.or(timeout),
+    }
 }
 
 /// Run `content` under `guard`: keep-alive comments when idle, end at the timeout or at
@@ -52,9 +103,12 @@ where
         ending_waker: None,
         content,
         guard,
-        timeout: lifetime
-            .timeout
-            .map(|timeout| Box::pin(sleep_until(now + timeout))),
+        deadline: first_deadline(now, &lifetime).map(|(at, ends)| {
+            Box::pin(Deadline {
+                timer: sleep_until(at),
+                ends,
+            })
+        }),
         keepalive: lifetime.keepalive.map(|period| KeepAlive {
             period,
             last_sent: now,
@@ -77,9 +131,9 @@ pin_project! {
         #[pin]
         ending: OwnedNotified,
         ending_waker: Option<Waker>,
-        // Boxed: a stream without a timeout or keep-alive (the benchmarks' idle streams)
-        // does not carry the space of a timer.
-        timeout: Option<Pin<Box<Sleep>>>,
+        // Boxed: a stream without a timeout, token or keep-alive (the benchmarks' idle
+        // streams) does not carry the space of a timer.
+        deadline: Option<Pin<Box<Deadline>>>,
         keepalive: Option<KeepAlive>,
         retry: StreamRetry,
         done: bool,
@@ -130,6 +184,23 @@ impl<S> Drive<S> {
 
     /// End with `reason`: the shutdown frame last when shutting down, then nothing.
     fn close(self: Pin<&mut Self>, reason: CloseReason) -> Polled {
+        self.close_with(reason, None)
+    }
+
+    /// End because the deadline came: the timeout ends in silence, an expired token with its
+    /// last frame.
+    fn end(self: Pin<&mut Self>, ends: Ends) -> Polled {
+        match ends {
+            Ends::Timeout => self.close(CloseReason::Timeout),
+            Ends::TokenExpired { exp } => {
+                let frame = self.retry.token_expired_frame(exp);
+                self.close_with(CloseReason::TokenExpired, Some(frame))
+            }
+        }
+    }
+
+    /// End with `reason`, sending `last` (or, at shutdown, the shutdown frame) first.
+    fn close_with(self: Pin<&mut Self>, reason: CloseReason, last: Option<Bytes>) -> Polled {
         let this = self.project();
         *this.done = true;
         this.guard.set_reason(reason);
@@ -140,6 +211,10 @@ impl<S> Drive<S> {
         {
             this.guard.record_sent(frame.len(), true);
             this.guard.set_shutdown_retry(this.retry.shutdown_ms);
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(frame) = last {
+            this.guard.record_sent(frame.len(), true);
             return Poll::Ready(Some(Ok(frame)));
         }
         Poll::Ready(None)
@@ -156,14 +231,16 @@ where
         if self.done {
             return Poll::Ready(None);
         }
-        // In this order: shutdown, timeout, content, keep-alive.
+        // In this order: shutdown, deadline (timeout or token expiry), content, keep-alive.
         if self.as_mut().ending(cx) {
             return self.close(CloseReason::Shutdown);
         }
-        if let Some(timeout) = self.as_mut().project().timeout
-            && timeout.as_mut().poll(cx).is_ready()
-        {
-            return self.close(CloseReason::Timeout);
+        if let Some(deadline) = self.as_mut().project().deadline {
+            let deadline = deadline.as_mut().project();
+            if deadline.timer.poll(cx).is_ready() {
+                let ends = *deadline.ends;
+                return self.end(ends);
+            }
         }
         match self.as_mut().project().content.poll_next(cx) {
             Poll::Ready(Some(Out::Send(bytes))) => return self.send(bytes, true),
@@ -218,15 +295,19 @@ mod tests {
         timeout: Option<Duration>,
         retry: StreamRetry,
     ) -> (mpsc::UnboundedSender<Out>, StreamRegistry, Body) {
+        body_with(Lifetime {
+            keepalive,
+            timeout,
+            token_expiry: None,
+            retry,
+        })
+    }
+
+    fn body_with(lifetime: Lifetime) -> (mpsc::UnboundedSender<Out>, StreamRegistry, Body) {
         let registry = StreamRegistry::new(10, CancellationToken::new());
         let request = test_request(1, Version::HTTP_2);
         let guard = registry.open(&request, "/test", false).expect("room");
         let (send, receive) = mpsc::unbounded_channel();
-        let lifetime = Lifetime {
-            keepalive,
-            timeout,
-            retry,
-        };
         let drive = drive(UnboundedReceiverStream::new(receive), guard, lifetime);
         (send, registry, Box::pin(drive))
     }
@@ -266,6 +347,44 @@ mod tests {
         assert!(body.next().await.is_none(), "stays ended");
         drop(body);
         assert_eq!(reasons(&registry), [("timeout", 1)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_earlier_of_timeout_and_token_expiry_ends_the_stream_with_its_reason() {
+        let retry = StreamRetry::exact(1500);
+        let expiring = |ends_in: Duration| Lifetime {
+            keepalive: None,
+            timeout: Some(PERIOD),
+            token_expiry: Some(TokenExpiry { exp: 77, ends_in }),
+            retry,
+        };
+        // The token first: its last frame, with the stream's retry and no id, then the end.
+        let (_send, registry, mut body) = body_with(expiring(Duration::from_secs(4)));
+        let start = Instant::now();
+        assert_eq!(
+            bytes(body.next().await),
+            &b"retry: 1500\nevent: token-expired\ndata: {\"exp\":77,\"retry_ms\":1500}\n\n"[..]
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        assert!(body.next().await.is_none());
+        drop(body);
+        assert_eq!(reasons(&registry), [("token-expired", 1)]);
+
+        // The timeout first: it ends in silence, as without a token.
+        let (_send, registry, mut body) = body_with(expiring(PERIOD * 2));
+        assert!(body.next().await.is_none());
+        assert_eq!(start.elapsed(), Duration::from_secs(4) + PERIOD);
+        drop(body);
+        assert_eq!(reasons(&registry), [("timeout", 1)]);
+
+        // Refused already when it opens: the last frame at once, before any content.
+        let (send, registry, mut body) = body_with(expiring(Duration::ZERO));
+        send.send(Out::Send(Bytes::from_static(b"data: x\n\n")))
+            .expect("the body is open");
+        assert_eq!(bytes(body.next().await), retry.token_expired_frame(77));
+        assert!(body.next().await.is_none());
+        drop(body);
+        assert_eq!(reasons(&registry), [("token-expired", 1)]);
     }
 
     #[tokio::test(start_paused = true)]

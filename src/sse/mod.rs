@@ -1,6 +1,6 @@
 //! Server-Sent Events, independent of any HTTP framework: the wire encoder ([`Frame`],
 //! [`EventName`]), the one stream driver every endpoint uses ([`drive`]: keep-alive, timeout,
-//! shutdown), the registry that counts open streams and logs each end once
+//! token expiry, shutdown), the registry that counts open streams and logs each end once
 //! ([`StreamRegistry`]), each stream's `retry:` with its jitter and shutdown spread
 //! ([`RetryPolicy`]), and a spec-conformant parser for sselab's own clients ([`parser`]).
 //!
@@ -16,7 +16,7 @@ mod retry;
 mod streams;
 
 pub use close::CloseReason;
-pub use drive::{Drive, Lifetime, Out, drive, nonzero_secs};
+pub use drive::{Drive, Lifetime, Out, TokenExpiry, drive, nonzero_secs};
 pub use ending::Ending;
 pub use frame::{EventName, Frame, KEEPALIVE_COMMENT, names};
 pub use retry::{MAX_RETRY_JITTER, RetryPolicy, StreamRetry, parse_jitter};

@@ -11,7 +11,8 @@
 //!
 //! It decides numbers only, once per stream: [`RetryPolicy::for_stream`] is the one place a
 //! stream's `retry:` values are chosen. It does not know when a server shuts down; the stream
-//! driver sends [`StreamRetry::shutdown_frame`] when it does.
+//! driver sends [`StreamRetry::shutdown_frame`] when it does, and
+//! [`StreamRetry::token_expired_frame`] when a stream's token stops being accepted.
 
 use std::time::Duration;
 
@@ -139,6 +140,18 @@ impl StreamRetry {
                 .data(&format!("{{\"retry\":{ms}}}"))
                 .finish()
         })
+    }
+
+    /// The last frame when the token with `exp` stops being accepted: the stream's own first
+    /// `retry:` again (it is a planned reconnect, not a storm to spread), and
+    /// `event: token-expired` saying both. No `id:`: the browser's Last-Event-ID stays put.
+    pub fn token_expired_frame(&self, exp: u64) -> Bytes {
+        let ms = self.first_ms;
+        Frame::new()
+            .retry(ms)
+            .event(&names::TOKEN_EXPIRED)
+            .data(&format!("{{\"exp\":{exp},\"retry_ms\":{ms}}}"))
+            .finish()
     }
 }
 

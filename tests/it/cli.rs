@@ -110,6 +110,8 @@ fn bad_flags_name_the_flag() {
         (vec!["--retry-jitter", "a lot"], "--retry-jitter"),
         (vec!["--drain-spread", "-1"], "--drain-spread"),
         (vec!["--drain-spread", "4000"], "--drain-spread"),
+        (vec!["--jwt-leeway", "3601"], "--jwt-leeway"),
+        (vec!["--jwt-leeway", "-1"], "--jwt-leeway"),
         (
             vec![
                 "--cors-origin",

@@ -9,6 +9,7 @@ mod abuse;
 mod abuse_connections;
 mod auth;
 mod auth_cli;
+mod auth_expiry;
 mod auth_keys;
 mod auth_routes;
 mod bench;
