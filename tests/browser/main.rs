@@ -11,3 +11,4 @@ mod http3;
 mod lab_h3;
 mod readme_table;
 mod remedies;
+mod token_expiry;

@@ -85,6 +85,10 @@ async fn a_stream_ends_when_its_token_does_and_the_reconnect_gets_401() {
             assert_eq!(data, json!({"exp": exp, "retry_ms": 700}), "{via:?}");
             // Not a moment before the token is refused, and promptly once it is.
             let refused_from = (exp + 1) as f64;
+            eprintln!(
+                "{via:?}: ended {:.3} s into the first refused second",
+                ended_at - refused_from
+            );
             assert!(
                 (refused_from..refused_from + 5.0).contains(&ended_at),
                 "{via:?}: ended at {ended_at}, refused from {refused_from}"

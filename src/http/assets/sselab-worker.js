@@ -9,6 +9,9 @@
 'use strict';
 
 const OPEN = 1;
+// Always listened to; the first two do not mean the stream is open (see sselab.js).
+const NOT_OPENING = ['refused', 'token-expired'];
+const ALWAYS = ['message', 'connected', ...NOT_OPENING];
 const REJOIN_MS = 150;
 const streams = new Map(); // url -> { source, ports: Set, names: Set, readyState, resumeFrom }
 
@@ -33,6 +36,11 @@ function create(url, lastId) {
     // An event without an `id:` line keeps the previous lastEventId: "has an id" = "it changed".
     const hasId = e.lastEventId !== previousId;
     previousId = e.lastEventId;
+    // Open is the first real event, not the EventSource's `open`: a refusal is a 200 too.
+    if (stream.readyState !== OPEN && !NOT_OPENING.includes(name)) {
+      stream.readyState = OPEN;
+      send({ kind: 'state', readyState: OPEN, fire: 'open' });
+    }
     send({ kind: 'event', type: name, data: e.data, id: e.lastEventId, hasId });
   };
   stream.listen = (name) => {
@@ -45,13 +53,11 @@ function create(url, lastId) {
     stream.source = new EventSource(resumeUrl(url, stream.resumeFrom));
     const names = [...stream.names];
     stream.names.clear();
-    ['message', ...names].forEach(stream.listen);
-    const state = (fire) => () => {
+    [...ALWAYS, ...names].forEach(stream.listen);
+    stream.source.addEventListener('error', () => {
       stream.readyState = stream.source.readyState;
-      send({ kind: 'state', readyState: stream.readyState, fire });
-    };
-    stream.source.addEventListener('open', state('open'));
-    stream.source.addEventListener('error', state('error'));
+      send({ kind: 'state', readyState: stream.readyState, fire: 'error' });
+    });
   };
   setTimeout(open, lastId === null ? 0 : REJOIN_MS);
   streams.set(url, stream);

@@ -14,12 +14,25 @@
 // Every instance drops events whose id is not greater than the last one it delivered, so a
 // handover neither loses nor repeats an event. Without Web Locks + BroadcastChannel (leader) or
 // SharedWorker (worker) it falls back to 'none' and warns once in the console.
+//
+// token: async () => string   the stream carries the token as ?access_token=; when the server
+//        ends it with `token-expired` (the token stopped being accepted), it asks for a fresh one
+//        and reopens with it and ?lastEventId=, so nothing is missed. With share 'worker' it uses
+//        'leader' instead: a SharedWorker cannot call a page's function.
+// Refusals: a stream the server refuses for now (a cap, Redis away, shutting down) answers with
+// one `refused` event (JSON: status, reason, message, retry_ms) and ends; the browser retries
+// after retry_ms. `refusal` holds that JSON until a stream opens, 'refused' listeners get the
+// event, and the state stays CONNECTING: OPEN (and `open`) comes with the first real event
+// (sselab's `connected`), never with the 200 that carried a refusal.
 (function (global) {
   'use strict';
 
   const CONNECTING = 0, OPEN = 1, CLOSED = 2;
   const WORKER_URL = '/sselab-worker.js';
   const WORKER_LOCK = 'sselab.js worker'; // held by the SharedWorker while it runs
+  // Always listened to; the first two do not mean the stream is open.
+  const NOT_OPENING = ['refused', 'token-expired'];
+  const ALWAYS = ['message', 'connected', ...NOT_OPENING];
   let warned = false;
 
   function warnOnce(message) {
@@ -27,13 +40,18 @@
     warned = true;
   }
 
+  function withParam(url, name, value) {
+    const changed = new URL(url);
+    changed.searchParams.set(name, value);
+    return changed.href;
+  }
+
   // The URL with ?lastEventId=id (the server reads it when there is no Last-Event-ID header).
   function resumeUrl(url, id) {
-    if (id === null || id === '') return url;
-    const resumed = new URL(url);
-    resumed.searchParams.set('lastEventId', id);
-    return resumed.href;
+    return id === null || id === '' ? url : withParam(url, 'lastEventId', id);
   }
+
+  const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   // Ids are compared as numbers when both are numbers, else any new id counts as newer.
   function isNewer(id, last) {
@@ -43,12 +61,18 @@
   }
 
   // Watches one EventSource and hands each event on as a plain message. An event without an
-  // `id:` line keeps the previous lastEventId, so "has an id" means "the id changed".
+  // `id:` line keeps the previous lastEventId, so "has an id" means "the id changed". Open is
+  // the first real event, not the EventSource's `open`: a refusal is a 200 too.
   function follow(source, names, send) {
     let previousId = '';
+    let open = false;
     const relay = (type) => (e) => {
       const hasId = e.lastEventId !== previousId;
       previousId = e.lastEventId;
+      if (!open && !NOT_OPENING.includes(type)) {
+        open = true;
+        send({ kind: 'state', readyState: OPEN, fire: 'open' });
+      }
       send({ kind: 'event', type, data: e.data, id: e.lastEventId, hasId });
     };
     const listen = (name) => {
@@ -56,10 +80,11 @@
       names.add(name);
       source.addEventListener(name, relay(name));
     };
-    listen('message');
-    source.addEventListener('open', () => send({ kind: 'state', readyState: OPEN, fire: 'open' }));
-    source.addEventListener('error', () =>
-      send({ kind: 'state', readyState: source.readyState, fire: 'error' }));
+    ALWAYS.forEach(listen);
+    source.addEventListener('error', () => {
+      open = false;
+      send({ kind: 'state', readyState: source.readyState, fire: 'error' });
+    });
     return listen;
   }
 
@@ -69,11 +94,17 @@
       this.readyState = CONNECTING;
       this.lastEventId = '';       // the last id this instance delivered
       this.isLeader = false;       // leader: this instance holds the EventSource
+      this.refusal = null;         // the last `refused` event's JSON, until a stream opens
+      this._token = typeof options.token === 'function' ? options.token : null;
       this.onopen = this.onmessage = this.onerror = null;
       this._listeners = new Map(); // event name -> Set of functions
       this._lastId = null;
       this._me = Math.random().toString(36).slice(2);
       let share = options.share || 'none';
+      if (share === 'worker' && this._token) {
+        console.warn("sselab.js: a SharedWorker cannot call the token function; using share: 'leader'");
+        share = 'leader';
+      }
       if (share === 'leader' && !(global.navigator && navigator.locks && global.BroadcastChannel)) {
         warnOnce('Web Locks or BroadcastChannel missing');
         share = 'none';
@@ -87,7 +118,7 @@
         this._useWorker();
         global.addEventListener('pagehide', () => this.close());
       }
-      else this._open(this.url, (message) => this._receive(message));
+      else this._connect((message) => this._receive(message));
     }
 
     addEventListener(name, fn) {
@@ -123,9 +154,13 @@
       if (this._closed) return;
       if (message.kind === 'state') {
         this.readyState = message.readyState;
+        if (message.readyState === OPEN) this.refusal = null;
         if (message.readyState === CLOSED) this._stop(); // final (a 204, say), as for EventSource
         if (message.fire) this._fire(message.fire, new Event(message.fire));
         return;
+      }
+      if (message.type === 'refused') {
+        try { this.refusal = JSON.parse(message.data); } catch (e) { this.refusal = { reason: null }; }
       }
       if (message.hasId) {
         if (!isNewer(message.id, this._lastId)) return; // already delivered: no duplicate
@@ -144,11 +179,40 @@
       for (const fn of this._listeners.get(type) || []) fn.call(this, event);
     }
 
+    // The holder of the EventSource (share 'none', or the leader): open it after the last id
+    // delivered, with a fresh token when there is a token function.
+    _connect(send, waitMs = 0) {
+      if (!this._token) return this._open(resumeUrl(this.url, this._lastId), send);
+      Promise.all([this._token(), delay(waitMs)]).then(([token]) => {
+        if (this._closed) return;
+        this._open(withParam(resumeUrl(this.url, this._lastId), 'access_token', token), send);
+      }, (error) => {
+        console.warn('sselab.js: the token function failed:', error);
+        send({ kind: 'state', readyState: CLOSED, fire: 'error' }); // as a 401 would
+      });
+    }
+
     _open(url, send) {
+      const names = [...(this._names || []), ...this._listeners.keys()]; // followers' too
       this._source = new EventSource(url);
       this._names = new Set();
-      this._listen = follow(this._source, this._names, send);
-      for (const name of this._listeners.keys()) this._listen(name);
+      this._listen = follow(this._source, this._names, (message) => {
+        send(message);
+        if (this._token && message.type === 'token-expired') this._renew(send, message.data);
+      });
+      names.forEach(this._listen);
+    }
+
+    // The token stopped being accepted and the server ended the stream: close it before the
+    // browser retries with the old token (a 401, final), and reopen after the stream's retry
+    // with a fresh one.
+    _renew(send, data) {
+      if (this._closed) return;
+      this._source.close();
+      let waitMs = 0;
+      try { waitMs = Number(JSON.parse(data).retry_ms) || 0; } catch (e) { /* reopen at once */ }
+      send({ kind: 'state', readyState: CONNECTING });
+      this._connect(send, waitMs);
     }
 
     _want(name) {
@@ -170,7 +234,7 @@
         this._post({ kind: 'leader' }); // followers re-tell the names they listen to
         this._receive({ kind: 'state', readyState: CONNECTING });
         this._post({ kind: 'state', readyState: CONNECTING });
-        this._open(resumeUrl(this.url, this._lastId), (message) => {
+        this._connect((message) => {
           this._post(message); // to the followers first: delivering may close this instance
           this._receive(message);
         });
