@@ -20,9 +20,11 @@ use crate::util::{TestServer, Via};
 /// What the pages follow, and what its tokens grant.
 const TOPIC: &str = "tok";
 
-/// Seconds from now each page's tokens run out: three expiries 3 s apart (the first token a
-/// 5 s one), then one that outlasts the test.
-const EXPIRIES: [i64; 4] = [5, 8, 11, 3600];
+/// Seconds from now each page's tokens run out: three expiries 2 s apart (the first token a
+/// 5 s one), then one that outlasts the test. Each stream ends in the second after its
+/// token's `exp` and is back 300 ms later (`--retry`) with the next token, which has 1.7 s
+/// left then: room for a slow reconnect, without seconds of test time per expiry.
+const EXPIRIES: [i64; 4] = [5, 7, 9, 3600];
 
 /// The renewing page: hands its first token over as the cookie, opens a plain EventSource, and
 /// on each `connected` puts the next token in the cookie, so the reconnect after this stream's
