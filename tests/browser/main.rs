@@ -10,4 +10,5 @@ mod contexts;
 mod http3;
 mod lab_h3;
 mod readme_table;
+mod refusals;
 mod remedies;
