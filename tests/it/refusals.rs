@@ -62,7 +62,11 @@ async fn at_the_stream_cap_an_event_source_gets_a_stream_to_come_back_from_on_ev
         assert_eq!(asked.status(), StatusCode::SERVICE_UNAVAILABLE, "{via:?}");
     }
 
-    let metrics = text(server.client(Via::H2Tls).await.get("/metrics").await).await;
+    let observer = server.client(Via::H2Tls).await;
+    let stats = crate::util::json(observer.get("/api/stats").await).await;
+    assert_eq!(stats["refusals"]["max_streams"]["stream"], 3, "{stats}");
+    assert_eq!(stats["refusals"]["max_streams"]["status"], 6, "{stats}");
+    let metrics = text(observer.get("/metrics").await).await;
     for (answer, n) in [("stream", 3), ("status", 6)] {
         let name = format!(r#"sselab_refusals_total{{answer="{answer}",reason="max_streams"}}"#);
         assert_eq!(metric_sample(&metrics, &name), n, "{name}");
