@@ -103,6 +103,28 @@ row "--cacert, no -k: /proto over" '"HTTP/2"' "$(echo "$proto" | grep -o '"http_
 bad=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base_http/sse/hello?timeout=abc")
 row "http: timeout=abc" "400" "$bad"
 
+# A refusal a later try can pass (here the lab's own cap: one stream per group, so nothing else
+# on the server is refused): curl asking for JSON gets the 503; asking like an EventSource, a
+# 200 stream with retry:, one event: refused and no id:, then its end.
+curl -sS -N --max-time 4 "$base_http/sse/hello?timeout=3&slots=1&group=curl-checks" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 50); do
+  held=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: application/json' \
+    "$base_http/sse/hello?slots=1&group=curl-checks")
+  [ "$held" = 503 ] && break
+  sleep 0.1
+done
+curl -sS -i --max-time 5 -H 'Accept: application/json' "$base_http/sse/hello?slots=1&group=curl-checks" \
+  | tr -d '\r' >"$workdir/refused-json.txt"
+row "refused, Accept json: status" "HTTP/1.1 503" "$(status_of "$workdir/refused-json.txt")"
+row "refused, Accept json: retry-after" "2" "$(header_of "$workdir/refused-json.txt" retry-after)"
+curl -sS -i --max-time 5 -H 'Accept: text/event-stream' "$base_http/sse/hello?slots=1&group=curl-checks" \
+  | tr -d '\r' >"$workdir/refused-es.txt"
+row "refused, EventSource: status" "HTTP/1.1 200" "$(status_of "$workdir/refused-es.txt")"
+row "refused, EventSource: x-sselab-refused" "lab_slots" "$(header_of "$workdir/refused-es.txt" x-sselab-refused)"
+row "refused, EventSource: the frame" "retry event data" "$(sed '1,/^$/d' "$workdir/refused-es.txt" | grep -v '^$' | cut -d: -f1 | xargs)"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
 # HTTP/3: curl when it can, sselab's own HTTP/3 client (the README's check) when it cannot.
 if [ -n "$base_h3" ]; then
   if curl -V | grep -qw HTTP3; then

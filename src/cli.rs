@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use auth::{AuthArgs, TokenArgs};
 pub use limits::{DEFAULT_MAX_CONNECTIONS_PER_IP, LimitArgs};
-pub use serve::{SameId, ServeArgs};
+pub use serve::{Refusals, SameId, ServeArgs};
 
 use crate::browser::Engine;
 

@@ -101,6 +101,19 @@ pub struct ServeArgs {
           env = "SSELAB_DRAIN_SPREAD")]
     pub drain_spread: u64,
 
+    /// How a refusal a later try can pass (a full cap, Redis away, shutting down) is answered
+    /// to an EventSource (a request with `Accept: text/event-stream`): `stream` = 200 with
+    /// `retry:` and one `event: refused`, so the browser comes back; `status` = 503 +
+    /// Retry-After, which an EventSource treats as final (the lab shows both). Other
+    /// clients always get the 503.
+    #[arg(
+        long,
+        value_name = "HOW",
+        default_value = "stream",
+        env = "SSELAB_REFUSALS"
+    )]
+    pub refusals: Refusals,
+
     /// Seconds between keep-alive comments on an idle stream (0 = off).
     #[arg(
         long,
@@ -138,7 +151,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
 
-    /// Cap on SSE streams open at once over all listeners; more get 503 + Retry-After.
+    /// Cap on SSE streams open at once over all listeners; more are refused (see --refusals).
     #[arg(
         long,
         value_name = "N",
@@ -187,7 +200,7 @@ pub struct ServeArgs {
     )]
     pub same_id: SameId,
 
-    /// Cap on sessions (connected or lingering); more get 503 + Retry-After.
+    /// Cap on sessions (connected or lingering); more are refused (see --refusals).
     #[arg(
         long,
         value_name = "N",
@@ -196,7 +209,7 @@ pub struct ServeArgs {
     )]
     pub max_sessions: usize,
 
-    /// Cap on topics; more get 503 + Retry-After.
+    /// Cap on topics; more are refused (see --refusals).
     #[arg(
         long,
         value_name = "N",
@@ -205,7 +218,7 @@ pub struct ServeArgs {
     )]
     pub max_topics: usize,
 
-    /// Cap on orders being worked on at once; more get 503 + Retry-After.
+    /// Cap on orders being worked on at once; more are refused (see --refusals).
     #[arg(
         long,
         value_name = "N",
@@ -248,6 +261,15 @@ impl ServeArgs {
     pub fn keepalive_interval(&self) -> Option<Duration> {
         nonzero_secs(self.keepalive)
     }
+}
+
+/// `--refusals`: how an EventSource is told "not now".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Refusals {
+    /// 200 text/event-stream: `retry:` and one `event: refused`; the browser comes back.
+    Stream,
+    /// 503 + Retry-After, as for every other client: the EventSource gives up.
+    Status,
 }
 
 /// What a second subscribe with the same session id does.

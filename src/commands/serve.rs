@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::access;
-use crate::cli::{SameId, ServeArgs};
+use crate::cli::{Refusals, SameId, ServeArgs};
 use crate::http::{self, AppState, Settings};
 use crate::pubsub::bus::Bus;
 use crate::pubsub::fanout::{Exclusive, Fanout, Limits};
@@ -21,7 +21,7 @@ use crate::server;
 use crate::server::admission;
 use crate::server::certs::CertMaterial;
 use crate::server::{ConnLimits, ListenerConfig, ListenerKind, Listeners, ProtocolLimits};
-use crate::sse::{RetryPolicy, StreamRegistry};
+use crate::sse::{RefusalAnswer, RetryPolicy, StreamRegistry};
 
 /// `--max-connections` when not given: just under the open-file limit, where accepting would
 /// start failing anyway (connections beyond it would only make axum-server pause every accept
@@ -99,6 +99,10 @@ impl Server {
         .map_err(|e| anyhow::anyhow!("--retry-jitter: {e}"))?;
         let settings = Settings {
             retry,
+            refusals: match args.refusals {
+                Refusals::Stream => RefusalAnswer::Stream,
+                Refusals::Status => RefusalAnswer::Status,
+            },
             timeout: args.stream_timeout(),
             keepalive: args.keepalive_interval(),
             tick: Duration::from_millis(args.tick_ms),
@@ -158,6 +162,7 @@ impl Server {
             fanout,
             responses: Arc::default(),
             access: access.access,
+            lab_slots: Default::default(),
         };
         Ok(Self {
             listeners,

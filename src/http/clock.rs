@@ -4,7 +4,8 @@
 //! Each tick carries an increasing `id:`; a reconnect with `Last-Event-ID: n` continues at
 //! n+1, so a lost tick would show as a gap in the ids. The stream ends after `timeout`
 //! (the seed's 30 s by default, `?timeout=` to change, 0 = never) and the browser reconnects
-//! after the `retry:` sent in the first frame.
+//! after the `retry:` sent in the first frame. `?slots=N&group=G` holds the stream to the
+//! lab's own cap ([`super::lab_slots`]), for its "refused" scenario.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::time::MissedTickBehavior;
 use tokio_stream::wrappers::IntervalStream;
 
+use super::lab_slots::{MAX_SLOTS, Slot};
 use super::params::{self, LastEventId};
 use super::streaming::{self, Connected, connected_frame};
 use super::{AppError, AppState};
@@ -73,13 +75,18 @@ pub async fn hello(
         None => settings.timeout,
     };
     let retry = settings.retry.for_stream(params::requested_retry(&query)?);
+    let slot = lab_slot(&state, &query)?;
     let guard = state
         .streams
         .open(&request, "/sse/hello", last_event_id.is_some())?;
 
     let connected = clock_connected(&request, retry.first_ms, last_event_id);
     let content = futures_util::stream::once(async move { connected }).chain(
-        ticks(first_id(last_event_id), settings.tick).map(|(id, time)| tick_frame(id, &time)),
+        ticks(first_id(last_event_id), settings.tick).map(move |(id, time)| {
+            // The lab's slot is given back when the body (and this closure) is dropped.
+            let _held = &slot;
+            tick_frame(id, &time)
+        }),
     );
     let lifetime = Lifetime {
         keepalive: settings.keepalive,
@@ -88,6 +95,18 @@ pub async fn hello(
         retry,
     };
     Ok(streaming::response(sse::drive(content, guard, lifetime)))
+}
+
+/// `?slots=N&group=G`: a place in the lab's group, held for the stream's life.
+fn lab_slot(state: &AppState, query: &HashMap<String, String>) -> Result<Option<Slot>, AppError> {
+    let slots = params::bounded_u64(query, "slots", MAX_SLOTS, "streams")?;
+    match (slots, query.get("group")) {
+        (None, None) => Ok(None),
+        (Some(slots), Some(group)) if slots > 0 => state.lab_slots.take(group, slots).map(Some),
+        _ => Err(AppError::bad_request(format!(
+            "slots (1 to {MAX_SLOTS}) and group go together"
+        ))),
+    }
 }
 
 #[cfg(test)]

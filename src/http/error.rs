@@ -1,16 +1,18 @@
 //! The one error type handlers return: a status and a one-line plain-text reason — and the
 //! one place where the lower layers' own errors become status codes.
 //!
-//! A browser's EventSource stops on any non-200 answer, so every refusal here is final for
-//! it; curl users read the line.
+//! A browser's EventSource stops on any non-200 answer, so a refusal a later try can pass
+//! (a `503`) also carries its [`Refused`] facts on the response: [`super::refusals`] turns it
+//! into a stream that says when to come back when the request came from an EventSource.
+//! Every other answer here is final for a browser; curl users read the line.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Denied;
-use crate::pubsub::hub::HubError;
+use crate::pubsub::hub::{Cap, HubError};
 use crate::pubsub::orders::OrderError;
-use crate::sse::StreamRefused;
+use crate::sse::{RefusalReason, StreamRefused};
 
 /// Seconds a client refused for capacity (or at shutdown) is told to wait, in `Retry-After`.
 pub const RETRY_AFTER_SECS: u64 = 5;
@@ -26,6 +28,17 @@ pub struct AppError {
     pub retry_after: Option<u64>,
     /// The `WWW-Authenticate` challenge of a 401 or 403 (RFC 6750).
     pub www_authenticate: Option<String>,
+    /// Why a `503` refused: set exactly when a later try can pass.
+    pub refused: Option<RefusalReason>,
+}
+
+/// What a `503` answer carries in its extensions for [`super::refusals`] and the metrics:
+/// why, the one-line reason, and the `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: RefusalReason,
+    pub message: String,
+    pub retry_after_secs: u64,
 }
 
 impl AppError {
@@ -37,6 +50,7 @@ impl AppError {
             message,
             retry_after: None,
             www_authenticate: None,
+            refused: None,
         }
     }
 
@@ -48,9 +62,15 @@ impl AppError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+    /// `503` + `Retry-After`: refused for now, for `reason`.
+    pub fn unavailable(
+        reason: RefusalReason,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
         Self {
             retry_after: Some(retry_after_secs),
+            refused: Some(reason),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
     }
@@ -90,6 +110,13 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            if let Some(reason) = self.refused {
+                response.extensions_mut().insert(Refused {
+                    reason,
+                    message: self.message,
+                    retry_after_secs: secs,
+                });
+            }
         }
         if let Some(challenge) = self
             .www_authenticate
@@ -105,7 +132,11 @@ impl IntoResponse for AppError {
 
 impl From<StreamRefused> for AppError {
     fn from(refused: StreamRefused) -> Self {
-        AppError::unavailable(refused.to_string(), RETRY_AFTER_SECS)
+        let reason = match refused {
+            StreamRefused::ShuttingDown => RefusalReason::ShuttingDown,
+            StreamRefused::Full { .. } => RefusalReason::MaxStreams,
+        };
+        AppError::unavailable(reason, refused.to_string(), RETRY_AFTER_SECS)
     }
 }
 
@@ -138,11 +169,16 @@ impl From<HubError> for AppError {
                 StatusCode::CONFLICT,
                 "this session id is already connected (--same-id reject)",
             ),
-            HubError::Full { what, max } => AppError::unavailable(
-                format!("{what} {max} reached; retry later"),
+            HubError::Full { cap, max } => AppError::unavailable(
+                match cap {
+                    Cap::Sessions => RefusalReason::MaxSessions,
+                    Cap::Topics => RefusalReason::MaxTopics,
+                },
+                format!("{} {max} reached; retry later", cap.flag()),
                 RETRY_AFTER_SECS,
             ),
             HubError::Unavailable(reason) => AppError::unavailable(
+                RefusalReason::RedisUnavailable,
                 format!("redis is unavailable ({reason}); nothing was accepted, retry later"),
                 REDIS_RETRY_AFTER_SECS,
             ),
@@ -154,10 +190,16 @@ impl From<OrderError> for AppError {
     fn from(error: OrderError) -> Self {
         match error {
             OrderError::Invalid(reason) => AppError::bad_request(reason),
-            OrderError::Busy { .. } => AppError::unavailable(error.to_string(), RETRY_AFTER_SECS),
-            OrderError::Unavailable(_) => {
-                AppError::unavailable(error.to_string(), REDIS_RETRY_AFTER_SECS)
-            }
+            OrderError::Busy { .. } => AppError::unavailable(
+                RefusalReason::OrdersBusy,
+                error.to_string(),
+                RETRY_AFTER_SECS,
+            ),
+            OrderError::Unavailable(_) => AppError::unavailable(
+                RefusalReason::RedisUnavailable,
+                error.to_string(),
+                REDIS_RETRY_AFTER_SECS,
+            ),
             OrderError::NotFound { .. } => AppError::not_found(error.to_string()),
             // The order handler answers this with 204 itself; see `HubError::Gone`.
             OrderError::Finished => AppError::new(StatusCode::GONE, "the order has finished"),

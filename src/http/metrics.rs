@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -16,20 +17,43 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use super::error::Refused;
 use super::{AppError, AppState};
 use crate::server::ListenerKind;
-use crate::sse::CloseReason;
+use crate::sse::{CloseReason, RefusalAnswer, RefusalReason};
 use crate::sync::lock;
 
-/// Answers by status code, counted by a middleware on every listener.
+/// Answers by status code, and refusals by reason and by how they were answered, counted
+/// by a middleware on every listener.
 #[derive(Debug, Default)]
 pub struct ResponseCounters {
     by_status: Mutex<BTreeMap<u16, u64>>,
+    /// Per [`RefusalReason`], answered as a status (index 0) or a stream (1).
+    refusals: [[AtomicU64; 2]; RefusalReason::ALL.len()],
 }
 
 impl ResponseCounters {
     pub fn record(&self, status: u16) {
         *lock(&self.by_status).entry(status).or_default() += 1;
+    }
+
+    pub fn record_refusal(&self, reason: RefusalReason, answer: RefusalAnswer) {
+        let column = usize::from(answer == RefusalAnswer::Stream);
+        self.refusals[reason.index()][column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refusals so far: reason, answer, count.
+    pub fn refusals(&self) -> Vec<(RefusalReason, RefusalAnswer, u64)> {
+        RefusalReason::ALL
+            .iter()
+            .flat_map(|&reason| {
+                [RefusalAnswer::Status, RefusalAnswer::Stream].map(|answer| {
+                    let column = usize::from(answer == RefusalAnswer::Stream);
+                    let n = self.refusals[reason.index()][column].load(Ordering::Relaxed);
+                    (reason, answer, n)
+                })
+            })
+            .collect()
     }
 
     pub fn snapshot(&self) -> BTreeMap<u16, u64> {
@@ -45,6 +69,14 @@ pub async fn count_responses(
 ) -> Response {
     let response = next.run(request).await;
     state.responses.record(response.status().as_u16());
+    if let Some(refused) = response.extensions().get::<Refused>() {
+        let answer = if response.status().is_success() {
+            RefusalAnswer::Stream
+        } else {
+            RefusalAnswer::Status
+        };
+        state.responses.record_refusal(refused.reason, answer);
+    }
     response
 }
 
@@ -266,6 +298,18 @@ pub fn render(state: &AppState) -> prometheus::Result<String> {
     for (status, n) in state.responses.snapshot() {
         responses
             .with_label_values(&[&status.to_string()])
+            .inc_by(n);
+    }
+
+    let refusals = counter(
+        &registry,
+        "sselab_refusals_total",
+        "Requests refused for now (a later try can pass), by reason and by how they were answered: status = 503 + Retry-After, stream = 200 text/event-stream with retry: and event: refused",
+        &["reason", "answer"],
+    )?;
+    for (reason, answer, n) in state.responses.refusals() {
+        refusals
+            .with_label_values(&[reason.as_str(), answer.as_str()])
             .inc_by(n);
     }
 

@@ -14,12 +14,14 @@ mod demo;
 pub mod error;
 mod hub;
 mod lab;
+pub mod lab_slots;
 pub mod metrics;
 mod orders;
 mod pages;
 pub mod params;
 pub mod posted;
 pub mod query_token;
+pub mod refusals;
 mod remedies;
 mod state;
 mod stats;
@@ -64,14 +66,8 @@ pub fn app(state: AppState) -> Router {
         .route("/sselab-worker.js", get(remedies::worker))
         .route("/orders/{id}", get(lab::order_page))
         .route("/api/stats", get(stats::api_stats))
-        .route("/sse/stats", get(stats::sse_stats))
         .route("/metrics", get(metrics::metrics))
-        .route("/sse/hello", get(clock::hello))
-        .route("/sse/demo", get(demo::demo))
-        .route("/sse/sessions/{id}", get(hub::subscribe_session))
-        .route("/sse/topics/{name}", get(hub::subscribe_topic))
-        .route("/sse/orders/{id}", get(orders::subscribe_order))
-        .route("/getOrderDetail", get(orders::seed_order_detail))
+        .merge(event_streams(state.clone()))
         .route("/api/sessions", get(hub::list_sessions))
         .route(
             "/api/sessions/{id}",
@@ -106,6 +102,23 @@ pub fn app(state: AppState) -> Router {
         ))
         // Outermost: `?access_token=` leaves the URI before anything can log it.
         .layer(axum::middleware::from_fn(query_token::lift))
+}
+
+/// Every SSE endpoint, under the middleware that answers an EventSource's refusal with a
+/// stream it comes back from ([`refusals`]).
+fn event_streams(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/sse/stats", get(stats::sse_stats))
+        .route("/sse/hello", get(clock::hello))
+        .route("/sse/demo", get(demo::demo))
+        .route("/sse/sessions/{id}", get(hub::subscribe_session))
+        .route("/sse/topics/{name}", get(hub::subscribe_topic))
+        .route("/sse/orders/{id}", get(orders::subscribe_order))
+        .route("/getOrderDetail", get(orders::seed_order_detail))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            refusals::answer_event_sources,
+        ))
 }
 
 async fn not_found(uri: Uri) -> AppError {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, Uri};
 use tower_http::cors::AllowOrigin;
 
+use super::lab_slots::LabSlots;
 use super::metrics::ResponseCounters;
 use crate::auth::Access;
 use crate::pubsub::fanout::Fanout;
@@ -15,13 +16,16 @@ use crate::pubsub::hub::Hub;
 use crate::pubsub::orders::Orders;
 use crate::pubsub::tombstones::Tombstones;
 use crate::server::{ConnCounters, Ports};
-use crate::sse::{RetryPolicy, StreamRegistry};
+use crate::sse::{RefusalAnswer, RetryPolicy, StreamRegistry};
 
 /// What the handlers need to know from the flags and the bound listeners.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Every stream's `retry:` comes from here ([`RetryPolicy::for_stream`]).
+    /// Every stream's `retry:` comes from here ([`RetryPolicy::for_stream`]), and a refusal
+    /// stream's ([`RetryPolicy::for_refusal`]).
     pub retry: RetryPolicy,
+    /// How a refusal is answered to an EventSource (`--refusals`).
+    pub refusals: RefusalAnswer,
     pub timeout: Option<Duration>,
     pub keepalive: Option<Duration>,
     pub tick: Duration,
@@ -53,6 +57,8 @@ pub struct AppState {
     pub responses: Arc<ResponseCounters>,
     /// Who may publish, subscribe and administer (open when no key is configured).
     pub access: Access,
+    /// The lab's own stream caps (`/sse/hello?slots=N&group=G`).
+    pub lab_slots: LabSlots,
 }
 
 /// Parse `--cors-origin`: `*` or a comma-separated list of origins.

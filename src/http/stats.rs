@@ -1,6 +1,6 @@
 //! What the dashboard shows, as JSON (`/api/stats`) and as a live SSE feed (`/sse/stats`):
 //! open streams per listener and protocol, connections, streams per connection, opened and
-//! closed per second, close reasons, Last-Event-ID reconnects, hub sizes.
+//! closed per second, close reasons, Last-Event-ID reconnects, hub sizes, refusals.
 
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ pub struct Stats {
     pub connections: serde_json::Value,
     pub hub: serde_json::Value,
     pub orders_running: usize,
+    /// Refusals a later try can pass, by reason, then by answer (`stream`, `status`); only
+    /// reasons that happened.
+    pub refusals: serde_json::Value,
 }
 
 pub fn snapshot(state: &AppState) -> Stats {
@@ -46,7 +49,21 @@ pub fn snapshot(state: &AppState) -> Stats {
             "topics": state.hub.topic_count(),
         }),
         orders_running: state.orders.running(),
+        refusals: refusal_counts(state),
     }
+}
+
+fn refusal_counts(state: &AppState) -> serde_json::Value {
+    let mut by_reason = serde_json::Map::new();
+    for (reason, answer, n) in state.responses.refusals() {
+        if n > 0 {
+            let entry = by_reason
+                .entry(reason.as_str())
+                .or_insert_with(|| json!({ "stream": 0, "status": 0 }));
+            entry[answer.as_str()] = n.into();
+        }
+    }
+    by_reason.into()
 }
 
 pub async fn api_stats(State(state): State<AppState>) -> Response {

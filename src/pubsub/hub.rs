@@ -36,6 +36,23 @@ pub struct HubConfig {
     pub same_id: Exclusive,
 }
 
+/// Which of the hub's caps is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Sessions,
+    Topics,
+}
+
+impl Cap {
+    /// The flag that sets it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Cap::Sessions => "--max-sessions",
+            Cap::Topics => "--max-topics",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubError {
     /// Never subscribed, expired, or deleted: `what` is "session" or "topic".
@@ -45,7 +62,7 @@ pub enum HubError {
     /// `--same-id reject` and the id is connected.
     Conflict,
     /// `--max-sessions` / `--max-topics` reached.
-    Full { what: &'static str, max: usize },
+    Full { cap: Cap, max: usize },
     /// The shared backend (Redis) did not answer: nothing was done; retry later.
     Unavailable(String),
 }
@@ -174,7 +191,7 @@ impl Hub {
         let max = self.shared.config.max_sessions;
         if !exists && self.fanout().count(SESSION) >= max {
             return Err(HubError::Full {
-                what: "--max-sessions",
+                cap: Cap::Sessions,
                 max,
             });
         }
@@ -330,7 +347,7 @@ impl Hub {
             let max = self.shared.config.max_topics;
             if self.fanout().count(TOPIC) >= max {
                 return Err(HubError::Full {
-                    what: "--max-topics",
+                    cap: Cap::Topics,
                     max,
                 });
             }

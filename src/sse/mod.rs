@@ -2,7 +2,8 @@
 //! [`EventName`]), the one stream driver every endpoint uses ([`drive`]: keep-alive, timeout,
 //! token expiry, shutdown), the registry that counts open streams and logs each end once
 //! ([`StreamRegistry`]), each stream's `retry:` with its jitter and shutdown spread
-//! ([`RetryPolicy`]), and a spec-conformant parser for sselab's own clients ([`parser`]).
+//! ([`RetryPolicy`]), the refusal an EventSource can retry ([`refusal_frame`]), and a
+//! spec-conformant parser for sselab's own clients ([`parser`]).
 //!
 //! It never imports the HTTP layer or axum: an SSE body here is a plain
 //! `Stream<Item = Result<Bytes, Infallible>>`, and the HTTP layer wraps it in a response.
@@ -12,6 +13,7 @@ mod drive;
 mod ending;
 mod frame;
 pub mod parser;
+mod refusal;
 mod retry;
 mod streams;
 
@@ -19,6 +21,7 @@ pub use close::CloseReason;
 pub use drive::{Drive, Lifetime, Out, TokenExpiry, drive, nonzero_secs};
 pub use ending::Ending;
 pub use frame::{EventName, Frame, KEEPALIVE_COMMENT, names};
+pub use refusal::{RefusalAnswer, RefusalReason, refusal_frame};
 pub use retry::{MAX_RETRY_JITTER, RetryPolicy, StreamRetry, parse_jitter};
 pub use streams::{
     ConnectionStreams, OpenStreams, SlotValues, StreamGuard, StreamRefused, StreamRegistry,

@@ -97,6 +97,19 @@ impl RetryPolicy {
         self.for_stream_with(requested, &mut fastrand::Rng::new())
     }
 
+    /// The `retry:` of a refusal stream whose `Retry-After` is `retry_after_ms`: drawn from
+    /// `[retry_after, retry_after × (1 + jitter)]`, so clients refused together (a full cap,
+    /// a Redis blip) do not come back together.
+    pub fn for_refusal(&self, retry_after_ms: u64) -> u64 {
+        self.for_refusal_with(retry_after_ms, &mut fastrand::Rng::new())
+    }
+
+    /// [`Self::for_refusal`] with a given random source.
+    pub fn for_refusal_with(&self, retry_after_ms: u64, rng: &mut fastrand::Rng) -> u64 {
+        let longest = (retry_after_ms as f64 * (1.0 + self.jitter)).round() as u64;
+        uniform(rng, retry_after_ms, longest)
+    }
+
     /// [`Self::for_stream`] with a given random source (a seeded one in tests).
     pub fn for_stream_with(&self, requested: Option<u64>, rng: &mut fastrand::Rng) -> StreamRetry {
         let (base, first_ms) = match requested {
@@ -180,6 +193,18 @@ mod tests {
         // 2000 seeded draws over 1001 values: both tenths of the window are hit.
         assert!(*firsts.iter().min().expect("draws") < 5100);
         assert!(*firsts.iter().max().expect("draws") > 5900);
+    }
+
+    #[test]
+    fn a_refusal_retry_spreads_over_the_jitter_window_of_its_retry_after() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let waits: Vec<u64> = (0..2000)
+            .map(|_| policy(1000, 0.2, 0).for_refusal_with(2000, &mut rng))
+            .collect();
+        assert!(waits.iter().all(|ms| (2000..=2400).contains(ms)));
+        assert!(*waits.iter().min().expect("draws") < 2040);
+        assert!(*waits.iter().max().expect("draws") > 2360);
+        assert_eq!(policy(1000, 0.0, 0).for_refusal(5000), 5000);
     }
 
     #[test]

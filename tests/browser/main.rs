@@ -10,5 +10,6 @@ mod contexts;
 mod http3;
 mod lab_h3;
 mod readme_table;
+mod refusals;
 mod remedies;
 mod token_expiry;

@@ -289,15 +289,6 @@ fn other_cert() -> (tempfile::TempDir, String) {
     (dir, material.cert_path.display().to_string())
 }
 
-fn sample(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in\n{metrics}")) as u64
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_streams_opened_and_closed_by_protocol() {
     let server = TestServer::start(&["--metrics", "127.0.0.1:0"]).await;
@@ -313,24 +304,24 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
     }
     let text = crate::util::text(h1.get("/metrics").await).await;
     assert_eq!(
-        sample(
+        crate::util::metric_sample(
             &text,
             r#"sselab_streams_open{listener="http",protocol="HTTP/1.1"}"#
         ),
         3
     );
     assert_eq!(
-        sample(
+        crate::util::metric_sample(
             &text,
             r#"sselab_streams_open{listener="https",protocol="HTTP/2"}"#
         ),
         2
     );
     assert_eq!(
-        sample(&text, r#"sselab_connections_open{listener="https"}"#),
+        crate::util::metric_sample(&text, r#"sselab_connections_open{listener="https"}"#),
         1
     );
-    assert!(sample(&text, "process_resident_memory_bytes") > 1 << 20);
+    assert!(crate::util::metric_sample(&text, "process_resident_memory_bytes") > 1 << 20);
 
     drop(streams);
     crate::util::eventually("streams counted out", || {
@@ -352,39 +343,39 @@ async fn metrics_count_streams_opened_and_closed_by_protocol() {
     assert_eq!(scraped.status(), http::StatusCode::OK);
     let text = crate::util::text(scraped).await;
     assert_eq!(
-        sample(
+        crate::util::metric_sample(
             &text,
             r#"sselab_streams_opened_total{listener="http",protocol="HTTP/1.1"}"#
         ),
         3
     );
     assert_eq!(
-        sample(
+        crate::util::metric_sample(
             &text,
             r#"sselab_streams_opened_total{listener="https",protocol="HTTP/2"}"#
         ),
         2
     );
     assert_eq!(
-        sample(
+        crate::util::metric_sample(
             &text,
             r#"sselab_streams_closed_total{reason="client-gone"}"#
         ),
         5
     );
     assert_eq!(
-        sample(
+        crate::util::metric_sample(
             &text,
             r#"sselab_streams_open{listener="http",protocol="HTTP/1.1"}"#
         ),
         0
     );
     assert_eq!(
-        sample(&text, r#"sselab_http_responses_total{status="404"}"#),
+        crate::util::metric_sample(&text, r#"sselab_http_responses_total{status="404"}"#),
         1
     );
     assert!(
-        sample(&text, "sselab_events_sent_total") >= 5,
+        crate::util::metric_sample(&text, "sselab_events_sent_total") >= 5,
         "at least each stream's first frame"
     );
     let not_here = metrics.get("/sse/hello").await;

@@ -23,6 +23,7 @@ mod hub;
 mod orders;
 mod redis;
 mod redis_sessions;
+mod refusals;
 mod shutdown;
 mod slow_clients;
 mod sse_roundtrip;

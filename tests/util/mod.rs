@@ -548,6 +548,16 @@ impl Events {
     }
 }
 
+/// The value of sample `name` (with its labels, as printed) in a Prometheus exposition.
+pub fn metric_sample(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{metrics}")) as u64
+}
+
 pub fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)

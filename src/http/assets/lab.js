@@ -5,8 +5,12 @@
 // with the command that makes Chromium use it. Each run's section carries the same facts as
 // data attributes (data-open, data-waiting, data-connections, data-protocol, data-waiting-on,
 // data-probe-fetch, data-probe-image, data-probe-blocked-by, data-negotiated,
-// data-server-protocol, data-quic), and window.labRuns the runs themselves, for the browser
-// tests: they read values, not wording.
+// data-server-protocol, data-quic, data-ticked, data-closed, data-refused), and window.labRuns
+// the runs themselves, for the browser tests: they read values, not wording.
+//
+// A stream counts as open when the server's first event ("connected") arrives, not on the
+// EventSource's open: a refusal a later try can pass is a 200 with one "refused" event (see
+// the "Refused" scenario), which fires open and then error.
 'use strict';
 
 const config = JSON.parse(document.getElementById('config').textContent);
@@ -37,6 +41,8 @@ class Stream {
     this.protocol = null;
     this.connection = null;
     this.opens = 0;
+    this.refusals = 0;
+    this.refusal = null;
     this.lastId = null;
     this.gaps = 0;
     this.lastEventIdSent = null;
@@ -49,14 +55,18 @@ class Stream {
       this.protocol = info.protocol;
       this.connection = info.connection_id;
       this.lastEventIdSent = info.last_event_id;
-      run.changed();
-    });
-    this.source.onopen = () => {
       this.opens += 1;
       if (this.openMs === null) this.openMs = Math.round(performance.now() - this.started);
       this.state = 'open';
       run.changed();
-    };
+    });
+    // Refused for now: the server said when to come back (retry:), and the browser will.
+    this.source.addEventListener('refused', (e) => {
+      this.refusal = JSON.parse(e.data);
+      this.refusals += 1;
+      this.state = 'refused';
+      run.changed();
+    });
     this.source.onmessage = (e) => {
       const id = Number(e.lastEventId);
       if (this.lastId !== null && id !== this.lastId + 1) this.gaps += 1;
@@ -66,7 +76,7 @@ class Stream {
     };
     this.source.onerror = () => {
       if (this.source.readyState === EventSource.CLOSED) this.state = 'closed';
-      else this.state = this.opens > 0 ? 'reconnecting' : 'pending';
+      else if (this.state !== 'refused') this.state = this.opens > 0 ? 'reconnecting' : 'pending';
       run.changed();
     };
   }
@@ -85,6 +95,9 @@ class Stream {
       'reconnects ' + Math.max(0, this.opens - 1) + (this.gaps ? ' · GAPS ' + this.gaps : ''),
       this.openMs !== null ? 'opened in ' + this.openMs + ' ms' : 'waiting…',
     ];
+    if (this.refusal) {
+      lines.push('refused ' + this.refusals + '× (' + this.refusal.reason + '), back in ' + this.refusal.retry_ms + ' ms');
+    }
     if (this.lastEventIdSent !== null) lines.push('sent Last-Event-ID ' + this.lastEventIdSent);
     this.cell.innerHTML = lines.join('<br>');
   }
@@ -96,15 +109,18 @@ const SETTLED_MS = 1500;
 const NOTHING_OPENED_MS = 5000;
 
 class Run {
-  constructor(kind, count, timeout, retry, probeTimeoutS) {
+  // extra: more query parameters for every stream, and a label (the "Refused" scenario).
+  constructor(kind, count, timeout, retry, probeTimeoutS, extra = {}) {
     this.kind = kind;
+    this.label = extra.label || '';
     this.probeTimeoutS = probeTimeoutS;
     this.probe = null;
     this.section = el('section', 'run');
     this.section.dataset.run = kind;
+    if (this.label) this.section.dataset.label = this.label;
     const header = el('header');
     const title = el('div');
-    title.append(el('strong', '', kind + ' · ' + targetBase(kind) + ' · ' + count + ' streams'));
+    title.append(el('strong', '', (this.label ? this.label + ' · ' : '') + kind + ' · ' + targetBase(kind) + ' · ' + count + ' streams'));
     this.summaryNode = el('div', 'summary', 'starting…');
     this.probeNode = el('div', 'probe', 'probe: waiting for the streams to settle…');
     this.negotiatedNode = el('div', 'negotiated', 'negotiated: known after the probe');
@@ -125,6 +141,7 @@ class Run {
     const query = new URLSearchParams();
     if (timeout !== '') query.set('timeout', timeout);
     if (retry !== '') query.set('retry', retry);
+    for (const [key, value] of Object.entries(extra.query || {})) query.set(key, value);
     this.streams = [];
     this.pendingRender = false;
     for (let i = 0; i < count; i += 1) {
@@ -224,18 +241,32 @@ class Run {
   changed() {
     if (this.pendingRender) return;
     this.pendingRender = true;
-    requestAnimationFrame(() => { this.pendingRender = false; this.render(); });
+    // On the next frame, or within 250 ms where frames do not come (a tab in the background):
+    // the data attributes stay current either way.
+    const render = () => {
+      if (!this.pendingRender) return;
+      this.pendingRender = false;
+      this.render();
+    };
+    requestAnimationFrame(render);
+    setTimeout(render, 250);
   }
 
   // waitingOn: the limit the waiting streams wait on ('' when none wait, or nothing opened).
   summary() {
     const open = this.streams.filter((s) => s.state === 'open');
-    const waiting = this.streams.length - open.length;
+    // Refused streams wait on the server's word, closed ones on nothing: neither waits on a limit.
+    const refusedNow = this.streams.filter((s) => s.state === 'refused').length;
+    const closedNow = this.streams.filter((s) => s.state === 'closed').length;
+    const waiting = this.streams.length - open.length - refusedNow - closedNow;
     const connections = new Set(open.map((s) => s.connection)).size;
     const protocol = open.length ? open[0].protocol : null;
     const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's');
     let text, waitingOn = '';
-    if (open.length === 0) text = '0 open, ' + waiting + ' waiting';
+    if (refusedNow || closedNow || this.label) {
+      text = open.length + ' open, ' + refusedNow + ' refused (coming back), ' + closedNow + ' closed for good' +
+        (waiting ? ', ' + waiting + ' waiting' : '');
+    } else if (open.length === 0) text = '0 open, ' + waiting + ' waiting';
     else if (protocol === 'HTTP/2') {
       text = open.length + ' open on ' + plural(connections, 'connection');
       text += waiting ? ', ' + waiting + " waiting — HTTP/2, limited by the server's max concurrent streams" : ' — HTTP/2';
@@ -260,6 +291,9 @@ class Run {
     Object.assign(this.section.dataset, {
       open: summary.open, waiting: summary.waiting, connections: summary.connections,
       protocol: summary.protocol || '', waitingOn: summary.waitingOn,
+      ticked: this.streams.filter((s) => s.events > 0).length,
+      closed: this.streams.filter((s) => s.state === 'closed').length,
+      refused: this.streams.reduce((n, s) => n + s.refusals, 0),
     });
     this.showNegotiated();
   }
@@ -282,6 +316,21 @@ document.getElementById('controls').addEventListener('submit', (e) => {
   const count = Math.max(1, Math.min(300, Number(document.getElementById('streams').value) || 10));
   start(document.getElementById('target').value, count,
         document.getElementById('timeout').value.trim(), document.getElementById('retry').value.trim());
+});
+// The "Refused" scenario: the same cap answered both ways, side by side. Each run is its own
+// slot group; the streams end after 4 s so places free, and come back after 1 s.
+const REFUSED_STREAMS = 4;
+const REFUSED_SLOTS = 2;
+document.getElementById('refused-controls').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const kind = document.getElementById('target').value;
+  const group = Math.random().toString(36).slice(2, 10);
+  for (const answer of ['stream', 'status']) {
+    runs.push(new Run(kind, REFUSED_STREAMS, '4', '1000', probeTimeoutS(), {
+      label: 'refused: ' + answer,
+      query: { slots: String(REFUSED_SLOTS), group: group + '-' + answer, refusals: answer },
+    }));
+  }
 });
 document.getElementById('stop-all').onclick = () => runs.forEach((r) => r.stop());
 

@@ -231,7 +231,7 @@ async fn caps_refuse_new_sessions_and_topics() {
     assert!(matches!(
         hub.subscribe_session("eleventh", None, meta()).await,
         Err(HubError::Full {
-            what: "--max-sessions",
+            cap: Cap::Sessions,
             max: 10
         })
     ));
@@ -243,7 +243,7 @@ async fn caps_refuse_new_sessions_and_topics() {
     assert!(matches!(
         hub.publish_topic("eleventh", None, "x").await,
         Err(HubError::Full {
-            what: "--max-topics",
+            cap: Cap::Topics,
             ..
         })
     ));
