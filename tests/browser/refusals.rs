@@ -59,8 +59,16 @@ async fn at_the_cap_both_pages_tick(browser: &LabBrowser) {
         let state = page_state(page).await;
         assert_ne!(state["readyState"], 2, "never closed: {state}");
     }
-    let refusal = page_state(&second).await["refusal"].clone();
-    assert_eq!(refusal["reason"], "max_streams", "{refusal}");
+    let state = page_state(&second).await;
+    assert_eq!(state["refusal"]["reason"], "max_streams", "{state}");
+    // sselab.js fired `open` once per stream that sent `connected`, never for the refusal
+    // answers (each of which fired the EventSource's own `open`).
+    let streams = state["lastEventIdSent"].as_array().map(Vec::len);
+    assert_eq!(
+        state["opens"].as_u64(),
+        streams.map(|n| n as u64),
+        "{state}"
+    );
 }
 
 /// The same with `--refusals status`: the refused page is closed for good, even after the
