@@ -166,7 +166,7 @@ pub mod names {
     /// The server is shutting down: the stream's last frame, with the `retry:` to wait.
     pub const SHUTDOWN: EventName = EventName::from_static("shutdown");
     /// A refusal a later try can pass, as a stream: the only event of its answer, after the
-    /// `retry:` to wait (see [`crate::sse::Refusal`]).
+    /// `retry:` to wait (see [`crate::sse::refusal_frame`]).
     pub const REFUSED: EventName = EventName::from_static("refused");
     /// The stream's token stopped being accepted: its last frame, with the `retry:` to wait
     /// (a page that refreshed its token meanwhile continues; one that did not gets 401).
