@@ -20,7 +20,10 @@ use crate::pubsub::redis::RedisBus;
 use crate::server;
 use crate::server::admission;
 use crate::server::certs::CertMaterial;
-use crate::server::{ConnLimits, ListenerConfig, ListenerKind, Listeners, ProtocolLimits};
+use crate::server::origins::AllowedOrigins;
+use crate::server::{
+    ConnLimits, ListenerConfig, ListenerKind, Listeners, ProtocolLimits, RefusalConfig,
+};
 use crate::sse::{RefusalAnswer, RetryPolicy, StreamRegistry};
 
 /// `--max-connections` when not given: just under the open-file limit, where accepting would
@@ -51,6 +54,8 @@ impl Server {
     /// state the handlers share.
     pub fn bind(args: &ServeArgs) -> anyhow::Result<Self> {
         let cors = http::cors_origin(&args.cors_origin)
+            .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
+        let origins = AllowedOrigins::parse(&args.cors_origin)
             .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?;
         let grace = Duration::from_secs(args.grace);
         // Before binding: a server that must not start opens no socket.
@@ -88,6 +93,12 @@ impl Server {
                     .max_connections
                     .map_or_else(default_max_connections, |n| n as usize),
                 max_connections_per_ip: args.limits.max_connections_per_ip as usize,
+            },
+            refusals: RefusalConfig {
+                // --refusals status keeps the 503 for the connection caps too.
+                event_streams: args.refusals == Refusals::Stream,
+                retry_jitter: args.retry_jitter,
+                origins,
             },
             grace,
         })?;

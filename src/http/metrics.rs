@@ -244,12 +244,12 @@ pub fn render(state: &AppState) -> prometheus::Result<String> {
     let refused = counter(
         &registry,
         "sselab_connections_refused_total",
-        "Connections closed at accept for being over --max-connections or --max-connections-per-ip",
-        &["listener", "reason"],
+        "Connections turned away for being over --max-connections or --max-connections-per-ip, by how they were answered: stream = 200 text/event-stream with retry: and event: refused, status = 503 + Retry-After, closed = no answer (TLS before the handshake, QUIC CONNECTION_REFUSED, no request in time)",
+        &["listener", "reason", "answer"],
     )?;
-    for (kind, refusal, n) in state.connections.admission().refused() {
+    for (kind, refusal, answer, n) in state.connections.admission().refused() {
         refused
-            .with_label_values(&[kind.name(), refusal.name()])
+            .with_label_values(&[kind.name(), refusal.name(), answer.name()])
             .inc_by(n);
     }
     counter(

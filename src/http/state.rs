@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Uri};
 use tower_http::cors::AllowOrigin;
 
 use super::lab_slots::LabSlots;
@@ -15,6 +14,7 @@ use crate::pubsub::fanout::Fanout;
 use crate::pubsub::hub::Hub;
 use crate::pubsub::orders::Orders;
 use crate::pubsub::tombstones::Tombstones;
+use crate::server::origins::AllowedOrigins;
 use crate::server::{ConnCounters, Ports};
 use crate::sse::{RefusalAnswer, RetryPolicy, StreamRegistry};
 
@@ -61,30 +61,11 @@ pub struct AppState {
     pub lab_slots: LabSlots,
 }
 
-/// Parse `--cors-origin`: `*` or a comma-separated list of origins.
+/// Parse `--cors-origin`: `*` or a comma-separated list of origins ([`AllowedOrigins`], which
+/// the listener's own answers use too).
 pub fn cors_origin(text: &str) -> Result<AllowOrigin, String> {
-    if text.trim() == "*" {
-        return Ok(AllowOrigin::any());
-    }
-    let origins = text
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(|origin| {
-            let valid = origin.parse::<Uri>().is_ok_and(|uri| {
-                uri.scheme().is_some() && uri.host().is_some() && uri.path() == "/"
-            });
-            if valid && !origin.ends_with('/') {
-                HeaderValue::from_str(origin).map_err(|e| e.to_string())
-            } else {
-                Err(format!(
-                    "`{origin}` is not an origin like https://example.com:8443"
-                ))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if origins.is_empty() {
-        return Err("give `*` or at least one origin".into());
-    }
-    Ok(AllowOrigin::list(origins))
+    Ok(match AllowedOrigins::parse(text)? {
+        AllowedOrigins::Any => AllowOrigin::any(),
+        AllowedOrigins::List(origins) => AllowOrigin::list(origins),
+    })
 }

@@ -25,6 +25,7 @@ use tower::Service;
 
 use super::ListenerKind;
 use super::admission::{Admission, ConnLimits};
+use super::refusal::RefusalConfig;
 
 /// Connections accepted and open, per listener, and the caps they are held to; shared by
 /// every acceptor of one server.
@@ -39,12 +40,12 @@ pub struct ConnCounters {
 }
 
 impl ConnCounters {
-    pub fn new(limits: ConnLimits) -> Self {
+    pub fn new(limits: ConnLimits, refusals: RefusalConfig) -> Self {
         Self {
             next_id: AtomicU64::new(0),
             open: Default::default(),
             closed_without_request: AtomicU64::new(0),
-            admission: Admission::new(limits),
+            admission: Admission::new(limits, refusals),
         }
     }
 
@@ -149,7 +150,7 @@ impl<S> Accept<TcpStream, S> for ConnAcceptor {
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let peer = stream.peer_addr().ok();
         let admission = &self.counters.admission;
-        if let Err(refusal) = admission.admit(self.listener, peer.map(|peer| peer.ip())) {
+        if let Err(refusal) = admission.admit(peer.map(|peer| peer.ip())) {
             tracing::debug!(listener = %self.listener, ?peer, reason = refusal.name(), "connection refused");
             admission.turn_away(stream, self.listener, refusal);
             return ready(Err(io::Error::other(refusal.name())));

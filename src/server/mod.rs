@@ -15,8 +15,10 @@ pub mod conn;
 pub mod h3;
 mod kind;
 pub mod limits;
+pub mod origins;
 mod preface;
 pub mod quic_hint;
+pub mod refusal;
 pub mod shutdown;
 pub mod tls;
 
@@ -43,6 +45,7 @@ use h3::{H3Listener, H3Socket};
 pub use kind::{ListenerKind, Ports};
 pub use limits::ProtocolLimits;
 use preface::PeekAcceptor;
+pub use refusal::RefusalConfig;
 
 /// Pending connections the kernel queues per listener; the lab opens thousands at once.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -99,6 +102,8 @@ pub struct ListenerConfig {
     pub protocol: ProtocolLimits,
     /// How many connections may be open at once, in all and per peer address.
     pub connections: ConnLimits,
+    /// How a connection over those caps is answered.
+    pub refusals: RefusalConfig,
     /// How long shutdown may take before open connections are cut.
     pub grace: Duration,
 }
@@ -179,7 +184,10 @@ impl Listeners {
             h3,
             metrics,
             certificate,
-            connections: Arc::new(ConnCounters::new(config.connections)),
+            connections: Arc::new(ConnCounters::new(
+                config.connections,
+                config.refusals.clone(),
+            )),
             protocol: config.protocol,
             grace: config.grace,
         })

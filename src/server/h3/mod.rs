@@ -91,9 +91,10 @@ impl H3Listener {
                     let Some(incoming) = incoming else { break };
                     let peer = incoming.remote_address();
                     let admission = self.counters.admission();
-                    if let Err(refusal) = admission.admit(ListenerKind::H3, Some(peer.ip())) {
+                    if let Err(refusal) = admission.admit(Some(peer.ip())) {
                         tracing::debug!(listener = "h3", %peer, reason = refusal.name(), "connection refused");
                         incoming.refuse();
+                        admission.refused_quic(refusal);
                         continue;
                     }
                     let conn = self.counters.opened(ListenerKind::H3, Some(peer));
