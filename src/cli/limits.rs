@@ -16,8 +16,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 20_000;
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Connections open at once over all listeners (the --metrics listener aside); more are
-    /// closed at once (plain HTTP gets a 503 with Retry-After first). Default: the open-file
-    /// limit (`ulimit -n`) minus 64, the point where accepting would fail anyway.
+    /// turned away: TLS closed before the handshake, plain HTTP told why once its request
+    /// arrived (an EventSource gets a stream it comes back from, others a 503 with
+    /// Retry-After). Default: the open-file limit (`ulimit -n`) minus 96, the point where
+    /// accepting would fail anyway.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=10_000_000),
           env = "SSELAB_MAX_CONNECTIONS")]

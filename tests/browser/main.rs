@@ -6,6 +6,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod connection_caps;
 mod contexts;
 mod http3;
 mod lab_h3;

@@ -1,14 +1,18 @@
 //! Attacks on connections rather than on HTTP/2: slowloris over plain and TLS HTTP/1.1 (and
 //! TLS handshakes that never finish), cut by `--header-read-timeout`; `--max-connections`
-//! and `--max-connections-per-ip`; and `sselab bench attack` in a small mode. The HTTP/2
+//! and `--max-connections-per-ip`, and how a refused connection is answered; and `sselab bench attack` in a small mode. The HTTP/2
 //! attacks are in tests/abuse.rs.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::util::{PATIENCE, TestServer, Via, abuse, bench};
 use http::StatusCode;
 use sselab::server::ListenerKind;
 use sselab::server::admission::Refusal;
+use sselab::server::refusal::ConnAnswer;
+use sselab::sse::parser::Parser;
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -69,8 +73,18 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_a_normal_clien
     .await;
 }
 
+/// What a refused plain connection is answered after it sent `request`, up to the close.
+async fn refused_answer(http: SocketAddr, request: &str) -> String {
+    let mut refused = crate::util::plain(http).await;
+    refused
+        .write_all(request.as_bytes())
+        .await
+        .expect("the request is sent");
+    abuse::read_to_close(refused).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
+async fn past_max_connections_a_plain_connection_is_answered_by_its_accept_and_tls_is_closed() {
     let mut server =
         TestServer::start(&["--max-connections", "4", "--metrics", "127.0.0.1:0"]).await;
     let mut held = Vec::new();
@@ -80,15 +94,60 @@ async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
     let open = |server: &TestServer| server.state.connections.open().iter().sum::<u64>();
     crate::util::eventually("four connections held", || open(&server) == 4).await;
 
-    // Plain HTTP/1.1: a one-line 503 with Retry-After naming the flag, then the close.
-    let mut refused = crate::util::plain(server.http).await;
-    {
-        use tokio::io::AsyncWriteExt;
-        let _ = refused
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await;
+    // A connection that sends nothing is closed once the head wait is over; it waits beside
+    // the rest.
+    let silent = crate::util::plain(server.http).await;
+    let silent = tokio::spawn(abuse::read_to_close(silent));
+
+    // An EventSource (cross-origin here): 200 with one `refused` frame whose retry: is the
+    // 5 s Retry-After spread by the default --retry-jitter (0.2), no id:, then the end.
+    let answer = refused_answer(
+        server.http,
+        "GET /sse/hello HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\
+         Origin: http://page.example\r\n\r\n",
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let head = head.to_ascii_lowercase();
+    for line in [
+        "content-type: text/event-stream",
+        "x-sselab-refused: max_connections",
+        "access-control-allow-origin: *",
+    ] {
+        assert!(
+            head.contains(&format!("\r\n{line}\r\n")),
+            "{line}: {answer}"
+        );
     }
-    let answer = abuse::read_to_close(refused).await;
+    let mut parser = Parser::new();
+    let events = parser.feed(body.as_bytes());
+    assert_eq!(events.len(), 1, "{body}");
+    let refused = &events[0];
+    assert_eq!(
+        (refused.event.as_str(), refused.id.as_str()),
+        ("refused", "")
+    );
+    assert!(!body.contains("\nid:"), "{body}");
+    let retry = refused.retry.expect("a retry: field");
+    assert!((5000..=6000).contains(&retry), "{body}");
+    let data: serde_json::Value = serde_json::from_str(&refused.data).expect("JSON");
+    assert_eq!(data["status"], 503);
+    assert_eq!(data["reason"], "max_connections");
+    assert_eq!(data["retry_ms"], retry);
+    assert!(
+        data["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("(--max-connections)")),
+        "{data}"
+    );
+
+    // curl's Accept: a one-line 503 with Retry-After naming the flag, then the close.
+    let answer = refused_answer(
+        server.http,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
     assert!(answer.contains("\r\nretry-after: 5\r\n"), "{answer}");
     let body = answer.split("\r\n\r\n").nth(1).expect("a body");
@@ -99,8 +158,9 @@ async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
     // TLS: closed before any handshake.
     let tls = crate::util::plain(server.https).await;
     assert_eq!(abuse::read_to_close(tls).await, "");
+    assert_eq!(silent.await.expect("reader task"), "", "silence is closed");
 
-    // The --metrics listener is not capped, and counts both.
+    // The --metrics listener is not capped, and counts each answer.
     let metrics = server.metrics.expect("--metrics");
     let text = crate::util::text(
         crate::util::Client::h1(
@@ -112,9 +172,14 @@ async fn past_max_connections_a_connection_is_closed_at_once_and_counted() {
         .await,
     )
     .await;
-    for listener in ["http", "https"] {
+    for (listener, answer) in [
+        ("http", "stream"),
+        ("http", "status"),
+        ("http", "closed"),
+        ("https", "closed"),
+    ] {
         let line = format!(
-            r#"sselab_connections_refused_total{{listener="{listener}",reason="max_connections"}} 1"#
+            r#"sselab_connections_refused_total{{answer="{answer}",listener="{listener}",reason="max_connections"}} 1"#
         );
         assert!(text.contains(&line), "{line} in\n{text}");
     }
@@ -140,7 +205,11 @@ async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not(
     crate::util::eventually("two held", || server.state.connections.open()[http] == 2).await;
 
     assert_eq!(server.state.connections.admission().peers(), 1);
-    let third = abuse::connect_from("127.0.0.1", server.http).await;
+    let mut third = abuse::connect_from("127.0.0.1", server.http).await;
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n")
+        .await
+        .expect("the request is sent");
     let answer = abuse::read_to_close(third).await;
     assert!(
         answer.starts_with("HTTP/1.1 503 ") && answer.contains("(--max-connections-per-ip)"),
@@ -157,11 +226,16 @@ async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not(
         .admission()
         .refused()
         .into_iter()
-        .filter(|(_, _, n)| *n > 0)
+        .filter(|(_, _, _, n)| *n > 0)
         .collect();
     assert_eq!(
         refused,
-        vec![(ListenerKind::Http, Refusal::MaxConnectionsPerIp, 1)]
+        vec![(
+            ListenerKind::Http,
+            Refusal::MaxConnectionsPerIp,
+            ConnAnswer::Status,
+            1
+        )]
     );
 }
 

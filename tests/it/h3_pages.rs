@@ -144,8 +144,8 @@ async fn a_quic_connection_over_the_cap_is_refused_and_counted_under_h3() {
     assert!(second.is_err(), "a second connection from 127.0.0.1");
     // Read on the one connection the cap lets in.
     let metrics = text(first.get("/metrics").await).await;
-    let line =
-        "sselab_connections_refused_total{listener=\"h3\",reason=\"max_connections_per_ip\"} 1";
+    let line = "sselab_connections_refused_total{answer=\"closed\",listener=\"h3\",\
+                reason=\"max_connections_per_ip\"} 1";
     assert!(
         metrics.lines().any(|l| l == line),
         "no `{line}` in:\n{metrics}"
