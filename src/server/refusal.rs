@@ -2,14 +2,15 @@
 //!
 //! Why the plain listener reads the request before it says no: a browser's `EventSource`
 //! treats a `503` as final, and what else it retries differs by engine (measured in headless
-//! Chromium and Firefox ESR, README "What a browser sees when sselab says no"): both come
-//! back from a `200 text/event-stream` whose one frame says `retry:`, only Chromium from a
-//! connection closed without an answer. So a refused plain connection gets up to
+//! Chromium and Firefox ESR, README "What a browser sees when the connection caps say no"):
+//! both come back from a `200 text/event-stream` whose one frame says `retry:`, only Chromium
+//! from a connection closed without an answer. So a refused plain connection gets up to
 //! [`HEAD_WAIT`] to send up to [`HEAD_BYTES`] of its request head, and then:
 //! - a request whose `Accept` has `text/event-stream` (every EventSource's) gets that stream:
 //!   `retry:` (the `Retry-After` of [`REFUSED_RETRY_AFTER_SECS`], spread by `--retry-jitter`),
 //!   one `event: refused` naming the cap, no `id:` (the browser's `Last-Event-ID` stays what
-//!   it was), and the end — unless `--refusals status` asked for the `503` everywhere;
+//!   it was), and the end — unless the server gives everyone the `503`
+//!   ([`RefusalConfig::event_streams`] off);
 //! - any other request gets the canned `503` + `Retry-After` naming the flag (curl, fetch);
 //! - a connection that sends nothing in time (or HTTP/2 with prior knowledge, which an
 //!   HTTP/1.1 answer would not help) is closed.
@@ -93,8 +94,7 @@ impl ConnAnswer {
 /// How the listeners answer a connection over a cap, from the flags.
 #[derive(Debug, Clone)]
 pub struct RefusalConfig {
-    /// Answer an EventSource with a refusal stream (`--refusals stream`); `false` gives
-    /// everyone the `503`.
+    /// Answer an EventSource with a refusal stream; `false` gives everyone the `503`.
     pub event_streams: bool,
     /// `--retry-jitter`: a refusal stream's `retry:` is drawn from
     /// `[Retry-After, Retry-After × (1 + jitter)]`, so refused clients do not return together.

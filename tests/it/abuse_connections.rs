@@ -1,7 +1,7 @@
 //! Attacks on connections rather than on HTTP/2: slowloris over plain and TLS HTTP/1.1 (and
 //! TLS handshakes that never finish), cut by `--header-read-timeout`; `--max-connections`
-//! and `--max-connections-per-ip`, and how a refused connection is answered; and `sselab bench attack` in a small mode. The HTTP/2
-//! attacks are in tests/abuse.rs.
+//! and `--max-connections-per-ip`, and how a refused connection is answered; and
+//! `sselab bench attack` in a small mode. The HTTP/2 attacks are in tests/abuse.rs.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
