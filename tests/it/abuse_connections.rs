@@ -12,6 +12,7 @@ use sselab::server::ListenerKind;
 use sselab::server::admission::Refusal;
 use sselab::server::refusal::ConnAnswer;
 use sselab::sse::parser::Parser;
+use sselab::sse::{RefusalReason, refusal_frame};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
@@ -135,12 +136,11 @@ async fn past_max_connections_a_plain_connection_is_answered_by_its_accept_and_t
     assert_eq!(data["status"], 503);
     assert_eq!(data["reason"], "max_connections");
     assert_eq!(data["retry_ms"], retry);
-    assert!(
-        data["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("(--max-connections)")),
-        "{data}"
-    );
+    let message = data["message"].as_str().expect("a message");
+    assert!(message.contains("(--max-connections)"), "{data}");
+    // Written by hand below the SSE layer, byte for byte the SSE layer's refusal frame.
+    let frame = refusal_frame(RefusalReason::MaxConnections, message, retry);
+    assert_eq!(body.as_bytes(), &frame[..]);
 
     // curl's Accept: a one-line 503 with Retry-After naming the flag, then the close.
     let answer = refused_answer(
@@ -194,7 +194,9 @@ async fn past_max_connections_a_plain_connection_is_answered_by_its_accept_and_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not() {
-    let server = TestServer::start(&["--max-connections-per-ip", "2"]).await;
+    // With --refusals status, an EventSource too gets the 503.
+    let server =
+        TestServer::start(&["--max-connections-per-ip", "2", "--refusals", "status"]).await;
     let mut held = Vec::new();
     for _ in 0..2 {
         held.push(abuse::connect_from("127.0.0.1", server.http).await);
@@ -207,7 +209,7 @@ async fn past_max_connections_per_ip_that_address_is_refused_and_others_are_not(
     assert_eq!(server.state.connections.admission().peers(), 1);
     let mut third = abuse::connect_from("127.0.0.1", server.http).await;
     third
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n")
+        .write_all(b"GET /sse/hello HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
         .await
         .expect("the request is sent");
     let answer = abuse::read_to_close(third).await;
