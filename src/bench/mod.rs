@@ -10,12 +10,19 @@
 //!   client timing what a normal one still gets.
 //!
 //! Beside them, what more than one mode uses: `args` (the flags they share, checked into a
-//! plan), `request` (one bench request), `percentiles` (how distributions are reported) and
-//! `scrape` (the server's Prometheus view, and the figures it could not give, with why).
+//! plan), `request` (one bench request, and how a refusal stream is told from a stream),
+//! `event_source` (the browser-like client of `reconnect`), `percentiles`
+//! (how distributions are reported) and `scrape` (the server's Prometheus view, and the
+//! figures it could not give, with why).
+//!
+//! Every mode asks for `text/event-stream`, as a browser does, so it meets what a browser
+//! meets: from sselab, a refusal a later try can pass is a `200` refusal stream, which each
+//! mode counts as refused (never as an open stream).
 //! Every run is bounded in time and stays on loopback unless told otherwise.
 
 mod args;
 pub mod attack;
+mod event_source;
 pub mod load;
 mod percentiles;
 pub mod reconnect;
@@ -28,8 +35,8 @@ pub use crate::client::Proto;
 pub use args::{SharedArgs, StreamArgs};
 pub use attack::AttackArgs;
 pub use load::{LoadArgs, PublishReport, Report};
-pub use percentiles::Percentiles;
-pub use reconnect::{Bucket, ReconnectArgs, ReconnectReport, Spread};
+pub use percentiles::{Bucket, Percentiles, Spread};
+pub use reconnect::{ReconnectArgs, ReconnectReport};
 pub use scrape::NotMeasured;
 
 /// `sselab bench MODE`.

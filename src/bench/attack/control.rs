@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::args::AttackPlan;
 use crate::bench::percentiles::{Percentiles, histogram};
-use crate::bench::request::send;
+use crate::bench::request::{refused, refused_failure, send};
 use crate::sse::parser::Parser;
 
 /// The pause between two samples: about twenty a second, a browser reloading very often.
@@ -59,6 +59,10 @@ async fn first_event(plan: &AttackPlan) -> Result<(), String> {
     let response = send(&conn, "GET", &plan.url, None, Bytes::new()).await?;
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status().as_u16()));
+    }
+    // Its one event says "come back later", not that the stream opened.
+    if let Some(reason) = refused(response.headers()) {
+        return Err(refused_failure(&reason));
     }
     let mut body = response.into_body();
     let mut parser = Parser::new();

@@ -36,6 +36,11 @@ pub struct Report {
     pub failed: u64,
     /// Why streams failed to establish, with counts.
     pub failures: BTreeMap<String, u64>,
+    /// Streams answered with a refusal stream (`200` with one `refused` event and its
+    /// `retry:`, header `x-sselab-refused`): the server is full for now, not broken.
+    pub refused: u64,
+    /// Those refusals by the reason they named.
+    pub refusals: BTreeMap<String, u64>,
     /// Established streams that the server or network ended before the run did.
     pub ended_early: u64,
     pub establish: Percentiles,
@@ -68,6 +73,7 @@ impl Report {
     ) -> Self {
         let established = tally.established.load(Ordering::Relaxed);
         let failures = tally.failures();
+        let refusals = tally.refusals();
         let expected = window.publish.as_ref().map_or(0, |p| p.sent * established);
         let unique = tally.unique_seqs.load(Ordering::Relaxed);
         let mut not_measured = NotMeasured::default();
@@ -93,6 +99,8 @@ impl Report {
             established,
             failed: failures.values().sum(),
             failures,
+            refused: refusals.values().sum(),
+            refusals,
             ended_early: tally.ended_early.load(Ordering::Relaxed),
             establish: Percentiles::from_micros(&tally.establish.merged()),
             first_event: Percentiles::from_micros(&tally.first_event.merged()),
@@ -126,12 +134,24 @@ impl Report {
         line(
             "streams",
             format!(
-                "{} asked, {} established, {} failed, {} ended early; {} connections",
-                self.streams, self.established, self.failed, self.ended_early, self.connections
+                "{} asked, {} established, {} failed, {} refused for now, {} ended early; \
+                 {} connections",
+                self.streams,
+                self.established,
+                self.failed,
+                self.refused,
+                self.ended_early,
+                self.connections
             ),
         );
         for (reason, n) in &self.failures {
             line("  failure", format!("{n} × {reason}"));
+        }
+        for (reason, n) in &self.refusals {
+            line(
+                "  refused",
+                format!("{n} × {reason} (200 refusal stream: an EventSource comes back)"),
+            );
         }
         line("establish", percentiles(&self.establish));
         line("first event", percentiles(&self.first_event));

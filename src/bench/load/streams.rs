@@ -20,7 +20,7 @@ use super::args::LoadArgs;
 use super::stamp::{stamped, unix_nanos};
 use super::tally::Tally;
 use crate::bench::args::Plan;
-use crate::bench::request::send;
+use crate::bench::request::{refused, send};
 use crate::client::{Conn, Proto, Target};
 use crate::sse::parser::Parser;
 
@@ -174,6 +174,11 @@ async fn establish(
         .to_string();
     if !content_type.starts_with("text/event-stream") {
         return failed(tally, format!("not SSE (content-type {content_type})"));
+    }
+    // What a browser's EventSource would read as a short stream and come back from.
+    if let Some(reason) = refused(response.headers()) {
+        tally.refuse(reason);
+        return None;
     }
     tally
         .establish

@@ -46,6 +46,8 @@ pub(super) struct Tally {
     /// Distinct sequence numbers received, summed over streams.
     pub unique_seqs: AtomicU64,
     failures: Mutex<BTreeMap<String, u64>>,
+    /// Refusal streams (a `200` that says "come back after `retry:`"), by reason.
+    refusals: Mutex<BTreeMap<String, u64>>,
     /// Counting starts when measurement starts (after establishment).
     pub measuring: CancellationToken,
 }
@@ -62,6 +64,7 @@ impl Tally {
             duplicated: AtomicU64::new(0),
             unique_seqs: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
+            refusals: Mutex::new(BTreeMap::new()),
             measuring: CancellationToken::new(),
         }
     }
@@ -76,8 +79,20 @@ impl Tally {
         lock(&self.failures).clone()
     }
 
-    /// Streams that answered, either way.
+    /// A stream was answered with a refusal stream naming `reason`: not open, not broken.
+    pub fn refuse(&self, reason: String) {
+        *lock(&self.refusals).entry(reason).or_default() += 1;
+    }
+
+    /// Why streams were refused for now, with counts.
+    pub fn refusals(&self) -> BTreeMap<String, u64> {
+        lock(&self.refusals).clone()
+    }
+
+    /// Streams that answered, any way.
     pub fn settled(&self) -> u64 {
-        self.established.load(Ordering::Relaxed) + lock(&self.failures).values().sum::<u64>()
+        self.established.load(Ordering::Relaxed)
+            + lock(&self.failures).values().sum::<u64>()
+            + lock(&self.refusals).values().sum::<u64>()
     }
 }

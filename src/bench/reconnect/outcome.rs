@@ -21,6 +21,8 @@ pub(super) struct Outcome {
     pub resumed: bool,
     /// Reconnect attempts that found no server and waited another `retry:`.
     pub without_server: u64,
+    /// Reconnect attempts answered with a refusal stream, that waited the `retry:` it gave.
+    pub refused: u64,
     /// Why it never opened, or why it gave up reconnecting (as a browser does on an answer
     /// that is not a 200 event stream).
     pub failure: Option<String>,
