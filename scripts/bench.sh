@@ -2,7 +2,7 @@
 # Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
-#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|side|h3|h2load|attack|redis]...
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|storm|side|h3|h2load|attack|redis]...
 #   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
 #   scripts/bench.sh floor   (sselab beside the framework floor and an h2 prototype: scripts/bench_floor.sh)
 #
@@ -33,11 +33,13 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 
-# start_server [flags...]: sselab on fixed loopback ports 18080/18443/18444 (and UDP 18443).
+# start_server [flags...]: sselab on fixed loopback ports 18080/18443/18444 (and UDP 18443);
+# max_streams=N start_server … lowers the stream cap for one server (the storm).
 start_server() {
   stop_server
   "$server_bin" --http 127.0.0.1:18080 --https 127.0.0.1:18443 --https-h1 127.0.0.1:18444 --h3 127.0.0.1:18443 \
-    --cert-dir "$work/certs" --max-streams 200000 --max-topics 100000 "$@" >"$work/banner" 2>"$work/server.log" &
+    --cert-dir "$work/certs" --max-streams "${max_streams:-200000}" --max-topics 100000 "$@" \
+    >"$work/banner" 2>"$work/server.log" &
   server_pid=$!
   await_up "$server_pid" 18080 server "$work/server.log"
 }
@@ -157,6 +159,21 @@ reconnect() {
     start_server --keepalive 0 $settings  # SIGTERM, wait for the exit, start again
     wait "$bench_pid"
     cat "$work/reconnect.txt"
+    endblock
+  done
+}
+
+# storm: 1000 EventSource-like HTTP/1.1 clients at once against --max-streams 100, streams
+# that end after 3 s; every client comes back after each end and each refusal's retry:, for
+# 20 s. With the default jitter, without it, and with refusals answered as 503 (final for an
+# EventSource).
+storm() {
+  local settings
+  for settings in "--retry-jitter 0.2" "--retry-jitter 0" "--refusals status"; do
+    # shellcheck disable=SC2086 # the settings are several flags
+    max_streams=100 start_server $settings
+    title "Refusal storm: 1000 HTTP/1.1 EventSource clients, --max-streams 100, server flags: $settings"
+    run storm --url "http://127.0.0.1:18080/sse/hello?timeout=3" --streams 1000 --proto h1 --duration 20
     endblock
   done
 }
@@ -295,12 +312,12 @@ two_nodes() {
 }
 
 what=${*:-all}
-[ "$what" = all ] && what="idle h1conn ttfe side h3 fanout shutdown reconnect scale h2load attack redis"
+[ "$what" = all ] && what="idle h1conn ttfe side h3 fanout shutdown reconnect storm scale h2load attack redis"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
 for part in $what; do
   case $part in
     idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
-    shutdown) shutdown ;; reconnect) reconnect ;; side) side ;; h3) h3_vs_h2 ;; h2load) h2load_check ;;
+    shutdown) shutdown ;; reconnect) reconnect ;; storm) storm ;; side) side ;; h3) h3_vs_h2 ;; h2load) h2load_check ;;
     attack) attack ;;
     redis) two_nodes ;;
     instructions) instructions ;; profile) profile ;; rss) profile no ;;

@@ -6,12 +6,15 @@
 //! - [`reconnect`]: the restart mode. The streams are read until the server ends them,
 //!   reconnect like browsers after the `retry:` they were told, and the report shows when
 //!   they came back (a storm, or a spread).
+//! - [`storm`]: more clients than the server's cap, each an EventSource for the whole run;
+//!   the report shows when refused clients came back after the `retry:` their refusal told
+//!   (all at once, or spread by the server's jitter).
 //! - [`attack`]: a misbehaving client against a server on this machine, with a control
 //!   client timing what a normal one still gets.
 //!
 //! Beside them, what more than one mode uses: `args` (the flags they share, checked into a
 //! plan), `request` (one bench request, and how a refusal stream is told from a stream),
-//! `event_source` (the browser-like client of `reconnect`), `percentiles`
+//! `event_source` (the browser-like client `reconnect` and `storm` share), `percentiles`
 //! (how distributions are reported) and `scrape` (the server's Prometheus view, and the
 //! figures it could not give, with why).
 //!
@@ -28,6 +31,7 @@ mod percentiles;
 pub mod reconnect;
 mod request;
 mod scrape;
+pub mod storm;
 
 use clap::Subcommand;
 
@@ -38,6 +42,7 @@ pub use load::{LoadArgs, PublishReport, Report};
 pub use percentiles::{Bucket, Percentiles, Spread};
 pub use reconnect::{ReconnectArgs, ReconnectReport};
 pub use scrape::NotMeasured;
+pub use storm::{StormArgs, StormReport};
 
 /// `sselab bench MODE`.
 #[derive(Debug, Clone, Subcommand)]
@@ -49,6 +54,10 @@ pub enum BenchCommand {
     /// like EventSource after the last `retry:` it got, and print when the reconnects were
     /// answered.
     Reconnect(ReconnectArgs),
+    /// A refusal storm: more clients than the server's cap, each reconnecting like
+    /// EventSource after every end and every refusal stream; print when refused clients came
+    /// back after the `retry:` they were told.
+    Storm(StormArgs),
     /// Attack a server on this machine (rapid-reset, slowloris, continuation) while a control
     /// client times its first event.
     Attack(AttackArgs),
@@ -60,6 +69,7 @@ impl BenchCommand {
         match self {
             Self::Load(args) => &args.shared,
             Self::Reconnect(args) => &args.shared,
+            Self::Storm(args) => &args.shared,
             Self::Attack(args) => &args.shared,
         }
     }

@@ -82,6 +82,10 @@ pub async fn bench(mode: BenchCommand) -> anyhow::Result<()> {
             let report = bench::reconnect::run(args).await?;
             rendered(json, &report, || report.text())?
         }
+        BenchCommand::Storm(args) => {
+            let report = bench::storm::run(args).await?;
+            rendered(json, &report, || report.text())?
+        }
         BenchCommand::Attack(args) => {
             let report = bench::attack::run(args).await?;
             rendered(json, &report, || report.text())?

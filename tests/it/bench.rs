@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::bench::load as load_args;
 use crate::util::{Events, TestServer, Via};
-use sselab::bench::Report;
+use sselab::bench::{Report, StormReport};
 
 async fn bench(args: &[&str]) -> Report {
     sselab::bench::load::run(load_args(args))
@@ -423,4 +423,149 @@ async fn a_failed_metrics_reading_is_reported_as_not_measured_with_why() {
         let shown = format!("{figure:<22} not measured: {why}");
         assert!(text.contains(&shown), "{shown}\n{text}");
     }
+}
+
+/// `sselab bench storm` against this server: `clients` EventSource-like clients for 4 s at
+/// the lab's cap of 2 (`?slots=2`, refused with a 2 s Retry-After: half the test time a full
+/// `--max-streams`, 5 s, would take). Streams last 1 s; their own `retry:` (4 s) brings the
+/// two that got in back only after the run, so every refusal is a stormer's.
+async fn storm(server: &TestServer, proto: &str, clients: usize) -> StormReport {
+    let url = format!(
+        "http://127.0.0.1:{}/sse/hello?timeout=1&retry=4000&slots=2&group=storm",
+        server.http.port()
+    );
+    let args = crate::util::bench::storm(&[
+        "--url",
+        &url,
+        "--streams",
+        &clients.to_string(),
+        "--proto",
+        proto,
+        "--connections",
+        "2",
+        "--duration",
+        "4",
+    ]);
+    sselab::bench::storm::run(args).await.expect("storm runs")
+}
+
+/// What the server counted as refused for the lab's cap, answered as a stream.
+async fn refusal_streams_counted(server: &TestServer) -> u64 {
+    let metrics = crate::util::text(server.client(Via::H1).await.get("/metrics").await).await;
+    crate::util::metric_sample(
+        &metrics,
+        r#"sselab_refusals_total{answer="stream",reason="lab_slots"}"#,
+    )
+}
+
+/// Issue 23's storm: refused EventSources come back after the `retry:` their refusal told,
+/// spread over [Retry-After, Retry-After × (1 + jitter)] — or, without jitter, all told the
+/// same. Beside it, `bench load` and `bench reconnect` count a refusal stream as refused,
+/// not as an open stream. Every run here goes at once, so the test lasts one storm.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_clients_come_back_spread_over_the_jitter_window_and_every_mode_counts_refusals() {
+    let spread_server = TestServer::start(&["--retry-jitter", "0.5"]).await;
+    let at_once_server = TestServer::start(&["--retry-jitter", "0"]).await;
+    let http = format!("http://127.0.0.1:{}", spread_server.http.port());
+    let load = sselab::bench::load::run(load_args(&[
+        "--url",
+        &format!("{http}/sse/hello?slots=1&group=load"),
+        "--streams",
+        "3",
+        "--duration",
+        "0.5",
+    ]));
+    let reconnect = sselab::bench::reconnect::run(crate::util::bench::reconnect(&[
+        "--url",
+        &format!("{http}/sse/hello?timeout=1&retry=200&slots=1&group=reconnect"),
+        "--streams",
+        "2",
+        "--duration",
+        "10",
+    ]));
+    let (spread, at_once, load, reconnect) = tokio::join!(
+        storm(&spread_server, "h1", 12),
+        storm(&at_once_server, "h2c", 12),
+        load,
+        reconnect
+    );
+
+    for (report, proto) in [(&spread, "h1"), (&at_once, "h2c")] {
+        let text = report.text();
+        assert_eq!(report.proto, proto);
+        // 12 at once at a cap of 2: 10 refused, and each came back after its first refusal
+        // (told at most 3 s, in a 4 s run), none sooner than told, none overdue.
+        assert_eq!(
+            (report.refused_clients, report.clients_back),
+            (10, 10),
+            "{text}"
+        );
+        assert_eq!((report.returned_early, report.overdue), (0, 0), "{text}");
+        assert_eq!(report.refusals_with_id, 0, "{text}");
+        assert_eq!(report.refusals.get("lab_slots"), Some(&report.refused));
+        assert!(
+            report.returned >= 10 && report.streams_opened >= 2,
+            "{text}"
+        );
+        assert!(report.failures.is_empty(), "{text}");
+        assert!(report.returned_after.min_ms >= report.retry_told.min_ms);
+    }
+    let load = load.expect("load runs");
+    let reconnect = reconnect.expect("reconnect runs");
+    // The bench counted what the server answered: every refusal it read, and at most the
+    // attempts the run stopped before reading (on the first server, beside the refusals
+    // `load` and `reconnect` met, asserted below).
+    let others = load.refused + 1;
+    for (report, server, others) in [
+        (&spread, &spread_server, others),
+        (&at_once, &at_once_server, 0),
+    ] {
+        let counted = refusal_streams_counted(server).await - others;
+        assert!(
+            (report.refused..=report.refused + report.unanswered_at_end).contains(&counted),
+            "server counted {counted}: {}",
+            report.text()
+        );
+    }
+
+    // With --retry-jitter 0.5 each refusal told 2000–3000 ms, and the returns fall in more
+    // than one 100 ms bucket (10 uniform draws over 10 buckets in one: p ≈ 1e-9).
+    let told = spread.retry_told;
+    assert!(
+        told.min_ms >= 2000.0 && told.max_ms <= 3000.0,
+        "{}",
+        spread.text()
+    );
+    let filled = spread.after_refusal.iter().filter(|b| b.count > 0).count();
+    assert!(filled > 1, "{}", spread.text());
+    // Without it, every refusal told exactly the Retry-After.
+    let told = at_once.retry_told;
+    assert_eq!(
+        (told.min_ms, told.max_ms),
+        (2000.0, 2000.0),
+        "{}",
+        at_once.text()
+    );
+
+    let text = load.text();
+    assert_eq!(
+        (load.established, load.refused, load.failed),
+        (1, 2, 0),
+        "{text}"
+    );
+    assert_eq!(load.refusals.get("lab_slots"), Some(&2), "{text}");
+    assert!(text.contains("2 × lab_slots (200 refusal stream"), "{text}");
+    let text = reconnect.text();
+    assert_eq!(
+        (reconnect.established, reconnect.reconnected),
+        (1, 1),
+        "{text}"
+    );
+    assert_eq!(
+        reconnect
+            .failures
+            .get("refused for now: lab_slots (200 refusal stream)"),
+        Some(&1),
+        "{text}"
+    );
 }

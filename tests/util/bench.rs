@@ -2,7 +2,7 @@
 //! in-process.
 
 use clap::Parser as _;
-use sselab::bench::{AttackArgs, BenchCommand, LoadArgs, ReconnectArgs};
+use sselab::bench::{AttackArgs, BenchCommand, LoadArgs, ReconnectArgs, StormArgs};
 use sselab::{Cli, Command};
 
 /// `sselab bench ARGS`, or clap's error.
@@ -32,6 +32,14 @@ pub fn reconnect(args: &[&str]) -> ReconnectArgs {
     match parsed("reconnect", args) {
         BenchCommand::Reconnect(args) => args,
         other => panic!("expected reconnect, got {other:?}"),
+    }
+}
+
+/// `sselab bench storm ARGS`.
+pub fn storm(args: &[&str]) -> StormArgs {
+    match parsed("storm", args) {
+        BenchCommand::Storm(args) => args,
+        other => panic!("expected storm, got {other:?}"),
     }
 }
 
