@@ -66,12 +66,12 @@ pub struct StormReport {
     pub retry_told: Spread,
     /// From each refusal's end to its client's next attempt.
     pub returned_after: Spread,
-    /// The same, per [`AFTER_REFUSAL_BUCKET_MS`].
+    /// The same, per 100 ms.
     pub after_refusal: Vec<Bucket>,
     /// The most returns within any 100 ms, and within any second, of the run.
     pub busiest_100ms: u64,
     pub busiest_1s: u64,
-    /// Returns per [`TIMELINE_BUCKET_MS`] since the first refusal.
+    /// Returns per 500 ms since the first refusal.
     pub since_first_refusal: Vec<Bucket>,
 }
 
