@@ -5,16 +5,22 @@
 //! those, told apart by its header); no server (refused, reset, timed out), which it also
 //! retries; or anything else, which ends it for good.
 //!
-//! It does not wait or loop itself: how long to wait and what to record is each mode's.
+//! [`Running::start`] starts one task per client over `--ramp` and stops them on demand;
+//! what each client does between attempts — how long to wait, what to record — is each
+//! mode's.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::{BodyExt, Full};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::args::{Plan, StreamArgs};
 use super::request::refused;
 use crate::client::{Conn, Proto, ResponseBody, Target};
 use crate::sse::parser::{ParsedEvent, Parser};
@@ -22,6 +28,8 @@ use crate::sse::parser::{ParsedEvent, Parser};
 /// The reconnection time of a stream that never sent `retry:`: Chromium's
 /// `EventSource::kDefaultReconnectDelay` (Firefox uses 5000).
 pub(super) const BROWSER_DEFAULT_RETRY_MS: u64 = 3000;
+/// Clients stop at once when told to; this is for a machine too busy to schedule them.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 /// A retry after an attempt that gave no stream (no server, or a refusal stream) waits at
 /// least this long, so a `retry: 0` does not spin against a closed port or a full server.
 pub(super) const MIN_REATTEMPT: Duration = Duration::from_millis(100);
@@ -76,17 +84,79 @@ pub(super) async fn read_to_end(
     }
 }
 
+/// The clients of a run, one task each, until [`Self::stop`].
+pub(super) struct Running {
+    tasks: JoinSet<()>,
+    stop: CancellationToken,
+    /// When the first client started.
+    pub started: Instant,
+}
+
+impl Running {
+    /// One task per stream of `--streams`, the `i`th of `n` started `i / n` into `--ramp`:
+    /// `client(index, its URL (`{n}` in `url` made its index), its client, the stop)`.
+    pub fn start<Run>(
+        url: &str,
+        streams: &StreamArgs,
+        plan: &Plan,
+        client: impl Fn(usize, Uri, Client, CancellationToken) -> Run,
+    ) -> anyhow::Result<Self>
+    where
+        Run: Future<Output = ()> + Send + 'static,
+    {
+        let count = streams.streams as usize;
+        let clients = Clients::new(
+            plan.target.clone(),
+            streams.connections,
+            plan.connect_timeout,
+        );
+        let stop = CancellationToken::new();
+        let started = Instant::now();
+        let mut tasks = JoinSet::new();
+        for index in 0..count {
+            let stream_url: Uri = url
+                .replace("{n}", &index.to_string())
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--url with {{n}} = {index} is not a URL: {e}"))?;
+            let start_at = started + plan.ramp.mul_f64(index as f64 / count as f64);
+            let run = client(index, stream_url, clients.client(index), stop.clone());
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep_until(start_at) => run.await,
+                }
+            });
+        }
+        Ok(Self {
+            tasks,
+            stop,
+            started,
+        })
+    }
+
+    /// Tell every client to stop, and wait (briefly) for them to.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(STOP_WAIT, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
+}
+
 /// The clients of one run: HTTP/2 and HTTP/3 clients share `--connections` connections, as
 /// a browser's tabs share one per origin (a closed one is opened again by the first client
 /// that needs it); HTTP/1.1 clients open their own for each attempt.
-pub(super) struct Clients {
+struct Clients {
     target: Target,
     groups: Vec<Arc<Group>>,
     timeout: Duration,
 }
 
 impl Clients {
-    pub fn new(target: Target, connections: u64, timeout: Duration) -> Self {
+    fn new(target: Target, connections: u64, timeout: Duration) -> Self {
         let groups = (0..connections.max(1))
             .map(|_| Arc::new(Group::default()))
             .collect();
@@ -98,7 +168,7 @@ impl Clients {
     }
 
     /// The client of stream `index`.
-    pub fn client(&self, index: usize) -> Client {
+    fn client(&self, index: usize) -> Client {
         Client {
             target: self.target.clone(),
             group: (self.target.proto != Proto::H1)

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Uri;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +28,7 @@ use outcome::Outcome;
 pub use report::ReconnectReport;
 
 use super::event_source::{
-    Attempt, BROWSER_DEFAULT_RETRY_MS, Client, Clients, MIN_REATTEMPT, read_to_end,
+    Attempt, BROWSER_DEFAULT_RETRY_MS, Client, MIN_REATTEMPT, Running, read_to_end,
 };
 use super::request::refused_failure;
 use crate::sse::parser::Parser;
@@ -37,8 +36,6 @@ use crate::sync::lock;
 
 /// How often the run looks at the outcomes.
 const POLL: Duration = Duration::from_millis(20);
-/// Streams stop at once when told to; this is for a machine too busy to schedule them.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 
 type Outcomes = Arc<Mutex<Vec<Outcome>>>;
 
@@ -46,44 +43,26 @@ type Outcomes = Arc<Mutex<Vec<Outcome>>>;
 /// report when they did.
 pub async fn run(args: ReconnectArgs) -> anyhow::Result<ReconnectReport> {
     let plan = args.streams.plan(&args.shared, &[], args.duration)?;
-    let streams = args.streams.streams as usize;
-    let outcomes: Outcomes = Arc::new(Mutex::new(vec![Outcome::default(); streams]));
-    let stop = CancellationToken::new();
-    let clients = Clients::new(
-        plan.target.clone(),
-        args.streams.connections,
-        plan.connect_timeout,
-    );
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for index in 0..streams {
-        let url: Uri = args
-            .shared
-            .url
-            .replace("{n}", &index.to_string())
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--url with {{n}} = {index} is not a URL: {e}"))?;
-        let client = clients.client(index);
-        let start_at = started + plan.ramp.mul_f64(index as f64 / streams as f64);
-        let (outcomes, stop) = (outcomes.clone(), stop.clone());
-        tasks.spawn(async move {
-            tokio::time::sleep_until(start_at).await;
-            follow(index, &url, &client, &outcomes, &stop).await;
-        });
-    }
-
-    let opened_by = started + plan.ramp + plan.connect_timeout;
+    let outcomes: Outcomes = Arc::new(Mutex::new(vec![
+        Outcome::default();
+        args.streams.streams as usize
+    ]));
+    let running = Running::start(
+        &args.shared.url,
+        &args.streams,
+        &plan,
+        |index, url, client, stop| {
+            let outcomes = outcomes.clone();
+            async move { follow(index, &url, &client, &outcomes, &stop).await }
+        },
+    )?;
+    let opened_by = running.started + plan.ramp + plan.connect_timeout;
     wait_until(&outcomes, opened_by, |o| {
         o.established || o.failure.is_some()
     })
     .await;
     wait_until(&outcomes, Instant::now() + plan.duration, Outcome::settled).await;
-    stop.cancel();
-    let _ = tokio::time::timeout(STOP_WAIT, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
+    running.stop().await;
     let outcomes = lock(&outcomes).clone();
     Ok(ReconnectReport::build(&args, plan.target.proto, &outcomes))
 }

@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Uri;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -32,58 +31,31 @@ pub use args::StormArgs;
 pub use report::StormReport;
 
 use super::event_source::{
-    Attempt, BROWSER_DEFAULT_RETRY_MS, Client, Clients, MIN_REATTEMPT, read_to_end,
+    Attempt, BROWSER_DEFAULT_RETRY_MS, Client, MIN_REATTEMPT, Running, read_to_end,
 };
 use crate::sse::parser::Parser;
 use crate::sync::lock;
 use log::{Answer, Try};
-
-/// Clients stop at once when told to; this is for a machine too busy to schedule them.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 
 type Logs = Arc<Mutex<Vec<Vec<Try>>>>;
 
 /// Run the storm for `--duration` and report what the clients saw.
 pub async fn run(args: StormArgs) -> anyhow::Result<StormReport> {
     let plan = args.streams.plan(&args.shared, &[], args.duration)?;
-    let clients = args.streams.streams as usize;
-    let logs: Logs = Arc::new(Mutex::new(vec![Vec::new(); clients]));
-    let stop = CancellationToken::new();
-    let pool = Clients::new(
-        plan.target.clone(),
-        args.streams.connections,
-        plan.connect_timeout,
-    );
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for index in 0..clients {
-        let url: Uri = args
-            .shared
-            .url
-            .replace("{n}", &index.to_string())
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--url with {{n}} = {index} is not a URL: {e}"))?;
-        let client = pool.client(index);
-        let start_at = started + plan.ramp.mul_f64(index as f64 / clients as f64);
-        let (logs, stop) = (logs.clone(), stop.clone());
-        tasks.spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = tokio::time::sleep_until(start_at) => {
-                    event_source(index, &url, &client, &logs, &stop).await;
-                }
-            }
-        });
-    }
-
+    let logs: Logs = Arc::new(Mutex::new(vec![Vec::new(); args.streams.streams as usize]));
+    let running = Running::start(
+        &args.shared.url,
+        &args.streams,
+        &plan,
+        |index, url, client, stop| {
+            let logs = logs.clone();
+            async move { event_source(index, &url, &client, &logs, &stop).await }
+        },
+    )?;
+    let started = running.started;
     tokio::time::sleep_until(started + plan.duration).await;
-    stop.cancel();
     let stopped = Instant::now();
-    let _ = tokio::time::timeout(STOP_WAIT, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
+    running.stop().await;
     let logs = lock(&logs).clone();
     Ok(StormReport::build(
         &args,
