@@ -425,10 +425,11 @@ async fn a_failed_metrics_reading_is_reported_as_not_measured_with_why() {
     }
 }
 
-/// `sselab bench storm` against this server: `clients` EventSource-like clients for 4 s at
-/// the lab's cap of 2 (`?slots=2`, refused with a 2 s Retry-After: half the test time a full
-/// `--max-streams`, 5 s, would take). Streams last 1 s; their own `retry:` (4 s) brings the
-/// two that got in back only after the run, so every refusal is a stormer's.
+/// `sselab bench storm` against this server: `clients` EventSource-like clients for 3.2 s at
+/// the lab's cap of 2 (`?slots=2`: refused with a 2 s Retry-After where a full
+/// `--max-streams` says 5 s, so the run is 3.2 s, not 6). Streams last 1 s; their own
+/// `retry:` (4 s) brings the two that got in back only after the run, so every refusal is a
+/// stormer's.
 async fn storm(server: &TestServer, proto: &str, clients: usize) -> StormReport {
     let url = format!(
         "http://127.0.0.1:{}/sse/hello?timeout=1&retry=4000&slots=2&group=storm",
@@ -444,7 +445,7 @@ async fn storm(server: &TestServer, proto: &str, clients: usize) -> StormReport 
         "--connections",
         "2",
         "--duration",
-        "4",
+        "3.2",
     ]);
     sselab::bench::storm::run(args).await.expect("storm runs")
 }
@@ -464,7 +465,7 @@ async fn refusal_streams_counted(server: &TestServer) -> u64 {
 /// not as an open stream. Every run here goes at once, so the test lasts one storm.
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_clients_come_back_spread_over_the_jitter_window_and_every_mode_counts_refusals() {
-    let spread_server = TestServer::start(&["--retry-jitter", "0.5"]).await;
+    let spread_server = TestServer::start(&["--retry-jitter", "0.25"]).await;
     let at_once_server = TestServer::start(&["--retry-jitter", "0"]).await;
     let http = format!("http://127.0.0.1:{}", spread_server.http.port());
     let load = sselab::bench::load::run(load_args(&[
@@ -494,7 +495,7 @@ async fn refused_clients_come_back_spread_over_the_jitter_window_and_every_mode_
         let text = report.text();
         assert_eq!(report.proto, proto);
         // 12 at once at a cap of 2: 10 refused, and each came back after its first refusal
-        // (told at most 3 s, in a 4 s run), none sooner than told, none overdue.
+        // (told at most 2.5 s, in a 3.2 s run), none sooner than told, none overdue.
         assert_eq!(
             (report.refused_clients, report.clients_back),
             (10, 10),
@@ -528,11 +529,11 @@ async fn refused_clients_come_back_spread_over_the_jitter_window_and_every_mode_
         );
     }
 
-    // With --retry-jitter 0.5 each refusal told 2000–3000 ms, and the returns fall in more
-    // than one 100 ms bucket (10 uniform draws over 10 buckets in one: p ≈ 1e-9).
+    // With --retry-jitter 0.25 each refusal told 2000–2500 ms, and the returns fall in more
+    // than one 100 ms bucket (10 uniform draws over 5 buckets all in one: p ≈ 5e-7).
     let told = spread.retry_told;
     assert!(
-        told.min_ms >= 2000.0 && told.max_ms <= 3000.0,
+        told.min_ms >= 2000.0 && told.max_ms <= 2500.0,
         "{}",
         spread.text()
     );
