@@ -65,6 +65,9 @@ step "cargo test --test browser: Chromium and Firefox side by side"
 # browser or a lock, and the run takes the slower engine's time instead of both added up
 # (measured: 291 s in one process). Everything not under a firefox:: module runs in the first.
 mkdir -p target/test-logs
+# Each claim's time goes to claim-times.log (tests/util/browser.rs); the slowest are printed.
+export SSELAB_CLAIM_TIMES=target/test-logs/claim-times.log
+rm -f "$SSELAB_CLAIM_TIMES"
 cargo test --test browser -- --skip firefox:: >target/test-logs/browser-chromium.log 2>&1 &
 chromium_run=$!
 firefox_status=0
@@ -72,6 +75,8 @@ cargo test --test browser firefox:: >target/test-logs/browser-firefox.log 2>&1 |
 chromium_status=0
 wait "$chromium_run" || chromium_status=$?
 cat target/test-logs/browser-chromium.log target/test-logs/browser-firefox.log
+echo "the slowest browser claims (all: $SSELAB_CLAIM_TIMES):"
+sort -rn "$SSELAB_CLAIM_TIMES" | head -n 8
 if [ "$chromium_status" -ne 0 ] || [ "$firefox_status" -ne 0 ]; then
   echo "scripts/test.sh: browser tests failed (chromium: exit $chromium_status, firefox: exit $firefox_status)" >&2
   exit 1

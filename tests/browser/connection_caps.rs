@@ -5,6 +5,7 @@
 //!
 //! The page comes from a second, uncapped server, so the capped one sees only the stream's
 //! connection; the test holds the one place itself and gives it up when the refusal arrived.
+//! It runs in both engines inside `refusals::*::no_refusal_or_ending_leaves_a_tab_dead`.
 
 use crate::util::browser::{launch, until};
 use crate::util::{TestServer, eventually};
@@ -25,7 +26,9 @@ source.addEventListener('refused', (e) => watched.refused.push(
 true
 "#;
 
-async fn an_event_source_refused_by_the_connection_cap_ticks_once_a_place_frees(engine: Engine) {
+pub(crate) async fn an_event_source_refused_by_the_connection_cap_ticks_once_a_place_frees(
+    engine: Engine,
+) {
     let pages = TestServer::start(&[]).await;
     let capped = TestServer::start(&[
         "--max-connections",
@@ -93,5 +96,3 @@ async fn an_event_source_refused_by_the_connection_cap_ticks_once_a_place_frees(
     );
     browser.close().await;
 }
-
-crate::in_every_engine!(an_event_source_refused_by_the_connection_cap_ticks_once_a_place_frees);

@@ -3,7 +3,8 @@
 //! answered the old way (`--refusals status`, a 503) the same page is closed for good; a page
 //! subscribing while Redis is down comes back when Redis does, with no gap; and the lab's
 //! "Refused" scenario shows both answers side by side. The four run at once, each on its own
-//! server, so the claim costs the longest of them, not their sum.
+//! server, so the claim costs the longest of them, not their sum — and beside them the token
+//! and connection-cap claims ([`no_refusal_or_ending_leaves_a_tab_dead`]).
 
 use std::time::{Duration, Instant};
 
@@ -187,4 +188,20 @@ async fn refused_pages_come_back_and_503_ones_die(engine: Engine) {
     );
 }
 
-crate::in_every_engine!(refused_pages_come_back_and_503_ones_die);
+/// The whole contract at once: the refusals here, a stream whose token runs out
+/// (token_expiry.rs) and the connection cap (connection_caps.rs) each on servers and contexts of
+/// their own, side by side, so the claim costs the longest of them (about 17 s), not their sum
+/// (about 38 s in Firefox).
+async fn no_refusal_or_ending_leaves_a_tab_dead(engine: Engine) {
+    tokio::join!(
+        refused_pages_come_back_and_503_ones_die(engine),
+        crate::token_expiry::pages_that_renew_their_token_miss_nothing_and_one_that_does_not_stops(
+            engine
+        ),
+        crate::connection_caps::an_event_source_refused_by_the_connection_cap_ticks_once_a_place_frees(
+            engine
+        ),
+    );
+}
+
+crate::in_every_engine!(no_refusal_or_ending_leaves_a_tab_dead);

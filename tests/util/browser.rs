@@ -167,11 +167,34 @@ macro_rules! in_every_engine {
                         return;
                     }
                     let _one = $crate::util::browser::ONE_BROWSER.lock().await;
-                    super::$claim(sselab::browser::Engine::$engine).await
+                    let started = std::time::Instant::now();
+                    super::$claim(sselab::browser::Engine::$engine).await;
+                    $crate::util::browser::record_time(module_path!(), stringify!($claim), started);
                 }
             )+
         }
     };
+}
+
+/// With `SSELAB_CLAIM_TIMES=FILE`, append how long a claim took (lock held, browser launch
+/// included) to FILE: `scripts/test.sh` prints the slowest, so a budget overrun shows where.
+pub fn record_time(module: &str, claim: &str, started: Instant) {
+    let Some(path) = std::env::var_os("SSELAB_CLAIM_TIMES") else {
+        return;
+    };
+    let line = format!(
+        "{:7.1} s  {}::{claim}\n",
+        started.elapsed().as_secs_f64(),
+        module.trim_start_matches("browser::")
+    );
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("SSELAB_CLAIM_TIMES={}: {e}", path.to_string_lossy());
+    }
 }
 
 /// Headless `engine` trusting `server`'s certificate and reaching its HTTP/3 listener over
