@@ -82,9 +82,9 @@ pub fn assert_reconnected_with_last_event_id(lab: &serde_json::Value) -> (f64, u
 }
 
 /// One browser test at a time in a test process: browsers are heavy on a 2-core machine, and
-/// their timings matter. `scripts/test.sh` runs two such processes side by side, one per engine
-/// (`-- --skip firefox::` and `firefox::`), which is as much as the machine holds; anything more
-/// at once, `flock /tmp/sselab-browser.lock cargo test ...` each.
+/// their timings matter. `scripts/test.sh` runs two such processes side by side (Chromium's
+/// claims with two Firefox modules, and the other Firefox claims), which is as much as the
+/// machine holds; anything more at once, `flock /tmp/sselab-browser.lock cargo test ...` each.
 pub static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Headless `engine` trusting `server`'s certificate: a fresh context (its own cookies, cache
