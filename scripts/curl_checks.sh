@@ -106,7 +106,9 @@ row "http: timeout=abc" "400" "$bad"
 # A refusal a later try can pass (here the lab's own cap: one stream per group, so nothing else
 # on the server is refused): curl asking for JSON gets the 503; asking like an EventSource, a
 # 200 stream with retry:, one event: refused and no id:, then its end.
-curl -sS -N --max-time 4 "$base_http/sse/hello?timeout=3&slots=1&group=curl-checks" >/dev/null 2>&1 &
+# The holder's stream never ends by itself (timeout=0): it holds the slot until it is killed
+# below, however slow the machine (--max-time only bounds a run that dies before that).
+curl -sS -N --max-time 60 "$base_http/sse/hello?timeout=0&slots=1&group=curl-checks" >/dev/null 2>&1 &
 holder=$!
 for _ in $(seq 1 50); do
   held=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: application/json' \
