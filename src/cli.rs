@@ -64,7 +64,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct BrowserArgs {
-    /// The browser: Debian's Chromium (over CDP) or Firefox ESR (over WebDriver BiDi).
+    /// The browser: Debian's Chromium (over CDP), Firefox ESR (over WebDriver BiDi) or WebKitGTK's
+    /// MiniBrowser (over WebDriver classic, under a private Xvfb; no HTTP/3).
     #[arg(
         long = "browser",
         value_name = "ENGINE",
@@ -75,7 +76,7 @@ pub struct BrowserArgs {
     pub engine: Engine,
 
     /// Trust the certificate in this directory when it is there (Chromium: by its SPKI hash;
-    /// Firefox: BiDi's acceptInsecureCerts for the session).
+    /// Firefox and WebKit: WebDriver's acceptInsecureCerts for the session).
     #[arg(
         long,
         value_name = "DIR",

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`commands`] | what each subcommand does with its flags: `serve` builds the state and router and runs the listeners; `tabs`, `shot`, `bench`, `cert` |
 //! | [`cli`] | every flag (clap), with its `SSELAB_*` twin; describes and validates, opens nothing |
-//! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server, a subcommand per mode (`load`; `reconnect`, across a restart; `storm`, more clients than the cap; `attack`, on a server on this machine); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi) |
+//! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server, a subcommand per mode (`load`; `reconnect`, across a restart; `storm`, more clients than the cap; `attack`, on a server on this machine); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi, WebKitGTK over WebDriver classic) |
 //! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests; hand-written HTTP/2 frames for the attacks |
 //! | [`http`] | the one router, its state, one file of handlers per feature, and the error type that maps every lower layer's refusals to a status code |
 //! | [`auth`] | JWT authorization without HTTP: channel patterns, claims, keys, checking and signing tokens, the rule that lets a request through (beside `pubsub`: neither imports the other) |

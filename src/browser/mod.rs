@@ -1,7 +1,8 @@
-//! A real browser, headless: Debian's Chromium over the DevTools protocol ([`chromium`]) or
-//! Debian's Firefox ESR over WebDriver BiDi ([`firefox`]), behind one small interface
-//! ([`LabBrowser`], [`Tab`]) — the same browsers a person uses, so their connection limits are
-//! the real ones.
+//! A real browser, headless: Debian's Chromium over the DevTools protocol ([`chromium`]),
+//! Debian's Firefox ESR over WebDriver BiDi ([`firefox`]) or WebKitGTK's MiniBrowser over
+//! WebDriver classic ([`webkit`], on a private Xvfb), behind one small interface
+//! ([`LabBrowser`], [`Tab`]) — the same engines a person uses, so their connection limits are
+//! the real ones (WebKitGTK's are libsoup's: Safari's network code is Apple's CFNetwork).
 //!
 //! All tabs share one profile, and so one socket pool: that is what makes the 6-per-host
 //! limit of HTTP/1.1 visible (separate profiles, browsers or contexts
@@ -11,7 +12,8 @@
 //! each response's protocol (CDP `Network.responseReceived`, BiDi `network.responseStarted`).
 //! Connections come from CDP's connection ids in Chromium; BiDi has none, so in Firefox they
 //! come from the server's connection ids the pages' `connected` events carry
-//! ([`ConnectionSource`]). With the tabs open, [`LabBrowser::probe`] times what else their
+//! ([`ConnectionSource`]). Classic WebDriver has no network events at all: in WebKit the
+//! protocol comes from those events too. With the tabs open, [`LabBrowser::probe`] times what else their
 //! origin still serves.
 
 use std::collections::BTreeSet;
@@ -36,6 +38,8 @@ pub mod http3;
 mod probe;
 mod process;
 mod settle;
+mod webdriver;
+pub mod webkit;
 mod wsrpc;
 
 pub use http3::QuicOrigin;
@@ -48,10 +52,12 @@ pub enum Engine {
     Chromium,
     /// Debian's `firefox-esr`, over WebDriver BiDi.
     Firefox,
+    /// WebKitGTK's MiniBrowser (`webkit2gtk-driver`), over WebDriver classic, under Xvfb.
+    Webkit,
 }
 
 impl Engine {
-    pub const ALL: [Engine; 2] = [Engine::Chromium, Engine::Firefox];
+    pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::Webkit];
 }
 
 impl fmt::Display for Engine {
@@ -59,6 +65,7 @@ impl fmt::Display for Engine {
         f.write_str(match self {
             Engine::Chromium => "chromium",
             Engine::Firefox => "firefox",
+            Engine::Webkit => "webkit",
         })
     }
 }
@@ -95,6 +102,7 @@ pub enum LabBrowser {
     // Boxed: both handles are large, and a browser is made once per run.
     Chromium(Box<chromium::Chromium>),
     Firefox(Box<firefox::Firefox>),
+    Webkit(Box<webkit::Webkit>),
 }
 
 /// One tab of a [`LabBrowser`].
@@ -102,6 +110,7 @@ pub enum LabBrowser {
 pub enum Tab {
     Chromium(chromium::ChromiumTab),
     Firefox(firefox::FirefoxTab),
+    Webkit(webkit::WebkitTab),
 }
 
 /// A response a tab received: its URL, protocol and, where the driver knows it, connection.
@@ -117,7 +126,8 @@ pub struct ResponseSeen {
 pub enum ConnectionSource {
     /// CDP's connection id on each stream response (Chromium).
     Browser,
-    /// The server's connection id in each page's `connected` event (Firefox: BiDi has none).
+    /// The server's connection id in each page's `connected` event (Firefox: BiDi has none;
+    /// WebKit: classic WebDriver has no network events).
     Server,
 }
 
@@ -128,7 +138,7 @@ impl fmt::Display for ConnectionSource {
                 "the browser's connection ids (CDP Network.responseReceived)"
             }
             ConnectionSource::Server => {
-                "the server's connection ids (each tab's `connected` event; BiDi has none)"
+                "the server's connection ids (each tab's `connected` event; the driver has none)"
             }
         })
     }
@@ -141,7 +151,8 @@ pub struct TabState {
     /// connection is waiting again, so it does not count).
     pub open: bool,
     pub events: u64,
-    /// The stream response's protocol (`http/1.1`, `h2`, `h3`), when the response came.
+    /// The stream response's protocol (`http/1.1`, `h2`, `h3`), when the response came: from
+    /// the browser, or in WebKit from the server (see [`TabsReport::protocols_from`]).
     pub protocol: Option<String>,
     /// The stream's connection id (see [`ConnectionSource`]).
     pub connection: Option<u64>,
@@ -161,6 +172,8 @@ pub struct TabsReport {
     /// Distinct connections carrying the open streams.
     pub connections: usize,
     pub connections_from: ConnectionSource,
+    /// Where the protocols come from: the browser's responses, or (WebKit) the server.
+    pub protocols_from: ConnectionSource,
 }
 
 impl TabsReport {
@@ -190,13 +203,15 @@ impl OpenTabs {
 
 impl LabBrowser {
     /// Start `engine` headless, QUIC off; `spki_sha256` is the certificate to trust (Chromium
-    /// trusts that hash; Firefox, given one, accepts insecure certificates for the session).
+    /// trusts that hash; Firefox and WebKit, given one, accept insecure certificates for the
+    /// session).
     pub async fn launch(engine: Engine, spki_sha256: Option<&str>) -> anyhow::Result<Self> {
         Self::launch_with_quic(engine, spki_sha256, None).await
     }
 
     /// [`launch`](Self::launch), but with `quic` naming the one origin to reach over HTTP/3
-    /// (everything else stays on TCP); `None` is QUIC off.
+    /// (everything else stays on TCP); `None` is QUIC off. WebKit refuses any `quic`: its
+    /// libsoup has no HTTP/3.
     pub async fn launch_with_quic(
         engine: Engine,
         spki_sha256: Option<&str>,
@@ -209,16 +224,21 @@ impl LabBrowser {
             Engine::Firefox => Self::Firefox(Box::new(
                 firefox::Firefox::launch(spki_sha256.is_some(), quic).await?,
             )),
+            Engine::Webkit => Self::Webkit(Box::new(
+                webkit::Webkit::launch(spki_sha256.is_some(), quic).await?,
+            )),
         })
     }
 
     /// A fresh, isolated context of this browser (CDP `Target.createBrowserContext`, BiDi
-    /// `browser.createUserContext`: its own cookies, cache and connections), as a browser
-    /// whose tabs open there. Closing it closes the context, not the browser.
+    /// `browser.createUserContext`, in WebKit a new session with its own MiniBrowser: its own
+    /// cookies, cache and connections), as a browser whose tabs open there. Closing it closes
+    /// the context, not the browser.
     pub async fn context(&self) -> anyhow::Result<Self> {
         Ok(match self {
             Self::Chromium(browser) => Self::Chromium(Box::new(browser.context().await?)),
             Self::Firefox(browser) => Self::Firefox(Box::new(browser.context().await?)),
+            Self::Webkit(browser) => Self::Webkit(Box::new(browser.context().await?)),
         })
     }
 
@@ -226,6 +246,7 @@ impl LabBrowser {
         match self {
             Self::Chromium(_) => Engine::Chromium,
             Self::Firefox(_) => Engine::Firefox,
+            Self::Webkit(_) => Engine::Webkit,
         }
     }
 
@@ -245,6 +266,13 @@ impl LabBrowser {
                     tab.navigate(url, "complete").await?;
                 }
                 Ok(Tab::Firefox(tab))
+            }
+            Self::Webkit(browser) => {
+                let tab = Tab::Webkit(browser.new_tab().await?);
+                if url != "about:blank" {
+                    tab.load(url).await?;
+                }
+                Ok(tab)
             }
         }
     }
@@ -290,6 +318,7 @@ impl LabBrowser {
         let settled = settle::settle(&pages, settle).await;
 
         let source = self.connection_source();
+        let protocols_from = self.protocol_source();
         let states = settled
             .tabs
             .into_iter()
@@ -300,12 +329,14 @@ impl LabBrowser {
                     ConnectionSource::Browser => response.as_ref().and_then(|r| r.connection),
                     ConnectionSource::Server => clock.as_ref().and_then(|c| c.connection),
                 };
+                let protocol = match protocols_from {
+                    ConnectionSource::Browser => response.and_then(|r| r.protocol),
+                    ConnectionSource::Server => clock.as_ref().and_then(|c| c.protocol.clone()),
+                };
                 TabState {
                     open: stage.is_open(),
                     events: clock.map_or(0, |c| c.events),
-                    protocol: response
-                        .and_then(|r| r.protocol)
-                        .map(|p| normalise_protocol(&p)),
+                    protocol: protocol.map(|p| normalise_protocol(&p)),
                     connection,
                 }
             })
@@ -314,7 +345,7 @@ impl LabBrowser {
         // connections to the waiting tabs for a moment.
         let settled_ms = settled.after.map(|after| after.as_millis() as u64);
         Ok(OpenTabs {
-            report: report(states, source, settled_ms),
+            report: report(states, source, protocols_from, settled_ms),
             url: url.to_string(),
             pages,
         })
@@ -324,17 +355,35 @@ impl LabBrowser {
     pub fn connection_source(&self) -> ConnectionSource {
         match self {
             Self::Chromium(_) => ConnectionSource::Browser,
-            Self::Firefox(_) => ConnectionSource::Server,
+            Self::Firefox(_) | Self::Webkit(_) => ConnectionSource::Server,
+        }
+    }
+
+    /// Where this engine's stream protocols come from: the browser's own response events, or
+    /// in WebKit (classic WebDriver has none) the server's `connected` event.
+    pub fn protocol_source(&self) -> ConnectionSource {
+        match self {
+            Self::Chromium(_) | Self::Firefox(_) => ConnectionSource::Browser,
+            Self::Webkit(_) => ConnectionSource::Server,
         }
     }
 
     /// Save a PNG of `url` after `wait`.
     pub async fn screenshot(&self, url: &str, wait: Duration, out: &Path) -> anyhow::Result<()> {
-        let page = self.page(url).await?;
+        let page = match self {
+            // A background tab of MiniBrowser is never painted: a window of its own is.
+            Self::Webkit(browser) => {
+                let window = Tab::Webkit(browser.new_window().await?);
+                window.load(url).await?;
+                window
+            }
+            _ => self.page(url).await?,
+        };
         tokio::time::sleep(wait).await;
         let png = match &page {
             Tab::Chromium(tab) => tab.screenshot().await?,
             Tab::Firefox(tab) => tab.screenshot().await?,
+            Tab::Webkit(tab) => tab.screenshot().await?,
         };
         let png = base64::engine::general_purpose::STANDARD
             .decode(png)
@@ -346,17 +395,21 @@ impl LabBrowser {
         match self {
             Self::Chromium(browser) => (*browser).close().await,
             Self::Firefox(browser) => (*browser).close().await,
+            Self::Webkit(browser) => (*browser).close().await,
         }
     }
 
     /// Stop every SharedWorker this browser runs (as if it crashed); gives how many.
     /// Chromium only: WebDriver BiDi lists a shared worker's realm (`script.getRealms`) but
-    /// has no command that ends it.
+    /// has no command that ends it, and WebDriver classic does not see workers.
     pub async fn stop_shared_workers(&self) -> anyhow::Result<usize> {
         match self {
             Self::Chromium(browser) => browser.stop_shared_workers().await,
             Self::Firefox(_) => {
                 bail!("WebDriver BiDi has no command to stop a SharedWorker (Chromium only)")
+            }
+            Self::Webkit(_) => {
+                bail!("WebDriver classic has no command to stop a SharedWorker (Chromium only)")
             }
         }
     }
@@ -368,12 +421,13 @@ impl Tab {
         match self {
             Tab::Chromium(tab) => tab.evaluate(expression).await,
             Tab::Firefox(tab) => tab.evaluate(expression).await,
+            Tab::Webkit(tab) => tab.evaluate(expression).await,
         }
         .with_context(|| format!("evaluating {expression}"))
     }
 
-    /// Send the tab to `url` and return before the page comes. From JavaScript, in both
-    /// engines: BiDi's `browsingContext.navigate` with `wait: none` still waits for the
+    /// Send the tab to `url` and return before the page comes. From JavaScript, in every
+    /// engine: BiDi's `browsingContext.navigate` with `wait: none` still waits for the
     /// request to start, which a page queued behind a full connection never does.
     pub async fn start_navigation(&self, url: &str) -> anyhow::Result<()> {
         self.evaluate(&navigation(url)?).await?;
@@ -385,6 +439,7 @@ impl Tab {
         match self {
             Tab::Chromium(tab) => tab.load(&navigation(url)?).await,
             Tab::Firefox(tab) => tab.navigate(url, "complete").await,
+            Tab::Webkit(tab) => tab.load(&navigation(url)?).await,
         }
     }
 
@@ -395,6 +450,7 @@ impl Tab {
         match self {
             Tab::Chromium(tab) => Ok(tab.responses()),
             Tab::Firefox(tab) => Ok(tab.responses()),
+            Tab::Webkit(tab) => Ok(tab.responses()),
         }
     }
 
@@ -402,6 +458,7 @@ impl Tab {
         match self {
             Tab::Chromium(tab) => tab.close().await,
             Tab::Firefox(tab) => tab.close().await,
+            Tab::Webkit(tab) => tab.close().await,
         }
     }
 
@@ -410,6 +467,10 @@ impl Tab {
         match self {
             Tab::Chromium(tab) => tab.bring_to_front().await,
             Tab::Firefox(tab) => tab.activate().await,
+            Tab::Webkit(_) => bail!(
+                "WebDriver classic cannot bring a MiniBrowser tab to the front (switching to it \
+                 does not show it)"
+            ),
         }
     }
 
@@ -419,6 +480,7 @@ impl Tab {
         match self {
             Tab::Chromium(tab) => tab.set_frozen(frozen).await,
             Tab::Firefox(_) => bail!("WebDriver BiDi cannot freeze a page (Chromium only)"),
+            Tab::Webkit(_) => bail!("WebDriver classic cannot freeze a page (Chromium only)"),
         }
     }
 }
@@ -455,6 +517,7 @@ fn normalise_protocol(protocol: &str) -> String {
 fn report(
     tabs: Vec<TabState>,
     connections_from: ConnectionSource,
+    protocols_from: ConnectionSource,
     settled_ms: Option<u64>,
 ) -> TabsReport {
     let open: Vec<&TabState> = tabs.iter().filter(|t| t.open).collect();
@@ -470,6 +533,7 @@ fn report(
         },
         connections: connections.len(),
         connections_from,
+        protocols_from,
         settled_ms,
         tabs,
     }

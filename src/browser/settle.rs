@@ -43,11 +43,15 @@ pub(super) struct ClockPage {
     pub ready_state: u8,
     /// The server's connection id, from the `connected` event.
     pub connection: Option<u64>,
+    /// The stream's protocol as the server saw it, from the `connected` event.
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// The part of `window.sselab` read, small whatever the page has received.
 const READ: &str = "window.sselab ? { events: window.sselab.events, \
-    readyState: window.sselab.readyState, connection: window.sselab.connection } : null";
+    readyState: window.sselab.readyState, connection: window.sselab.connection, \
+    protocol: window.sselab.protocol } : null";
 
 /// Where a tab is on its way to a ticking stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +277,7 @@ mod tests {
             events: 3,
             ready_state: 1,
             connection: Some(7),
+            protocol: Some("HTTP/1.1".into()),
         };
         let answered = Reading {
             clock: Some(clock.clone()),

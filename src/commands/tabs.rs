@@ -13,7 +13,7 @@ use anyhow::Context;
 use http::Uri;
 
 use super::launch;
-use crate::browser::{LabBrowser, Probe, ProbeTime, QuicOrigin, TabsReport};
+use crate::browser::{ConnectionSource, LabBrowser, Probe, ProbeTime, QuicOrigin, TabsReport};
 use crate::cli::{TabsArgs, TabsProto};
 use crate::client;
 use crate::server::certs;
@@ -52,8 +52,12 @@ pub async fn tabs(args: TabsArgs) -> anyhow::Result<()> {
             tab.connection.map_or("-".into(), |c| c.to_string())
         );
     }
+    let protocols_from = match tabs.protocols_from {
+        ConnectionSource::Browser => "the browser",
+        ConnectionSource::Server => "the server (each tab's `connected` event)",
+    };
     println!(
-        "{}: protocol from the browser, connections from {}",
+        "{}: protocol from {protocols_from}, connections from {}",
         args.browser.engine, tabs.connections_from
     );
     match tabs.settled_ms {
