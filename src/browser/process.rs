@@ -83,7 +83,7 @@ impl BrowserProcess {
         env: &[(&str, &str)],
         profile: tempfile::TempDir,
         what: &str,
-        found: Option<&dyn Fn(&str) -> Option<String>>,
+        found: Option<&(dyn Fn(&str) -> Option<String> + Sync)>,
     ) -> anyhow::Result<(Self, String)>
     where
         I: IntoIterator<Item = S>,

@@ -11,7 +11,7 @@ use sselab::browser::{Engine, TabsReport};
 /// sometimes opens a seventh).
 fn most_open_over_http1(engine: Engine) -> usize {
     match engine {
-        Engine::Chromium => 6,
+        Engine::Chromium | Engine::Webkit => 6,
         Engine::Firefox => 7,
     }
 }

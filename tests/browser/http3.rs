@@ -1,5 +1,6 @@
 //! Real browsers over HTTP/3 (QUIC) to the `--h3` listener: the README's HTTP/3 column,
-//! proved by the browser itself, in Chromium and Firefox ESR. Each browser here starts with
+//! proved by the browser itself, in Chromium and Firefox ESR (WebKit has no HTTP/3: its claim
+//! asserts the refusal). Each browser here starts with
 //! QUIC forced on for the listener's origin (`LabBrowser::launch_with_quic`: Chromium's
 //! `--origin-to-force-quic-on`, Firefox's `alt-svc-mapping-for-testing`), since neither uses
 //! QUIC to a fresh self-signed server by itself; every other browser test runs with QUIC off.
@@ -15,7 +16,7 @@ use crate::util::browser::{
 };
 use crate::util::{PATIENCE, TestServer, Via};
 use serde_json::{Value, json};
-use sselab::browser::{Engine, Probe, TabsReport, eval};
+use sselab::browser::{Engine, LabBrowser, Probe, QuicOrigin, TabsReport, eval};
 
 /// What ten tabs over HTTP/3 did, the server's count of its open HTTP/3 streams (read while
 /// the tabs were still open), and the probe beside them when asked for.
@@ -54,6 +55,15 @@ async fn ten_tabs_over_http3(engine: Engine, server: &TestServer, probe: bool) -
 
 async fn http3_opens_all_ten_on_one_quic_connection(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500"]).await;
+    if engine == Engine::Webkit {
+        // WebKitGTK's libsoup links no QUIC library: asked for HTTP/3, WebKit says so rather
+        // than fall back to TCP.
+        let origin = QuicOrigin::of_url(&http3_url(&server, "")).expect("an https URL");
+        let refused = LabBrowser::launch_with_quic(engine, Some(&server.spki), Some(&origin)).await;
+        let error = format!("{:#}", refused.err().expect("WebKit refuses HTTP/3"));
+        assert!(error.contains("links no QUIC library"), "{error}");
+        return;
+    }
     let measured = ten_tabs_over_http3(engine, &server, false).await;
     let report = &measured.report;
     assert_eq!(
@@ -220,5 +230,6 @@ crate::in_every_engine!(
     a_timed_out_http3_stream_reconnects_with_last_event_id,
     a_finished_order_page_stops_reconnecting_over_http3,
     over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams,
-    at_the_servers_quic_stream_limit_the_probe_waits_too,
+    at_the_servers_quic_stream_limit_the_probe_waits_too;
+    webkit: http3_opens_all_ten_on_one_quic_connection,
 );

@@ -109,9 +109,11 @@ async fn shared(engine: Engine) -> &'static LabBrowser {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     static CHROMIUM: OnceCell<LabBrowser> = OnceCell::const_new();
     static FIREFOX: OnceCell<LabBrowser> = OnceCell::const_new();
+    static WEBKIT: OnceCell<LabBrowser> = OnceCell::const_new();
     let cell = match engine {
         Engine::Chromium => &CHROMIUM,
         Engine::Firefox => &FIREFOX,
+        Engine::Webkit => &WEBKIT,
     };
     let launching = || async {
         let runtime = RUNTIME.get_or_init(|| {
@@ -151,9 +153,15 @@ pub async fn until(page: &Tab, expression: &str) {
 
 /// Each claim (an `async fn claim(engine: Engine)`, one body) as a test per engine,
 /// `chromium::claim` and `firefox::claim`, each holding [`ONE_BROWSER`]; an engine that
-/// `SSELAB_TEST_SKIP` names is skipped, out loud ([`super::skip`]).
+/// `SSELAB_TEST_SKIP` names is skipped, out loud ([`super::skip`]). WebKit runs the core
+/// claims only (the test budget): those listed after `; webkit:` also run as `webkit::claim`,
+/// e.g. `in_every_engine!(a, b, c; webkit: a, b)`.
 #[macro_export]
 macro_rules! in_every_engine {
+    ($($claim:ident),+ ; webkit: $($core:ident),+ $(,)?) => {
+        $crate::in_every_engine!($($claim),+);
+        $crate::in_every_engine!(@engine webkit, Webkit; $($core),+);
+    };
     ($($claim:ident),+ $(,)?) => {
         $crate::in_every_engine!(@engine chromium, Chromium; $($claim),+);
         $crate::in_every_engine!(@engine firefox, Firefox; $($claim),+);
