@@ -9,14 +9,16 @@
 #               h2: HTTPS with HTTP/2 (:8443, the default)
 #               h3: HTTP/3 over QUIC (UDP :8443): the browser gets QUIC forced on for the
 #               page's origin (Chromium: --origin-to-force-quic-on and the certificate's SPKI
-#               hash, fresh profile; headless Firefox: its HTTP/3 prefs)
+#               hash, fresh profile; headless Firefox: its HTTP/3 prefs). WebKit has none:
+#               WebKitGTK's libsoup links no QUIC library
 #   --tabs N    how many tabs (default 10)
 #   --url URL   the page to open instead (any sselab listener)
 #   --stats-from URL   (h3) the sselab HTTPS (TCP) listener to check and read server_streams
 #               from, when it is not on the h3 port's number (default: the page's origin)
 #   --share M   add share=M to the page's query: how tabs share one stream (default: none)
 #   --browser   the browser command (default: the first of chromium, google-chrome, firefox,
-#               xdg-open); with --headless the engine: chromium (default) or firefox
+#               xdg-open); with --headless the engine: chromium (default), firefox or webkit
+#               (WebKitGTK's MiniBrowser under a private Xvfb: apt-get install webkit2gtk-driver xvfb)
 #   --headless  run the same tabs in one headless browser profile and print, as the last
 #               line, open=N pending=M protocol=P connections=C server_streams=S
 #   --settle SECS   (headless) the longest wait for the tabs to settle (default 10): they are
@@ -32,7 +34,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 proto=h2 tabs=10 url="" browser="" headless=0 share="" probe=() settle=() stats_from=
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --proto) proto=${2:-}; shift 2 ;;
@@ -72,9 +74,14 @@ if [ $((${#probe[@]} + ${#settle[@]})) -gt 0 ] && [ "$headless" -eq 0 ]; then
 fi
 if [ "$headless" -eq 1 ]; then
   case ${browser:-chromium} in
-    chromium|firefox) ;;
-    *) echo "open_tabs: with --headless, --browser must be chromium or firefox, got '$browser'" >&2; exit 2 ;;
+    chromium|firefox|webkit) ;;
+    *) echo "open_tabs: with --headless, --browser must be chromium, firefox or webkit, got '$browser'" >&2; exit 2 ;;
   esac
+  if [ "$browser" = webkit ] && [ "$proto" = h3 ]; then
+    echo "open_tabs: WebKit has no HTTP/3 (WebKitGTK's libsoup links no QUIC library): use --proto h1, h1tls or h2" >&2; exit 2
+  fi
+elif [ "$browser" = webkit ]; then
+  echo "open_tabs: --browser webkit is an engine for --headless (MiniBrowser runs under its own Xvfb); without --headless, --browser is a command" >&2; exit 2
 fi
 
 if [ "$proto" = h3 ]; then

@@ -19,6 +19,10 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 # The real-browser tests drive Debian's Chromium and Firefox ESR.
 command -v chromium >/dev/null 2>&1 || [ -n "${SSELAB_CHROMIUM:-}" ] || missing+=(chromium)
 command -v firefox-esr >/dev/null 2>&1 || [ -n "${SSELAB_FIREFOX:-}" ] || missing+=(firefox-esr)
+# And WebKitGTK's MiniBrowser through WebKitWebDriver (it comes with the driver's package), on a
+# private X server: WebKit runs the core claims.
+command -v WebKitWebDriver >/dev/null 2>&1 || [ -n "${SSELAB_WEBKIT_DRIVER:-}" ] || missing+=(webkit2gtk-driver)
+command -v Xvfb >/dev/null 2>&1 || [ -n "${SSELAB_XVFB:-}" ] || missing+=(xvfb)
 # tests/redis.rs runs several sselab nodes on a real redis-server (each test its own).
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -63,10 +67,11 @@ step "cargo test --test browser: two processes side by side, and the curl checks
 # A test binary drives one browser of an engine at a time (tests/util/browser.rs), so the claims
 # run in two processes at once, each taking about half: the first gets every Chromium claim
 # plus two Firefox modules, the second the other Firefox claims (measured here: Chromium's
-# claims 201 s, Firefox's 267 s; split this way 235 s and 236 s). Together they must cover
-# every test exactly once: checked below with --list.
+# claims 201 s, Firefox's 267 s; split this way 235 s and 236 s). WebKit's core claims (about
+# 30 s, side by side in one claim) go with the first. Together they must cover every test
+# exactly once: checked below with --list.
 mkdir -p target/test-logs
-first=(chromium:: util:: refusals::firefox:: contexts::firefox::)
+first=(chromium:: webkit:: util:: refusals::firefox:: contexts::firefox::)
 second=(firefox:: --skip refusals::firefox:: --skip contexts::firefox::)
 listed() { cargo test --quiet --test browser -- --list "$@" 2>/dev/null | grep -c ': test$'; }
 all=$(listed); in_first=$(listed "${first[@]}"); in_second=$(listed "${second[@]}")
@@ -106,7 +111,7 @@ fi
 step "scripts/open_tabs.sh --headless (the script and \`sselab tabs\` end to end, once per engine)"
 # These passes prove the script's own plumbing: its flags, the listener check, \`sselab tabs\`
 # with the probe, a share mode, QUIC and the server's count read over TCP beside it. The
-# claims they print are asserted by the cargo browser tests in both engines (tests/browser/),
+# claims they print are asserted by the cargo browser tests in every engine (tests/browser/),
 # so the twelve passes that only repeated those were dropped; each is covered by:
 #   http and https-h1, Chromium and Firefox: the wall, 6 open / 4 pending on 6 connections (7
 #     in some Firefox runs), the server holding as many: readme_table.rs

@@ -46,6 +46,9 @@ wait "$browser"
 kill "$watcher" 2>/dev/null
 rm -rf -- "$profile""#;
 
+/// What a stderr line that says the program is ready gives (its address), or `None`.
+pub type LineMatch<'a> = dyn Fn(&str) -> Option<String> + Sync + 'a;
+
 /// A running browser (under its supervisor) and the task reading its protocol's socket.
 pub struct BrowserProcess {
     supervisor: Child,
@@ -83,7 +86,7 @@ impl BrowserProcess {
         env: &[(&str, &str)],
         profile: tempfile::TempDir,
         what: &str,
-        found: Option<&(dyn Fn(&str) -> Option<String> + Sync)>,
+        found: Option<&LineMatch<'_>>,
     ) -> anyhow::Result<(Self, String)>
     where
         I: IntoIterator<Item = S>,

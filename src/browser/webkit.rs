@@ -6,7 +6,7 @@
 //! -displayfd`), and every session of it shares that display. WebKitWebDriver serves one
 //! session at a time, so a [`Webkit::context`] is a second driver with a session of its own:
 //! its own MiniBrowser, network process and connection pool. Each driver runs in a process
-//! group of its own (`setsid`) under the supervisor of [`super::process`], so killing it takes
+//! group of its own (`setsid`) under the supervisor of `browser::process`, so killing it takes
 //! its MiniBrowser along; nothing outlives sselab.
 //!
 //! Classic WebDriver has no network events: [`WebkitTab::responses`] gives nothing, and the
@@ -259,15 +259,15 @@ impl Webkit {
 
     /// A new blank tab (in the background: MiniBrowser never paints it).
     pub async fn new_tab(&self) -> anyhow::Result<WebkitTab> {
-        self.new("tab").await
+        self.open_window("tab").await
     }
 
     /// A new blank window, shown (a screenshot of a background tab never comes: measured).
     pub async fn new_window(&self) -> anyhow::Result<WebkitTab> {
-        self.new("window").await
+        self.open_window("window").await
     }
 
-    async fn new(&self, kind: &str) -> anyhow::Result<WebkitTab> {
+    async fn open_window(&self, kind: &str) -> anyhow::Result<WebkitTab> {
         let created = self
             .session
             .command("POST", "/window/new", Some(&json!({ "type": kind })))

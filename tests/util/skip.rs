@@ -1,4 +1,4 @@
-//! The fast loop's escape hatch: `SSELAB_TEST_SKIP=chromium,firefox,redis` (any of them,
+//! The fast loop's escape hatch: `SSELAB_TEST_SKIP=chromium,firefox,webkit,redis` (any of them,
 //! comma-separated) skips the tests that need that browser or a real `redis-server`. A skipped
 //! test says so on stderr, past the test harness's capture, and returns: never a silent skip.
 //! `scripts/test.sh` refuses to run with it set, so CI always runs everything.
@@ -7,7 +7,7 @@ use std::io::Write as _;
 
 /// The environment variable, and the words it may hold.
 pub const VAR: &str = "SSELAB_TEST_SKIP";
-const WORDS: [&str; 3] = ["chromium", "firefox", "redis"];
+const WORDS: [&str; 4] = ["chromium", "firefox", "webkit", "redis"];
 
 /// Whether `SSELAB_TEST_SKIP` names `what` (one of [`WORDS`]); when it does, the running
 /// test (its thread's name) is reported skipped. A word it does not know fails the test,
