@@ -368,18 +368,25 @@ impl WebkitTab {
         self.evaluate(&format!("window.__sselabLeft = true; {navigation}"))
             .await?;
         let deadline = Instant::now() + PAGE_LOAD;
-        while !self
-            .evaluate("!window.__sselabLeft && document.readyState === 'complete'")
-            .await?
-            .as_bool()
-            .unwrap_or(false)
-        {
+        loop {
+            // A script can fail while the document it ran in is being replaced (a probe's
+            // load failed so once in about fifteen): asked again, the new document answers.
+            let loaded = self
+                .evaluate("!window.__sselabLeft && document.readyState === 'complete'")
+                .await;
+            match loaded {
+                Ok(Value::Bool(true)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(e.context(format!("the page did not load within {PAGE_LOAD:?}")));
+                }
+                Err(_) => {}
+            }
             if Instant::now() >= deadline {
                 bail!("the page did not load within {PAGE_LOAD:?}");
             }
             tokio::time::sleep(POLL).await;
         }
-        Ok(())
     }
 
     pub async fn close(&self) -> anyhow::Result<()> {
