@@ -20,8 +20,10 @@ use serde_json::{Value, json};
 
 use crate::client::{Conn, connect_tcp};
 
-/// How long a driver may take to answer an ordinary command on a busy machine.
-pub(super) const COMMAND_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a driver may take to answer an ordinary command on a busy machine. It is also the
+/// longest one tab can hold up the others (the session runs one command at a time): scripts
+/// answer in milliseconds, since no command waits for a page or a promise (see `webkit.rs`).
+pub(super) const COMMAND_PATIENCE: Duration = Duration::from_secs(15);
 
 /// How long `POST /session` may take: it starts the browser, and hangs for good when the
 /// browser exits at start (WebKitWebDriver, measured), so it needs a bound of its own.
