@@ -1,5 +1,6 @@
 //! The real-browser tests, in one binary of their own: each claim runs once per engine
-//! (Chromium over CDP, Firefox ESR over WebDriver BiDi), one browser at a time, and apart from
+//! (Chromium over CDP, Firefox ESR over WebDriver BiDi; the core ones in WebKitGTK's MiniBrowser
+//! over WebDriver classic too), one browser at a time, and apart from
 //! the other suites so their timings do not compete. Run one engine with
 //! `cargo test --test browser chromium::`, one claim with its name.
 

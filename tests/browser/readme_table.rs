@@ -1,7 +1,9 @@
 //! Real browsers (Debian's Chromium and Firefox ESR, headless, one context per test, so one
-//! socket pool) against real listeners: the README's table, proved by the browser itself. The
-//! truth is read from the browser: each page's EventSource events and each response's protocol
-//! and connection (CDP Network.responseReceived; in Firefox the server's connection ids).
+//! socket pool; WebKitGTK's MiniBrowser for the table's facts) against real listeners: the
+//! README's table, proved by the browser itself. The truth is read from the browser: each
+//! page's EventSource events and each response's protocol and connection (CDP
+//! Network.responseReceived; in Firefox the server's connection ids; in WebKit, which has no
+//! network events, the server's protocol and connection ids).
 //!
 //! A missing browser fails these tests with a message saying how to install it; it is
 //! never a silent skip.
