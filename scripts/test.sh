@@ -44,26 +44,10 @@ cargo clippy --all-targets -- -D warnings
 step "scripts/check_layers.sh (imports only go down the layers in src/lib.rs)"
 scripts/check_layers.sh
 
-step "tests/fuzz compiles and passes clippy (scripts/fuzz.sh runs the targets)"
-# Its own workspace, checked in the main target dir so it reuses what clippy checked above
-# (the same dev profile and tokio features: 7 crates checked again, not 33). Without its
-# default feature libFuzzer's C++ is not compiled (a check links nothing; the C++ is
-# upstream's): the Rust of every target is still checked.
-CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets \
-  --no-default-features -- -D warnings
-(cd tests/fuzz && cargo fmt --check)
-
-step "cargo doc (the crate's first page is the layer map; broken links fail)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
-
 step "cargo test --no-run (every test target, built once)"
 cargo test --no-run
 
-step "cargo test: the unit tests, the doc tests and tests/it (no browser)"
-cargo test --lib --bins --test it
-cargo test --doc
-
-step "cargo test --test browser: two processes side by side, and the curl checks beside them"
+step "cargo test --test browser: two processes in the background, the curl checks beside them"
 # A test binary drives one browser of an engine at a time (tests/util/browser.rs), so the claims
 # run in two processes at once, each taking about half: the first gets every Chromium claim
 # plus two Firefox modules, the second the other Firefox claims (measured here: Chromium's
@@ -82,15 +66,39 @@ fi
 # Each claim's time goes to claim-times.log (tests/util/browser.rs); the slowest are printed.
 export SSELAB_CLAIM_TIMES=target/test-logs/claim-times.log
 rm -f "$SSELAB_CLAIM_TIMES"
+# Whatever ends this script ends the background runs too.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 cargo test --test browser -- "${first[@]}" >target/test-logs/browser-1.log 2>&1 &
 first_run=$!
+cargo test --test browser -- "${second[@]}" >target/test-logs/browser-2.log 2>&1 &
+second_run=$!
 # The curl checks wait on streams more than they compute: they run beside the browsers.
 SSELAB_BIN=target/debug/sselab scripts/curl_checks.sh >target/test-logs/curl-checks.log 2>&1 &
 curl_run=$!
-second_status=0
-cargo test --test browser -- "${second[@]}" >target/test-logs/browser-2.log 2>&1 || second_status=$?
+
+# The browsers mostly wait (for ticks, reconnects, settling tabs): the rest of the suite runs
+# beside them instead of before them.
+step "cargo test: the unit tests, the doc tests and tests/it (no browser; beside the browsers)"
+cargo test --lib --bins --test it
+cargo test --doc
+
+step "tests/fuzz compiles and passes clippy (scripts/fuzz.sh runs the targets; beside the browsers)"
+# Its own workspace, checked in the main target dir so it reuses what clippy checked above
+# (the same dev profile and tokio features: 7 crates checked again, not 33). Without its
+# default feature libFuzzer's C++ is not compiled (a check links nothing; the C++ is
+# upstream's): the Rust of every target is still checked.
+CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets \
+  --no-default-features -- -D warnings
+(cd tests/fuzz && cargo fmt --check)
+
+step "cargo doc (the crate's first page is the layer map; broken links fail; beside the browsers)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
+
+step "waiting for the browser tests"
 first_status=0
 wait "$first_run" || first_status=$?
+second_status=0
+wait "$second_run" || second_status=$?
 curl_status=0
 wait "$curl_run" || curl_status=$?
 cat target/test-logs/browser-1.log target/test-logs/browser-2.log
