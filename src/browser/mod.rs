@@ -33,13 +33,16 @@ mod cdp;
 pub mod chromium;
 pub mod firefox;
 pub mod http3;
+pub mod installed;
 mod probe;
 mod process;
 mod settle;
+mod streams;
 mod wsrpc;
 
 pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
+pub use streams::PageStreams;
 
 /// Which browser drives the tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
