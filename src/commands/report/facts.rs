@@ -54,7 +54,7 @@ pub const ROWS: &[Row] = &[
     row(
         "the engine's own cap on streams per HTTP/2 connection (`--h2-max-streams 1000`, 300 EventSources in one page)",
         "engine-cap-h2",
-        &["open", "connecting", "connections", "busiest_connection"],
+        &["own_cap", "open", "connecting", "connections"],
     ),
     row(
         "two sites' tabs, 8 streams each to one third HTTP/1.1 host (CORS): one pool of 6, or one per site?",

@@ -17,6 +17,8 @@ mod markdown;
 mod model;
 mod servers;
 mod svg;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

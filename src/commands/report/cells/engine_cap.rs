@@ -25,7 +25,15 @@ pub async fn run(profile: &LabBrowser, lab: &Lab, origin: &str) -> anyhow::Resul
         .await?;
     let (streams, settled) = page.settle_event_sources(SETTLE).await?;
     let server_streams = lab.open_streams().await.ok();
+    // A cap shows as streams left waiting while one connection holds the rest; with none
+    // waiting, the engine has none up to the number asked for.
+    let own_cap = if streams.connecting > 0 {
+        json!(streams.busiest_connection)
+    } else {
+        json!(format!("none up to {}", streams.asked))
+    };
     Ok(vec![values([
+        ("own_cap", own_cap, "streams"),
         ("asked", json!(streams.asked), "streams"),
         ("open", json!(streams.open), "streams"),
         ("connecting", json!(streams.connecting), "streams"),
