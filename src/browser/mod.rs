@@ -12,7 +12,8 @@
 //! Connections come from CDP's connection ids in Chromium; BiDi has none, so in Firefox they
 //! come from the server's connection ids the pages' `connected` events carry
 //! ([`ConnectionSource`]). With the tabs open, [`LabBrowser::probe`] times what else their
-//! origin still serves.
+//! origin still serves; [`Tab::open_event_sources`] opens many streams in one page and counts
+//! them by the server's connection ids; [`installed`] names each engine's executable and version.
 
 use std::collections::BTreeSet;
 use std::fmt;

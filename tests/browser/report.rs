@@ -42,10 +42,17 @@ async fn report_runs_one_quick_cell_and_writes_its_numbers(engine: Engine) {
         ("server_streams", serde_json::json!(10), "streams"),
         ("protocol", serde_json::json!("h2"), "protocol"),
     ] {
-        assert_eq!(run[name], serde_json::json!({"value": value, "unit": unit}), "{run}");
+        assert_eq!(
+            run[name],
+            serde_json::json!({"value": value, "unit": unit}),
+            "{run}"
+        );
     }
     let fetch_ms = run["probe_fetch"]["value"].as_u64();
-    assert!(fetch_ms.is_some_and(|ms| ms < 3000), "the fetch beside HTTP/2 streams: {run}");
+    assert!(
+        fetch_ms.is_some_and(|ms| ms < 3000),
+        "the fetch beside HTTP/2 streams: {run}"
+    );
     assert_eq!(cell("tabs-h1")["status"], "skipped");
     assert_eq!(cells.len(), 10, "every cell listed");
 

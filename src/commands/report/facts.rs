@@ -39,7 +39,12 @@ pub const ROWS: &[Row] = &[
     row(
         "`?timeout=3&retry=1500`",
         "reconnect",
-        &["reconnect_ms", "last_event_id", "continued_after_it", "gaps"],
+        &[
+            "reconnect_ms",
+            "last_event_id",
+            "continued_after_it",
+            "gaps",
+        ],
     ),
     row(
         "what a 503 does to an EventSource",
@@ -49,7 +54,11 @@ pub const ROWS: &[Row] = &[
     row(
         "the refusal stream instead (a full slot group)",
         "refusal",
-        &["stream_ready_state", "stream_refusals", "stream_ticking_after_ms"],
+        &[
+            "stream_ready_state",
+            "stream_refusals",
+            "stream_ticking_after_ms",
+        ],
     ),
     row(
         "the engine's own cap on streams per HTTP/2 connection (`--h2-max-streams 1000`, 300 EventSources in one page)",
@@ -98,7 +107,10 @@ pub fn entry(engine: &EngineReport, row: &Row) -> Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// `name=value …`, and how many runs it sums up.
-    Values { line: String, runs: usize },
+    Values {
+        line: String,
+        runs: usize,
+    },
     Failed(String),
     Missing(String),
 }
@@ -149,7 +161,11 @@ fn across_runs(cell: &CellReport, key: &str) -> String {
             let (low, high) = (ms.iter().min(), ms.iter().max());
             format!("{}–{}ms", low.unwrap_or(&0), high.unwrap_or(&0))
         }
-        _ => quantities.iter().map(|q| shown(q)).collect::<Vec<_>>().join("/"),
+        _ => quantities
+            .iter()
+            .map(|q| shown(q))
+            .collect::<Vec<_>>()
+            .join("/"),
     }
 }
 

@@ -44,7 +44,10 @@ fn about(report: &Report) -> String {
     let build = &report.sselab;
     let mut rows = vec![
         ("started", report.started_at.clone()),
-        ("mode", format!("{} ({:.0} s in all)", report.mode, report.took_s)),
+        (
+            "mode",
+            format!("{} ({:.0} s in all)", report.mode, report.took_s),
+        ),
         ("server", report.server.clone()),
         (
             "sselab",
@@ -107,7 +110,14 @@ fn facts_table(report: &Report) -> String {
 }
 
 /// The cells of tabs and probes, in table order.
-const TAB_CELLS: [&str; 6] = ["tabs-h1", "tabs-h1tls", "tabs-h2", "tabs-h3", "cap-h2", "cap-h3"];
+const TAB_CELLS: [&str; 6] = [
+    "tabs-h1",
+    "tabs-h1tls",
+    "tabs-h2",
+    "tabs-h3",
+    "cap-h2",
+    "cap-h3",
+];
 
 fn charts(report: &Report) -> String {
     let mut streams = Vec::new();
@@ -124,7 +134,11 @@ fn charts(report: &Report) -> String {
                 label: label.clone(),
                 segments: vec![
                     segment(number("open"), "open", format!("{} open", number("open"))),
-                    segment(number("pending"), "pending", format!("{} waiting", number("pending"))),
+                    segment(
+                        number("pending"),
+                        "pending",
+                        format!("{} waiting", number("pending")),
+                    ),
                 ],
             });
             let timeout = number("probe_timeout");
@@ -142,10 +156,17 @@ fn charts(report: &Report) -> String {
         if let Some(cell) = engine.cell("reconnect") {
             for (n, run) in cell.runs.iter().enumerate() {
                 if let Some(ms) = run.get("reconnect_ms").and_then(|q| q.value.as_f64()) {
-                    let id = run.get("last_event_id").map(facts::shown).unwrap_or_default();
+                    let id = run
+                        .get("last_event_id")
+                        .map(facts::shown)
+                        .unwrap_or_default();
                     delays.push(Bar {
                         label: format!("{} run {}", engine.engine, n + 1),
-                        segments: vec![segment(ms, "delay", format!("{ms} ms, Last-Event-ID {id}"))],
+                        segments: vec![segment(
+                            ms,
+                            "delay",
+                            format!("{ms} ms, Last-Event-ID {id}"),
+                        )],
                     });
                 }
             }
@@ -158,16 +179,29 @@ fn charts(report: &Report) -> String {
                     segment(
                         number("open"),
                         "open",
-                        format!("{} open on {} connection(s)", number("open"), number("connections")),
+                        format!(
+                            "{} open on {} connection(s)",
+                            number("open"),
+                            number("connections")
+                        ),
                     ),
-                    segment(number("connecting"), "pending", format!("{} waiting", number("connecting"))),
+                    segment(
+                        number("connecting"),
+                        "pending",
+                        format!("{} waiting", number("connecting")),
+                    ),
                 ],
             });
         }
     }
     let mut out = String::new();
     if !streams.is_empty() {
-        out.push_str(&svg::bars("10 tabs: streams open and waiting", "tabs", 10.0, &streams));
+        out.push_str(&svg::bars(
+            "10 tabs: streams open and waiting",
+            "tabs",
+            10.0,
+            &streams,
+        ));
         out.push_str(&svg::bars(
             "the probe beside them: a fetch and a new tab's page (red: blocked at the timeout)",
             "ms",
@@ -176,7 +210,12 @@ fn charts(report: &Report) -> String {
         ));
     }
     if !delays.is_empty() {
-        out.push_str(&svg::bars("reconnect after ?timeout=3&retry=1500", "ms", 3000.0, &delays));
+        out.push_str(&svg::bars(
+            "reconnect after ?timeout=3&retry=1500",
+            "ms",
+            3000.0,
+            &delays,
+        ));
     }
     if !caps.is_empty() {
         out.push_str(&svg::bars(
@@ -198,7 +237,11 @@ fn probe_bar(label: &str, key: &str, probe: &Quantity, class: &'static str, time
     let what = key.trim_start_matches("probe_");
     let segment = match probe.value.as_f64() {
         Some(ms) => segment(ms, class, format!("{what} {ms} ms")),
-        None => segment(timeout, "blocked", format!("{what} {}", facts::shown(probe))),
+        None => segment(
+            timeout,
+            "blocked",
+            format!("{what} {}", facts::shown(probe)),
+        ),
     };
     Bar {
         label: format!("{label} {what}"),
@@ -210,7 +253,13 @@ fn engine_section(engine: &EngineReport) -> String {
     let mut out = format!(
         "<h2>{}</h2>\n<p>{}</p>\n",
         escape(&engine.engine),
-        escape(engine.version.as_deref().or(engine.skipped.as_deref()).unwrap_or(""))
+        escape(
+            engine
+                .version
+                .as_deref()
+                .or(engine.skipped.as_deref())
+                .unwrap_or("")
+        )
     );
     if engine.cells.is_empty() {
         return out;
@@ -219,8 +268,14 @@ fn engine_section(engine: &EngineReport) -> String {
     for cell in &engine.cells {
         let (class, status) = match cell.status {
             Status::Measured => ("", "measured".to_string()),
-            Status::Failed => ("failed", format!("failed: {}", cell.reason.as_deref().unwrap_or(""))),
-            Status::Skipped => ("skipped", format!("skipped: {}", cell.reason.as_deref().unwrap_or(""))),
+            Status::Failed => (
+                "failed",
+                format!("failed: {}", cell.reason.as_deref().unwrap_or("")),
+            ),
+            Status::Skipped => (
+                "skipped",
+                format!("skipped: {}", cell.reason.as_deref().unwrap_or("")),
+            ),
         };
         let runs: String = cell
             .runs

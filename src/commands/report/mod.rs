@@ -108,10 +108,9 @@ fn progress_bar(engines: &[Engine], cells: &[CellId], quick: bool) -> ProgressBa
         .map(|cell| cells::plan(*cell, quick).estimate.as_secs())
         .sum();
     let progress = ProgressBar::new(per_engine * engines.len() as u64);
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} ETA {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} ETA {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     progress.set_style(style);
     progress.enable_steady_tick(Duration::from_millis(200));
     progress
@@ -227,7 +226,8 @@ async fn run_cell(cell: CellId, bench: &Bench<'_>, report: &mut CellReport) {
                 break;
             }
         };
-        let measured = tokio::time::timeout_at(deadline, cells::measure(cell, &profile, bench)).await;
+        let measured =
+            tokio::time::timeout_at(deadline, cells::measure(cell, &profile, bench)).await;
         let _ = tokio::time::timeout(CLOSE_WITHIN, profile.close()).await;
         match measured {
             Ok(Ok(runs)) => report.runs.extend(runs),
@@ -249,7 +249,10 @@ async fn run_cell(cell: CellId, bench: &Bench<'_>, report: &mut CellReport) {
 }
 
 fn bound_reason(plan: &cells::Plan) -> String {
-    format!("did not finish within its bound of {} s", plan.bound.as_secs())
+    format!(
+        "did not finish within its bound of {} s",
+        plan.bound.as_secs()
+    )
 }
 
 /// One line per finished cell, above the bar: `chromium tabs-h1 (3.2 s): open=6 …`.

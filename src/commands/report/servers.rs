@@ -117,10 +117,21 @@ impl Servers {
             h3: true,
         };
         let main = start(&mut running, dir, "127.0.0.1", tls, &[])?;
-        let caps = ["--h2-max-streams", SERVER_CAP, "--h3-max-streams", SERVER_CAP];
+        let caps = [
+            "--h2-max-streams",
+            SERVER_CAP,
+            "--h3-max-streams",
+            SERVER_CAP,
+        ];
         let capped = start(&mut running, dir, "127.0.0.1", tls, &caps);
         let wide = Listening { h3: false, ..tls };
-        let wide = start(&mut running, dir, "127.0.0.1", wide, &["--h2-max-streams", WIDE_CAP]);
+        let wide = start(
+            &mut running,
+            dir,
+            "127.0.0.1",
+            wide,
+            &["--h2-max-streams", WIDE_CAP],
+        );
         let plain = Listening {
             https: false,
             https_h1: false,
@@ -156,9 +167,11 @@ impl Servers {
             .with_context(|| format!("--url {url}: reading its /lab page (is it sselab?)"))?;
         let lab = String::from_utf8_lossy(&lab);
         let origin = |kind: ListenerKind| {
-            listener_port(&lab, kind.name()).map(|port| format!("{}://{host}:{port}", kind.scheme()))
+            listener_port(&lab, kind.name())
+                .map(|port| format!("{}://{host}:{port}", kind.scheme()))
         };
-        let not_here = |what: &str| format!("--url: a running server has no {what}; run without --url");
+        let not_here =
+            |what: &str| format!("--url: a running server has no {what}; run without --url");
         Ok(Self {
             main: Lab {
                 https_h1: origin(ListenerKind::HttpsH1),

@@ -102,12 +102,23 @@ fn report() -> Report {
 fn the_json_keeps_every_value_with_its_unit_and_every_cell_with_its_status() {
     let json = serde_json::to_value(report()).expect("serialises");
     let cells = &json["engines"][0]["cells"];
-    assert_eq!(cells[0]["runs"][0]["open"], json!({"value": 6, "unit": "streams"}));
-    assert_eq!(cells[0]["runs"][0]["probe_fetch"], json!({"value": "blocked", "unit": "ms"}));
+    assert_eq!(
+        cells[0]["runs"][0]["open"],
+        json!({"value": 6, "unit": "streams"})
+    );
+    assert_eq!(
+        cells[0]["runs"][0]["probe_fetch"],
+        json!({"value": "blocked", "unit": "ms"})
+    );
     assert_eq!(cells[0]["status"], "measured");
     assert_eq!(cells[2]["status"], "failed");
     assert_eq!(cells[2]["reason"], "no QUIC | <here>\nat all");
-    assert_eq!(json["engines"][2]["skipped"].as_str().map(|s| s.contains("apt-get")), Some(true));
+    assert_eq!(
+        json["engines"][2]["skipped"]
+            .as_str()
+            .map(|s| s.contains("apt-get")),
+        Some(true)
+    );
     assert_eq!(json["machine"]["cores"], 2);
 }
 
@@ -115,8 +126,14 @@ fn the_json_keeps_every_value_with_its_unit_and_every_cell_with_its_status() {
 fn the_markdown_table_has_a_column_per_engine_and_the_readme_rows() {
     let table = markdown::render(&report());
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].contains("(quick)") && lines[0].contains("abc123"), "{table}");
-    let header = lines.iter().position(|l| l.starts_with("| row |")).expect("a header");
+    assert!(
+        lines[0].contains("(quick)") && lines[0].contains("abc123"),
+        "{table}"
+    );
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("| row |"))
+        .expect("a header");
     assert_eq!(
         lines[header],
         "| row | Chromium 156.0.8078.129 | Mozilla Firefox 153.8.0esr | webkit |"
@@ -130,14 +147,34 @@ fn the_markdown_table_has_a_column_per_engine_and_the_readme_rows() {
             .unwrap_or_else(|| panic!("no row {fact}: {table}"))
     };
     let tabs = row("10 tabs, plain HTTP/1.1");
-    assert!(tabs.contains("| `open=6 pending=4 protocol=http/1.1 connections=6 server_streams=6` |"), "{tabs}");
-    assert!(tabs.contains("| `open=7 pending=3 protocol=http/1.1 connections=7 server_streams=7` |"), "{tabs}");
-    assert!(tabs.ends_with("| not measured: WebKitWebDriver not found: apt-get install webkit2gtk-driver |"), "{tabs}");
+    assert!(
+        tabs.contains("| `open=6 pending=4 protocol=http/1.1 connections=6 server_streams=6` |"),
+        "{tabs}"
+    );
+    assert!(
+        tabs.contains("| `open=7 pending=3 protocol=http/1.1 connections=7 server_streams=7` |"),
+        "{tabs}"
+    );
+    assert!(
+        tabs.ends_with(
+            "| not measured: WebKitWebDriver not found: apt-get install webkit2gtk-driver |"
+        ),
+        "{tabs}"
+    );
     let probe = row("probe beside 10 HTTP/1.1 streams");
-    assert!(probe.contains("`probe_fetch=blocked probe_nav=blocked`") && probe.contains("`probe_fetch=6ms probe_nav=blocked`"), "{probe}");
+    assert!(
+        probe.contains("`probe_fetch=blocked probe_nav=blocked`")
+            && probe.contains("`probe_fetch=6ms probe_nav=blocked`"),
+        "{probe}"
+    );
     // Runs that differ: a range of milliseconds, the runs counted.
     let reconnect = row("`?timeout=3&retry=1500`");
-    assert!(reconnect.contains("`reconnect_ms=1503–1509ms last_event_id=6 continued_after_it=- gaps=-` (2 runs)"), "{reconnect}");
+    assert!(
+        reconnect.contains(
+            "`reconnect_ms=1503–1509ms last_event_id=6 continued_after_it=- gaps=-` (2 runs)"
+        ),
+        "{reconnect}"
+    );
     // A failure in words, with nothing in it that breaks the table.
     let h3 = row("10 tabs, HTTP/3");
     assert!(h3.contains("| failed: no QUIC \\| <here> at all |"), "{h3}");
@@ -146,14 +183,25 @@ fn the_markdown_table_has_a_column_per_engine_and_the_readme_rows() {
 #[test]
 fn the_html_is_self_contained_with_tables_and_charts() {
     let page = html::render(&report());
-    for outside in ["src=", "href=", "url(", "@import", "<script", "<link", "http://", "https://"] {
-        assert!(!page.contains(outside), "the page refers outside with {outside}");
+    for outside in [
+        "src=", "href=", "url(", "@import", "<script", "<link", "http://", "https://",
+    ] {
+        assert!(
+            !page.contains(outside),
+            "the page refers outside with {outside}"
+        );
     }
     assert!(page.starts_with("<!doctype html>"));
-    assert!(page.contains("Chromium 156.0.8078.129 built on Debian"), "the exact version");
+    assert!(
+        page.contains("Chromium 156.0.8078.129 built on Debian"),
+        "the exact version"
+    );
     assert!(page.contains("<svg") && page.contains("6 open") && page.contains("4 waiting"));
     assert!(page.contains("open=6 pending=4 protocol=http/1.1"));
-    assert!(page.contains("failed: no QUIC | &lt;here&gt; at all"), "escaped");
+    assert!(
+        page.contains("failed: no QUIC | &lt;here&gt; at all"),
+        "escaped"
+    );
     assert!(!page.contains("<here>"));
     assert!(page.contains("2 cores") && page.contains("abc123"));
 }

@@ -60,7 +60,11 @@ pub async fn run(profile: &LabBrowser, third: &Lab, second_site: &Lab) -> anyhow
         ("first_site_open", json!(first_streams.open), "streams"),
         ("second_site_open", json!(second_streams.open), "streams"),
         ("connections", json!(connections.len()), "connections"),
-        ("server_streams", json!(third.open_streams().await.ok()), "streams"),
+        (
+            "server_streams",
+            json!(third.open_streams().await.ok()),
+            "streams",
+        ),
         ("pool", json!(pool), "verdict"),
     ])])
 }

@@ -39,9 +39,17 @@ pub async fn run(profile: &LabBrowser, lab: &Lab, origin: &str) -> anyhow::Resul
         ("connecting", json!(streams.connecting), "streams"),
         ("closed", json!(streams.closed), "streams"),
         ("connections", json!(streams.connections()), "connections"),
-        ("busiest_connection", json!(streams.busiest_connection), "streams"),
+        (
+            "busiest_connection",
+            json!(streams.busiest_connection),
+            "streams",
+        ),
         ("protocol", json!(streams.protocols.join("+")), "protocol"),
         ("server_streams", json!(server_streams), "streams"),
-        ("settled_ms", json!(settled.map(|d| d.as_millis() as u64)), "ms"),
+        (
+            "settled_ms",
+            json!(settled.map(|d| d.as_millis() as u64)),
+            "ms",
+        ),
     ])])
 }

@@ -57,11 +57,17 @@ pub fn plan(cell: CellId, quick: bool) -> Plan {
             bound: secs(60) * repeats as u32,
             ..tabs("10 tabs, HTTP/3, then the probe", false)
         },
-        CellId::CapH2 => tabs("10 tabs at the server's HTTP/2 stream cap (5), then the probe", true),
+        CellId::CapH2 => tabs(
+            "10 tabs at the server's HTTP/2 stream cap (5), then the probe",
+            true,
+        ),
         CellId::CapH3 => Plan {
             estimate: secs(12) * repeats as u32,
             bound: secs(60) * repeats as u32,
-            ..tabs("10 tabs at the server's QUIC stream cap (5), then the probe", true)
+            ..tabs(
+                "10 tabs at the server's QUIC stream cap (5), then the probe",
+                true,
+            )
         },
         CellId::EngineCapH2 => Plan {
             title: "the engine's own cap on streams per HTTP/2 connection",
@@ -137,19 +143,44 @@ pub async fn measure(
     let lab = lab(cell, bench.servers)?;
     let quick = bench.quick;
     match cell {
-        CellId::TabsH1 => tabs::run(profile, lab, origin(lab.http.as_ref(), "plain HTTP")?, quick).await,
+        CellId::TabsH1 => {
+            tabs::run(
+                profile,
+                lab,
+                origin(lab.http.as_ref(), "plain HTTP")?,
+                quick,
+            )
+            .await
+        }
         CellId::TabsH1tls => {
             let origin = origin(lab.https_h1.as_ref(), "an HTTPS HTTP/1.1-only listener")?;
             tabs::run(profile, lab, origin, quick).await
         }
         CellId::TabsH2 | CellId::CapH2 => {
-            tabs::run(profile, lab, origin(lab.https.as_ref(), "an HTTPS listener")?, quick).await
+            tabs::run(
+                profile,
+                lab,
+                origin(lab.https.as_ref(), "an HTTPS listener")?,
+                quick,
+            )
+            .await
         }
         CellId::TabsH3 | CellId::CapH3 => {
-            tabs::run(profile, lab, origin(lab.h3.as_ref(), "an HTTP/3 listener")?, quick).await
+            tabs::run(
+                profile,
+                lab,
+                origin(lab.h3.as_ref(), "an HTTP/3 listener")?,
+                quick,
+            )
+            .await
         }
         CellId::EngineCapH2 => {
-            engine_cap::run(profile, lab, origin(lab.https.as_ref(), "an HTTPS listener")?).await
+            engine_cap::run(
+                profile,
+                lab,
+                origin(lab.https.as_ref(), "an HTTPS listener")?,
+            )
+            .await
         }
         CellId::Reconnect => {
             reconnect::run(profile, origin(lab.http.as_ref(), "plain HTTP")?, quick).await
@@ -163,7 +194,12 @@ pub async fn measure(
             cross_site::run(profile, lab, second).await
         }
         CellId::Refusal => {
-            refusal::run(profile, origin(lab.http.as_ref(), "plain HTTP")?, bench.engine).await
+            refusal::run(
+                profile,
+                origin(lab.http.as_ref(), "plain HTTP")?,
+                bench.engine,
+            )
+            .await
         }
     }
 }

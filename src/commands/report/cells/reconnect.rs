@@ -59,7 +59,11 @@ async fn read(page: &Tab) -> anyhow::Result<Run> {
     Ok(values([
         ("reconnect_ms", json!(delay.round() as u64), "ms"),
         ("last_event_id", json!(sent), "id"),
-        ("first_connect_sent_id", json!(clock.last_event_id_sent.first().copied().flatten()), "id"),
+        (
+            "first_connect_sent_id",
+            json!(clock.last_event_id_sent.first().copied().flatten()),
+            "id",
+        ),
         ("continued_after_it", json!(continued), "bool"),
         ("gaps", json!(clock.gaps), "ids"),
         ("protocol", json!(clock.protocol), "protocol"),

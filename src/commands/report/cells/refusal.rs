@@ -38,9 +38,7 @@ pub async fn run(profile: &LabBrowser, origin: &str, engine: Engine) -> anyhow::
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let group = |answer: &str| format!("report-{engine}-{answer}-{nonce}");
-    let page = |group: &str, extra: &str| {
-        format!("{origin}/?slots=1&group={group}{extra}")
-    };
+    let page = |group: &str, extra: &str| format!("{origin}/?slots=1&group={group}{extra}");
     let holder_extra = format!("&timeout={HOLDER_TIMEOUT}&retry={HOLDER_RETRY}");
     let (status_group, stream_group) = (group("status"), group("stream"));
     let status_holder = profile.page(&page(&status_group, &holder_extra)).await?;
@@ -61,24 +59,39 @@ pub async fn run(profile: &LabBrowser, origin: &str, engine: Engine) -> anyhow::
     let (closed_after, status) = status_run?;
     let (ticking_after, stream) = stream_run?;
     Ok(vec![values([
-        ("status_ready_state", json!(ready_state(status.ready_state)), "state"),
-        ("status_closed_after_ms", json!(closed_after.map(|d| d.as_millis() as u64)), "ms"),
+        (
+            "status_ready_state",
+            json!(ready_state(status.ready_state)),
+            "state",
+        ),
+        (
+            "status_closed_after_ms",
+            json!(closed_after.map(|d| d.as_millis() as u64)),
+            "ms",
+        ),
         ("status_events", json!(status.events), "events"),
         ("status_opens", json!(status.opens), "opens"),
-        ("stream_ready_state", json!(ready_state(stream.ready_state)), "state"),
+        (
+            "stream_ready_state",
+            json!(ready_state(stream.ready_state)),
+            "state",
+        ),
         ("stream_refusals", json!(stream.refusals), "refused events"),
-        ("stream_ticking_after_ms", json!(ticking_after.as_millis() as u64), "ms"),
+        (
+            "stream_ticking_after_ms",
+            json!(ticking_after.as_millis() as u64),
+            "ms",
+        ),
         ("stream_events", json!(stream.events), "events"),
     ])])
 }
 
 /// The 503 page: when it closed (if it did), and how it is once the holder's place freed and
 /// the refusal's Retry-After passed.
-async fn answered_503(
-    page: &Tab,
-    holder: &Tab,
-) -> anyhow::Result<(Option<Duration>, Clock)> {
-    let closed = until(page, "window.sselab.readyState === 2", WITHIN).await.ok();
+async fn answered_503(page: &Tab, holder: &Tab) -> anyhow::Result<(Option<Duration>, Clock)> {
+    let closed = until(page, "window.sselab.readyState === 2", WITHIN)
+        .await
+        .ok();
     until(holder, "window.sselab.errors > 0", WITHIN).await?;
     tokio::time::sleep(Duration::from_secs(LAB_RETRY_AFTER_SECS) + Duration::from_millis(500))
         .await;
