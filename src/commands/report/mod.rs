@@ -213,6 +213,7 @@ async fn run_cell(cell: CellId, bench: &Bench<'_>, report: &mut CellReport) {
     let deadline = tokio::time::Instant::now() + plan.bound;
     let mut failure = None;
     for _ in 0..plan.repeats {
+        let repeat_started = Instant::now();
         // The profile is made and closed outside the measurement's timeout, so one that ran
         // out of time is still closed and holds no stream into the next cell.
         let profile = match tokio::time::timeout_at(deadline, cells::profile(cell, bench)).await {
@@ -226,9 +227,19 @@ async fn run_cell(cell: CellId, bench: &Bench<'_>, report: &mut CellReport) {
                 break;
             }
         };
+        let made = Instant::now();
         let measured =
             tokio::time::timeout_at(deadline, cells::measure(cell, &profile, bench)).await;
+        let closing = Instant::now();
         let _ = tokio::time::timeout(CLOSE_WITHIN, profile.close()).await;
+        tracing::debug!(
+            cell = cell.name(),
+            engine = %bench.engine,
+            profile_ms = made.duration_since(repeat_started).as_millis() as u64,
+            measure_ms = closing.duration_since(made).as_millis() as u64,
+            close_ms = closing.elapsed().as_millis() as u64,
+            "one run of a cell"
+        );
         match measured {
             Ok(Ok(runs)) => report.runs.extend(runs),
             Ok(Err(e)) => {

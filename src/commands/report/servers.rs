@@ -72,10 +72,14 @@ impl Lab {
     /// Wait (at most `within`) until the server holds no stream: the last cell's tabs are
     /// gone, so this cell's count is its own.
     pub async fn until_idle(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline && self.open_streams().await.is_ok_and(|n| n > 0) {
+        let started = Instant::now();
+        while started.elapsed() < within && self.open_streams().await.is_ok_and(|n| n > 0) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        tracing::debug!(
+            waited_ms = started.elapsed().as_millis() as u64,
+            "the server's streams from the last cell ended"
+        );
     }
 }
 
