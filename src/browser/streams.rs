@@ -82,7 +82,7 @@ impl Tab {
     }
 
     /// Read the page's EventSources until they settle (every one open, or some open and none
-    /// changing for [`QUIET`] or half the time taken so far, whichever is longer), for at
+    /// changing for two seconds or half the time taken so far, whichever is longer), for at
     /// most `within`; gives them and when they settled (`None`: read as they were).
     pub async fn settle_event_sources(
         &self,

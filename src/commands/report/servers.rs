@@ -174,8 +174,11 @@ impl Servers {
             listener_port(&lab, kind.name())
                 .map(|port| format!("{}://{host}:{port}", kind.scheme()))
         };
-        let not_here =
-            |what: &str| format!("--url: a running server has no {what}; run without --url");
+        let not_here = |what: &str| {
+            format!(
+                "needs a server of its own ({what}), which --url does not start; run without --url"
+            )
+        };
         Ok(Self {
             main: Lab {
                 https_h1: origin(ListenerKind::HttpsH1),
@@ -186,7 +189,7 @@ impl Servers {
             },
             capped: Err(not_here("--h2-max-streams 5 --h3-max-streams 5")),
             wide: Err(not_here("--h2-max-streams 1000")),
-            second_site: Err(not_here("second site on 127.0.0.2")),
+            second_site: Err(not_here("a second site on 127.0.0.2")),
             spki: trusted_spki(cert_dir)?,
             described: url.to_string(),
             running: Vec::new(),
