@@ -1,5 +1,6 @@
 //! Which engines this machine has, and their exact versions: the one place that names each
-//! engine's executable and how it tells its version, so a report can say what it measured.
+//! engine's executable and the command that tells its version, so a report can say what it
+//! measured. A new engine adds its arm to [`version_command`] (and its `find_*` function).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,34 +9,40 @@ use anyhow::Context;
 
 use super::{Engine, chromium, firefox};
 
-/// How long `--version` may take.
+/// How long asking for a version may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The engine's executable, or why it is missing and how to install it.
 pub fn executable(engine: Engine) -> anyhow::Result<PathBuf> {
-    match engine {
-        Engine::Chromium => chromium::find_chromium(),
-        Engine::Firefox => firefox::find_firefox(),
-    }
+    version_command(engine).map(|(program, _)| program)
 }
 
-/// The engine's own words for its version (`chromium --version`, `firefox-esr --version`),
-/// trimmed: e.g. `Chromium 156.0.8078.114 built on Debian …`, `Mozilla Firefox 153.8.0esr`.
+/// The program that says which version of `engine` runs, and its arguments.
+fn version_command(engine: Engine) -> anyhow::Result<(PathBuf, &'static [&'static str])> {
+    Ok(match engine {
+        // `Chromium 156.0.8078.129 built on Debian GNU/Linux 12 (bookworm)`
+        Engine::Chromium => (chromium::find_chromium()?, &["--version"]),
+        // `Mozilla Firefox 153.8.0esr`
+        Engine::Firefox => (firefox::find_firefox()?, &["--version"]),
+    })
+}
+
+/// The engine's own words for its version, trimmed (see [`version_command`]).
 pub async fn version(engine: Engine) -> anyhow::Result<String> {
-    let program = executable(engine)?;
+    let (program, args) = version_command(engine)?;
     let run = tokio::process::Command::new(&program)
-        .arg("--version")
+        .args(args)
         .kill_on_drop(true)
         .output();
+    let shown = format!("{} {}", program.display(), args.join(" "));
     let output = tokio::time::timeout(VERSION_TIMEOUT, run)
         .await
-        .with_context(|| format!("{} --version did not answer", program.display()))?
-        .with_context(|| format!("running {} --version", program.display()))?;
+        .with_context(|| format!("{shown} did not answer"))?
+        .with_context(|| format!("running {shown}"))?;
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     anyhow::ensure!(
         output.status.success() && !text.is_empty(),
-        "{} --version: {} {}",
-        program.display(),
+        "{shown}: {} {}",
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
     );
