@@ -3,7 +3,7 @@
 //! carry the numbers the browser measured, and list every other cell as skipped, not missing.
 
 use clap::Parser as _;
-use sselab::browser::{Engine, installed};
+use sselab::browser::Engine;
 use sselab::{Cli, Command};
 
 async fn report_runs_one_quick_cell_and_writes_its_numbers(engine: Engine) {
@@ -27,9 +27,10 @@ async fn report_runs_one_quick_cell_and_writes_its_numbers(engine: Engine) {
     let read = |file: &str| std::fs::read_to_string(out.path().join(file)).expect(file);
     let json: serde_json::Value = serde_json::from_str(&read("report.json")).expect("JSON");
     let ours = &json["engines"][0];
-    let version = installed::version(engine).await.expect("a version");
     assert_eq!(ours["engine"], engine.to_string());
-    assert_eq!(ours["version"], version.as_str());
+    // The engine's own `--version` words, e.g. `Mozilla Firefox 153.8.0esr`.
+    let version = ours["version"].as_str().expect("a version");
+    assert!(version.chars().any(|c| c.is_ascii_digit()), "{version}");
     let cells = ours["cells"].as_array().expect("cells");
     let cell = |name: &str| cells.iter().find(|c| c["cell"] == name).expect(name);
     let tabs = &cell("tabs-h2");
@@ -62,9 +63,12 @@ async fn report_runs_one_quick_cell_and_writes_its_numbers(engine: Engine) {
         .lines()
         .find(|l| l.starts_with("| 10 tabs, HTTP/2 |"))
         .expect("the HTTP/2 row");
-    assert_eq!(row, format!("| 10 tabs, HTTP/2 | `{line}` |"));
+    assert_eq!(
+        row,
+        format!("| 10 tabs, HTTP/2 | `{line}` | `sselab report --only tabs-h2` |")
+    );
     let page = read("report.html");
-    assert!(page.contains(&version) && page.contains(line), "{page}");
+    assert!(page.contains(version) && page.contains(line), "{page}");
     assert!(page.contains(&format!("probe_fetch={}ms", fetch_ms.unwrap_or_default())));
 }
 

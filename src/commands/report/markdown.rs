@@ -1,5 +1,6 @@
 //! `README-table.md`: the README's browser table from a report, rows = facts, columns =
-//! engines, and a line saying which run it came from.
+//! engines (then the command that measures the row again), and a line saying which run it
+//! came from.
 
 use super::facts::{self, Entry, ROWS};
 use super::model::Report;
@@ -14,15 +15,20 @@ pub fn render(report: &Report) -> String {
         machine = machine(report),
     );
     let columns: Vec<String> = report.engines.iter().map(facts::column).collect();
-    out.push_str(&format!("| row | {} |\n", columns.join(" | ")));
-    out.push_str(&format!("|---|{}\n", "---|".repeat(columns.len())));
+    out.push_str(&format!("| row | {} | rerun |\n", columns.join(" | ")));
+    out.push_str(&format!("|---|{}---|\n", "---|".repeat(columns.len())));
     for row in ROWS {
         let cells: Vec<String> = report
             .engines
             .iter()
             .map(|engine| cell(&facts::entry(engine, row)))
             .collect();
-        out.push_str(&format!("| {} | {} |\n", row.fact, cells.join(" | ")));
+        out.push_str(&format!(
+            "| {} | {} | `sselab report --only {}` |\n",
+            row.fact,
+            cells.join(" | "),
+            row.cell
+        ));
     }
     out
 }

@@ -136,9 +136,9 @@ fn the_markdown_table_has_a_column_per_engine_and_the_readme_rows() {
         .expect("a header");
     assert_eq!(
         lines[header],
-        "| row | Chromium 156.0.8078.129 | Mozilla Firefox 153.8.0esr | webkit |"
+        "| row | Chromium 156.0.8078.129 | Mozilla Firefox 153.8.0esr | webkit | rerun |"
     );
-    assert_eq!(lines[header + 1], "|---|---|---|---|");
+    assert_eq!(lines[header + 1], "|---|---|---|---|---|");
     assert_eq!(lines.len() - header - 2, ROWS.len(), "a line per row");
     let row = |fact: &str| {
         *lines
@@ -157,7 +157,8 @@ fn the_markdown_table_has_a_column_per_engine_and_the_readme_rows() {
     );
     assert!(
         tabs.ends_with(
-            "| not measured: WebKitWebDriver not found: apt-get install webkit2gtk-driver |"
+            "| not measured: WebKitWebDriver not found: apt-get install webkit2gtk-driver \
+             | `sselab report --only tabs-h1` |"
         ),
         "{tabs}"
     );

@@ -44,7 +44,12 @@ pub fn plan(cell: CellId, quick: bool) -> Plan {
     let tabs = |title, blocked_probe: bool| Plan {
         title,
         bound: secs(45) * repeats as u32,
-        estimate: secs(if blocked_probe { 9 } else { 5 }) * repeats as u32,
+        // Measured here: a blocked probe costs its timeout (3 s quick, 5 s full).
+        estimate: secs(match (blocked_probe, quick) {
+            (false, _) => 5,
+            (true, true) => 8,
+            (true, false) => 11,
+        }) * repeats as u32,
         repeats,
     };
     match cell {
@@ -62,7 +67,7 @@ pub fn plan(cell: CellId, quick: bool) -> Plan {
             true,
         ),
         CellId::CapH3 => Plan {
-            estimate: secs(12) * repeats as u32,
+            estimate: secs(if quick { 12 } else { 15 }) * repeats as u32,
             bound: secs(60) * repeats as u32,
             ..tabs(
                 "10 tabs at the server's QUIC stream cap (5), then the probe",
@@ -72,7 +77,7 @@ pub fn plan(cell: CellId, quick: bool) -> Plan {
         CellId::EngineCapH2 => Plan {
             title: "the engine's own cap on streams per HTTP/2 connection",
             bound: secs(60),
-            estimate: secs(10),
+            estimate: secs(4),
             repeats: 1,
         },
         CellId::Reconnect => Plan {
@@ -85,13 +90,13 @@ pub fn plan(cell: CellId, quick: bool) -> Plan {
         CellId::CrossSite => Plan {
             title: "pages of two sites, streams to one third HTTP/1.1 host",
             bound: secs(45),
-            estimate: secs(12),
+            estimate: secs(6),
             repeats: 1,
         },
         CellId::Refusal => Plan {
             title: "a 503 against sselab's refusal stream, on a full slot group",
             bound: secs(40),
-            estimate: secs(9),
+            estimate: secs(7),
             repeats: 1,
         },
     }
