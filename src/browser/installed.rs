@@ -1,6 +1,6 @@
 //! Which engines this machine has, and their exact versions: the one place that names each
 //! engine's executable and the command that tells its version, so a report can say what it
-//! measured. A new engine adds its arm to [`version_command`] (and its `find_*` function).
+//! measured. A new engine adds its arm to `version_command` (and its `find_*` function).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,7 @@ fn version_command(engine: Engine) -> anyhow::Result<(PathBuf, &'static [&'stati
     })
 }
 
-/// The engine's own words for its version, trimmed (see [`version_command`]).
+/// The engine's own words for its version, trimmed (the command `version_command` names).
 pub async fn version(engine: Engine) -> anyhow::Result<String> {
     let (program, args) = version_command(engine)?;
     let run = tokio::process::Command::new(&program)
