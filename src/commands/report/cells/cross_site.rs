@@ -20,12 +20,14 @@ const STREAMS: usize = 8;
 /// shared pool): then the whole wait is spent, so it is short.
 const SETTLE: Duration = Duration::from_secs(6);
 
-pub async fn run(profile: &LabBrowser, third: &Lab, second_site: &Lab) -> anyhow::Result<Vec<Run>> {
+/// `third_origin` is `third`'s plain HTTP listener on 127.0.0.1.
+pub async fn run(
+    profile: &LabBrowser,
+    third: &Lab,
+    third_origin: &str,
+    second_site: &Lab,
+) -> anyhow::Result<Vec<Run>> {
     third.until_idle(Duration::from_secs(5)).await;
-    let third_origin = third
-        .http
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("the third origin has no plain HTTP listener"))?;
     let second_origin = second_site
         .http
         .as_deref()

@@ -123,14 +123,28 @@ fn lab(cell: CellId, servers: &Servers) -> anyhow::Result<&Lab> {
     lab.as_ref().map_err(|why| anyhow::anyhow!("{why}"))
 }
 
+/// The origin `cell` opens its pages or streams at: the listener it is about.
+fn origin(cell: CellId, lab: &Lab) -> anyhow::Result<&str> {
+    let (origin, what) = match cell {
+        CellId::TabsH1tls => (&lab.https_h1, "an HTTPS HTTP/1.1-only listener"),
+        CellId::TabsH2 | CellId::CapH2 | CellId::EngineCapH2 => (&lab.https, "an HTTPS listener"),
+        CellId::TabsH3 | CellId::CapH3 => (&lab.h3, "an HTTP/3 listener"),
+        CellId::TabsH1 | CellId::Reconnect | CellId::CrossSite | CellId::Refusal => {
+            (&lab.http, "a plain HTTP listener")
+        }
+    };
+    origin
+        .as_deref()
+        .with_context(|| format!("the server has no {what}"))
+}
+
 /// A fresh profile for one run of `cell`: its own cookies, cache and connections. Over
 /// HTTP/3 a browser of its own with QUIC forced on for the origin; otherwise a new context of
 /// the engine's browser, or, for an engine without contexts, a new browser.
 pub async fn profile(cell: CellId, bench: &Bench<'_>) -> anyhow::Result<LabBrowser> {
     let spki = bench.servers.spki.as_deref();
     if let CellId::TabsH3 | CellId::CapH3 = cell {
-        let origin = origin(lab(cell, bench.servers)?.h3.as_ref(), "an HTTP/3 listener")?;
-        let quic = QuicOrigin::of_url(origin)?;
+        let quic = QuicOrigin::of_url(origin(cell, lab(cell, bench.servers)?)?)?;
         return LabBrowser::launch_with_quic(bench.engine, spki, Some(&quic)).await;
     }
     match bench.browser.context().await {
@@ -146,73 +160,26 @@ pub async fn measure(
     bench: &Bench<'_>,
 ) -> anyhow::Result<Vec<Run>> {
     let lab = lab(cell, bench.servers)?;
-    let quick = bench.quick;
+    let origin = origin(cell, lab)?;
     match cell {
-        CellId::TabsH1 => {
-            tabs::run(
-                profile,
-                lab,
-                origin(lab.http.as_ref(), "plain HTTP")?,
-                quick,
-            )
-            .await
-        }
-        CellId::TabsH1tls => {
-            let origin = origin(lab.https_h1.as_ref(), "an HTTPS HTTP/1.1-only listener")?;
-            tabs::run(profile, lab, origin, quick).await
-        }
-        CellId::TabsH2 | CellId::CapH2 => {
-            tabs::run(
-                profile,
-                lab,
-                origin(lab.https.as_ref(), "an HTTPS listener")?,
-                quick,
-            )
-            .await
-        }
-        CellId::TabsH3 | CellId::CapH3 => {
-            tabs::run(
-                profile,
-                lab,
-                origin(lab.h3.as_ref(), "an HTTP/3 listener")?,
-                quick,
-            )
-            .await
-        }
-        CellId::EngineCapH2 => {
-            engine_cap::run(
-                profile,
-                lab,
-                origin(lab.https.as_ref(), "an HTTPS listener")?,
-            )
-            .await
-        }
-        CellId::Reconnect => {
-            reconnect::run(profile, origin(lab.http.as_ref(), "plain HTTP")?, quick).await
-        }
+        CellId::TabsH1
+        | CellId::TabsH1tls
+        | CellId::TabsH2
+        | CellId::TabsH3
+        | CellId::CapH2
+        | CellId::CapH3 => tabs::run(profile, lab, origin, bench.quick).await,
+        CellId::EngineCapH2 => engine_cap::run(profile, lab, origin).await,
+        CellId::Reconnect => reconnect::run(profile, origin, bench.quick).await,
         CellId::CrossSite => {
             let second = bench
                 .servers
                 .second_site
                 .as_ref()
                 .map_err(|why| anyhow::anyhow!("{why}"))?;
-            cross_site::run(profile, lab, second).await
+            cross_site::run(profile, lab, origin, second).await
         }
-        CellId::Refusal => {
-            refusal::run(
-                profile,
-                origin(lab.http.as_ref(), "plain HTTP")?,
-                bench.engine,
-            )
-            .await
-        }
+        CellId::Refusal => refusal::run(profile, origin, bench.engine).await,
     }
-}
-
-fn origin<'a>(origin: Option<&'a String>, what: &str) -> anyhow::Result<&'a str> {
-    origin
-        .map(String::as_str)
-        .with_context(|| format!("the server has no {what}"))
 }
 
 /// Poll `expression` in `page` until it is truthy, failing after `within`.
