@@ -7,6 +7,7 @@
 
 mod auth;
 mod limits;
+mod report;
 mod serve;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use auth::{AuthArgs, TokenArgs};
 pub use limits::{DEFAULT_MAX_CONNECTIONS_PER_IP, LimitArgs};
+pub use report::{CellId, ReportArgs};
 pub use serve::{Refusals, SameId, ServeArgs};
 
 use crate::browser::Engine;
@@ -60,6 +62,10 @@ pub enum Command {
     /// Print a signed token for the server's key, e.g.
     /// `sselab token --publish 'topics/*' --subscribe '*' --ttl 1h`.
     Token(TokenArgs),
+    /// Measure the lab's whole matrix in every installed engine (tabs per listener, the
+    /// probe, the stream caps, reconnects, cross-site sharing, refusals) against servers it
+    /// starts itself, and write report.html, report.json and README-table.md to --out.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -230,6 +236,7 @@ impl Command {
             Command::Shot(args) => args.browser.log.verbose,
             Command::Bench(mode) => mode.shared().verbose,
             Command::Token(args) => args.log.verbose,
+            Command::Report(args) => args.log.verbose,
         }
     }
 }

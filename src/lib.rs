@@ -6,7 +6,7 @@
 //!
 //! | layer | what it owns |
 //! |---|---|
-//! | [`commands`] | what each subcommand does with its flags: `serve` builds the state and router and runs the listeners; `tabs`, `shot`, `bench`, `cert` |
+//! | [`commands`] | what each subcommand does with its flags: `serve` builds the state and router and runs the listeners; `tabs`, `shot`, `bench`, `cert`; `report`, the whole browser matrix written as HTML, JSON and the README's table |
 //! | [`cli`] | every flag (clap), with its `SSELAB_*` twin; describes and validates, opens nothing |
 //! | [`bench`](mod@bench), [`browser`] | the tools: a load generator for any SSE server, a subcommand per mode (`load`; `reconnect`, across a restart; `storm`, more clients than the cap; `attack`, on a server on this machine); a headless browser (Chromium over CDP, Firefox ESR over WebDriver BiDi, WebKitGTK over WebDriver classic) |
 //! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests; hand-written HTTP/2 frames for the attacks |

@@ -9,6 +9,9 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let command = Cli::parse().into_command();
     let default_level = match command.verbosity() {
+        // The report's own servers would drown its progress in their stream lines (and log
+        // each 503 it provokes as an error): only warnings, and none from the HTTP layer.
+        0 if matches!(command, Command::Report(_)) => "warn,sselab::http=off",
         0 => "sselab=info,warn",
         1 => "sselab=debug,tower_http=debug,info",
         _ => "trace",
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Shot(args) => runtime.block_on(commands::shot(args)),
         Command::Bench(args) => runtime.block_on(commands::bench(args)),
         Command::Token(args) => commands::token(&args),
+        Command::Report(args) => runtime.block_on(commands::report(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,8 +13,10 @@
 //! Connections come from CDP's connection ids in Chromium; BiDi has none, so in Firefox they
 //! come from the server's connection ids the pages' `connected` events carry
 //! ([`ConnectionSource`]). Classic WebDriver has no network events at all: in WebKit the
-//! protocol comes from those events too. With the tabs open, [`LabBrowser::probe`] times what else their
-//! origin still serves.
+//! protocol comes from those events too. With the tabs open, [`LabBrowser::probe`] times what
+//! else their origin still serves; [`Tab::open_event_sources`] opens many streams in one page
+//! and counts them by the server's connection ids; [`installed`] names each engine's executable
+//! and version.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -35,15 +37,18 @@ mod cdp;
 pub mod chromium;
 pub mod firefox;
 pub mod http3;
+pub mod installed;
 mod probe;
 mod process;
 mod settle;
+mod streams;
 mod webdriver;
 pub mod webkit;
 mod wsrpc;
 
 pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
+pub use streams::PageStreams;
 
 /// Which browser drives the tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

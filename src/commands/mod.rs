@@ -2,6 +2,7 @@
 //! layer that reads [`crate::cli`] types. `main.rs` calls one of these and prints the error.
 
 mod access;
+pub mod report;
 mod serve;
 mod tabs;
 mod token;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+pub use report::report;
 pub use serve::Server;
 pub use tabs::tabs;
 pub use token::token;

@@ -14,4 +14,5 @@ mod lab_h3;
 mod readme_table;
 mod refusals;
 mod remedies;
+mod report;
 mod token_expiry;
