@@ -12,6 +12,11 @@ use super::{Engine, chromium, firefox, webkit};
 /// How long asking for a version may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// WebKitGTK's and libsoup's upstream versions, from Debian's packages.
+const WEBKIT_VERSION: &str = "webkit=$(dpkg-query --show --showformat='${source:Upstream-Version}' \
+    libwebkit2gtk-4.1-0) && soup=$(dpkg-query --show --showformat='${source:Upstream-Version}' \
+    libsoup-3.0-0) && printf 'WebKitGTK %s (libsoup %s)' \"$webkit\" \"$soup\"";
+
 /// The engine's executable (for WebKit its driver, once MiniBrowser and Xvfb are there too),
 /// or why it is missing and how to install it.
 pub fn executable(engine: Engine) -> anyhow::Result<PathBuf> {
@@ -36,16 +41,8 @@ fn version_command(engine: Engine) -> anyhow::Result<(PathBuf, &'static [&'stati
         Engine::Firefox => (executable, &["--version"]),
         // Neither WebKitWebDriver nor MiniBrowser prints a version, and libsoup's (the network
         // code the lab measures) is a version of its own: Debian's packages say both,
-        // `libsoup-3.0-0 3.2.3-0+deb12u2, libwebkit2gtk-4.1-0 2.50.6-1~deb12u2`.
-        Engine::Webkit => (
-            PathBuf::from("dpkg-query"),
-            &[
-                "--show",
-                "--showformat=${Package} ${Version}, ",
-                "libwebkit2gtk-4.1-0",
-                "libsoup-3.0-0",
-            ],
-        ),
+        // `WebKitGTK 2.50.6 (libsoup 3.2.3)`.
+        Engine::Webkit => (PathBuf::from("sh"), &["-c", WEBKIT_VERSION]),
     })
 }
 
@@ -61,10 +58,7 @@ pub async fn version(engine: Engine) -> anyhow::Result<String> {
         .await
         .with_context(|| format!("{shown} did not answer"))?
         .with_context(|| format!("running {shown}"))?;
-    let text = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .to_string();
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
     anyhow::ensure!(
         output.status.success() && !text.is_empty(),
         "{shown}: {} {}",

@@ -62,6 +62,15 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Why this engine cannot speak HTTP/3 at all, if it cannot (WebKitGTK: no QUIC in
+    /// libsoup); `None` for an engine that can be told to.
+    pub fn without_http3(self) -> Option<&'static str> {
+        match self {
+            Engine::Chromium | Engine::Firefox => None,
+            Engine::Webkit => Some(webkit::NO_HTTP3),
+        }
+    }
+
     pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::Webkit];
 }
 

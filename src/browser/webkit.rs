@@ -69,6 +69,11 @@ const settled = slots[arguments[0]];
 if (settled !== null) delete slots[arguments[0]];
 return settled;";
 
+/// Why WebKit has no HTTP/3 here (measured: `ldd` on libsoup, libwebkit2gtk and
+/// WebKitNetworkProcess finds no ngtcp2, nghttp3, quiche or msquic; only nghttp2).
+pub const NO_HTTP3: &str =
+    "WebKitGTK's libsoup links no QUIC library (it speaks HTTP/1.1 and HTTP/2 only)";
+
 /// Find WebKitWebDriver, or say how to get it.
 pub fn find_driver() -> anyhow::Result<PathBuf> {
     find_executable("SSELAB_WEBKIT_DRIVER", &["WebKitWebDriver"], INSTALL)
@@ -154,8 +159,7 @@ impl Webkit {
     ) -> anyhow::Result<Self> {
         if let Some(origin) = quic {
             bail!(
-                "WebKit cannot reach {}:{} over HTTP/3: WebKitGTK's libsoup links no QUIC \
-                 library (it speaks HTTP/1.1 and HTTP/2 only)",
+                "WebKit cannot reach {}:{} over HTTP/3: {NO_HTTP3}",
                 origin.host,
                 origin.port
             );

@@ -130,6 +130,10 @@ impl Entry {
 fn entry_of(cell: &CellReport, keys: &[&str]) -> Entry {
     match cell.status {
         Status::Failed => Entry::Failed(one_line(cell.reason.as_deref().unwrap_or("no reason"))),
+        Status::Unsupported => Entry::Missing(format!(
+            "unsupported: {}",
+            one_line(cell.reason.as_deref().unwrap_or("no reason"))
+        )),
         Status::Skipped => Entry::Missing(format!(
             "skipped: {}",
             one_line(cell.reason.as_deref().unwrap_or("no reason"))

@@ -272,6 +272,10 @@ fn engine_section(engine: &EngineReport) -> String {
                 "failed",
                 format!("failed: {}", cell.reason.as_deref().unwrap_or("")),
             ),
+            Status::Unsupported => (
+                "skipped",
+                format!("unsupported: {}", cell.reason.as_deref().unwrap_or("")),
+            ),
             Status::Skipped => (
                 "skipped",
                 format!("skipped: {}", cell.reason.as_deref().unwrap_or("")),

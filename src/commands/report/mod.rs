@@ -172,6 +172,10 @@ async fn measure_engine(
         };
         if !selected(&cell) {
             cell_report.reason = Some("not in --only".into());
+        } else if let Some(why) = cells::unsupported(cell, engine) {
+            cell_report.status = Status::Unsupported;
+            cell_report.reason = Some(why.to_string());
+            progress.inc(plan.estimate.as_secs());
         } else if let Some(why) = cells::unavailable(cell, servers) {
             cell_report.reason = Some(why);
             progress.inc(plan.estimate.as_secs());
@@ -281,6 +285,7 @@ fn cell_line(engine: &str, cell: &CellReport) -> String {
             .collect::<Vec<_>>()
             .join(" | "),
         Status::Failed => format!("FAILED: {}", cell.reason.as_deref().unwrap_or("")),
+        Status::Unsupported => format!("unsupported: {}", cell.reason.as_deref().unwrap_or("")),
         Status::Skipped => format!("skipped: {}", cell.reason.as_deref().unwrap_or("")),
     };
     format!(

@@ -31,6 +31,9 @@ pub enum Status {
     Measured,
     /// The cell could not be measured: `reason` says why (an error, or its bound ran out).
     Failed,
+    /// Not run because the engine cannot do what the cell measures (WebKitGTK and HTTP/3):
+    /// `reason` says why. An answer, not a failure.
+    Unsupported,
     /// Not run: `reason` says why (not asked for with --only, a flag a running server lacks).
     Skipped,
 }

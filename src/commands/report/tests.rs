@@ -54,6 +54,15 @@ fn report() -> Report {
         reason: Some("no QUIC | <here>\nat all".into()),
         runs: Vec::new(),
     };
+    let unsupported = CellReport {
+        cell: "cap-h3",
+        title: "at the server's QUIC stream cap",
+        bound_s: 60,
+        took_ms: 0,
+        status: Status::Unsupported,
+        reason: Some("no QUIC in this engine".into()),
+        runs: Vec::new(),
+    };
     let chromium = EngineReport {
         engine: "chromium".into(),
         version: Some("Chromium 156.0.8078.129 built on Debian GNU/Linux 12 (bookworm)".into()),
@@ -68,7 +77,7 @@ fn report() -> Report {
         skipped: None,
         took_s: 70.0,
         connections_from: None,
-        cells: vec![tabs_cell(7, json!(6))],
+        cells: vec![tabs_cell(7, json!(6)), unsupported],
     };
     let missing = EngineReport {
         engine: "webkit".into(),
@@ -119,6 +128,7 @@ fn the_json_keeps_every_value_with_its_unit_and_every_cell_with_its_status() {
             .map(|s| s.contains("apt-get")),
         Some(true)
     );
+    assert_eq!(json["engines"][1]["cells"][1]["status"], "unsupported");
     assert_eq!(json["machine"]["cores"], 2);
 }
 
@@ -179,6 +189,12 @@ fn the_markdown_table_has_a_column_per_engine_and_the_readme_rows() {
     // A failure in words, with nothing in it that breaks the table.
     let h3 = row("10 tabs, HTTP/3");
     assert!(h3.contains("| failed: no QUIC \\| <here> at all |"), "{h3}");
+    // What an engine cannot do is an answer, not a failure.
+    let cap = row("`--h3-max-streams 5`");
+    assert!(
+        cap.contains("| unsupported: no QUIC in this engine |"),
+        "{cap}"
+    );
 }
 
 #[test]

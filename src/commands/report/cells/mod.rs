@@ -102,6 +102,14 @@ pub fn plan(cell: CellId, quick: bool) -> Plan {
     }
 }
 
+/// Why `engine` cannot do what `cell` measures at all, when it cannot (HTTP/3 in WebKitGTK).
+pub fn unsupported(cell: CellId, engine: Engine) -> Option<&'static str> {
+    match cell {
+        CellId::TabsH3 | CellId::CapH3 => engine.without_http3(),
+        _ => None,
+    }
+}
+
 /// Why `cell` cannot run against these servers, when it cannot.
 pub fn unavailable(cell: CellId, servers: &Servers) -> Option<String> {
     let need = |lab: &Result<Lab, String>| lab.as_ref().err().cloned();
