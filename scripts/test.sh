@@ -124,15 +124,14 @@ step "scripts/open_tabs.sh --headless (the script and \`sselab tabs\` end to end
 #   http and https-h1, Chromium and Firefox: the wall, 6 open / 4 pending on 6 connections (7
 #     in some Firefox runs), the server holding as many: readme_table.rs
 #     plain_http1_opens_six_streams_and_four_tabs_wait, https_with_http1_only_still_stops_at_six
-#   https (h2), both engines: 10 open on 1 connection: readme_table.rs
-#     http2_opens_all_ten_on_one_connection
-#   h3, both engines: 10 open on 1 QUIC connection, the server counting 10: http3.rs
-#     http3_opens_all_ten_on_one_quic_connection
+#   https (h2), every engine: 10 open on 1 connection, and --probe in milliseconds:
+#     readme_table.rs over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams
+#     (WebKit: http2_opens_all_ten_on_one_connection)
+#   h3, Chromium and Firefox: 10 open on 1 QUIC connection, the server counting 10, --probe
+#     in milliseconds: http3.rs
+#     http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free
 #   Firefox http --probe (blocked, or milliseconds on an extra connection): readme_table.rs
 #     six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin (firefox::)
-#   --probe over https and h3, milliseconds: readme_table.rs
-#     over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams, http3.rs
-#     over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams
 #   --share leader over http: one connection, one server stream, a fetch from a tab fast:
 #     remedies.rs ten_leader_tabs_share_one_stream_and_survive_the_leaders_close
 #   --share worker over http: one server stream for ten tabs: remedies.rs

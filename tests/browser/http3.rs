@@ -53,8 +53,12 @@ async fn ten_tabs_over_http3(engine: Engine, server: &TestServer, probe: bool) -
     }
 }
 
-async fn http3_opens_all_ten_on_one_quic_connection(engine: Engine) {
-    let server = TestServer::start(&["--tick-ms", "500"]).await;
+/// Ten tabs on one QUIC connection, all ticking, the server counting ten HTTP/3 streams; and
+/// beside them the origin stays free: a fetch from a tab and an 11th tab's page take
+/// milliseconds. One browser and one settle for both claims (Firefox's QUIC launch costs
+/// seconds: two tests cost 10-15 s more).
+async fn http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free(engine: Engine) {
+    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     if engine == Engine::Webkit {
         // WebKitGTK's libsoup links no QUIC library: asked for HTTP/3, WebKit says so rather
         // than fall back to TCP.
@@ -64,7 +68,7 @@ async fn http3_opens_all_ten_on_one_quic_connection(engine: Engine) {
         assert!(error.contains("links no QUIC library"), "{error}");
         return;
     }
-    let measured = ten_tabs_over_http3(engine, &server, false).await;
+    let measured = ten_tabs_over_http3(engine, &server, true).await;
     let report = &measured.report;
     assert_eq!(
         report.line(),
@@ -79,6 +83,7 @@ async fn http3_opens_all_ten_on_one_quic_connection(engine: Engine) {
         measured.server_http3, 10,
         "the server counts ten HTTP/3 streams"
     );
+    crate::util::browser::assert_probe_fast(&measured.probe.expect("probed"));
 }
 
 /// At `--h3-max-streams 5` (the QUIC bidirectional stream limit the server grants) both
@@ -194,14 +199,6 @@ async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
     assert_eq!(stats.opened_total, 1, "the 204 opened no stream: {stats:?}");
 }
 
-async fn over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(engine: Engine) {
-    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
-    let measured = ten_tabs_over_http3(engine, &server, true).await;
-    let (report, probe) = (&measured.report, measured.probe.expect("probed"));
-    assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
-    crate::util::browser::assert_probe_fast(&probe);
-}
-
 /// As over HTTP/2: with the five streams the server grants all held, nothing else gets
 /// through to the origin, not even a fetch or a new tab's page.
 async fn at_the_servers_quic_stream_limit_the_probe_waits_too(engine: Engine) {
@@ -225,11 +222,10 @@ async fn at_the_servers_quic_stream_limit_the_probe_waits_too(engine: Engine) {
 }
 
 crate::in_every_engine!(
-    http3_opens_all_ten_on_one_quic_connection,
+    http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free,
     http3_stops_at_the_servers_quic_stream_limit,
     a_timed_out_http3_stream_reconnects_with_last_event_id,
     a_finished_order_page_stops_reconnecting_over_http3,
-    over_http3_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams,
     at_the_servers_quic_stream_limit_the_probe_waits_too;
-    webkit: http3_opens_all_ten_on_one_quic_connection,
+    webkit: http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free,
 );

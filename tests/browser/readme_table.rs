@@ -111,7 +111,7 @@ fn most_open_over_http1(engine: Engine) -> usize {
 }
 
 /// The six-per-host wall: each open stream on its own connection, the other tabs waiting.
-/// Chromium and WebKit (libsoup's six per host): exactly 6, every run. Firefox: 6 in most runs, 7 in some (measured: 7 in one
+/// Chromium and WebKit: exactly 6, every run (measured). Firefox: 6 in most runs, 7 in some (measured: 7 in one
 /// run of about ten): its per-host limit (`network.http.max-persistent-connections-per-server`,
 /// 6) caps the connections it *opens* for ordinary requests, but page loads may open a few
 /// beyond it (urgent-start requests, `network.http.max-urgent-start-excessive-connections-per-host`)
@@ -335,11 +335,22 @@ async fn six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin(engine
     );
 }
 
+/// Ten tabs on one HTTP/2 connection, all ticking, and beside them a fetch and an 11th tab's
+/// page in milliseconds: [`http2_opens_all_ten_on_one_connection`]'s claim and the probe's with
+/// one settle (Chromium and Firefox run this one; WebKit that one, beside its other claims).
 async fn over_http2_a_fetch_and_a_new_tab_take_milliseconds_beside_ten_streams(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
     let url = format!("https://localhost:{}/", server.https.port());
     let (report, probe) = probed_tabs(engine, &server, &url).await;
-    assert_eq!((report.open, report.connections), (10, 1), "{report:#?}");
+    assert_eq!(
+        report.line(),
+        "open=10 pending=0 protocol=h2 connections=1",
+        "every tab's stream on one connection: {report:#?}"
+    );
+    assert!(
+        report.tabs.iter().all(|t| t.events >= 2),
+        "all of them tick: {report:#?}"
+    );
     crate::util::browser::assert_probe_fast(&probe);
 }
 
@@ -438,7 +449,6 @@ async fn the_readme_tables_facts_side_by_side(engine: Engine) {
 crate::in_every_engine!(
     plain_http1_opens_six_streams_and_four_tabs_wait,
     https_with_http1_only_still_stops_at_six,
-    http2_opens_all_ten_on_one_connection,
     http2_stops_at_the_servers_max_concurrent_streams,
     a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap,
     a_finished_order_page_stops_reconnecting,
