@@ -17,9 +17,11 @@ fn assert_fan_out_adds_up(report: &Report, streams: u64) {
     assert_eq!(report.established, streams, "{}", report.text());
     assert_eq!(report.failed, 0, "{}", report.text());
     let publish = report.publish.as_ref().expect("fan-out mode");
+    // About 40 in 2 s at 20/s, each awaiting its answer: a busy machine answers slower, and
+    // the claim is that every published event reaches every stream, however many there were.
     assert!(
-        publish.sent >= 20,
-        "about 40 publishes in 2 s at 20/s: {}",
+        publish.sent >= 5,
+        "at least 5 publishes in 2 s at 20/s: {}",
         report.text()
     );
     assert_eq!(publish.failed, 0);
