@@ -107,13 +107,14 @@ row "http: timeout=abc" "400" "$bad"
 # on the server is refused): curl asking for JSON gets the 503; asking like an EventSource, a
 # 200 stream with retry:, one event: refused and no id:, then its end.
 # The holder's stream never ends by itself (timeout=0): it holds the slot until it is killed
-# below, however slow the machine (--max-time only bounds a run that dies before that).
-curl -sS -N --max-time 60 "$base_http/sse/hello?timeout=0&slots=1&group=curl-checks" >/dev/null 2>&1 &
+# below, however slow the machine (--max-time only bounds a run that dies before that). The
+# checks start once its connected event came: a probe for the slot would take it itself when
+# it got there first (seen beside the browser tests), and the holder would be the one refused.
+curl -sS -N --max-time 120 "$base_http/sse/hello?timeout=0&slots=1&group=curl-checks" \
+  >"$workdir/holder.txt" 2>&1 &
 holder=$!
-for _ in $(seq 1 50); do
-  held=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: application/json' \
-    "$base_http/sse/hello?slots=1&group=curl-checks")
-  [ "$held" = 503 ] && break
+for _ in $(seq 1 300); do
+  grep -q '^event: connected' "$workdir/holder.txt" && break
   sleep 0.1
 done
 curl -sS -i --max-time 5 -H 'Accept: application/json' "$base_http/sse/hello?slots=1&group=curl-checks" \
