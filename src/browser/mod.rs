@@ -87,12 +87,8 @@ impl fmt::Display for Engine {
 /// Find an executable: `env_var` when set, else the first of `names` on `PATH`; or say how
 /// to get it.
 fn find_executable(env_var: &str, names: &[&str], install: &str) -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os(env_var) {
-        let path = PathBuf::from(path);
-        if path.is_file() {
-            return Ok(path);
-        }
-        bail!("{env_var}={} is not a file", path.display());
+    if let Some(path) = executable_from_env(env_var)? {
+        return Ok(path);
     }
     let dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
@@ -109,6 +105,18 @@ fn find_executable(env_var: &str, names: &[&str], install: &str) -> anyhow::Resu
         "{} not found (tried {names:?} on PATH): {install} or set {env_var}",
         names[0]
     )
+}
+
+/// The file `env_var` names, when it is set; an error when it names no file.
+fn executable_from_env(env_var: &str) -> anyhow::Result<Option<PathBuf>> {
+    let Some(path) = std::env::var_os(env_var) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    if !path.is_file() {
+        bail!("{env_var}={} is not a file", path.display());
+    }
+    Ok(Some(path))
 }
 
 /// One headless browser with a fresh profile.

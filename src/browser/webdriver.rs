@@ -90,9 +90,8 @@ struct Shared {
 }
 
 impl Session {
-    /// `POST /session` with `capabilities` (bounded by [`SESSION_PATIENCE`]); gives the
-    /// session and the capabilities the driver matched.
-    pub async fn new(addr: SocketAddr, capabilities: Value) -> anyhow::Result<(Self, Value)> {
+    /// `POST /session` with `capabilities` (bounded by [`SESSION_PATIENCE`]).
+    pub async fn new(addr: SocketAddr, capabilities: Value) -> anyhow::Result<Self> {
         let body = json!({ "capabilities": capabilities });
         let created = request(addr, "POST", "/session", Some(&body), SESSION_PATIENCE)
             .await
@@ -104,14 +103,13 @@ impl Session {
             .as_str()
             .context("POST /session gave no sessionId")?
             .to_string();
-        let session = Self {
+        Ok(Self {
             shared: Arc::new(Shared {
                 addr,
                 id,
                 current: tokio::sync::Mutex::new(None),
             }),
-        };
-        Ok((session, created["capabilities"].clone()))
+        })
     }
 
     /// A command of this session (`suffix` after `/session/{id}`), on no window in particular.
@@ -144,13 +142,10 @@ impl Session {
         self.command(method, suffix, body).await
     }
 
-    /// Close the window `handle` (its tab).
+    /// Close the window `handle` (its tab). It stays named as the current one: no command
+    /// names it again, and a command on any other window switches first.
     pub async fn close_window(&self, handle: &str) -> anyhow::Result<()> {
-        let mut current = self.shared.current.lock().await;
-        *current = None;
-        self.command("POST", "/window", Some(&json!({ "handle": handle })))
-            .await?;
-        self.command("DELETE", "/window", None).await?;
+        self.on_window(handle, "DELETE", "/window", None).await?;
         Ok(())
     }
 

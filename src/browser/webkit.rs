@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use super::http3::QuicOrigin;
 use super::process::{BrowserProcess, START_PATIENCE};
 use super::webdriver::{self, COMMAND_PATIENCE, Session};
-use super::{ResponseSeen, find_executable};
+use super::{ResponseSeen, executable_from_env, find_executable};
 
 /// How to get the driver, the browser and the display.
 const INSTALL: &str = "install Debian's packages (`apt-get install -y webkit2gtk-driver xvfb`, \
@@ -87,12 +87,8 @@ pub fn find_xvfb() -> anyhow::Result<PathBuf> {
 /// Find MiniBrowser: `SSELAB_MINIBROWSER`, else under each library folder (this machine's
 /// multiarch folder first), or say how to get it.
 pub fn find_minibrowser() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("SSELAB_MINIBROWSER") {
-        let path = PathBuf::from(path);
-        if path.is_file() {
-            return Ok(path);
-        }
-        bail!("SSELAB_MINIBROWSER={} is not a file", path.display());
+    if let Some(path) = executable_from_env("SSELAB_MINIBROWSER")? {
+        return Ok(path);
     }
     let mut folders: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
         .map(|entries| {
@@ -138,8 +134,6 @@ pub struct Webkit {
     session: Session,
     display: Arc<Display>,
     driver: Option<BrowserProcess>,
-    /// WebKitGTK's version, as the driver reports it (`browserVersion`).
-    version: String,
 }
 
 /// One tab: a window of the session.
@@ -206,11 +200,6 @@ impl Webkit {
         Self::session(self.display.clone()).await
     }
 
-    /// WebKitGTK's version (`browserVersion`, e.g. `2.50.6`).
-    pub fn version(&self) -> &str {
-        &self.version
-    }
-
     async fn session(display: Arc<Display>) -> anyhow::Result<Self> {
         let port = free_port()?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -247,17 +236,13 @@ impl Webkit {
                 "script": SCRIPT.as_millis() as u64,
             },
         }});
-        let (session, matched) = Session::new(addr, capabilities)
+        let session = Session::new(addr, capabilities)
             .await
             .with_context(|| format!("starting {}", display.minibrowser.display()))?;
         Ok(Self {
             session,
             display,
             driver: Some(driver),
-            version: matched["browserVersion"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_string(),
         })
     }
 
