@@ -50,6 +50,11 @@ pub use http3::QuicOrigin;
 pub use probe::{Probe, ProbeTime};
 pub use streams::PageStreams;
 
+/// The clock page (`?timeout=3&retry=1500`) has reconnected once and received two ticks after
+/// the one its reconnect named in Last-Event-ID: a script for [`eval`] to poll.
+pub const RECONNECTED_AND_TICKING: &str = "window.sselab && window.sselab.opens >= 2 && \
+    window.sselab.events > window.sselab.ids.indexOf(window.sselab.lastEventIdSent[1]) + 2";
+
 /// Which browser drives the tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {

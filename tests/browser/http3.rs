@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use crate::util::browser::{
-    PROBE_TIMEOUT, RECONNECTED_AND_TICKING, SETTLE, assert_reconnected_with_last_event_id,
-    http3_url, launch_over_http3, until,
+    PROBE_TIMEOUT, SETTLE, assert_reconnected_with_last_event_id, http3_url, launch_over_http3,
+    until,
 };
 use crate::util::{PATIENCE, TestServer, Via};
 use serde_json::{Value, json};
@@ -155,7 +155,7 @@ async fn a_timed_out_http3_stream_reconnects_with_last_event_id(engine: Engine) 
         .page(&http3_url(&server, "?timeout=3&retry=1500"))
         .await
         .expect("clock page");
-    until(&page, RECONNECTED_AND_TICKING).await;
+    until(&page, sselab::browser::RECONNECTED_AND_TICKING).await;
     let lab: Value = eval(&page, "window.sselab").await.expect("page state");
     browser.close().await;
 

@@ -11,8 +11,7 @@
 use std::time::Duration;
 
 use crate::util::browser::{
-    FAST, PROBE_TIMEOUT, RECONNECTED_AND_TICKING, SETTLE, assert_reconnected_with_last_event_id,
-    launch, until,
+    FAST, PROBE_TIMEOUT, SETTLE, assert_reconnected_with_last_event_id, launch, until,
 };
 use crate::util::lab::{number, runs, start_run, until_runs};
 use crate::util::{TestServer, Via};
@@ -170,7 +169,7 @@ async fn a_timed_out_stream_reconnects_after_retry_with_last_event_id_and_no_gap
         server.http.port()
     );
     let page = browser.page(&url).await.expect("clock page");
-    until(&page, RECONNECTED_AND_TICKING).await;
+    until(&page, sselab::browser::RECONNECTED_AND_TICKING).await;
     let lab: Value = eval(&page, "window.sselab").await.expect("page state");
     browser.close().await;
 

@@ -38,12 +38,8 @@ pub fn assert_probe_fast(probe: &Probe) {
     );
 }
 
-/// The clock page (`?timeout=3&retry=1500`) has reconnected once and received two ticks
-/// after the one its reconnect named in Last-Event-ID.
-pub const RECONNECTED_AND_TICKING: &str = "window.sselab && window.sselab.opens >= 2 && window.sselab.events > window.sselab.ids.indexOf(window.sselab.lastEventIdSent[1]) + 2";
-
 /// What the clock page saw of its reconnect (`window.sselab`, after
-/// [`RECONNECTED_AND_TICKING`]): it came after `retry: 1500`, no tick was lost, the first
+/// [`sselab::browser::RECONNECTED_AND_TICKING`]): it came after `retry: 1500`, no tick was lost, the first
 /// connect sent no Last-Event-ID, the reconnect sent the last id received (about 3 s of 250 ms
 /// ticks) and the next tick continued right after it. Gives the delay (ms) and the id sent.
 pub fn assert_reconnected_with_last_event_id(lab: &serde_json::Value) -> (f64, u64) {

@@ -11,11 +11,7 @@ use serde_json::json;
 
 use super::super::model::{Run, values};
 use super::until;
-use crate::browser::{LabBrowser, Tab, eval};
-
-/// The page has reconnected once and received two ticks after the one its reconnect named.
-const RECONNECTED_AND_TICKING: &str = "window.sselab && window.sselab.opens >= 2 && \
-    window.sselab.events > window.sselab.ids.indexOf(window.sselab.lastEventIdSent[1]) + 2";
+use crate::browser::{LabBrowser, RECONNECTED_AND_TICKING, Tab, eval};
 
 /// The stream's end (3 s), the retry (1.5 s) and two ticks, with room for a busy machine.
 const WITHIN: Duration = Duration::from_secs(20);
