@@ -104,7 +104,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         SharedCertificate::get().copy_into(dir.path());
         let args = test_args(dir.path(), extra);
-        Self::serve(args, dir)
+        Self::serve(Server::bind(&args).expect("server binds"), dir)
     }
 
     /// Stop this server, then start a new one on the same ports, with the same certificate,
@@ -124,11 +124,10 @@ impl TestServer {
         ];
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
         let args = args_with_listeners(&listeners, dir.path(), extra);
-        *self = Self::serve(args, dir);
+        *self = Self::serve(rebind(&args).await, dir);
     }
 
-    fn serve(args: sselab::ServeArgs, dir: TempDir) -> Self {
-        let server = Server::bind(&args).expect("server binds");
+    fn serve(server: Server, dir: TempDir) -> Self {
         let metrics = server.metrics_addr();
         let addr = |kind| server.addr(kind).expect("listener is on");
         let (http, https, https_h1, h3) = (
@@ -617,5 +616,29 @@ pub async fn eventually_async(what: &str, mut check: impl AsyncFnMut() -> bool) 
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Bind a restarted server's ports again, waiting while one is still in use (the stopped
+/// server's QUIC endpoint may not have let its UDP port go yet, or a client's ephemeral
+/// socket holds it for a moment: seen once with the browser tests running beside), for
+/// [`PATIENCE`] at most.
+async fn rebind(args: &sselab::ServeArgs) -> Server {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let error = match Server::bind(args) {
+            Ok(server) => return server,
+            Err(error) => error,
+        };
+        let in_use = error.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+        });
+        assert!(
+            in_use && Instant::now() < deadline,
+            "server binds again on its ports: {error:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
