@@ -44,6 +44,18 @@ cargo clippy --all-targets -- -D warnings
 step "scripts/check_layers.sh (imports only go down the layers in src/lib.rs)"
 scripts/check_layers.sh
 
+step "tests/fuzz compiles and passes clippy (scripts/fuzz.sh runs the targets)"
+# Its own workspace, checked in the main target dir so it reuses what clippy checked above
+# (the same dev profile and tokio features: 7 crates checked again, not 33). Without its
+# default feature libFuzzer's C++ is not compiled (a check links nothing; the C++ is
+# upstream's): the Rust of every target is still checked.
+CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets \
+  --no-default-features -- -D warnings
+(cd tests/fuzz && cargo fmt --check)
+
+step "cargo doc (the crate's first page is the layer map; broken links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
+
 step "cargo test --no-run (every test target, built once)"
 cargo test --no-run
 
@@ -76,23 +88,12 @@ second_run=$!
 SSELAB_BIN=target/debug/sselab scripts/curl_checks.sh >target/test-logs/curl-checks.log 2>&1 &
 curl_run=$!
 
-# The browsers mostly wait (for ticks, reconnects, settling tabs): the rest of the suite runs
-# beside them instead of before them.
+# The browsers mostly wait (for ticks, reconnects, settling tabs): the tests without a browser
+# run beside them. The compiling steps (the fuzz crate's clippy, cargo doc) run before them:
+# beside them, their load let a Firefox claim read its tabs before they settled (1 open of 5).
 step "cargo test: the unit tests, the doc tests and tests/it (no browser; beside the browsers)"
 cargo test --lib --bins --test it
 cargo test --doc
-
-step "tests/fuzz compiles and passes clippy (scripts/fuzz.sh runs the targets; beside the browsers)"
-# Its own workspace, checked in the main target dir so it reuses what clippy checked above
-# (the same dev profile and tokio features: 7 crates checked again, not 33). Without its
-# default feature libFuzzer's C++ is not compiled (a check links nothing; the C++ is
-# upstream's): the Rust of every target is still checked.
-CARGO_TARGET_DIR=target cargo clippy --quiet --manifest-path tests/fuzz/Cargo.toml --all-targets \
-  --no-default-features -- -D warnings
-(cd tests/fuzz && cargo fmt --check)
-
-step "cargo doc (the crate's first page is the layer map; broken links fail; beside the browsers)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
 
 step "waiting for the browser tests"
 first_status=0
