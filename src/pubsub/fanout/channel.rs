@@ -14,7 +14,9 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::queue::{Queue, QueueFull};
-use super::{ChannelInfo, Exclusive, Limits, SubscribeError, SubscriberInfo, SubscriberMeta};
+use super::{
+    ChannelInfo, Exclusive, Limits, Mark, SubscribeError, SubscriberInfo, SubscriberMeta,
+};
 use crate::sse::{CloseReason, EventName, Frame};
 
 /// Told a channel's key when its last subscriber left (see [`super::Fanout::on_idle`]).
@@ -191,7 +193,7 @@ impl ChannelState {
             }
             self.ring.push_back((id, bytes.clone()));
         }
-        self.push_all(key, Some(id), bytes, limits)
+        self.push_all(key, Mark::Event(id), bytes, limits)
     }
 
     /// The channel continues at `first` and what came before is gone: every subscriber gets
@@ -201,7 +203,7 @@ impl ChannelState {
     /// whose replay already went past the gap drops the reset like any event it has. Gives
     /// how many subscribers were told.
     pub(super) fn restart(&mut self, key: &str, first: u64, why: Restart, limits: Limits) -> usize {
-        let frame = super::replay::reset_frame(self.last_id, first, first);
+        let (reset, frame) = super::replay::reset_frame(self.last_id, first, first);
         tracing::warn!(
             channel = key,
             last_id = self.last_id,
@@ -210,20 +212,20 @@ impl ChannelState {
             "events before the first one held are gone: subscribers get reset"
         );
         self.ring.clear();
-        self.last_id = first.saturating_sub(1);
-        let id = match why {
-            Restart::Epoch => None,
-            Restart::Gap => Some(self.last_id),
+        self.last_id = reset.cursor();
+        let mark = Mark::Reset {
+            cursor: self.last_id,
+            restart: why == Restart::Epoch,
         };
-        self.push_all(key, id, frame, limits).delivered
+        self.push_all(key, mark, frame, limits).delivered
     }
 
     /// Queue `bytes` for every subscriber; a full queue cuts that subscriber as `slow`.
-    fn push_all(&mut self, key: &str, id: Option<u64>, bytes: Bytes, limits: Limits) -> Delivery {
+    fn push_all(&mut self, key: &str, mark: Mark, bytes: Bytes, limits: Limits) -> Delivery {
         let mut delivered = 0;
         let mut slow = 0;
         let mut wakeups = Wakeups(Vec::with_capacity(self.subscribers.len()));
-        self.subscribers.retain(|_, subscriber| match subscriber.queue.push(id, bytes.clone()) {
+        self.subscribers.retain(|_, subscriber| match subscriber.queue.push(mark, bytes.clone()) {
             Ok(reader) => {
                 delivered += 1;
                 wakeups.0.extend(reader);
@@ -247,7 +249,7 @@ impl ChannelState {
         self.dropped += slow;
         self.note_idle();
         Delivery {
-            id: id.unwrap_or(self.last_id),
+            id: mark.cursor(),
             delivered,
             slow,
             wakeups,

@@ -50,8 +50,8 @@ pub(crate) use replay::reset_frame;
 use subscription::Live;
 pub use subscription::{Subscription, SubscriptionStream};
 pub use types::{
-    ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Published, StartAt,
-    SubscribeError, SubscriberInfo, SubscriberMeta,
+    ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Mark, Published, Replay,
+    StartAt, SubscribeError, SubscriberInfo, SubscriberMeta,
 };
 
 use crate::sse::{CloseReason, EventName};

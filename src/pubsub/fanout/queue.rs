@@ -1,7 +1,7 @@
-//! A subscriber's bounded queue of encoded frames, each with its event id, and how its
-//! subscriber is told to stop: what `publish` pushes into and the subscription's stream reads
-//! from. The id lets a subscription that caught up from elsewhere (the Redis stream) drop
-//! what it already sent.
+//! A subscriber's bounded queue of encoded frames, each with its [`Mark`] (its event id, or a
+//! `reset`), and how its subscriber is told to stop: what `publish` pushes into and the
+//! subscription's stream reads from. The id lets a subscription that caught up from elsewhere
+//! (the Redis stream) drop what it already sent.
 //!
 //! Guarantees: a push never waits (a full queue is refused at once, and the caller cuts that
 //! subscriber as `slow`); a wake-up is never lost; once closed, the reader still drains what
@@ -20,6 +20,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
+use super::Mark;
 use crate::sse::CloseReason;
 use crate::sync::lock;
 
@@ -33,7 +34,7 @@ pub(super) struct Queue {
 
 #[derive(Debug, Default)]
 struct State {
-    items: VecDeque<(Option<u64>, Bytes)>,
+    items: VecDeque<(Mark, Bytes)>,
     /// The reader's, stored when it found nothing to read; taken by whoever changes that.
     reader: Option<Waker>,
     /// Set when the publishing side lets go: the reader drains what is left, then ends.
@@ -57,12 +58,12 @@ impl Queue {
 
     /// Queue `frame`; the reader's waker, when it was waiting, is handed back to be woken by
     /// the caller once it lets go of its own locks (see [`super::channel::Wakeups`]).
-    pub(super) fn push(&self, id: Option<u64>, frame: Bytes) -> Result<Option<Waker>, QueueFull> {
+    pub(super) fn push(&self, mark: Mark, frame: Bytes) -> Result<Option<Waker>, QueueFull> {
         let mut state = lock(&self.state);
         if state.items.len() >= self.capacity {
             return Err(QueueFull);
         }
-        state.items.push_back((id, frame));
+        state.items.push_back((mark, frame));
         Ok(state.reader.take())
     }
 
@@ -93,11 +94,10 @@ impl Queue {
         lock(&self.state).reason
     }
 
-    /// The next frame and its event id (`None` for a frame that is no event of the channel's
-    /// numbering, such as a `reset` after its ids restarted); `None` once told to stop now,
-    /// or once closed and drained. When there is nothing yet, `cx`'s waker is woken when
+    /// The next frame and its [`Mark`]; `None` once told to stop now, or once closed and
+    /// drained. When there is nothing yet, `cx`'s waker is woken when
     /// there is.
-    pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<(Option<u64>, Bytes)>> {
+    pub(super) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<(Mark, Bytes)>> {
         let mut state = lock(&self.state);
         if state.stop_now {
             return Poll::Ready(None);
@@ -118,7 +118,7 @@ impl Queue {
 
     /// [`Queue::poll_recv`] as a future.
     #[cfg(test)]
-    pub(super) async fn recv(&self) -> Option<(Option<u64>, Bytes)> {
+    pub(super) async fn recv(&self) -> Option<(Mark, Bytes)> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 }
@@ -156,8 +156,8 @@ mod tests {
         (count.clone(), Waker::from(count))
     }
 
-    fn frame(id: u64) -> (Option<u64>, Bytes) {
-        (Some(id), Bytes::from(format!("id: {id}\n\n")))
+    fn frame(id: u64) -> (Mark, Bytes) {
+        (Mark::Event(id), Bytes::from(format!("id: {id}\n\n")))
     }
 
     fn push(queue: &Queue, id: u64) {
@@ -169,7 +169,7 @@ mod tests {
         reader.into_iter().for_each(Waker::wake);
     }
 
-    fn poll(queue: &Queue, waker: &Waker) -> Poll<Option<(Option<u64>, Bytes)>> {
+    fn poll(queue: &Queue, waker: &Waker) -> Poll<Option<(Mark, Bytes)>> {
         queue.poll_recv(&mut Context::from_waker(waker))
     }
 
@@ -204,7 +204,7 @@ mod tests {
         let queue = Queue::new(2);
         push(&queue, 1);
         push(&queue, 2);
-        assert!(queue.push(Some(3), Bytes::new()).is_err());
+        assert!(queue.push(Mark::Event(3), Bytes::new()).is_err());
         assert_eq!(queue.len(), 2);
     }
 
@@ -258,7 +258,7 @@ mod tests {
                     while queue.len() > 0 {
                         std::thread::yield_now();
                     }
-                    wake(queue.push(Some(id), Bytes::new()).expect("room"));
+                    wake(queue.push(Mark::Event(id), Bytes::new()).expect("room"));
                 }
                 queue.close();
             })
@@ -266,7 +266,7 @@ mod tests {
         let reader = tokio::spawn(async move {
             let mut next = 1;
             while let Some((id, _)) = queue.recv().await {
-                assert_eq!(id, Some(next));
+                assert_eq!(id, Mark::Event(next));
                 next += 1;
             }
             next - 1

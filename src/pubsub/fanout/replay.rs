@@ -9,16 +9,16 @@
 
 use bytes::Bytes;
 
-use super::StartAt;
+use super::{Mark, Replay, StartAt};
 use super::channel::ChannelState;
 use crate::sse::{Frame, names};
 
 impl ChannelState {
     /// The cursor the subscriber starts at, the frames to send it before live events, and
     /// whether the first of them is a `reset`.
-    pub(super) fn replay(&self, from: StartAt) -> (u64, Vec<Bytes>, bool) {
+    pub(super) fn replay(&self, from: StartAt) -> (u64, Replay, bool) {
         let first_held = self.ring.front().map(|(id, _)| *id);
-        let all = || self.ring.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>();
+        let all = || self.events_after(0);
         match from {
             StartAt::Live => (self.last_id, Vec::new(), false),
             StartAt::Start => match first_held {
@@ -49,12 +49,7 @@ impl ChannelState {
                     let first = first_held.unwrap_or(self.last_id + 1);
                     frames.push(reset_frame(k, first, self.last_id));
                 }
-                frames.extend(
-                    self.ring
-                        .iter()
-                        .filter(|(id, _)| *id > k)
-                        .map(|(_, b)| b.clone()),
-                );
+                frames.extend(self.events_after(k));
                 (k, frames, lost)
             }
         }
@@ -64,26 +59,38 @@ impl ChannelState {
     /// visit (`Start`) gets the last event — the final state, with its own id — and a resume
     /// the events after its id. `None` when the subscriber lacks nothing (it holds the last
     /// id, asked only for live events, or the ring kept nothing to give).
-    pub(super) fn replay_finished(&self, from: StartAt) -> Option<(u64, Vec<Bytes>, bool)> {
+    pub(super) fn replay_finished(&self, from: StartAt) -> Option<(u64, Replay, bool)> {
         match from {
             StartAt::Live => None,
             StartAt::Start => {
                 let (id, last) = self.ring.back()?;
-                Some((id - 1, vec![last.clone()], false))
+                Some((id - 1, vec![(Mark::Event(*id), last.clone())], false))
             }
             StartAt::After(k) if k >= self.last_id => None,
             StartAt::After(_) => Some(self.replay(from)),
         }
     }
+
+    /// The ring's events after `id`, oldest first.
+    fn events_after(&self, id: u64) -> Replay {
+        let after = self.ring.iter().filter(|(held, _)| *held > id);
+        after.map(|(id, b)| (Mark::Event(*id), b.clone())).collect()
+    }
 }
 
 /// `event: reset`: events after `after` up to `first - 1` are gone; what follows starts at
 /// `first`. Carries `id: first - 1` so an immediate reconnect does not reset again.
-pub(crate) fn reset_frame(after: u64, first: u64, last: u64) -> Bytes {
+pub(crate) fn reset_frame(after: u64, first: u64, last: u64) -> (Mark, Bytes) {
     let data = serde_json::json!({ "after": after, "first_available": first, "last": last });
-    Frame::new()
-        .id(first.saturating_sub(1))
+    let cursor = first.saturating_sub(1);
+    let frame = Frame::new()
+        .id(cursor)
         .event(&names::RESET)
         .data(&data.to_string())
-        .finish()
+        .finish();
+    let mark = Mark::Reset {
+        cursor,
+        restart: false,
+    };
+    (mark, frame)
 }

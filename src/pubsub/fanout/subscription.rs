@@ -15,8 +15,8 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::Channel;
 use super::channel::Member;
+use super::{Channel, Mark, Replay};
 use crate::sse::{CloseReason, Frame, Out, names};
 use crate::sync::lock;
 
@@ -44,7 +44,7 @@ impl Drop for Registration {
 pub struct Subscription {
     /// The last id the subscriber is considered to have (for the first frame's `id:`).
     pub cursor: u64,
-    replay: Vec<Bytes>,
+    replay: Replay,
     /// Live events up to this id were already in the replay (a replay read from Redis after
     /// registering may overlap the first live events): they are dropped, not sent twice.
     sent_through: u64,
@@ -78,7 +78,7 @@ impl Subscription {
     /// `sent` counts the channel's frames written to subscribers.
     pub(super) fn new(
         cursor: u64,
-        replay: Vec<Bytes>,
+        replay: Replay,
         sent: Arc<AtomicU64>,
         live: Option<Live>,
     ) -> Self {
@@ -94,7 +94,7 @@ impl Subscription {
     /// The same live registration with a replay collected elsewhere (from Redis, after the
     /// registration): `cursor` as for [`Subscription::cursor`], and live events up to
     /// `sent_through` dropped because the replay holds them.
-    pub(crate) fn with_replay(self, cursor: u64, replay: Vec<Bytes>, sent_through: u64) -> Self {
+    pub(crate) fn with_replay(self, cursor: u64, replay: Replay, sent_through: u64) -> Self {
         Self {
             cursor,
             replay,
@@ -105,7 +105,7 @@ impl Subscription {
 
     /// Only `replay`, then the end, with no channel here: one that finished elsewhere (an
     /// order that is done, numbered by Redis).
-    pub(crate) fn replay_only(cursor: u64, replay: Vec<Bytes>) -> Self {
+    pub(crate) fn replay_only(cursor: u64, replay: Replay) -> Self {
         Self::new(cursor, replay, Arc::default(), None)
     }
 
@@ -139,7 +139,7 @@ impl Subscription {
 /// subscriber's registration until it is dropped, or has given its last item.
 #[derive(Debug)]
 pub struct SubscriptionStream {
-    replay: std::vec::IntoIter<Bytes>,
+    replay: std::vec::IntoIter<(Mark, Bytes)>,
     sent_through: u64,
     sent: Arc<AtomicU64>,
     live: Option<Live>,
@@ -159,9 +159,56 @@ enum Step {
 }
 
 impl SubscriptionStream {
-    fn send(&self, frame: Bytes) -> Poll<Option<Out>> {
+    /// The next frame — replay first, then live events — with its [`Mark`], counted as sent;
+    /// `None` once the subscription ended, and from then on [`SubscriptionStream::ended`]
+    /// says why. A live event already sent in the replay is skipped, not sent twice.
+    pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Mark, Bytes)>> {
+        loop {
+            match self.step {
+                Step::Replay => match self.replay.next() {
+                    Some(frame) => return self.send(frame),
+                    None if self.live.is_some() => self.step = Step::Live,
+                    None => self.step = Step::Ending(CloseReason::End),
+                },
+                Step::Live => {
+                    let Some(Live { member, .. }) = &self.live else {
+                        unreachable!("only a live subscription reads its queue");
+                    };
+                    let queue = &member.queue;
+                    match ready!(queue.poll_recv(cx)) {
+                        Some((mark, frame)) => {
+                            match mark {
+                                Mark::Reset { restart: true, .. } => {
+                                    // The ids started over: every later id is new.
+                                    self.sent_through = 0;
+                                }
+                                _ if mark.cursor() <= self.sent_through => continue,
+                                _ => self.sent_through = mark.cursor(),
+                            }
+                            return self.send((mark, frame));
+                        }
+                        None => {
+                            let reason = queue.reason().unwrap_or(CloseReason::End);
+                            self.step = Step::Ending(reason);
+                        }
+                    }
+                }
+                Step::Ending(_) | Step::Closing(_) | Step::Done => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Why the subscription ended, once [`SubscriptionStream::poll_frame`] gave `None`.
+    pub fn ended(&self) -> Option<CloseReason> {
+        match self.step {
+            Step::Ending(reason) | Step::Closing(reason) => Some(reason),
+            Step::Replay | Step::Live | Step::Done => None,
+        }
+    }
+
+    fn send(&self, frame: (Mark, Bytes)) -> Poll<Option<(Mark, Bytes)>> {
         self.sent.fetch_add(1, Ordering::Relaxed);
-        Poll::Ready(Some(Out::Send(frame)))
+        Poll::Ready(Some(frame))
     }
 }
 
@@ -172,28 +219,9 @@ impl Stream for SubscriptionStream {
         let this = self.get_mut();
         loop {
             match this.step {
-                Step::Replay => match this.replay.next() {
-                    Some(frame) => return this.send(frame),
-                    None if this.live.is_some() => this.step = Step::Live,
-                    None => this.step = Step::Ending(CloseReason::End),
-                },
-                Step::Live => {
-                    let Some(Live { member, .. }) = &this.live else {
-                        unreachable!("only a live subscription reads its queue");
-                    };
-                    let queue = &member.queue;
-                    match ready!(queue.poll_recv(cx)) {
-                        Some((Some(id), _)) if id <= this.sent_through => {}
-                        Some((id, frame)) => {
-                            // A frame outside the numbering (a reset: ids started over)
-                            // means every later id is new.
-                            this.sent_through = id.unwrap_or(0);
-                            return this.send(frame);
-                        }
-                        None => {
-                            let reason = queue.reason().unwrap_or(CloseReason::End);
-                            this.step = Step::Ending(reason);
-                        }
+                Step::Replay | Step::Live => {
+                    if let Some((_, frame)) = ready!(this.poll_frame(cx)) {
+                        return Poll::Ready(Some(Out::Send(frame)));
                     }
                 }
                 Step::Ending(reason) => {
@@ -217,7 +245,7 @@ impl Stream for SubscriptionStream {
 }
 
 /// The last event a subscriber gets when the server ends its stream on purpose.
-fn ending_frame(reason: CloseReason) -> Option<Bytes> {
+pub(crate) fn ending_frame(reason: CloseReason) -> Option<Bytes> {
     let (name, text) = match reason {
         CloseReason::Replaced => (
             names::REPLACED,

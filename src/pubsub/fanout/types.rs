@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
+
 use tokio::time::Instant;
 
 /// How much a channel keeps and a subscriber may fall behind.
@@ -14,6 +16,31 @@ pub struct Limits {
     /// Events queued per subscriber before it is cut as `slow`.
     pub queue: usize,
 }
+
+/// What a subscriber's frame is, besides its bytes: the stream that carries many topics
+/// rewrites each frame with its topic and the stream's cursor, so it must know an event of
+/// the channel's numbering from sselab's own `reset`, and where each leaves the subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// An event of the channel's numbering, with its id.
+    Event(u64),
+    /// `event: reset`: the events after the subscriber's id and up to `cursor` are gone, and
+    /// it holds `cursor` from now on (the frame's `id:`). With `restart`, the ids started
+    /// over (a new epoch in Redis): every later id is new, whatever came before.
+    Reset { cursor: u64, restart: bool },
+}
+
+impl Mark {
+    /// The id the subscriber holds once it got this frame.
+    pub fn cursor(self) -> u64 {
+        match self {
+            Mark::Event(id) | Mark::Reset { cursor: id, .. } => id,
+        }
+    }
+}
+
+/// Frames a subscriber gets before live ones, each with its [`Mark`].
+pub type Replay = Vec<(Mark, Bytes)>;
 
 /// Where a new subscriber starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

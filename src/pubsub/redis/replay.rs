@@ -4,26 +4,17 @@
 
 use bytes::Bytes;
 
-use super::scripts::Stored;
-use crate::pubsub::fanout::{self, StartAt};
+use super::scripts::{Stored, StoredEvent};
+use crate::pubsub::fanout::{self, Mark, Replay, StartAt};
 use crate::sse::EventName;
 
 /// The cursor, the frames to send before live events, and whether the first is a `reset`,
 /// for a subscriber starting at `from` — the in-process ring's rules on Redis's ring.
-pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) {
+pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Replay, bool) {
     let last = stored.last_id;
-    let frames = |after: u64| -> Vec<Bytes> {
-        stored
-            .events
-            .iter()
-            .filter(|e| e.id > after)
-            .map(|e| {
-                let name = (!e.name.is_empty())
-                    .then(|| EventName::new(e.name.clone()).ok())
-                    .flatten();
-                fanout::encode(e.id, name.as_ref(), &e.data)
-            })
-            .collect()
+    let frames = |after: u64| -> Replay {
+        let after = stored.events.iter().filter(|e| e.id > after);
+        after.map(|e| (Mark::Event(e.id), frame(e))).collect()
     };
     let (after, cursor) = match from {
         StartAt::Live => return (last, Vec::new(), false),
@@ -52,26 +43,29 @@ pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Vec<Bytes>, bool) 
 /// [`replay`] for a finished channel (an order that is done), where nothing live follows: a
 /// first visit gets the last event, with its id; a resume the events after its id. `None`
 /// when the subscriber lacks nothing (it holds the last id, or asked only for live events).
-pub(super) fn replay_finished(from: StartAt, stored: &Stored) -> Option<(u64, Vec<Bytes>, bool)> {
+pub(super) fn replay_finished(from: StartAt, stored: &Stored) -> Option<(u64, Replay, bool)> {
     match from {
         StartAt::Live => None,
         StartAt::Start => {
             let last = stored.events.last()?;
-            let name = (!last.name.is_empty())
-                .then(|| EventName::new(last.name.clone()).ok())
-                .flatten();
-            let frame = fanout::encode(last.id, name.as_ref(), &last.data);
-            Some((last.id - 1, vec![frame], false))
+            Some((last.id - 1, vec![(Mark::Event(last.id), frame(last))], false))
         }
         StartAt::After(k) if k >= stored.last_id => None,
         StartAt::After(_) => Some(replay(from, stored)),
     }
 }
 
+/// A stored event as subscribers read it.
+fn frame(event: &StoredEvent) -> Bytes {
+    let name = (!event.name.is_empty())
+        .then(|| EventName::new(event.name.clone()).ok())
+        .flatten();
+    fanout::encode(event.id, name.as_ref(), &event.data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pubsub::redis::scripts::StoredEvent;
 
     /// Where Redis's clock was when the numbering started.
     const START: u64 = 1_796_000_000_000_000;
@@ -102,8 +96,8 @@ mod tests {
         }
     }
 
-    fn is_reset(frame: &Bytes) -> bool {
-        String::from_utf8_lossy(frame).contains("event: reset")
+    fn is_reset((mark, frame): &(Mark, Bytes)) -> bool {
+        matches!(mark, Mark::Reset { .. }) && String::from_utf8_lossy(frame).contains("event: reset")
     }
 
     #[test]
