@@ -72,6 +72,17 @@ pub struct Grant {
     pub expiry: Option<Expiry>,
 }
 
+impl Grant {
+    /// What two checks of one request let through together: the earlier expiry.
+    pub fn and(self, other: Grant) -> Grant {
+        let expiry = match (self.expiry, other.expiry) {
+            (Some(a), Some(b)) if b.accepted_until < a.accepted_until => Some(b),
+            (a, b) => a.or(b),
+        };
+        Grant { expiry }
+    }
+}
+
 /// When a token stops being accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expiry {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{AuthArgs, CertArgs, LimitArgs, LogArgs};
+use crate::pubsub::multi::MAX_TOPICS_PER_STREAM;
 use crate::server::Bind;
 use crate::sse::{
     DRAIN_SPREAD_SECS, MAX_RETRY_MS, MAX_TIMEOUT_SECS, RETRY_JITTER, SEED_RETRY_MS,
@@ -217,6 +218,16 @@ pub struct ServeArgs {
         env = "SSELAB_MAX_TOPICS"
     )]
     pub max_topics: usize,
+
+    /// Most topics one stream may follow (`/sse/topics?topic=a&topic=b…`); more is a 400.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u16).range(1..=MAX_TOPICS_PER_STREAM as i64),
+        env = "SSELAB_MAX_TOPICS_PER_STREAM"
+    )]
+    pub max_topics_per_stream: u16,
 
     /// Cap on orders being worked on at once; more are refused (see --refusals).
     #[arg(

@@ -125,6 +125,7 @@ impl Server {
             h3_host: listeners
                 .addr(ListenerKind::H3)
                 .map(server::loopback_if_unspecified),
+            max_topics_per_stream: usize::from(args.max_topics_per_stream),
         };
         let shutdown = CancellationToken::new();
         let fanout = Fanout::new(Limits {

@@ -52,7 +52,7 @@ pub fn clock_connected(request: &RequestInfo, retry_ms: u64, last_event_id: Opti
         request,
         Connected {
             retry_ms,
-            last_event_id,
+            last_event_id: last_event_id.map(Into::into),
             ..Connected::default()
         },
     ))

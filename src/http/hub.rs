@@ -6,18 +6,20 @@
 
 use axum::Json;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::caller::Caller;
 use super::params::{self, LastEventId};
 use super::posted::PostedEvent;
-use super::streaming::{serve_subscription, stop_reconnecting, subscriber_meta};
+use super::streaming::{serve_subscription, serve_topics, stop_reconnecting, subscriber_meta};
 use super::{AppError, AppState};
-use crate::auth::{Channel, Need};
+use crate::auth::{Channel, Grant, Need};
 use crate::pubsub::hub::HubError;
+use crate::pubsub::multi::Cursor;
 use crate::server::RequestInfo;
+use crate::sse::EventName;
 
 pub async fn subscribe_session(
     State(state): State<AppState>,
@@ -150,6 +152,41 @@ pub async fn subscribe_topic(
         ("topic", &name),
         grant,
     )
+}
+
+/// `GET /sse/topics?topic=a&topic=b…`: one stream of every listed topic (see
+/// [`crate::pubsub::multi`]), resumed from the cursor a reconnect hands back.
+pub async fn subscribe_topics(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: RequestInfo,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let names = params::topic_names(&uri, state.settings.max_topics_per_stream)?;
+    let mut grant = Grant::default();
+    for name in &names {
+        grant = grant.and(caller.require(Need::Subscribe(Channel::topic(name.as_str())))?);
+    }
+    let resume = params::last_event_text(&headers, &uri);
+    let from = match &resume {
+        None => vec![None; names.len()],
+        Some((source, text)) => {
+            let cursor = Cursor::parse(text).map_err(|e| {
+                AppError::bad_request(format!(
+                    "{source} is not an id this stream gave ({e}); send one back unchanged, or none"
+                ))
+            })?;
+            let names: Vec<&str> = names.iter().map(EventName::as_str).collect();
+            cursor.ids_for(&names)
+        }
+    };
+    let topics = state
+        .hub
+        .subscribe_topics(&names, &from, subscriber_meta(&request))
+        .await?;
+    let last_event_id = resume.as_ref().map(|(_, text)| text.trim());
+    serve_topics(&state, &request, last_event_id, topics, grant)
 }
 
 pub async fn post_to_topic(

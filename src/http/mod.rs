@@ -112,6 +112,7 @@ fn event_streams(state: AppState) -> Router<AppState> {
         .route("/sse/hello", get(clock::hello))
         .route("/sse/demo", get(demo::demo))
         .route("/sse/sessions/{id}", get(hub::subscribe_session))
+        .route("/sse/topics", get(hub::subscribe_topics))
         .route("/sse/topics/{name}", get(hub::subscribe_topic))
         .route("/sse/orders/{id}", get(orders::subscribe_order))
         .route("/getOrderDetail", get(orders::seed_order_detail))

@@ -1,13 +1,13 @@
 //! Reading query values and headers into numbers, with a one-line 400 for anything else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
 
 use super::AppError;
-use crate::sse::MAX_RETRY_MS;
+use crate::sse::{EventName, MAX_RETRY_MS};
 
 /// A whole number from the query, `None` when absent, 400 when not a number in `0..=max`.
 pub fn bounded_u64(
@@ -51,23 +51,30 @@ impl LastEventId {
     /// none. The extractor is this and nothing more; it is public so the fuzz targets
     /// (`tests/fuzz`) can call it with any header bytes and query.
     pub fn from_parts(headers: &HeaderMap, uri: &Uri) -> Result<Self, AppError> {
-        if let Some(value) = headers.get("last-event-id") {
-            let text = String::from_utf8_lossy(value.as_bytes());
-            // EventSource sends an empty value when the last event had `id:` with nothing
-            // after: no position, so the query may still give one.
-            if !text.trim().is_empty() {
-                return whole_number("Last-Event-ID", &text).map(|id| Self(Some(id)));
-            }
+        match last_event_text(headers, uri) {
+            Some((from, text)) => whole_number(from, &text).map(|id| Self(Some(id))),
+            None => Ok(Self(None)),
         }
-        let query = Query::<HashMap<String, String>>::try_from_uri(uri)
-            .map(|Query(query)| query)
-            .unwrap_or_default();
-        match query.get(LAST_EVENT_ID_QUERY) {
-            Some(text) if !text.trim().is_empty() => {
-                whole_number(LAST_EVENT_ID_QUERY, text).map(|id| Self(Some(id)))
-            }
-            _ => Ok(Self(None)),
+    }
+}
+
+/// The client's position as text, by [`LastEventId`]'s rule (the header, else the query),
+/// with the name of the one it came from; `None` when both are absent or blank.
+pub fn last_event_text(headers: &HeaderMap, uri: &Uri) -> Option<(&'static str, String)> {
+    if let Some(value) = headers.get("last-event-id") {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        // EventSource sends an empty value when the last event had `id:` with nothing
+        // after: no position, so the query may still give one.
+        if !text.trim().is_empty() {
+            return Some(("Last-Event-ID", text.into_owned()));
         }
+    }
+    let query = Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|Query(query)| query)
+        .unwrap_or_default();
+    match query.get(LAST_EVENT_ID_QUERY) {
+        Some(text) if !text.trim().is_empty() => Some((LAST_EVENT_ID_QUERY, text.clone())),
+        _ => None,
     }
 }
 
@@ -83,6 +90,40 @@ fn whole_number(name: &str, text: &str) -> Result<u64, AppError> {
     text.trim()
         .parse::<u64>()
         .map_err(|_| AppError::bad_request(format!("{name} must be a whole number, got {text:?}")))
+}
+
+/// The `topic` values of the query, in order: 1 to `max` distinct topic names, else a one-line
+/// 400 saying which rule the list broke.
+pub fn topic_names(uri: &Uri, max: usize) -> Result<Vec<EventName>, AppError> {
+    let query = uri.query().unwrap_or_default().as_bytes();
+    let names: Vec<String> = form_urlencoded::parse(query)
+        .filter(|(key, _)| key == "topic")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    if names.is_empty() {
+        return Err(AppError::bad_request(
+            "name the topics to follow: /sse/topics?topic=a&topic=b",
+        ));
+    }
+    if names.len() > max {
+        return Err(AppError::bad_request(format!(
+            "at most {max} topics per stream (--max-topics-per-stream), got {}",
+            names.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut topics = Vec::with_capacity(names.len());
+    for name in names {
+        let name =
+            client_id(&name).map_err(|e| AppError::bad_request(format!("topic: {}", e.message)))?;
+        if !seen.insert(name.clone()) {
+            return Err(AppError::bad_request(format!(
+                "topic {name:?} is listed twice"
+            )));
+        }
+        topics.push(EventName::new(name).map_err(AppError::bad_request)?);
+    }
+    Ok(topics)
 }
 
 /// Longest client-chosen id (sessions, demo clocks).

@@ -42,6 +42,8 @@ pub struct Settings {
     /// the name a page was asked for. QUIC forced on for `127.0.0.1:PORT` is not used for
     /// `localhost:PORT`, and `localhost` may resolve to `::1` first, where nothing listens.
     pub h3_host: Option<String>,
+    /// Most topics one `/sse/topics?topic=…` stream may follow.
+    pub max_topics_per_stream: usize,
 }
 
 /// Shared by every handler: a cheap clone of `Arc`s.

@@ -16,6 +16,7 @@ use serde_json::json;
 use super::{AppError, AppState};
 use crate::auth::Grant;
 use crate::pubsub::fanout::{DropTransport, SubscriberMeta, Subscription};
+use crate::pubsub::multi::Topics;
 use crate::server::RequestInfo;
 use crate::sse::{self, Frame, Lifetime, Out, TokenExpiry, names};
 
@@ -42,20 +43,21 @@ pub fn stop_reconnecting() -> Response {
 }
 
 /// What the first event of a stream says besides how the request arrived.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Connected<'a> {
     /// `retry:`, the reconnect delay the browser is told to use: the stream's
     /// [`StreamRetry::first_ms`](crate::sse::StreamRetry::first_ms).
     pub retry_ms: u64,
     /// `id:` of the frame: a subscription's cursor, so its first reconnect already carries
     /// a `Last-Event-ID`; `None` (the clocks) leaves the browser's Last-Event-ID alone.
-    pub id: Option<u64>,
-    /// The `Last-Event-ID` the server received.
-    pub last_event_id: Option<u64>,
+    pub id: Option<&'a str>,
+    /// The `Last-Event-ID` the server received: a number, or a stream of many topics' cursor.
+    pub last_event_id: Option<serde_json::Value>,
     /// Events sent again before live ones.
     pub replayed: usize,
-    /// What the stream follows: `("session", id)`, `("topic", name)`, `("order_id", id)`.
-    pub follows: Option<(&'static str, &'a str)>,
+    /// What the stream follows: `("session", id)`, `("topic", name)`, `("order_id", id)`,
+    /// `("topics", [{topic, cursor, replayed}…])`.
+    pub follows: Option<(&'static str, serde_json::Value)>,
 }
 
 /// The first frame of every stream: `retry:`, and `event: connected` with one JSON shape
@@ -70,11 +72,11 @@ pub fn connected_frame(request: &RequestInfo, connected: Connected<'_>) -> Bytes
         "replayed": connected.replayed,
     });
     if let Some((key, value)) = connected.follows {
-        data[key] = value.into();
+        data[key] = value;
     }
     let mut frame = Frame::new().retry(connected.retry_ms);
     if let Some(id) = connected.id {
-        frame = frame.id(id);
+        frame = frame.id_text(id);
     }
     frame
         .event(&names::CONNECTED)
@@ -128,23 +130,82 @@ pub fn serve_subscription(
     path: &str,
     last_event_id: Option<u64>,
     subscription: Subscription,
-    follows: (&'static str, &str),
+    (kind, name): (&'static str, &str),
     grant: Grant,
 ) -> Result<Response, AppError> {
-    let guard = state.streams.open(request, path, last_event_id.is_some())?;
+    let cursor = subscription.cursor.to_string();
+    let connected = Connected {
+        id: Some(&cursor),
+        last_event_id: last_event_id.map(Into::into),
+        replayed: subscription.replay_len(),
+        follows: Some((kind, name.into())),
+        ..Connected::default()
+    };
+    serve(
+        state,
+        request,
+        path,
+        connected,
+        subscription.into_stream(),
+        grant,
+    )
+}
+
+/// [`serve_subscription`] for a stream of many topics: `connected` names each topic with its
+/// cursor and replay, and its `id:` is the stream's cursor.
+pub fn serve_topics(
+    state: &AppState,
+    request: &RequestInfo,
+    last_event_id: Option<&str>,
+    topics: Topics,
+    grant: Grant,
+) -> Result<Response, AppError> {
+    let cursor = topics.cursor();
+    let each: Vec<serde_json::Value> = topics
+        .starts()
+        .map(|t| json!({ "topic": t.name, "cursor": t.cursor, "replayed": t.replayed }))
+        .collect();
+    let connected = Connected {
+        id: Some(&cursor),
+        last_event_id: last_event_id.map(Into::into),
+        replayed: topics.replay_len(),
+        follows: Some(("topics", each.into())),
+        ..Connected::default()
+    };
+    serve(
+        state,
+        request,
+        "/sse/topics",
+        connected,
+        topics.into_stream(),
+        grant,
+    )
+}
+
+/// Count the stream in and answer: `connected` (with the stream's `retry:`), then `content`,
+/// until its token (per `grant`) stops being accepted.
+fn serve<S>(
+    state: &AppState,
+    request: &RequestInfo,
+    path: &str,
+    connected: Connected<'_>,
+    content: S,
+    grant: Grant,
+) -> Result<Response, AppError>
+where
+    S: Stream<Item = Out> + Send + 'static,
+{
+    let resumed = connected.last_event_id.is_some();
+    let guard = state.streams.open(request, path, resumed)?;
     let retry = state.settings.retry.for_stream(None);
     let first = connected_frame(
         request,
         Connected {
             retry_ms: retry.first_ms,
-            id: Some(subscription.cursor),
-            last_event_id,
-            replayed: subscription.replay_len(),
-            follows: Some(follows),
+            ..connected
         },
     );
-    let content = futures_util::stream::once(async move { Out::Send(first) })
-        .chain(subscription.into_stream());
+    let content = futures_util::stream::once(async move { Out::Send(first) }).chain(content);
     let lifetime = Lifetime {
         keepalive: state.settings.keepalive,
         timeout: None,

@@ -16,6 +16,7 @@ use super::fanout::{
     ChannelInfo, Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta,
     Subscription,
 };
+use super::multi::Topics;
 use super::redis::{RedisStatus, Unavailable};
 use super::tombstones::Tombstones;
 use crate::sse::{CloseReason, EventName};
@@ -304,6 +305,26 @@ impl Hub {
             .subscribe(&key, from, meta, Exclusive::Shared, IfDeleted::Ignore)
             .await?;
         Ok(subscription)
+    }
+
+    /// Subscribe to several topics for one stream, each from its own place: `from[i]` is where
+    /// `names[i]` resumes (`None`: live). All or nothing: when one is refused (`--max-topics`,
+    /// Redis away), the others let go at once.
+    pub async fn subscribe_topics(
+        &self,
+        names: &[EventName],
+        from: &[Option<u64>],
+        meta: SubscriberMeta,
+    ) -> Result<Topics, HubError> {
+        let each = names.iter().zip(from).map(|(name, from)| {
+            let meta = meta.clone();
+            async move {
+                let subscription = self.subscribe_topic(name.as_str(), *from, meta).await?;
+                Ok::<_, HubError>((name.clone(), subscription))
+            }
+        });
+        let topics = futures_util::future::try_join_all(each).await?;
+        Ok(Topics::new(topics))
     }
 
     /// Publish to a topic (created if needed, so late subscribers can replay).

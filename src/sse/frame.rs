@@ -82,6 +82,22 @@ impl Frame {
         self
     }
 
+    /// `id: <text>`, for an id that is not a number (the cursor of a stream of many topics).
+    /// Line breaks and NUL are left out: a line break would start a field, and a browser
+    /// ignores an id that holds a NUL.
+    pub fn id_text(mut self, id: &str) -> Self {
+        if id.contains(['\r', '\n', '\0']) {
+            let kept: String = id
+                .chars()
+                .filter(|c| !matches!(c, '\r' | '\n' | '\0'))
+                .collect();
+            self.field("id", &kept);
+        } else {
+            self.field("id", id);
+        }
+        self
+    }
+
     pub fn event(mut self, name: &EventName) -> Self {
         self.field("event", name.as_str());
         self
@@ -196,6 +212,12 @@ mod tests {
         assert!(EventName::new("a:b").is_err());
         assert!(EventName::new("").is_err());
         assert_eq!(names::CONNECTED.as_str(), "connected");
+    }
+
+    #[test]
+    fn a_text_id_cannot_start_a_field() {
+        let frame = Frame::new().id_text("AQ-_x\nevent: evil\r\0").finish();
+        assert_eq!(&frame[..], b"id: AQ-_xevent: evil\n\n");
     }
 
     #[test]

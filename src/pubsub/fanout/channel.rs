@@ -14,9 +14,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::queue::{Queue, QueueFull};
-use super::{
-    ChannelInfo, Exclusive, Limits, Mark, SubscribeError, SubscriberInfo, SubscriberMeta,
-};
+use super::{ChannelInfo, Exclusive, Limits, Mark, SubscribeError, SubscriberInfo, SubscriberMeta};
 use crate::sse::{CloseReason, EventName, Frame};
 
 /// Told a channel's key when its last subscriber left (see [`super::Fanout::on_idle`]).
@@ -88,6 +86,30 @@ pub(crate) fn encode(id: u64, name: Option<&EventName>, data: &str) -> Bytes {
         frame = frame.event(name);
     }
     frame.data(data).finish()
+}
+
+/// An event [`encode`] wrote, split back into its name (when it has one) and its `data:`
+/// lines with the blank line that ends it: what a stream of many topics copies unchanged.
+pub(crate) fn split_event(frame: &Bytes) -> (Option<&str>, Bytes) {
+    const EVENT: &[u8] = b"event: ";
+    let line_end = |from: usize| {
+        frame[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|at| from + at + 1)
+    };
+    // Past the `id:` line.
+    let Some(mut data) = line_end(0) else {
+        return (None, frame.clone());
+    };
+    let mut name = None;
+    if frame[data..].starts_with(EVENT)
+        && let Some(end) = line_end(data)
+    {
+        name = std::str::from_utf8(&frame[data + EVENT.len()..end - 1]).ok();
+        data = end;
+    }
+    (name, frame.slice(data..))
 }
 
 /// Why a channel's numbering jumped (see [`ChannelState::restart`]).

@@ -44,14 +44,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(crate) use channel::encode;
 use channel::{Channel, IdleHook};
+pub(crate) use channel::{encode, split_event};
 pub(crate) use replay::reset_frame;
 use subscription::Live;
+pub(crate) use subscription::ending_frame;
 pub use subscription::{Subscription, SubscriptionStream};
 pub use types::{
-    ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Mark, Published, Replay,
-    StartAt, SubscribeError, SubscriberInfo, SubscriberMeta,
+    ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Mark, Published, Replay, StartAt,
+    SubscribeError, SubscriberInfo, SubscriberMeta,
 };
 
 use crate::sse::{CloseReason, EventName};

@@ -9,8 +9,8 @@
 
 use bytes::Bytes;
 
-use super::{Mark, Replay, StartAt};
 use super::channel::ChannelState;
+use super::{Mark, Replay, StartAt};
 use crate::sse::{Frame, names};
 
 impl ChannelState {

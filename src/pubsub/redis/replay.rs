@@ -48,7 +48,11 @@ pub(super) fn replay_finished(from: StartAt, stored: &Stored) -> Option<(u64, Re
         StartAt::Live => None,
         StartAt::Start => {
             let last = stored.events.last()?;
-            Some((last.id - 1, vec![(Mark::Event(last.id), frame(last))], false))
+            Some((
+                last.id - 1,
+                vec![(Mark::Event(last.id), frame(last))],
+                false,
+            ))
         }
         StartAt::After(k) if k >= stored.last_id => None,
         StartAt::After(_) => Some(replay(from, stored)),
@@ -97,7 +101,8 @@ mod tests {
     }
 
     fn is_reset((mark, frame): &(Mark, Bytes)) -> bool {
-        matches!(mark, Mark::Reset { .. }) && String::from_utf8_lossy(frame).contains("event: reset")
+        matches!(mark, Mark::Reset { .. })
+            && String::from_utf8_lossy(frame).contains("event: reset")
     }
 
     #[test]
