@@ -28,3 +28,4 @@ mod shutdown;
 mod slow_clients;
 mod sse_roundtrip;
 mod streams;
+mod topics;
