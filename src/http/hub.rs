@@ -15,7 +15,7 @@ use super::params::{self, LastEventId};
 use super::posted::PostedEvent;
 use super::streaming::{serve_subscription, serve_topics, stop_reconnecting, subscriber_meta};
 use super::{AppError, AppState};
-use crate::auth::{Channel, Grant, Need};
+use crate::auth::{Channel, Need};
 use crate::pubsub::hub::HubError;
 use crate::pubsub::multi::Cursor;
 use crate::server::RequestInfo;
@@ -155,7 +155,8 @@ pub async fn subscribe_topic(
 }
 
 /// `GET /sse/topics?topic=a&topic=b…`: one stream of every listed topic (see
-/// [`crate::pubsub::multi`]), resumed from the cursor a reconnect hands back.
+/// [`crate::pubsub::multi`]), resumed from the cursor a reconnect hands back; `?timeout=`
+/// and `?retry=` as on the clocks.
 pub async fn subscribe_topics(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,9 +165,10 @@ pub async fn subscribe_topics(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let names = params::topic_names(&uri, state.settings.max_topics_per_stream)?;
-    let mut grant = Grant::default();
+    let mut ends = params::stream_ends(&uri)?;
     for name in &names {
-        grant = grant.and(caller.require(Need::Subscribe(Channel::topic(name.as_str())))?);
+        let grant = caller.require(Need::Subscribe(Channel::topic(name.as_str())))?;
+        ends.grant = ends.grant.and(grant);
     }
     let resume = params::last_event_text(&headers, &uri);
     let from = match &resume {
@@ -186,7 +188,7 @@ pub async fn subscribe_topics(
         .subscribe_topics(&names, &from, subscriber_meta(&request))
         .await?;
     let last_event_id = resume.as_ref().map(|(_, text)| text.trim());
-    serve_topics(&state, &request, last_event_id, topics, grant)
+    serve_topics(&state, &request, last_event_id, topics, ends)
 }
 
 pub async fn post_to_topic(

@@ -93,9 +93,13 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             alt_svc::advertise,
         ))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            metrics::count_preflights,
+        ))
         .layer(axum::middleware::from_fn(trace::request_span))
         .layer(axum::middleware::from_fn(
             unread_body::drain_before_answering,

@@ -7,7 +7,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
 
 use super::AppError;
-use crate::sse::{EventName, MAX_RETRY_MS};
+use super::streaming::StreamEnds;
+use crate::sse::{EventName, MAX_RETRY_MS, MAX_TIMEOUT_SECS, nonzero_secs};
 
 /// A whole number from the query, `None` when absent, 400 when not a number in `0..=max`.
 pub fn bounded_u64(
@@ -90,6 +91,20 @@ fn whole_number(name: &str, text: &str) -> Result<u64, AppError> {
     text.trim()
         .parse::<u64>()
         .map_err(|_| AppError::bad_request(format!("{name} must be a whole number, got {text:?}")))
+}
+
+/// `?timeout=SECS` (0 = never, the default for a subscription) and `?retry=MS`: when a
+/// subscription's stream ends by itself, and the `retry:` it asks the browser to wait.
+pub fn stream_ends(uri: &Uri) -> Result<StreamEnds, AppError> {
+    let query = Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|Query(query)| query)
+        .unwrap_or_default();
+    let timeout = bounded_u64(&query, "timeout", MAX_TIMEOUT_SECS, "seconds")?;
+    Ok(StreamEnds {
+        timeout: timeout.and_then(nonzero_secs),
+        retry_ms: requested_retry(&query)?,
+        ..StreamEnds::default()
+    })
 }
 
 /// The `topic` values of the query, in order: 1 to `max` distinct topic names, else a one-line

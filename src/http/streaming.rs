@@ -141,14 +141,28 @@ pub fn serve_subscription(
         follows: Some((kind, name.into())),
         ..Connected::default()
     };
+    let ends = StreamEnds {
+        grant,
+        ..StreamEnds::default()
+    };
     serve(
         state,
         request,
         path,
         connected,
         subscription.into_stream(),
-        grant,
+        ends,
     )
+}
+
+/// When a subscription's stream ends by itself: when its token (per `grant`) stops being
+/// accepted, and after `timeout` if asked (`?timeout=`: a planned reconnect, after the
+/// `retry:` asked with `?retry=`, if any).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamEnds {
+    pub grant: Grant,
+    pub timeout: Option<Duration>,
+    pub retry_ms: Option<u64>,
 }
 
 /// [`serve_subscription`] for a stream of many topics: `connected` names each topic with its
@@ -158,7 +172,7 @@ pub fn serve_topics(
     request: &RequestInfo,
     last_event_id: Option<&str>,
     topics: Topics,
-    grant: Grant,
+    ends: StreamEnds,
 ) -> Result<Response, AppError> {
     let cursor = topics.cursor();
     let each: Vec<serde_json::Value> = topics
@@ -178,26 +192,26 @@ pub fn serve_topics(
         "/sse/topics",
         connected,
         topics.into_stream(),
-        grant,
+        ends,
     )
 }
 
 /// Count the stream in and answer: `connected` (with the stream's `retry:`), then `content`,
-/// until its token (per `grant`) stops being accepted.
+/// until it `ends`.
 fn serve<S>(
     state: &AppState,
     request: &RequestInfo,
     path: &str,
     connected: Connected<'_>,
     content: S,
-    grant: Grant,
+    ends: StreamEnds,
 ) -> Result<Response, AppError>
 where
     S: Stream<Item = Out> + Send + 'static,
 {
     let resumed = connected.last_event_id.is_some();
     let guard = state.streams.open(request, path, resumed)?;
-    let retry = state.settings.retry.for_stream(None);
+    let retry = state.settings.retry.for_stream(ends.retry_ms);
     let first = connected_frame(
         request,
         Connected {
@@ -208,8 +222,8 @@ where
     let content = futures_util::stream::once(async move { Out::Send(first) }).chain(content);
     let lifetime = Lifetime {
         keepalive: state.settings.keepalive,
-        timeout: None,
-        token_expiry: token_expiry(grant),
+        timeout: ends.timeout,
+        token_expiry: token_expiry(ends.grant),
         retry,
     };
     Ok(response(sse::drive(content, guard, lifetime)))

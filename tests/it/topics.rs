@@ -264,3 +264,38 @@ async fn a_reconnect_to_another_node_resumes_every_topic_from_its_own_id() {
     );
     marker_comes_next(&mut events, &on_b, "feed-1").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_origin_preflight_for_a_long_last_event_id_is_answered_and_counted() {
+    let server = TestServer::start(&[]).await;
+    let client = server.client(Via::H2Tls).await;
+    let path = stream_path(&names("feed-", 32));
+    let request = client
+        .request("OPTIONS", &path)
+        .header("origin", "http://127.0.0.1:1")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "last-event-id")
+        .body(Default::default())
+        .expect("request");
+    let answer = client.send(request).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let headers = answer.headers();
+    let allowed = |name: &str| crate::util::header(headers, name).to_ascii_lowercase();
+    assert_eq!(allowed("access-control-allow-origin"), "*");
+    assert!(allowed("access-control-allow-headers").contains("last-event-id"));
+    assert!(allowed("access-control-allow-methods").contains("get"));
+    assert_eq!(server.state.responses.preflights(), 1);
+    let metrics = crate::util::text(client.get("/metrics").await).await;
+    assert_eq!(
+        crate::util::metric_sample(&metrics, "sselab_cors_preflights_total"),
+        1
+    );
+    // ?timeout= is checked like the clocks'.
+    let answer = client.get("/sse/topics?topic=a&timeout=soon").await;
+    assert_one_line(
+        answer,
+        StatusCode::BAD_REQUEST,
+        "timeout must be a whole number",
+    )
+    .await;
+}
