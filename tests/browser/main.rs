@@ -16,3 +16,4 @@ mod refusals;
 mod remedies;
 mod report;
 mod token_expiry;
+mod topics;

@@ -4,7 +4,8 @@
 //! subscribing while Redis is down comes back when Redis does, with no gap; and the lab's
 //! "Refused" scenario shows both answers side by side. The four run at once, each on its own
 //! server, so the claim costs the longest of them, not their sum — and beside them the token
-//! and connection-cap claims ([`no_refusal_or_ending_leaves_a_tab_dead`]).
+//! and connection-cap claims and the reconnect of a stream of many topics
+//! ([`no_refusal_or_ending_leaves_a_tab_dead`]).
 
 use std::time::{Duration, Instant};
 
@@ -199,6 +200,9 @@ async fn no_refusal_or_ending_leaves_a_tab_dead(engine: Engine) {
             engine
         ),
         crate::connection_caps::an_event_source_refused_by_the_connection_cap_ticks_once_a_place_frees(
+            engine
+        ),
+        crate::topics::a_cross_origin_reconnect_with_a_long_last_event_id_resumes_every_topic(
             engine
         ),
     );
