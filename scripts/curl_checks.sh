@@ -103,6 +103,33 @@ row "--cacert, no -k: /proto over" '"HTTP/2"' "$(echo "$proto" | grep -o '"http_
 bad=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base_http/sse/hello?timeout=abc")
 row "http: timeout=abc" "400" "$bad"
 
+# The issue-25 one-liner: two topics on one stream, payloads unchanged, and a reconnect with
+# the last id gets exactly what was published to them since (nothing from another topic).
+topics="$base_http/sse/topics?topic=curl-a&topic=curl-b"
+curl -sS -N --max-time 60 "$topics" >"$workdir/topics.txt" 2>&1 &
+reader=$!
+for _ in $(seq 1 300); do
+  grep -q '^event: connected' "$workdir/topics.txt" && break
+  sleep 0.1
+done
+post() { curl -s -o /dev/null --max-time 5 -d "$2" "$base_http/api/topics/$1/events"; }
+post curl-a 'line one'
+post curl-other 'not followed'
+curl -s -o /dev/null --max-time 5 -H 'content-type: application/json' \
+  -d '{"event":"price","data":{"p":1}}' "$base_http/api/topics/curl-b/events"
+for _ in $(seq 1 100); do
+  grep -q '^event: topic:curl-b:price' "$workdir/topics.txt" && break
+  sleep 0.1
+done
+kill "$reader" 2>/dev/null; wait "$reader" 2>/dev/null
+events() { grep -E '^(event|data): ' "$1" | grep -v '^event: connected' | grep -v '^data: {"conn' | cut -d' ' -f2- | xargs; }
+row "topics a+b: events" "topic:curl-a line one topic:curl-b:price {p:1}" "$(events "$workdir/topics.txt")"
+last_id=$(grep '^id: ' "$workdir/topics.txt" | tail -1 | cut -d' ' -f2)
+post curl-b 'missed'
+post curl-other 'still not followed'
+curl -sS -N --max-time 2 -H "Last-Event-ID: $last_id" "$topics" >"$workdir/topics-again.txt" 2>&1
+row "topics a+b: resumed with the last id" "topic:curl-b missed" "$(events "$workdir/topics-again.txt")"
+
 # A refusal a later try can pass (here the lab's own cap: one stream per group, so nothing else
 # on the server is refused): curl asking for JSON gets the 503; asking like an EventSource, a
 # 200 stream with retry:, one event: refused and no id:, then its end.
