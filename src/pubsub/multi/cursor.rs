@@ -129,6 +129,11 @@ impl Cursor {
         ids
     }
 
+    /// (tag, id) of each topic it holds, in the name order of the stream that wrote it.
+    pub fn entries(&self) -> &[(u16, u64)] {
+        &self.entries
+    }
+
     /// How many topics it holds.
     pub fn len(&self) -> usize {
         self.entries.len()
