@@ -12,7 +12,7 @@
 //! | [`client`] | one HTTP/1.1 + HTTP/2 (+ TLS) client, for the load generator and the tests; hand-written HTTP/2 frames for the attacks |
 //! | [`http`] | the one router, its state, one file of handlers per feature, and the error type that maps every lower layer's refusals to a status code |
 //! | [`auth`] | JWT authorization without HTTP: channel patterns, claims, keys, checking and signing tokens, the rule that lets a request through (beside `pubsub`: neither imports the other) |
-//! | [`pubsub`] | the channel boundary (in-process, or shared between nodes through Redis), the fan-out (numbered events, replay rings, bounded queues), sessions and topics, orders, tombstones — with its own error types |
+//! | [`pubsub`] | the channel boundary (in-process, or shared between nodes through Redis), the fan-out (numbered events, replay rings, bounded queues), sessions and topics, many topics read as one stream (with the cursor that resumes each), orders, tombstones — with its own error types |
 //! | [`sse`] | the wire encoder, the stream driver (keep-alive, timeout, shutdown), each stream's `retry:` (jitter, shutdown spread), the stream registry, the parser |
 //! | [`server`] | sockets, TLS and certificates, per-connection facts, connection caps and protocol limits, the shutdown signal — no routes |
 //! | [`sync`] | the lock helper everything uses |
