@@ -47,8 +47,8 @@ use tokio::time::Instant;
 use channel::{Channel, IdleHook};
 pub(crate) use channel::{encode, split_event};
 pub(crate) use replay::reset_frame;
+pub(crate) use subscription::Ending;
 use subscription::Live;
-pub(crate) use subscription::ending_frame;
 pub use subscription::{Subscription, SubscriptionStream};
 pub use types::{
     ChannelInfo, DropTransport, Exclusive, FanoutTotals, Limits, Mark, Published, Replay, StartAt,

@@ -151,11 +151,46 @@ pub struct SubscriptionStream {
 enum Step {
     Replay,
     Live,
+    Ended(Ending),
+}
+
+/// The end of a subscription's output, once its frames stopped: the last event its reason
+/// has (`replaced`, `bye`), then `Out::Close`, then nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
     /// The ending frame (if this reason has one) comes next.
-    Ending(CloseReason),
+    Frame(CloseReason),
     /// `Out::Close` comes next.
-    Closing(CloseReason),
+    Close(CloseReason),
     Done,
+}
+
+impl Ending {
+    /// The next item of the end; `None` once it is done.
+    pub(crate) fn next(&mut self) -> Option<Out> {
+        loop {
+            match *self {
+                Ending::Frame(reason) => {
+                    *self = Ending::Close(reason);
+                    if let Some(frame) = ending_frame(reason) {
+                        return Some(Out::Send(frame));
+                    }
+                }
+                Ending::Close(reason) => {
+                    *self = Ending::Done;
+                    return Some(Out::Close(reason));
+                }
+                Ending::Done => return None,
+            }
+        }
+    }
+
+    fn reason(self) -> Option<CloseReason> {
+        match self {
+            Ending::Frame(reason) | Ending::Close(reason) => Some(reason),
+            Ending::Done => None,
+        }
+    }
 }
 
 impl SubscriptionStream {
@@ -168,7 +203,7 @@ impl SubscriptionStream {
                 Step::Replay => match self.replay.next() {
                     Some(frame) => return self.send(frame),
                     None if self.live.is_some() => self.step = Step::Live,
-                    None => self.step = Step::Ending(CloseReason::End),
+                    None => self.step = Step::Ended(Ending::Frame(CloseReason::End)),
                 },
                 Step::Live => {
                     let Some(Live { member, .. }) = &self.live else {
@@ -189,11 +224,11 @@ impl SubscriptionStream {
                         }
                         None => {
                             let reason = queue.reason().unwrap_or(CloseReason::End);
-                            self.step = Step::Ending(reason);
+                            self.step = Step::Ended(Ending::Frame(reason));
                         }
                     }
                 }
-                Step::Ending(_) | Step::Closing(_) | Step::Done => return Poll::Ready(None),
+                Step::Ended(_) => return Poll::Ready(None),
             }
         }
     }
@@ -201,8 +236,8 @@ impl SubscriptionStream {
     /// Why the subscription ended, once [`SubscriptionStream::poll_frame`] gave `None`.
     pub fn ended(&self) -> Option<CloseReason> {
         match self.step {
-            Step::Ending(reason) | Step::Closing(reason) => Some(reason),
-            Step::Replay | Step::Live | Step::Done => None,
+            Step::Ended(ending) => ending.reason(),
+            Step::Replay | Step::Live => None,
         }
     }
 
@@ -224,28 +259,21 @@ impl Stream for SubscriptionStream {
                         return Poll::Ready(Some(Out::Send(frame)));
                     }
                 }
-                Step::Ending(reason) => {
-                    this.step = Step::Closing(reason);
-                    if let Some(frame) = ending_frame(reason) {
-                        return Poll::Ready(Some(Out::Send(frame)));
+                Step::Ended(ref mut ending) => match ending.next() {
+                    Some(out) => return Poll::Ready(Some(out)),
+                    None => {
+                        // Past its last item: the registration lets go now, as when dropped.
+                        this.live = None;
+                        return Poll::Ready(None);
                     }
-                }
-                Step::Closing(reason) => {
-                    this.step = Step::Done;
-                    return Poll::Ready(Some(Out::Close(reason)));
-                }
-                Step::Done => {
-                    // Past its last item: the registration lets go now, as when dropped.
-                    this.live = None;
-                    return Poll::Ready(None);
-                }
+                },
             }
         }
     }
 }
 
 /// The last event a subscriber gets when the server ends its stream on purpose.
-pub(crate) fn ending_frame(reason: CloseReason) -> Option<Bytes> {
+fn ending_frame(reason: CloseReason) -> Option<Bytes> {
     let (name, text) = match reason {
         CloseReason::Replaced => (
             names::REPLACED,

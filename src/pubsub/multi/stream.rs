@@ -12,7 +12,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
 
 use super::{cursor, event_line};
-use crate::pubsub::fanout::{Mark, Subscription, SubscriptionStream, ending_frame, split_event};
+use crate::pubsub::fanout::{Ending, Mark, Subscription, SubscriptionStream, split_event};
 use crate::sse::{CloseReason, EventName, Out, names};
 
 /// Many topics as one SSE stream: see [`super::Topics::into_stream`].
@@ -40,11 +40,7 @@ struct Followed {
 #[derive(Debug, Clone, Copy)]
 enum Step {
     Running,
-    /// The ending frame (if this reason has one) comes next.
-    Ending(CloseReason),
-    /// `Out::Close` comes next.
-    Closing(CloseReason),
-    Done,
+    Ended(Ending),
 }
 
 impl TopicsStream {
@@ -154,26 +150,21 @@ impl Stream for TopicsStream {
                         }
                     }
                     match ended {
-                        Some(reason) => this.step = Step::Ending(reason),
-                        None if count == 0 => this.step = Step::Ending(CloseReason::End),
+                        Some(reason) => this.step = Step::Ended(Ending::Frame(reason)),
+                        None if count == 0 => {
+                            this.step = Step::Ended(Ending::Frame(CloseReason::End));
+                        }
                         None => return Poll::Pending,
                     }
                 }
-                Step::Ending(reason) => {
-                    this.step = Step::Closing(reason);
-                    if let Some(frame) = ending_frame(reason) {
-                        return Poll::Ready(Some(Out::Send(frame)));
+                Step::Ended(ref mut ending) => match ending.next() {
+                    Some(out) => return Poll::Ready(Some(out)),
+                    None => {
+                        // Past its last item: every registration lets go now, as when dropped.
+                        this.topics.clear();
+                        return Poll::Ready(None);
                     }
-                }
-                Step::Closing(reason) => {
-                    this.step = Step::Done;
-                    return Poll::Ready(Some(Out::Close(reason)));
-                }
-                Step::Done => {
-                    // Past its last item: every registration lets go now, as when dropped.
-                    this.topics.clear();
-                    return Poll::Ready(None);
-                }
+                },
             }
         }
     }
