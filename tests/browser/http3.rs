@@ -14,6 +14,7 @@ use crate::util::browser::{
     PROBE_TIMEOUT, SETTLE, assert_reconnected_with_last_event_id, http3_url, launch_over_http3,
     until,
 };
+use crate::util::lab::{start_run, until_run};
 use crate::util::{PATIENCE, TestServer, Via};
 use serde_json::{Value, json};
 use sselab::browser::{Engine, LabBrowser, Probe, QuicOrigin, TabsReport, eval};
@@ -126,9 +127,13 @@ async fn http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_r
 /// its stream queue alike: whether the page came before the streams filled the connection
 /// (the EventSource then waits in CONNECTING, no error, no retry) or not depends on timing,
 /// and both were seen in both engines. And as over HTTP/2, with the five streams all held,
-/// nothing else gets through to the origin either, not even a fetch or a new tab's page. One
-/// browser and one settle for both (Firefox's QUIC launch costs seconds).
-async fn http3_stops_at_the_servers_quic_stream_limit_and_the_probe_waits_too(engine: Engine) {
+/// nothing else gets through to the origin either, not even a fetch or a new tab's page; and
+/// `/lab`'s h3 run says so: five open, five waiting on one QUIC connection at the stream
+/// limit, its probe blocked by it. One browser and one settle for all of it (Firefox's QUIC
+/// launch costs seconds), the lab's run beside the probe's wait.
+async fn http3_stops_at_the_servers_quic_stream_limit_the_probe_waits_too_and_the_lab_says_so(
+    engine: Engine,
+) {
     let server = TestServer::start(&[
         "--tick-ms",
         "500",
@@ -183,9 +188,20 @@ async fn http3_stops_at_the_servers_quic_stream_limit_and_the_probe_waits_too(en
         connections.push(id);
     }
     // The five streams held again: a fetch from the first tab and an 11th tab's page wait.
-    let probe = browser.probe(&tabs, PROBE_TIMEOUT).await.expect("probe");
+    // Meanwhile /lab, in a context of its own (a QUIC connection with five streams of its
+    // own), runs ten streams against the same origin: its wait overlaps the probe's.
+    let beside = browser.context().await.expect("a second context");
+    let (probe, lab) = tokio::join!(
+        browser.probe(&tabs, PROBE_TIMEOUT),
+        the_labs_h3_run_at_the_limit(&beside, &server)
+    );
+    let probe = probe.expect("probe");
+    beside.close().await;
     browser.close().await;
-    eprintln!("{engine} at the limit over HTTP/3: {}", probe.fields());
+    eprintln!(
+        "{engine} at the limit over HTTP/3: {}; /lab: {lab}",
+        probe.fields()
+    );
     assert_eq!(now_open.len(), 2, "two waiting tabs opened: {now_open:?}");
     assert!(
         connections[0].is_some() && connections.iter().all(|c| *c == connections[0]),
@@ -197,6 +213,31 @@ async fn http3_stops_at_the_servers_quic_stream_limit_and_the_probe_waits_too(en
         "probe_fetch=blocked probe_nav=blocked",
         "the one connection is full: {probe:?}"
     );
+    // /lab says the same of its own run, and why its probe waits.
+    assert_eq!(
+        (&lab["probeFetch"], &lab["probeImage"]),
+        (&Value::from("blocked"), &Value::from("blocked")),
+        "{lab}"
+    );
+    assert_eq!(lab["probeBlockedBy"], "quic-stream-limit", "{lab}");
+}
+
+/// `/lab` in `browser` running ten streams against `server`'s h3 listener, once it says five
+/// are open and five wait on its one QUIC connection at the stream limit, and its probe (3 s)
+/// has answered or given up: the run's data attributes.
+async fn the_labs_h3_run_at_the_limit(browser: &LabBrowser, server: &TestServer) -> Value {
+    let lab = browser
+        .page(&format!("http://127.0.0.1:{}/lab", server.http.port()))
+        .await
+        .expect("/lab");
+    start_run(&lab, "h3", 10, 3).await;
+    until_run(&lab, "h3", |d| {
+        d["protocol"] == "HTTP/3"
+            && (d["open"] == "5" && d["waiting"] == "5" && d["connections"] == "1")
+            && d["waitingOn"] == "quic-stream-limit"
+    })
+    .await;
+    until_run(&lab, "h3", |d| d["probeFetch"].is_string()).await
 }
 
 async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
@@ -231,7 +272,7 @@ async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
 
 crate::in_every_engine!(
     http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_resumes_a_timed_out_stream,
-    http3_stops_at_the_servers_quic_stream_limit_and_the_probe_waits_too,
+    http3_stops_at_the_servers_quic_stream_limit_the_probe_waits_too_and_the_lab_says_so,
     a_finished_order_page_stops_reconnecting_over_http3;
     webkit: http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_resumes_a_timed_out_stream,
 );
