@@ -130,7 +130,7 @@ step "scripts/open_tabs.sh --headless (the script and \`sselab tabs\` end to end
 #     (WebKit: http2_opens_all_ten_on_one_connection)
 #   h3, Chromium and Firefox: 10 open on 1 QUIC connection, the server counting 10, --probe
 #     in milliseconds: http3.rs
-#     http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free
+#     http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_resumes_a_timed_out_stream
 #   Firefox http --probe (blocked, or milliseconds on an extra connection): readme_table.rs
 #     six_http1_streams_block_a_fetch_and_a_new_tab_on_the_same_origin (firefox::)
 #   --share leader over http: one connection, one server stream, a fetch from a tab fast:

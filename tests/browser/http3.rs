@@ -14,51 +14,57 @@ use crate::util::browser::{
     PROBE_TIMEOUT, SETTLE, assert_reconnected_with_last_event_id, http3_url, launch_over_http3,
     until,
 };
+use crate::util::lab::{start_run, until_run};
 use crate::util::{PATIENCE, TestServer, Via};
 use serde_json::{Value, json};
 use sselab::browser::{Engine, LabBrowser, Probe, QuicOrigin, TabsReport, eval};
 
-/// What ten tabs over HTTP/3 did, the server's count of its open HTTP/3 streams (read while
-/// the tabs were still open), and the probe beside them when asked for.
-struct Measured {
-    report: TabsReport,
-    server_http3: usize,
-    probe: Option<Probe>,
-}
-
-/// Ten tabs of the clock page over HTTP/3, read after [`SETTLE`]; then, with `probe`, a
-/// fetch from a tab and an 11th tab's page.
-async fn ten_tabs_over_http3(engine: Engine, server: &TestServer, probe: bool) -> Measured {
-    let browser = launch_over_http3(engine, server).await;
+/// Ten tabs of the clock page over HTTP/3 in `browser`, read after [`SETTLE`]: what they did,
+/// and the server's count of HTTP/3 streams on each connection that carries some, most first
+/// (read while the tabs were still open); then the probe beside them.
+async fn ten_tabs_and_the_probe(
+    browser: &LabBrowser,
+    server: &TestServer,
+) -> (TabsReport, Vec<usize>, Probe) {
     let tabs = browser
         .open_tabs(&http3_url(server, ""), 10, SETTLE)
         .await
         .expect("tabs");
     // Before the probe: its new tab would hold one more stream.
-    let server_http3 = server.state.streams.open_streams().http3;
-    let probe = match probe {
-        true => Some(browser.probe(&tabs, PROBE_TIMEOUT).await.expect("probe")),
-        false => None,
-    };
-    browser.close().await;
-    eprintln!(
-        "{engine} over HTTP/3: {} server_http3={server_http3} {}",
-        tabs.report.line(),
-        probe.as_ref().map(Probe::fields).unwrap_or_default()
-    );
-    Measured {
-        report: tabs.report,
-        server_http3,
-        probe,
-    }
+    let streams_per_connection: Vec<usize> = server
+        .state
+        .streams
+        .stats()
+        .connections_with_streams
+        .iter()
+        .filter(|c| c.listener == "h3")
+        .map(|c| c.streams)
+        .collect();
+    let probe = browser.probe(&tabs, PROBE_TIMEOUT).await.expect("probe");
+    (tabs.report, streams_per_connection, probe)
 }
 
-/// Ten tabs on one QUIC connection, all ticking, the server counting ten HTTP/3 streams; and
-/// beside them the origin stays free: a fetch from a tab and an 11th tab's page take
-/// milliseconds. One browser and one settle for both claims (Firefox's QUIC launch costs
-/// seconds: two tests cost 10-15 s more).
-async fn http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free(engine: Engine) {
-    let server = TestServer::start(&["--tick-ms", "500", "--timeout", "0"]).await;
+/// A clock page in `browser` whose stream the server ends after 3 s, once it has reconnected
+/// and ticks again: its `window.sselab`.
+async fn a_timed_out_page(browser: &LabBrowser, server: &TestServer) -> Value {
+    let page = browser
+        .page(&http3_url(server, "?timeout=3&retry=1500"))
+        .await
+        .expect("clock page");
+    until(&page, sselab::browser::RECONNECTED_AND_TICKING).await;
+    eval(&page, "window.sselab").await.expect("page state")
+}
+
+/// Ten tabs on one QUIC connection, all ticking, the server counting ten HTTP/3 streams on
+/// it, and the origin free beside them: a fetch from a tab and an 11th tab's page take
+/// milliseconds. Beside them, at the same time, a page in a context of its own (so on a QUIC
+/// connection of its own) whose stream the server ends after 3 s reconnects over HTTP/3 with
+/// `Last-Event-ID`. One browser for all of it: Firefox's QUIC launch costs seconds, and the
+/// reconnect's wait overlaps the tabs' settling.
+async fn http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_resumes_a_timed_out_stream(
+    engine: Engine,
+) {
+    let server = TestServer::start(&["--tick-ms", "250", "--timeout", "0"]).await;
     if engine == Engine::Webkit {
         // WebKitGTK's libsoup links no QUIC library: asked for HTTP/3, WebKit says so rather
         // than fall back to TCP.
@@ -68,8 +74,20 @@ async fn http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free(e
         assert!(error.contains("links no QUIC library"), "{error}");
         return;
     }
-    let measured = ten_tabs_over_http3(engine, &server, true).await;
-    let report = &measured.report;
+    let browser = launch_over_http3(engine, &server).await;
+    let beside = browser.context().await.expect("a second context");
+    let ((report, streams_per_connection, probe), lab) = tokio::join!(
+        ten_tabs_and_the_probe(&browser, &server),
+        a_timed_out_page(&beside, &server)
+    );
+    beside.close().await;
+    browser.close().await;
+    eprintln!(
+        "{engine} over HTTP/3: {} server_http3={streams_per_connection:?} {}",
+        report.line(),
+        probe.fields()
+    );
+
     assert_eq!(
         report.line(),
         "open=10 pending=0 protocol=h3 connections=1",
@@ -79,11 +97,26 @@ async fn http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free(e
         report.tabs.iter().all(|t| t.events >= 2),
         "all of them tick: {report:#?}"
     );
+    // The tabs' connection, and at most the reconnecting page's one stream on its own.
     assert_eq!(
-        measured.server_http3, 10,
-        "the server counts ten HTTP/3 streams"
+        streams_per_connection.first(),
+        Some(&10),
+        "the server counts ten HTTP/3 streams on one connection: {streams_per_connection:?}"
     );
-    crate::util::browser::assert_probe_fast(&measured.probe.expect("probed"));
+    assert!(
+        streams_per_connection[1..].iter().sum::<usize>() <= 1,
+        "and nothing else but the other page's stream: {streams_per_connection:?}"
+    );
+    crate::util::browser::assert_probe_fast(&probe);
+
+    assert_eq!(
+        lab["protocol"], "HTTP/3",
+        "the reconnect came over HTTP/3: {lab}"
+    );
+    let (delay, sent) = assert_reconnected_with_last_event_id(&lab);
+    eprintln!("{engine}: reconnected over HTTP/3 {delay} ms after the error, Last-Event-ID {sent}");
+    let stats = server.state.streams.stats();
+    assert!(stats.resumed_with_last_event_id >= 1, "{stats:?}");
 }
 
 /// At `--h3-max-streams 5` (the QUIC bidirectional stream limit the server grants) both
@@ -93,9 +126,23 @@ async fn http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free(e
 /// Measured in Chromium 156 and Firefox ESR 153, every run. A waiting tab's page request and
 /// its stream queue alike: whether the page came before the streams filled the connection
 /// (the EventSource then waits in CONNECTING, no error, no retry) or not depends on timing,
-/// and both were seen in both engines.
-async fn http3_stops_at_the_servers_quic_stream_limit(engine: Engine) {
-    let server = TestServer::start(&["--tick-ms", "500", "--h3-max-streams", "5"]).await;
+/// and both were seen in both engines. And as over HTTP/2, with the five streams all held,
+/// nothing else gets through to the origin either, not even a fetch or a new tab's page; and
+/// `/lab`'s h3 run says so: five open, five waiting on one QUIC connection at the stream
+/// limit, its probe blocked by it. One browser and one settle for all of it (Firefox's QUIC
+/// launch costs seconds), the lab's run beside the probe's wait.
+async fn http3_stops_at_the_servers_quic_stream_limit_the_probe_waits_too_and_the_lab_says_so(
+    engine: Engine,
+) {
+    let server = TestServer::start(&[
+        "--tick-ms",
+        "500",
+        "--timeout",
+        "0",
+        "--h3-max-streams",
+        "5",
+    ])
+    .await;
     let browser = launch_over_http3(engine, &server).await;
     let tabs = browser
         .open_tabs(&http3_url(&server, ""), 10, SETTLE)
@@ -113,8 +160,9 @@ async fn http3_stops_at_the_servers_quic_stream_limit(engine: Engine) {
         "the server holds five"
     );
     let (open, waiting): (Vec<usize>, Vec<usize>) = (0..10).partition(|&i| report.tabs[i].open);
-    // Two tabs go; two waiting ones take their streams, on the same connection.
-    for &i in &open[..2] {
+    // Two tabs go (the last two open: the probe below asks from the first); two waiting ones
+    // take their streams, on the same connection.
+    for &i in &open[3..] {
         tabs.tabs()[i].clone().close().await.expect("close a tab");
     }
     let deadline = Instant::now() + PATIENCE;
@@ -133,40 +181,63 @@ async fn http3_stops_at_the_servers_quic_stream_limit(engine: Engine) {
     let server_http3 = server.state.streams.open_streams().http3;
     // The server's connection ids, from each page's `connected` event.
     let mut connections = Vec::new();
-    for &i in now_open.iter().chain(&open[2..3]) {
+    for &i in now_open.iter().chain(&open[..1]) {
         let id: Option<u64> = eval(&tabs.tabs()[i], "window.sselab.connection")
             .await
             .expect("connection id");
         connections.push(id);
     }
+    // The five streams held again: a fetch from the first tab and an 11th tab's page wait.
+    // Meanwhile /lab, in a context of its own (a QUIC connection with five streams of its
+    // own), runs ten streams against the same origin: its wait overlaps the probe's.
+    let beside = browser.context().await.expect("a second context");
+    let (probe, lab) = tokio::join!(
+        browser.probe(&tabs, PROBE_TIMEOUT),
+        the_labs_h3_run_at_the_limit(&beside, &server)
+    );
+    let probe = probe.expect("probe");
+    beside.close().await;
     browser.close().await;
+    eprintln!(
+        "{engine} at the limit over HTTP/3: {}; /lab: {lab}",
+        probe.fields()
+    );
     assert_eq!(now_open.len(), 2, "two waiting tabs opened: {now_open:?}");
     assert!(
         connections[0].is_some() && connections.iter().all(|c| *c == connections[0]),
         "on the connection the others use: {connections:?}"
     );
     assert_eq!(server_http3, 5, "still five streams, never more");
+    assert_eq!(
+        probe.fields(),
+        "probe_fetch=blocked probe_nav=blocked",
+        "the one connection is full: {probe:?}"
+    );
+    // /lab says the same of its own run, and why its probe waits.
+    assert_eq!(
+        (&lab["probeFetch"], &lab["probeImage"]),
+        (&Value::from("blocked"), &Value::from("blocked")),
+        "{lab}"
+    );
+    assert_eq!(lab["probeBlockedBy"], "quic-stream-limit", "{lab}");
 }
 
-async fn a_timed_out_http3_stream_reconnects_with_last_event_id(engine: Engine) {
-    let server = TestServer::start(&["--tick-ms", "250"]).await;
-    let browser = launch_over_http3(engine, &server).await;
-    let page = browser
-        .page(&http3_url(&server, "?timeout=3&retry=1500"))
+/// `/lab` in `browser` running ten streams against `server`'s h3 listener, once it says five
+/// are open and five wait on its one QUIC connection at the stream limit, and its probe (3 s)
+/// has answered or given up: the run's data attributes.
+async fn the_labs_h3_run_at_the_limit(browser: &LabBrowser, server: &TestServer) -> Value {
+    let lab = browser
+        .page(&format!("http://127.0.0.1:{}/lab", server.http.port()))
         .await
-        .expect("clock page");
-    until(&page, sselab::browser::RECONNECTED_AND_TICKING).await;
-    let lab: Value = eval(&page, "window.sselab").await.expect("page state");
-    browser.close().await;
-
-    assert_eq!(
-        lab["protocol"], "HTTP/3",
-        "the reconnect came over HTTP/3: {lab}"
-    );
-    let (delay, sent) = assert_reconnected_with_last_event_id(&lab);
-    eprintln!("{engine}: reconnected over HTTP/3 {delay} ms after the error, Last-Event-ID {sent}");
-    let stats = server.state.streams.stats();
-    assert!(stats.resumed_with_last_event_id >= 1, "{stats:?}");
+        .expect("/lab");
+    start_run(&lab, "h3", 10, 3).await;
+    until_run(&lab, "h3", |d| {
+        d["protocol"] == "HTTP/3"
+            && (d["open"] == "5" && d["waiting"] == "5" && d["connections"] == "1")
+            && d["waitingOn"] == "quic-stream-limit"
+    })
+    .await;
+    until_run(&lab, "h3", |d| d["probeFetch"].is_string()).await
 }
 
 async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
@@ -199,33 +270,9 @@ async fn a_finished_order_page_stops_reconnecting_over_http3(engine: Engine) {
     assert_eq!(stats.opened_total, 1, "the 204 opened no stream: {stats:?}");
 }
 
-/// As over HTTP/2: with the five streams the server grants all held, nothing else gets
-/// through to the origin, not even a fetch or a new tab's page.
-async fn at_the_servers_quic_stream_limit_the_probe_waits_too(engine: Engine) {
-    let server = TestServer::start(&[
-        "--tick-ms",
-        "500",
-        "--timeout",
-        "0",
-        "--h3-max-streams",
-        "5",
-    ])
-    .await;
-    let measured = ten_tabs_over_http3(engine, &server, true).await;
-    let (report, probe) = (&measured.report, measured.probe.expect("probed"));
-    assert_eq!((report.open, report.pending), (5, 5), "{report:#?}");
-    assert_eq!(
-        probe.fields(),
-        "probe_fetch=blocked probe_nav=blocked",
-        "the one connection is full: {probe:?}"
-    );
-}
-
 crate::in_every_engine!(
-    http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free,
-    http3_stops_at_the_servers_quic_stream_limit,
-    a_timed_out_http3_stream_reconnects_with_last_event_id,
-    a_finished_order_page_stops_reconnecting_over_http3,
-    at_the_servers_quic_stream_limit_the_probe_waits_too;
-    webkit: http3_opens_all_ten_on_one_quic_connection_and_leaves_the_origin_free,
+    http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_resumes_a_timed_out_stream,
+    http3_stops_at_the_servers_quic_stream_limit_the_probe_waits_too_and_the_lab_says_so,
+    a_finished_order_page_stops_reconnecting_over_http3;
+    webkit: http3_opens_all_ten_on_one_quic_connection_leaves_the_origin_free_and_resumes_a_timed_out_stream,
 );
