@@ -68,9 +68,13 @@ pub async fn lab(State(state): State<AppState>) -> Html<String> {
         .map(|(port, host)| {
             quic_hint::chromium_command(host, port, state.settings.spki_sha256.as_deref())
         });
-    let config = json!({ "targets": targets, "quic_command": quic_command })
-        .to_string()
-        .replace('<', "\\u003c");
+    let config = json!({
+        "targets": targets,
+        "quic_command": quic_command,
+        "max_topics_per_stream": state.settings.max_topics_per_stream,
+    })
+    .to_string()
+    .replace('<', "\\u003c");
     Html(
         LAB_HTML
             .replace("{{targets}}", &options)

@@ -9,6 +9,7 @@ mod util;
 
 mod connection_caps;
 mod contexts;
+mod feeds;
 mod http3;
 mod lab_h3;
 mod readme_table;

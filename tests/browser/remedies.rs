@@ -10,13 +10,14 @@
 use std::time::Duration;
 
 use crate::util::browser::{FAST, launch, until};
+use crate::util::lab::{SUMMARY, start_remedy};
 use crate::util::tabs::{
     Clock, all_past, assert_consecutive, clock, handover_gap, leader, longest_quiet,
     median_and_max, open_clocks, relay_latencies, topic_leader, topic_tab,
 };
 use crate::util::{TestServer, Via, eventually};
 use serde_json::json;
-use sselab::browser::{Engine, Tab, eval};
+use sselab::browser::{Engine, eval};
 
 /// Fast ticks, so a handover that lost or repeated one would show within a second; no
 /// server timeout, so every stream the server opens is one a tab asked for.
@@ -219,19 +220,6 @@ async fn a_leader_order_page_still_stops_at_204(engine: Engine) {
     );
 }
 
-/// Set the /lab remedies form and start a run.
-async fn start_remedy(lab: &Tab, target: &str, remedy: &str) {
-    let start = format!(
-        "document.getElementById('remedy-target').value = '{target}'; \
-         document.getElementById('remedy').value = '{remedy}'; \
-         document.getElementById('remedy-tabs').value = '10'; \
-         document.getElementById('remedy-start').click(); true"
-    );
-    lab.evaluate(&start).await.expect("start a remedy run");
-}
-
-const SUMMARY: &str = "window.remedyRuns.at(-1).summary()";
-
 async fn the_lab_measures_each_remedy(engine: Engine) {
     let server = TestServer::start(&["--tick-ms", "200", "--timeout", "0"]).await;
     let browser = launch(engine, &server).await;
@@ -247,7 +235,7 @@ async fn the_lab_measures_each_remedy(engine: Engine) {
         ("https", "h2", 10, 10, 1),
     ];
     for (target, remedy, every, streams, connections) in expected {
-        start_remedy(&lab, target, remedy).await;
+        start_remedy(&lab, target, remedy, 10).await;
         let wanted = format!(
             "(s => s.every === {every} && s.serverStreams === {streams} && s.connections === {connections})({SUMMARY})"
         );
@@ -255,7 +243,7 @@ async fn the_lab_measures_each_remedy(engine: Engine) {
         let summary: serde_json::Value = eval(&lab, SUMMARY).await.expect("summary");
         eprintln!("/lab remedy {remedy} on {target}: {summary}");
     }
-    start_remedy(&lab, "http", "leader").await;
+    start_remedy(&lab, "http", "leader", 10).await;
     until(
         &lab,
         &format!("{SUMMARY}.every === 10 && {SUMMARY}.serverStreams === 1"),

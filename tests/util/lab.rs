@@ -1,6 +1,7 @@
 //! Driving `/lab` in a browser tab: start a run, and read each run's facts from its section's
 //! data attributes (`data-open`, `data-protocol`, `data-probe-fetch`, …: see lab.js), the
-//! values the page shows rather than its wording.
+//! values the page shows rather than its wording; start a remedy run, and read its summary
+//! (`window.remedyRuns`: see remedies.js).
 
 use std::time::{Duration, Instant};
 
@@ -72,3 +73,17 @@ pub async fn quic_command(lab: &Tab, target: &str) -> Option<String> {
     );
     eval(lab, &script).await.expect("the command")
 }
+
+/// Set the /lab remedies form (`count` tabs or feeds) and start a run.
+pub async fn start_remedy(lab: &Tab, target: &str, remedy: &str, count: usize) {
+    let start = format!(
+        "document.getElementById('remedy-target').value = '{target}'; \
+         document.getElementById('remedy').value = '{remedy}'; \
+         document.getElementById('remedy-tabs').value = '{count}'; \
+         document.getElementById('remedy-start').click(); true"
+    );
+    lab.evaluate(&start).await.expect("start a remedy run");
+}
+
+/// The newest remedy run's facts, as a script.
+pub const SUMMARY: &str = "window.remedyRuns.at(-1).summary()";

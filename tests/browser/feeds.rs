@@ -1,0 +1,87 @@
+//! One stream, N topics, in real browsers: a page following ten feeds over plain HTTP/1.1,
+//! through /lab's remedies. With an EventSource per feed, six feeds are live and four wait for
+//! one of the six connections per host; with one `SharedEventSource` of
+//! `/sse/topics?topic=…`, all ten are live on one connection and the server holds one stream.
+//!
+//! Run under the shared lock, as every browser test here:
+//! `flock /tmp/sselab-browser.lock cargo test --test browser feeds::`.
+
+use serde_json::Value;
+use sselab::browser::{Engine, eval};
+
+use crate::util::browser::launch;
+use crate::util::lab::{SUMMARY, start_remedy};
+use crate::util::{TestServer, eventually};
+
+/// The browser's connections per host over HTTP/1.1, in every engine here (Chromium's
+/// `kMaxSocketsPerGroup`, Firefox's `network.http.max-persistent-connections-per-server`,
+/// WebKit's the same six).
+const PER_HOST: u64 = 6;
+
+const FEEDS: u64 = 10;
+
+/// The newest run's summary once `holds` (a JS expression over `s`) is true of it.
+async fn settled(lab: &sselab::browser::Tab, holds: &str) -> Value {
+    crate::util::browser::until(lab, &format!("(s => {holds})({SUMMARY})")).await;
+    eval(lab, SUMMARY).await.expect("summary")
+}
+
+fn http1_streams(server: &TestServer) -> usize {
+    server.state.streams.open_streams().http1
+}
+
+async fn a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection(engine: Engine) {
+    // No server timeout: every stream the server holds is one the page asked for.
+    let server = TestServer::start(&["--timeout", "0"]).await;
+    let browser = launch(engine, &server).await;
+    let lab = browser
+        .page(&format!("http://localhost:{}/lab", server.http.port()))
+        .await
+        .expect("/lab");
+
+    // An EventSource per feed: six live, each on its own connection, four waiting.
+    start_remedy(&lab, "http", "feeds", FEEDS as usize).await;
+    let each = settled(
+        &lab,
+        &format!(
+            "s.live === {PER_HOST} && s.connections === {PER_HOST} && s.serverStreams === {PER_HOST} \
+             && s.subscribed === {PER_HOST}"
+        ),
+    )
+    .await;
+    eprintln!("{engine:?}: 10 feeds, an EventSource each: {each}");
+    assert_eq!(http1_streams(&server), PER_HOST as usize, "{each}");
+
+    // One stream of ten topics (starting it closes the EventSources): ten live on one.
+    start_remedy(&lab, "http", "topics", FEEDS as usize).await;
+    let one = settled(
+        &lab,
+        &format!(
+            "s.live === {FEEDS} && s.connections === 1 && s.serverStreams === 1 && s.subscribed === {FEEDS}"
+        ),
+    )
+    .await;
+    eprintln!("{engine:?}: 10 feeds on one stream of topics: {one}");
+    eventually("the EventSources' streams end", || {
+        http1_streams(&server) == 1
+    })
+    .await;
+    browser.close().await;
+
+    assert_eq!(each["waiting"], FEEDS - PER_HOST, "{each}");
+    assert_eq!(
+        each["every"], PER_HOST,
+        "no event lost or misrouted: {each}"
+    );
+    assert_eq!(each["publishErrors"], 0, "{each}");
+    assert_eq!(one["streams"], 1, "{one}");
+    assert_eq!(one["waiting"], 0, "{one}");
+    assert_eq!(one["every"], FEEDS, "no event lost or misrouted: {one}");
+    assert_eq!(one["share"], "none", "sselab.js, no fallback: {one}");
+    assert_eq!(one["publishErrors"], 0, "{one}");
+}
+
+crate::in_every_engine!(
+    a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection;
+    webkit: a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection,
+);
