@@ -62,6 +62,29 @@ async fn a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection(engine:
     )
     .await;
     eprintln!("{engine:?}: 10 feeds on one stream of topics: {one}");
+    // sselab.js compares the stream's ids (cursors) topic by topic: a later one is newer, an
+    // earlier or the same one is not, and the lower of two is the earlier (the worker resumes
+    // from it).
+    lab.evaluate(
+        "window.compared = null; (async () => { const source = window.remedyRuns.at(-1).sources[0]; \
+           const first = source.lastEventId; \
+           while (source.lastEventId === first) await new Promise((r) => setTimeout(r, 50)); \
+           const later = source.lastEventId, ids = SharedEventSource.ids; \
+           window.compared = [ids.isNewer(later, first), ids.isNewer(first, later), \
+             ids.isNewer(first, first), ids.lower(first, later) === first, \
+             ids.lower(later, first) === first, ids.isNewer('8', '7'), ids.lower('8', '7')]; })(); true",
+    )
+    .await
+    .expect("start the comparisons");
+    crate::util::browser::until(&lab, "window.compared").await;
+    let compared: Value = eval(&lab, "window.compared")
+        .await
+        .expect("the comparisons");
+    assert_eq!(
+        compared,
+        serde_json::json!([true, false, false, true, true, true, "7"]),
+        "{engine:?}"
+    );
     eventually("the EventSources' streams end", || {
         http1_streams(&server) == 1
     })

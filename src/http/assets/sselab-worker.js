@@ -25,7 +25,9 @@ function resumeUrl(url, id) {
   return resumed.href;
 }
 
-const lower = (a, b) => (a === null ? b : b === null ? a : Number(b) < Number(a) ? b : a);
+// sselab.js beside this file: how ids compare (numbers, or a stream of many topics' cursors).
+importScripts('sselab.js');
+const lower = self.SharedEventSource.ids.lower;
 
 // A stream for `url`: opened at once for a fresh page, after REJOIN_MS for a page that rejoins.
 function create(url, lastId) {

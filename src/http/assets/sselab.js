@@ -11,8 +11,8 @@
 //                 ?lastEventId=<the last id it delivered> (an EventSource cannot set headers),
 //                 so the server replays what the old leader never relayed.
 //        'worker' a SharedWorker (/sselab-worker.js) holds one EventSource per URL for all tabs.
-// Every instance drops events whose id is not greater than the last one it delivered, so a
-// handover neither loses nor repeats an event. Without Web Locks + BroadcastChannel (leader) or
+// Every instance drops events whose id is not greater than the last one it delivered (for a
+// stream of many topics, topic by topic), so a handover neither loses nor repeats an event. Without Web Locks + BroadcastChannel (leader) or
 // SharedWorker (worker) it falls back to 'none' and warns once in the console.
 //
 // token: async () => string   the stream carries the token as ?access_token=; when the server
@@ -53,11 +53,82 @@
 
   const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  // Ids are compared as numbers when both are numbers, else any new id counts as newer.
+  // The id of a stream of many topics (/sse/topics?topic=a&topic=b) is sselab's cursor:
+  // base64url of a version byte (1), a base, and per topic a 16-bit tag and its id minus the
+  // base (unsigned LEB128). Read as a Map 'tag#k' (the k-th topic with that tag) -> id
+  // (BigInt), in the cursor's order; null for any other id.
+  function cursorIds(id) {
+    if (typeof id !== 'string' || !/^AQ[A-Za-z0-9_-]*$/.test(id)) return null;
+    let bytes;
+    try {
+      bytes = Uint8Array.from(atob(id.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+    } catch (e) { return null; }
+    let at = 1;
+    const varint = () => {
+      let value = 0n, shift = 0n;
+      for (;;) {
+        if (at >= bytes.length || shift > 63n) throw new Error('cut short');
+        const byte = bytes[at++];
+        value |= BigInt(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) return value;
+        shift += 7n;
+      }
+    };
+    try {
+      const base = varint(), ids = new Map(), seen = new Map();
+      while (at < bytes.length) {
+        if (at + 2 > bytes.length) return null;
+        const tag = (bytes[at] << 8) | bytes[at + 1];
+        at += 2;
+        seen.set(tag, (seen.get(tag) || 0) + 1);
+        ids.set(tag + '#' + seen.get(tag), base + varint());
+      }
+      return ids.size ? ids : null;
+    } catch (e) { return null; }
+  }
+
+  // A cursor for `ids` (a Map as cursorIds gives).
+  function writeCursor(ids) {
+    const values = [...ids.values()];
+    const base = values.reduce((a, b) => (b < a ? b : a));
+    const bytes = [1];
+    const varint = (value) => {
+      for (; value >= 0x80n; value >>= 7n) bytes.push(Number(value & 0x7fn) | 0x80);
+      bytes.push(Number(value));
+    };
+    varint(base);
+    for (const [key, value] of ids) {
+      const tag = Number(key.split('#')[0]);
+      bytes.push(tag >> 8, tag & 0xff);
+      varint(value - base);
+    }
+    return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  // Ids are compared as numbers when both are numbers; two cursors topic by topic (newer: a
+  // topic is further on); else any new id counts as newer.
   function isNewer(id, last) {
     if (last === null) return true;
     const [a, b] = [Number(id), Number(last)];
-    return Number.isFinite(a) && Number.isFinite(b) && id !== '' && last !== '' ? a > b : id !== last;
+    if (Number.isFinite(a) && Number.isFinite(b) && id !== '' && last !== '') return a > b;
+    const [now, before] = [cursorIds(id), cursorIds(last)];
+    if (now && before) return [...now].some(([key, value]) => !before.has(key) || value > before.get(key));
+    return id !== last;
+  }
+
+  // The id to resume from so that neither of two readers misses an event: the lower of two
+  // numbers; of two cursors, each topic's lower id (null: a reader that has none yet).
+  function lowerId(a, b) {
+    if (a === null || b === null) return a === null ? b : a;
+    const [x, y] = [Number(a), Number(b)];
+    if (Number.isFinite(x) && Number.isFinite(y) && a !== '' && b !== '') return y < x ? b : a;
+    const [first, second] = [cursorIds(a), cursorIds(b)];
+    if (!first || !second) return a;
+    const lowest = new Map(first);
+    for (const [key, value] of second) {
+      if (!lowest.has(key) || value < lowest.get(key)) lowest.set(key, value);
+    }
+    return writeCursor(lowest);
   }
 
   // Watches one EventSource and hands each event on as a plain message. An event without an
@@ -286,5 +357,7 @@
   SharedEventSource.CONNECTING = CONNECTING;
   SharedEventSource.OPEN = OPEN;
   SharedEventSource.CLOSED = CLOSED;
+  // How ids compare (the worker resumes from the lowest its pages hold; tests check both).
+  SharedEventSource.ids = { isNewer, lower: lowerId };
   global.SharedEventSource = SharedEventSource;
 })(typeof window !== 'undefined' ? window : self);
