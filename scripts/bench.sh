@@ -4,7 +4,8 @@
 #
 #   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|storm|side|h3|h2load|attack|redis]...
 #   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
-#   scripts/bench.sh topics   (many topics on one stream: heaptrack and RSS per extra topic, fan-out)
+#   scripts/bench.sh topics   (many topics on one stream: heaptrack and RSS per extra topic, fan-out;
+#                              SSELAB_TOPICS_CASES="streams:topics:rate ..." sets its fan-out runs)
 #   scripts/bench.sh floor   (sselab beside the framework floor and an h2 prototype: scripts/bench_floor.sh)
 #
 # SSELAB_BIN=PATH runs that binary (server and client) instead of building this tree;
@@ -313,14 +314,14 @@ two_nodes() {
 }
 
 # topics: many topics on one stream (issue 25), on the profile part's ports. Heap (heaptrack)
-# and RSS per idle stream of 1, 8 and 32 topics, every stream following the same topics, and
-# what each topic past the first adds; then the same deliveries per second (80 000) as 1000
-# streams of one topic, 1000 streams of 8 topics (8000 subscriptions) and 8000 streams of one
-# topic (8000 subscriptions).
+# and RSS per idle stream of one topic (/sse/topics/NAME), then of 1, 8 and 32 topics on
+# /sse/topics, every stream following the same topics, and what each topic past the first
+# adds; then the same deliveries per second (40 000) as 1000 streams of one topic, 1000 streams
+# of 8 topics (8000 subscriptions) and 8000 streams of one topic (8000 subscriptions).
 topics() {
-  SSELAB_PROFILE_ROWS=${SSELAB_PROFILE_ROWS:-h2-topics1 h2-topics8 h2-topics32} profile
+  SSELAB_PROFILE_ROWS=${SSELAB_PROFILE_ROWS:-h2-idle h2-topics1 h2-topics8 h2-topics32} profile
   local case streams topics rate url publish
-  for case in ${SSELAB_TOPICS_CASES:-1000:1:80 1000:8:80 8000:1:10}; do
+  for case in ${SSELAB_TOPICS_CASES:-1000:1:40 1000:8:40 8000:1:5}; do
     IFS=: read -r streams topics rate <<<"$case"
     if [ "$topics" = 1 ]; then
       url=https://127.0.0.1:18643/sse/topics/fan publish=http://127.0.0.1:18280/api/topics/fan/events

@@ -205,9 +205,9 @@ profile() {
   done < <(prof_rows)
   keep 'heap.*' 'leaks.*'
   title "Bytes per idle stream against the goals"
-  printf '%-36s %16s %16s %10s\n' row "heap (heaptrack)" "RSS" goal
+  printf '%-44s %16s %16s %10s\n' row "heap (heaptrack)" "RSS" goal
   while IFS='|' read -r id name goal _; do
-    printf '%-36s %16s %16s %10s\n' "$name" "$(heap_of "$id") B" "$(cat "$work/rss.$id") B" \
+    printf '%-44s %16s %16s %10s\n' "$name" "$(heap_of "$id") B" "$(cat "$work/rss.$id") B" \
       "$([ "$goal" = - ] && echo - || echo "≤ ${!goal} B")"
   done < <(prof_rows)
   extra_topics
@@ -225,6 +225,6 @@ extra_topics() {
       'BEGIN {if (a == "-" || b == "-") print "-"; else printf "%.0f", (b - a) / (k - 1)}')
     rss=$(awk -v a="$(cat "$work/rss.h2-topics1")" -v b="$(cat "$work/rss.$id")" -v k="$topics" \
       'BEGIN {printf "%.0f", (b - a) / (k - 1)}')
-    printf '%-36s %16s %16s %10s\n' "each extra topic, $topics against 1" "$heap B" "$rss B" "≤ $GOAL_EXTRA_TOPIC B"
+    printf '%-44s %16s %16s %10s\n' "each extra topic, $topics against 1" "$heap B" "$rss B" "≤ $GOAL_EXTRA_TOPIC B"
   done < <(prof_rows)
 }
