@@ -4,6 +4,8 @@
 #
 #   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|storm|side|h3|h2load|attack|redis]...
 #   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
+#   scripts/bench.sh topics   (many topics on one stream: heaptrack and RSS per extra topic, fan-out;
+#                              SSELAB_TOPICS_CASES="streams:topics:rate ..." sets its fan-out runs)
 #   scripts/bench.sh floor   (sselab beside the framework floor and an h2 prototype: scripts/bench_floor.sh)
 #
 # SSELAB_BIN=PATH runs that binary (server and client) instead of building this tree;
@@ -311,6 +313,31 @@ two_nodes() {
   done
 }
 
+# topics: many topics on one stream (issue 25), on the profile part's ports. Heap (heaptrack)
+# and RSS per idle stream of one topic (/sse/topics/NAME), then of 1, 8 and 32 topics on
+# /sse/topics, every stream following the same topics, and what each topic past the first
+# adds; then the same deliveries per second (40 000) as 1000 streams of one topic, 1000 streams
+# of 8 topics (8000 subscriptions) and 8000 streams of one topic (8000 subscriptions).
+topics() {
+  SSELAB_PROFILE_ROWS=${SSELAB_PROFILE_ROWS:-h2-idle h2-topics1 h2-topics8 h2-topics32} profile
+  local case streams topics rate url publish
+  for case in ${SSELAB_TOPICS_CASES:-1000:1:40 1000:8:40 8000:1:5}; do
+    IFS=: read -r streams topics rate <<<"$case"
+    if [ "$topics" = 1 ]; then
+      url=https://127.0.0.1:18643/sse/topics/fan publish=http://127.0.0.1:18280/api/topics/fan/events
+    else
+      url="https://127.0.0.1:18643/sse/topics?topic=fan{k}" publish="http://127.0.0.1:18280/api/topics/fan{k}/events"
+    fi
+    prof_wrap=()
+    prof_start 18280 18643 18644 --h2-max-streams 100 --keepalive 0
+    title "Many topics, one stream: $streams HTTP/2 streams ($((streams / 100)) connections) of $topics topic(s) each, $rate publishes/s in all"
+    run load --url "$url" --topics-per-stream "$topics" --streams "$streams" --connections $((streams / 100)) --proto h2 \
+      $(ca) --duration 10 --publish-url "$publish" --rate "$rate" --server-metrics http://127.0.0.1:18280/metrics
+    prof_stop TERM
+    endblock
+  done
+}
+
 what=${*:-all}
 [ "$what" = all ] && what="idle h1conn ttfe side h3 fanout shutdown reconnect storm scale h2load attack redis"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
@@ -320,7 +347,7 @@ for part in $what; do
     shutdown) shutdown ;; reconnect) reconnect ;; storm) storm ;; side) side ;; h3) h3_vs_h2 ;; h2load) h2load_check ;;
     attack) attack ;;
     redis) two_nodes ;;
-    instructions) instructions ;; profile) profile ;; rss) profile no ;;
+    instructions) instructions ;; profile) profile ;; rss) profile no ;; topics) topics ;;
     floor) floor ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac

@@ -9,8 +9,9 @@
 # Each uses its own ports (instructions 18180/18543/18544, profile 18280/18643/18644, HTTP/3
 # off), so it can run beside the other parts. Needs valgrind, heaptrack and python3.
 
-# The issue's goals, printed beside each figure.
+# The issues' goals, printed beside each figure (issue 25: a stream's extra topic).
 GOAL_H2_IDLE=1536 GOAL_H1_PLAIN=8192 GOAL_H1_TLS=16384 GOAL_H2_EACH=2048 GOAL_DELIVERY_US=1.5
+GOAL_EXTRA_TOPIC=300
 
 prof_pid=""
 prof_wrap=()
@@ -108,7 +109,9 @@ instructions() {
 }
 
 # The rows of the issue's memory table: name, goal, proto, port (http/https/https-h1), URL
-# path, and the stream/connection counts: heaptrack's two runs (N and 2N) and the RSS run.
+# path, the stream/connection counts: heaptrack's two runs (N and 2N) and the RSS run, and the
+# topics each stream follows (`--topics-per-stream`, its {k} in the path). The topics rows have
+# no goal per stream: theirs is per extra topic, printed after the table.
 # SSELAB_PROFILE_ROWS (ids, space separated, e.g. "h2-idle h2-each") runs only those rows.
 prof_rows() {
   local rows=" ${SSELAB_PROFILE_ROWS:-h2-idle h1-plain h1-tls h2-each} "
@@ -119,10 +122,13 @@ prof_rows() {
 }
 all_prof_rows() {
   cat <<'EOF'
-h2-idle|idle HTTP/2 stream, one topic, TLS|GOAL_H2_IDLE|h2|https|/sse/topics/idle|1000:10|2000:20|10000:100
-h1-plain|idle plain HTTP/1.1 connection|GOAL_H1_PLAIN|h1|http|/sse/topics/idle|1000:1000|2000:2000|2000:2000
-h1-tls|idle TLS HTTP/1.1 connection|GOAL_H1_TLS|h1|https-h1|/sse/topics/idle|1000:1000|2000:2000|2000:2000
-h2-each|HTTP/2 stream, one topic each, TLS|GOAL_H2_EACH|h2|https|/sse/topics/each{n}|1000:10|2000:20|10000:100
+h2-idle|idle HTTP/2 stream, one topic, TLS|GOAL_H2_IDLE|h2|https|/sse/topics/idle|1000:10|2000:20|10000:100|1
+h1-plain|idle plain HTTP/1.1 connection|GOAL_H1_PLAIN|h1|http|/sse/topics/idle|1000:1000|2000:2000|2000:2000|1
+h1-tls|idle TLS HTTP/1.1 connection|GOAL_H1_TLS|h1|https-h1|/sse/topics/idle|1000:1000|2000:2000|2000:2000|1
+h2-each|HTTP/2 stream, one topic each, TLS|GOAL_H2_EACH|h2|https|/sse/topics/each{n}|1000:10|2000:20|10000:100|1
+h2-topics1|HTTP/2 /sse/topics stream, 1 topic, TLS|-|h2|https|/sse/topics?topic=idle{k}|1000:10|2000:20|10000:100|1
+h2-topics8|HTTP/2 /sse/topics stream, 8 topics, TLS|-|h2|https|/sse/topics?topic=idle{k}|1000:10|2000:20|10000:100|8
+h2-topics32|HTTP/2 /sse/topics stream, 32 topics, TLS|-|h2|https|/sse/topics?topic=idle{k}|1000:10|2000:20|10000:100|32
 EOF
 }
 prof_url() { # listener path, on the profile ports
@@ -130,15 +136,15 @@ prof_url() { # listener path, on the profile ports
 }
 open_streams() { curl -s http://127.0.0.1:18280/metrics | awk '/^sselab_streams_open\{/ {s += $2} END {print s + 0}'; }
 
-# heap_run ID URL PROTO STREAMS CONNECTIONS: the server under heaptrack, the streams opened and
-# left idle, then the server killed (SIGKILL: heaptrack keeps what was live at that moment as
-# "leaked", which is what the idle streams hold); writes $work/leaks.ID.STREAMS.
+# heap_run ID URL PROTO STREAMS CONNECTIONS [TOPICS]: the server under heaptrack, the streams
+# opened and left idle, then the server killed (SIGKILL: heaptrack keeps what was live at that
+# moment as "leaked", which is what the idle streams hold); writes $work/leaks.ID.STREAMS.
 heap_run() {
-  local id=$1 url=$2 proto=$3 streams=$4 conns=$5 bench_pid open=0
+  local id=$1 url=$2 proto=$3 streams=$4 conns=$5 topics=${6:-1} bench_pid open=0
   prof_wrap=(heaptrack -o "$work/heap.$id.$streams")
   prof_start 18280 18643 18644 --h2-max-streams 100 --keepalive 0
   "$bin" bench load --url "$url" --streams "$streams" --connections "$conns" --proto "$proto" $(ca) --duration 120 \
-    --connect-timeout 60 --json >/dev/null 2>&1 &
+    --topics-per-stream "$topics" --connect-timeout 60 --json >/dev/null 2>&1 &
   bench_pid=$!
   for _ in $(seq 1 600); do
     open=$(open_streams)
@@ -164,44 +170,61 @@ heap_snapshot() {
   echo "$streams streams open when killed ($open counted): $(grep -E '^total memory leaked' "$leaks")"
 }
 
-# rss_run ID URL PROTO STREAMS CONNECTIONS: the server alone, `sselab bench` reading its RSS.
+# rss_run ID URL PROTO STREAMS CONNECTIONS [TOPICS]: the server alone, `sselab bench` reading
+# its RSS.
 rss_run() {
-  local id=$1 url=$2 proto=$3 streams=$4 conns=$5
+  local id=$1 url=$2 proto=$3 streams=$4 conns=$5 topics=${6:-1}
   prof_wrap=()
   prof_start 18280 18643 18644 --h2-max-streams 100 --keepalive 0
-  run --url "$url" --streams "$streams" --connections "$conns" --proto "$proto" $(ca) --duration 3 \
-    --server-metrics http://127.0.0.1:18280/metrics | tee "$work/rss-out.$id" | grep -E '^\$|^streams|^server RSS'
+  run load --url "$url" --streams "$streams" --connections "$conns" --proto "$proto" $(ca) --duration 3 \
+    --topics-per-stream "$topics" --server-metrics http://127.0.0.1:18280/metrics | tee "$work/rss-out.$id" | grep -E '^\$|^streams|^server RSS'
   prof_stop TERM
   awk '/^server RSS/ {print $(NF - 3)}' "$work/rss-out.$id" >"$work/rss.$id"
 }
 
 profile() {
-  local with_heap=${1:-yes} id name goal proto listener path small big rss url
+  local with_heap=${1:-yes} id name goal proto listener path small big rss topics url
   [ "$with_heap" = no ] || command -v heaptrack >/dev/null || {
     echo "heaptrack missing: apt-get install -y heaptrack" >&2
     return 1
   }
   echo "MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-unset}"
-  while IFS='|' read -r id name goal proto listener path small big rss; do
+  while IFS='|' read -r id name goal proto listener path small big rss topics; do
     url=$(prof_url "$listener" "$path")
     if [ "$with_heap" != no ]; then
       title "Heap per stream by allocation site: $name (heaptrack, ${small%%:*} then ${big%%:*} streams)"
-      heap_run "$id" "$url" "$proto" "${small%%:*}" "${small##*:}"
-      heap_run "$id" "$url" "$proto" "${big%%:*}" "${big##*:}"
+      heap_run "$id" "$url" "$proto" "${small%%:*}" "${small##*:}" "$topics"
+      heap_run "$id" "$url" "$proto" "${big%%:*}" "${big##*:}" "$topics"
       python3 scripts/heap_sites.py "$name" "${small%%:*}" "$work/leaks.$id.${small%%:*}" \
         "${big%%:*}" "$work/leaks.$id.${big%%:*}" | tee "$work/sites.$id"
       endblock
     fi
     title "RSS per stream: $name (${rss%%:*} streams on ${rss##*:} connections, no profiler)"
-    rss_run "$id" "$url" "$proto" "${rss%%:*}" "${rss##*:}"
+    rss_run "$id" "$url" "$proto" "${rss%%:*}" "${rss##*:}" "$topics"
     endblock
   done < <(prof_rows)
   keep 'heap.*' 'leaks.*'
   title "Bytes per idle stream against the goals"
-  printf '%-36s %16s %16s %10s\n' row "heap (heaptrack)" "RSS" goal
+  printf '%-44s %16s %16s %10s\n' row "heap (heaptrack)" "RSS" goal
   while IFS='|' read -r id name goal _; do
-    printf '%-36s %16s %16s %10s\n' "$name" \
-      "$(awk 'NR == 1 {print $1 " B"}' "$work/sites.$id" 2>/dev/null || echo -)" "$(cat "$work/rss.$id") B" "≤ ${!goal} B"
+    printf '%-44s %16s %16s %10s\n' "$name" "$(heap_of "$id") B" "$(cat "$work/rss.$id") B" \
+      "$([ "$goal" = - ] && echo - || echo "≤ ${!goal} B")"
   done < <(prof_rows)
+  extra_topics
   endblock
+}
+heap_of() { awk 'NR == 1 {print $1}' "$work/sites.$1" 2>/dev/null || echo -; }
+# extra_topics: with the 1-topic row beside a K-topic row, what each topic past the first adds
+# to a stream: (row K − row 1) / (K − 1), heap and RSS.
+extra_topics() {
+  [ -f "$work/rss.h2-topics1" ] || return 0
+  local id topics heap rss
+  while IFS='|' read -r id _ _ _ _ _ _ _ _ topics; do
+    [ "$topics" -gt 1 ] && [ -f "$work/rss.$id" ] || continue
+    heap=$(awk -v a="$(heap_of h2-topics1)" -v b="$(heap_of "$id")" -v k="$topics" \
+      'BEGIN {if (a == "-" || b == "-") print "-"; else printf "%.0f", (b - a) / (k - 1)}')
+    rss=$(awk -v a="$(cat "$work/rss.h2-topics1")" -v b="$(cat "$work/rss.$id")" -v k="$topics" \
+      'BEGIN {printf "%.0f", (b - a) / (k - 1)}')
+    printf '%-44s %16s %16s %10s\n' "each extra topic, $topics against 1" "$heap B" "$rss B" "≤ $GOAL_EXTRA_TOPIC B"
+  done < <(prof_rows)
 }

@@ -73,11 +73,12 @@ pub(super) struct Plan {
 }
 
 impl StreamArgs {
-    /// Check the stream flags and resolve `--url` and each of `also_urls` (flag
+    /// Check the stream flags and resolve `url` (flag `--url`) and each of `also_urls` (flag
     /// `--also-url`), refusing non-loopback targets unless `--allow-remote`. Opens nothing.
     pub(super) fn plan(
         &self,
         shared: &SharedArgs,
+        url: &str,
         also_urls: &[String],
         duration: f64,
     ) -> anyhow::Result<Plan> {
@@ -94,8 +95,8 @@ impl StreamArgs {
             }
             Ok::<_, anyhow::Error>(target)
         };
-        let target = node("--url", &shared.url)?;
-        let mut nodes = vec![(shared.url.clone(), target.clone())];
+        let target = node("--url", url)?;
+        let mut nodes = vec![(url.to_string(), target.clone())];
         for url in also_urls {
             nodes.push((url.clone(), node("--also-url", url)?));
         }

@@ -151,6 +151,62 @@ async fn fan_out_over_http3_adds_up_like_http2() {
     );
 }
 
+/// `--topics-per-stream 4`: every stream follows the same 4 topics on one `/sse/topics`
+/// stream, over HTTP/2 and HTTP/1.1 at once. The publishes go to each topic in turn, and every
+/// stream gets every one of them, counted by its stamp: an event's type is `topic:NAME` and
+/// its `id:` a cursor, not a number.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_topics_on_one_stream_get_every_topics_events() {
+    let server = TestServer::start(&[]).await;
+    let cacert = server.cert_pem.display().to_string();
+    let https = format!("https://127.0.0.1:{}", server.https.port());
+    let http = format!("http://127.0.0.1:{}", server.http.port());
+    let run = |base: &str, proto: &'static str| {
+        let url = format!("{base}/sse/topics?topic={proto}-{{k}}");
+        let publish = format!("{http}/api/topics/{proto}-{{k}}/events");
+        let cacert = cacert.clone();
+        async move {
+            let mut flags = vec!["--url", &url, "--proto", proto, "--topics-per-stream", "4"];
+            flags.extend(["--streams", "40", "--cacert", &cacert, "--duration", "1"]);
+            flags.extend(["--rate", "20", "--publish-url", &publish]);
+            bench(&flags).await
+        }
+    };
+    let (h2, h1) = tokio::join!(run(&https, "h2"), run(&http, "h1"));
+    for (proto, report) in [("h2", h2), ("h1", h1)] {
+        assert_fan_out_adds_up(&report, 40);
+        assert_eq!(report.topics_per_stream, 4);
+        let publish = report.publish.as_ref().expect("fan-out mode");
+        assert_eq!(publish.topics, 4, "{}", report.text());
+        // The server's own count: each topic got its turn, and nothing else was published.
+        let topics = server.state.hub.topics();
+        let mine: Vec<_> = topics
+            .iter()
+            .filter(|t| t.name.starts_with(&format!("{proto}-")))
+            .collect();
+        assert_eq!(mine.len(), 4, "{topics:?}");
+        assert!(mine.iter().all(|t| t.last_event_id >= 1), "{topics:?}");
+        let published: u64 = mine.iter().map(|t| t.last_event_id).sum();
+        assert_eq!(published, publish.sent, "{topics:?}");
+    }
+
+    let one_topic = sselab::bench::load::run(load_args(&[
+        "--url",
+        &format!("{http}/sse/topics/fan"),
+        "--topics-per-stream",
+        "4",
+    ]))
+    .await;
+    let message = format!(
+        "{:#}",
+        one_topic.expect_err("no {k} to write the topics in")
+    );
+    assert!(
+        message.contains("--topics-per-stream 4 needs {k} in --url's query"),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_stream_can_be_its_own_session() {
     let server = TestServer::start(&[]).await;

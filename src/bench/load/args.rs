@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
+use super::topics;
 use crate::bench::args::{Plan, SharedArgs, StreamArgs, secs};
 
 #[derive(Debug, Clone, Args)]
@@ -21,10 +22,20 @@ pub struct LoadArgs {
     /// Seconds to measure, after the streams are established.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub duration: f64,
+    // The placeholder is spelled out: clap's help prints `{k}` as a line break.
+    /// Topics each stream follows on one stream, the same K for every stream. The query pair
+    /// of --url (and --also-url) that holds the placeholder `{` `k` `}` is written once per
+    /// topic, with the topic's index 0 to K-1 in its place (e.g.
+    /// `/sse/topics?topic=t{` `k` `}`); in --publish-url it names each publish's topic, the
+    /// next in turn.
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub topics_per_stream: u16,
     /// Fan-out mode: POST `{"t":<unix ns>,"seq":n}` (text/plain) here at --rate per second.
     #[arg(long, value_name = "URL")]
     pub publish_url: Option<String>,
-    /// Publishes per second in fan-out mode.
+    /// Publishes per second in fan-out mode (in all: with --topics-per-stream, each topic
+    /// gets its share).
     #[arg(
         long,
         value_name = "R",
@@ -45,13 +56,32 @@ pub struct LoadArgs {
     pub server_metrics: Option<String>,
 }
 
+/// The flags checked: where the streams go, and where and how long to publish.
+pub(super) struct LoadPlan {
+    pub streams: Plan,
+    /// Each topic's publish URL, in index order (one without `--topics-per-stream`).
+    pub publish_urls: Vec<String>,
+    pub drain: Duration,
+}
+
 impl LoadArgs {
     /// Check every flag and resolve the targets, refusing non-loopback ones unless
-    /// `--allow-remote`: the streams' plan and the drain. Opens nothing.
-    pub(super) fn plan(&self) -> anyhow::Result<(Plan, Duration)> {
-        let plan = self
+    /// `--allow-remote`; each stream URL with its topics written in. Opens nothing.
+    pub(super) fn plan(&self) -> anyhow::Result<LoadPlan> {
+        let topics = self.topics_per_stream;
+        let url = topics::stream_url(&self.shared.url, topics, "--url")?;
+        let also_urls = self
+            .also_url
+            .iter()
+            .map(|url| topics::stream_url(url, topics, "--also-url"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let streams = self
             .streams
-            .plan(&self.shared, &self.also_url, self.duration)?;
+            .plan(&self.shared, &url, &also_urls, self.duration)?;
+        let publish_urls = match &self.publish_url {
+            Some(url) => topics::publish_urls(url, topics)?,
+            None => Vec::new(),
+        };
         let drain = secs(self.drain, "--drain")?;
         if self.publish_url.is_some()
             && !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= 100_000.0)
@@ -61,6 +91,10 @@ impl LoadArgs {
                 self.rate
             );
         }
-        Ok((plan, drain))
+        Ok(LoadPlan {
+            streams,
+            publish_urls,
+            drain,
+        })
     }
 }

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::args::LoadArgs;
+use super::args::{LoadArgs, LoadPlan};
 use super::publish::{PublishReport, publish};
 use super::tally::Tally;
-use crate::bench::args::Plan;
 
 /// How often a wait looks at the tally.
 const POLL: Duration = Duration::from_millis(20);
@@ -30,25 +29,28 @@ pub(super) struct Window {
 }
 
 /// Count events from now on for `--duration`, publishing in fan-out mode, then give the
-/// last published events up to `drain` (`--drain`) to arrive.
+/// last published events up to `--drain` to arrive.
 pub(super) async fn window(
     args: &LoadArgs,
-    plan: &Plan,
-    drain: Duration,
+    load: &LoadPlan,
     tally: &Tally,
 ) -> anyhow::Result<Window> {
+    let plan = &load.streams;
     let events_before = tally.events.load(Ordering::Relaxed);
     tally.measuring.cancel();
     let start = Instant::now();
     let publish = match &args.publish_url {
-        Some(url) => Some(publish(url, args, plan.duration, plan.connect_timeout).await?),
+        Some(url) => {
+            let urls = &load.publish_urls;
+            Some(publish(url, urls, args, plan.duration, plan.connect_timeout).await?)
+        }
         None => {
             tokio::time::sleep(plan.duration).await;
             None
         }
     };
     if let Some(publish) = &publish {
-        until_drained(tally, publish.sent, drain).await;
+        until_drained(tally, publish.sent, load.drain).await;
     }
     Ok(Window {
         measured: start.elapsed(),

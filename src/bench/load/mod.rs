@@ -1,14 +1,16 @@
 //! `sselab bench load`: N streams over HTTP/1.1 (one connection each), HTTP/2 or HTTP/3
-//! (spread over C connections), optionally publishing timestamped, numbered events at a fixed
-//! rate; it reports establishment, first-event time, delivery latency, lost and duplicated
-//! sequence numbers, and the server's RSS per stream from its Prometheus endpoint.
+//! (spread over C connections), each following one topic or K on one stream, optionally
+//! publishing timestamped, numbered events at a fixed rate; it reports establishment,
+//! first-event time, delivery latency, lost and duplicated sequence numbers, and the server's
+//! RSS per stream from its Prometheus endpoint.
 //!
 //! Every wait is bounded: a run ends by `--ramp` + connect timeout + `--duration` + `--drain`,
 //! whatever the target does. It refuses non-loopback targets unless `--allow-remote`.
 //!
 //! [`run`] is the steps in order, one file each: `args` (flags checked into a plan),
 //! `streams` (open and read them), `measure` (the bounded waits; `publish` in fan-out mode),
-//! the server's metrics (`bench::scrape`), `report` (summed up from the `tally`).
+//! the server's metrics (`bench::scrape`), `report` (summed up from the `tally`); `topics`
+//! writes `--topics-per-stream`'s topics into the URLs.
 
 mod args;
 mod measure;
@@ -17,6 +19,7 @@ mod report;
 mod stamp;
 mod streams;
 mod tally;
+mod topics;
 
 use std::sync::Arc;
 
@@ -31,7 +34,8 @@ use crate::bench::scrape::Scraper;
 
 /// Run the load test and give its report.
 pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
-    let (plan, drain) = args.plan()?;
+    let load = args.plan()?;
+    let plan = &load.streams;
     let timeout = plan.connect_timeout;
     let scraper = Scraper::new(args.server_metrics.as_deref(), &args.shared, timeout);
     let before = match &scraper {
@@ -40,13 +44,13 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Report> {
     };
 
     let tally = Arc::new(Tally::new());
-    let streams = Streams::open(&args, &plan, &tally).await?;
+    let streams = Streams::open(&args, plan, &tally).await?;
     let establish_deadline = streams.started + plan.ramp + timeout;
     measure::until_established(&tally, args.streams.streams, establish_deadline).await;
     streams.opened();
     let with_streams = Scraper::read_if(&scraper, "with the streams open").await;
 
-    let window = measure::window(&args, &plan, drain, &tally).await?;
+    let window = measure::window(&args, &load, &tally).await?;
     streams.stop().await;
     let after_run = Scraper::read_if(&scraper, "after the run").await;
 

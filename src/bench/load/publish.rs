@@ -1,4 +1,5 @@
-//! Fan-out mode's publisher: stamped events POSTed at `--rate` for `--duration`.
+//! Fan-out mode's publisher: stamped events POSTed at `--rate` for `--duration`, to each
+//! topic in turn.
 
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ use crate::client::{Proto, Target};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PublishReport {
     pub url: String,
+    /// Topics the publishes went to, each in turn (`--topics-per-stream`).
+    pub topics: usize,
     pub rate_per_sec: f64,
     pub sent: u64,
     pub failed: u64,
@@ -29,18 +32,31 @@ pub struct PublishReport {
     pub answer: Percentiles,
 }
 
-/// POST stamped events at the rate for the duration, on one keep-alive connection.
+/// POST stamped events at the rate for the duration, on one keep-alive connection: to each
+/// of `urls` (`--publish-url` `url` for each topic, all on one server) in turn, every publish
+/// numbered apart.
 pub(super) async fn publish(
     url: &str,
+    urls: &[String],
     args: &LoadArgs,
     duration: Duration,
     timeout: Duration,
 ) -> anyhow::Result<PublishReport> {
-    let uri: Uri = url
-        .parse()
-        .with_context(|| format!("--publish-url {url} is not a URL"))?;
+    let uris = urls
+        .iter()
+        .map(|url| {
+            url.parse::<Uri>()
+                .with_context(|| format!("--publish-url {url} is not a URL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(first) = uris.first() else {
+        anyhow::bail!("--publish-url {url}: no topic to publish to");
+    };
+    if uris.iter().any(|uri| uri.authority() != first.authority()) {
+        anyhow::bail!("--publish-url {url}: the topics' placeholder belongs in its path or query");
+    }
     let shared = &args.shared;
-    let target = Target::new(&uri, Proto::H1, shared.cacert.as_deref(), shared.insecure)?;
+    let target = Target::new(first, Proto::H1, shared.cacert.as_deref(), shared.insecure)?;
     if !args.streams.allow_remote {
         on_loopback(
             url,
@@ -50,6 +66,7 @@ pub(super) async fn publish(
     }
     let mut report = PublishReport {
         url: url.to_string(),
+        topics: uris.len(),
         rate_per_sec: args.rate,
         ..Default::default()
     };
@@ -64,6 +81,7 @@ pub(super) async fn publish(
     let mut answer = histogram();
     while Instant::now() < end {
         every.tick().await;
+        let uri = &uris[seq as usize % uris.len()];
         seq += 1;
         let asked = Instant::now();
         let sent = tokio::time::timeout(
@@ -71,7 +89,7 @@ pub(super) async fn publish(
             send(
                 &conn,
                 "POST",
-                &uri,
+                uri,
                 Some("text/plain"),
                 Bytes::from(stamp(seq)),
             ),

@@ -31,6 +31,8 @@ pub struct Report {
     pub also_urls: Vec<String>,
     pub proto: String,
     pub streams: u64,
+    /// Topics each stream followed (`--topics-per-stream`), the same for every stream.
+    pub topics_per_stream: u16,
     pub connections: u64,
     pub established: u64,
     pub failed: u64,
@@ -91,6 +93,7 @@ impl Report {
             also_urls: args.also_url.clone(),
             proto: format!("{proto:?}").to_lowercase(),
             streams: args.streams.streams,
+            topics_per_stream: args.topics_per_stream,
             connections: if proto == Proto::H1 {
                 established
             } else {
@@ -144,6 +147,15 @@ impl Report {
                 self.connections
             ),
         );
+        if self.topics_per_stream > 1 {
+            line(
+                "topics",
+                format!(
+                    "{} on each stream, the same for all",
+                    self.topics_per_stream
+                ),
+            );
+        }
         for (reason, n) in &self.failures {
             line("  failure", format!("{n} × {reason}"));
         }
@@ -166,8 +178,15 @@ impl Report {
             line(
                 "published",
                 format!(
-                    "{} sent ({} failed) at {}/s to {}",
-                    publish.sent, publish.failed, publish.rate_per_sec, publish.url
+                    "{} sent ({} failed) at {}/s to {}{}",
+                    publish.sent,
+                    publish.failed,
+                    publish.rate_per_sec,
+                    publish.url,
+                    match publish.topics {
+                        1 => String::new(),
+                        topics => format!(" ({topics} topics in turn)"),
+                    }
                 ),
             );
             line("publish → answer", percentiles(&publish.answer));

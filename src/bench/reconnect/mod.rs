@@ -42,7 +42,9 @@ type Outcomes = Arc<Mutex<Vec<Outcome>>>;
 /// Open `--streams` streams, wait for the server to end them and for each to come back, and
 /// report when they did.
 pub async fn run(args: ReconnectArgs) -> anyhow::Result<ReconnectReport> {
-    let plan = args.streams.plan(&args.shared, &[], args.duration)?;
+    let plan = args
+        .streams
+        .plan(&args.shared, &args.shared.url, &[], args.duration)?;
     let outcomes: Outcomes = Arc::new(Mutex::new(vec![
         Outcome::default();
         args.streams.streams as usize

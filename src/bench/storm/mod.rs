@@ -41,7 +41,9 @@ type Logs = Arc<Mutex<Vec<Vec<Try>>>>;
 
 /// Run the storm for `--duration` and report what the clients saw.
 pub async fn run(args: StormArgs) -> anyhow::Result<StormReport> {
-    let plan = args.streams.plan(&args.shared, &[], args.duration)?;
+    let plan = args
+        .streams
+        .plan(&args.shared, &args.shared.url, &[], args.duration)?;
     let logs: Logs = Arc::new(Mutex::new(vec![Vec::new(); args.streams.streams as usize]));
     let running = Running::start(
         &args.shared.url,

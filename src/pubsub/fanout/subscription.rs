@@ -126,7 +126,7 @@ impl Subscription {
             ..
         } = self;
         SubscriptionStream {
-            replay: replay.into_iter(),
+            replay: (!replay.is_empty()).then(|| Box::new(replay.into_iter())),
             sent_through,
             sent,
             live,
@@ -139,7 +139,9 @@ impl Subscription {
 /// subscriber's registration until it is dropped, or has given its last item.
 #[derive(Debug)]
 pub struct SubscriptionStream {
-    replay: std::vec::IntoIter<(Mark, Bytes)>,
+    /// `None` once sent, or when there was none: a sent replay's buffer is not kept for the
+    /// stream's life, and each subscription of a stream holds 8 bytes for it, not 32.
+    replay: Option<Box<std::vec::IntoIter<(Mark, Bytes)>>>,
     sent_through: u64,
     sent: Arc<AtomicU64>,
     live: Option<Live>,
@@ -200,10 +202,15 @@ impl SubscriptionStream {
     pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Mark, Bytes)>> {
         loop {
             match self.step {
-                Step::Replay => match self.replay.next() {
+                Step::Replay => match self.replay.as_mut().and_then(|replay| replay.next()) {
                     Some(frame) => return self.send(frame),
-                    None if self.live.is_some() => self.step = Step::Live,
-                    None => self.step = Step::Ended(Ending::Frame(CloseReason::End)),
+                    None => {
+                        self.replay = None;
+                        self.step = match self.live {
+                            Some(_) => Step::Live,
+                            None => Step::Ended(Ending::Frame(CloseReason::End)),
+                        };
+                    }
                 },
                 Step::Live => {
                     let Some(Live { member, .. }) = &self.live else {

@@ -24,8 +24,6 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use bytes::Bytes;
-
 pub use cursor::{BadCursor, Cursor};
 pub use stream::TopicsStream;
 
@@ -96,15 +94,4 @@ fn entries(topics: &[(EventName, Subscription)]) -> Vec<(u16, u64)> {
     tagged
         .map(|(name, s)| (cursor::tag(name.as_str()), s.cursor))
         .collect()
-}
-
-/// The `event:` line of topic `name`'s events published as `event` (`None`: unnamed).
-fn event_line(name: &str, event: Option<&str>) -> Bytes {
-    let mut line = format!("event: {TOPIC_EVENT_PREFIX}{name}");
-    if let Some(event) = event.filter(|event| *event != "message") {
-        line.push(':');
-        line.push_str(event);
-    }
-    line.push('\n');
-    Bytes::from(line)
 }

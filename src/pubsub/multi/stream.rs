@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::Stream;
 
-use super::{cursor, event_line};
+use super::{TOPIC_EVENT_PREFIX, cursor};
 use crate::pubsub::fanout::{Ending, Mark, Subscription, SubscriptionStream, split_event};
 use crate::sse::{CloseReason, EventName, Out, names};
 
@@ -32,8 +32,6 @@ pub struct TopicsStream {
 #[derive(Debug)]
 struct Followed {
     name: EventName,
-    /// `event: topic:NAME\n`, made once.
-    event_line: Bytes,
     stream: SubscriptionStream,
 }
 
@@ -47,16 +45,15 @@ impl TopicsStream {
     /// `topics` in name order.
     pub(super) fn new(topics: Vec<(EventName, Subscription)>) -> Self {
         let entries = super::entries(&topics);
-        let topics = topics
-            .into_iter()
-            .map(|(name, subscription)| Followed {
-                event_line: event_line(name.as_str(), None),
-                name,
-                stream: subscription.into_stream(),
-            })
-            .collect();
+        // Not `collect`: it would reuse the larger buffer of `topics` in place, and the stream
+        // would keep its slack (about 16 bytes a topic) for its life.
+        let mut followed = Vec::with_capacity(topics.len());
+        followed.extend(topics.into_iter().map(|(name, subscription)| Followed {
+            name,
+            stream: subscription.into_stream(),
+        }));
         Self {
-            topics,
+            topics: followed,
             entries,
             next: 0,
             step: Step::Running,
@@ -71,31 +68,31 @@ impl TopicsStream {
         cursor::encode_into(&self.entries, &mut self.id);
         let topic = &self.topics[at];
         match mark {
-            Mark::Event(_) => event_frame(&self.id, &topic.event_line, frame),
+            Mark::Event(_) => event_frame(&self.id, topic.name.as_str(), frame),
             Mark::Reset { .. } => reset_frame(&self.id, topic.name.as_str(), frame),
         }
     }
 }
 
-/// `id:` with the cursor, the topic's `event:` line (with the event's own name when it has
-/// one), and the event's `data:` lines as they were encoded.
-fn event_frame(id: &str, topic_line: &Bytes, frame: &Bytes) -> Bytes {
+/// `id:` with the cursor, `event: topic:NAME` (with `:EVENT` when the event has its own name),
+/// and the event's `data:` lines as they were encoded. The `event:` line is written for each
+/// frame rather than kept per topic: a stream of K topics would hold K of them for its life.
+fn event_frame(id: &str, topic: &str, frame: &Bytes) -> Bytes {
     let (name, data) = split_event(frame);
     let name = name.filter(|name| *name != "message");
     let extra = name.map_or(0, |name| name.len() + 1);
-    let mut out = BytesMut::with_capacity(5 + id.len() + topic_line.len() + extra + data.len());
+    let event_line = b"\nevent: ".len() + TOPIC_EVENT_PREFIX.len() + topic.len() + extra + 1;
+    let mut out = BytesMut::with_capacity(4 + id.len() + event_line + data.len());
     out.put_slice(b"id: ");
     out.put_slice(id.as_bytes());
-    out.put_u8(b'\n');
-    match name {
-        None => out.put_slice(topic_line),
-        Some(name) => {
-            out.put_slice(&topic_line[..topic_line.len() - 1]);
-            out.put_u8(b':');
-            out.put_slice(name.as_bytes());
-            out.put_u8(b'\n');
-        }
+    out.put_slice(b"\nevent: ");
+    out.put_slice(TOPIC_EVENT_PREFIX.as_bytes());
+    out.put_slice(topic.as_bytes());
+    if let Some(name) = name {
+        out.put_u8(b':');
+        out.put_slice(name.as_bytes());
     }
+    out.put_u8(b'\n');
     out.put_slice(&data);
     out.freeze()
 }
