@@ -3,11 +3,13 @@
 //! one of the six connections per host; with one `SharedEventSource` of
 //! `/sse/topics?topic=…`, all ten are live on one connection and the server holds one stream.
 //!
-//! Run under the shared lock, as every browser test here:
-//! `flock /tmp/sselab-browser.lock cargo test --test browser feeds::`.
+//! Chromium and Firefox run it on the /lab page of `remedies::*::the_lab_measures_each_remedy`
+//! (a browser launch is most of its cost); WebKit as `feeds::webkit::…`. Run under the shared
+//! lock, as every browser test here:
+//! `flock /tmp/sselab-browser.lock cargo test --test browser -- the_lab_measures feeds::`.
 
 use serde_json::Value;
-use sselab::browser::{Engine, eval};
+use sselab::browser::{Engine, Tab, eval};
 
 use crate::util::browser::launch;
 use crate::util::lab::{SUMMARY, start_remedy};
@@ -21,7 +23,7 @@ const PER_HOST: u64 = 6;
 const FEEDS: u64 = 10;
 
 /// The newest run's summary once `holds` (a JS expression over `s`) is true of it.
-async fn settled(lab: &sselab::browser::Tab, holds: &str) -> Value {
+async fn settled(lab: &Tab, holds: &str) -> Value {
     crate::util::browser::until(lab, &format!("(s => {holds})({SUMMARY})")).await;
     eval(lab, SUMMARY).await.expect("summary")
 }
@@ -30,19 +32,40 @@ fn http1_streams(server: &TestServer) -> usize {
     server.state.streams.open_streams().http1
 }
 
+/// WebKit's claim, beside its cross-origin reconnect of many topics (one claim, two
+/// browsers: the launch is the cost). Chromium and Firefox run the feeds in
+/// `remedies::*::the_lab_measures_each_remedy`, on its /lab page.
 async fn a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection(engine: Engine) {
-    // No server timeout: every stream the server holds is one the page asked for.
-    let server = TestServer::start(&["--timeout", "0"]).await;
-    let browser = launch(engine, &server).await;
-    let lab = browser
-        .page(&format!("http://localhost:{}/lab", server.http.port()))
-        .await
-        .expect("/lab");
+    let feeds = async {
+        // No server timeout: every stream the server holds is one the page asked for.
+        let server = TestServer::start(&["--timeout", "0"]).await;
+        let browser = launch(engine, &server).await;
+        let lab = browser
+            .page(&format!("http://localhost:{}/lab", server.http.port()))
+            .await
+            .expect("/lab");
+        ten_feeds_get_all_ten_on_one_connection(engine, &server, &lab).await;
+        browser.close().await;
+    };
+    tokio::join!(
+        feeds,
+        crate::topics::a_cross_origin_reconnect_with_a_long_last_event_id_resumes_every_topic(
+            engine
+        ),
+    );
+}
 
+/// On `lab` (/lab on `server`'s plain listener, no server timeout, no other stream open): ten
+/// feeds with an EventSource each, then on one stream of ten topics.
+pub(crate) async fn ten_feeds_get_all_ten_on_one_connection(
+    engine: Engine,
+    server: &TestServer,
+    lab: &Tab,
+) {
     // An EventSource per feed: six live, each on its own connection, four waiting.
-    start_remedy(&lab, "http", "feeds", FEEDS as usize).await;
+    start_remedy(lab, "http", "feeds", FEEDS as usize).await;
     let each = settled(
-        &lab,
+        lab,
         &format!(
             "s.live === {PER_HOST} && s.connections === {PER_HOST} && s.serverStreams === {PER_HOST} \
              && s.subscribed === {PER_HOST}"
@@ -50,12 +73,12 @@ async fn a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection(engine:
     )
     .await;
     eprintln!("{engine:?}: 10 feeds, an EventSource each: {each}");
-    assert_eq!(http1_streams(&server), PER_HOST as usize, "{each}");
+    assert_eq!(http1_streams(server), PER_HOST as usize, "{each}");
 
     // One stream of ten topics (starting it closes the EventSources): ten live on one.
-    start_remedy(&lab, "http", "topics", FEEDS as usize).await;
+    start_remedy(lab, "http", "topics", FEEDS as usize).await;
     let one = settled(
-        &lab,
+        lab,
         &format!(
             "s.live === {FEEDS} && s.connections === 1 && s.serverStreams === 1 && s.subscribed === {FEEDS}"
         ),
@@ -76,21 +99,17 @@ async fn a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection(engine:
     )
     .await
     .expect("start the comparisons");
-    crate::util::browser::until(&lab, "window.compared").await;
-    let compared: Value = eval(&lab, "window.compared")
-        .await
-        .expect("the comparisons");
+    crate::util::browser::until(lab, "window.compared").await;
+    let compared: Value = eval(lab, "window.compared").await.expect("the comparisons");
     assert_eq!(
         compared,
         serde_json::json!([true, false, false, true, true, true, "7"]),
         "{engine:?}"
     );
     eventually("the EventSources' streams end", || {
-        http1_streams(&server) == 1
+        http1_streams(server) == 1
     })
     .await;
-    browser.close().await;
-
     assert_eq!(each["waiting"], FEEDS - PER_HOST, "{each}");
     assert_eq!(
         each["every"], PER_HOST,
@@ -104,7 +123,4 @@ async fn a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection(engine:
     assert_eq!(one["publishErrors"], 0, "{one}");
 }
 
-crate::in_every_engine!(
-    a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection;
-    webkit: a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection,
-);
+crate::in_every_engine!(@engine webkit, Webkit; a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection);

@@ -260,6 +260,8 @@ async fn the_lab_measures_each_remedy(engine: Engine) {
     .await;
     let summary: serde_json::Value = eval(&lab, SUMMARY).await.expect("summary");
     eprintln!("/lab handover: {summary}");
+    // And one page following ten feeds, on the same lab (starting it stops the leader run).
+    crate::feeds::ten_feeds_get_all_ten_on_one_connection(engine, &server, &lab).await;
     browser.close().await;
     assert_eq!(summary["handover"]["lost"], 0, "{summary}");
     assert_eq!(summary["handover"]["duplicated"], 0, "{summary}");

@@ -8,7 +8,8 @@
 //! preflighted, passes, and gets exactly what was published since that id.
 //!
 //! For Chromium and Firefox it runs inside `refusals::*::no_refusal_or_ending_leaves_a_tab_dead`
-//! beside the other contract claims; WebKit runs it as a core claim.
+//! beside the other contract claims; for WebKit inside
+//! `feeds::webkit::a_page_with_ten_feeds_over_http1_gets_all_ten_on_one_connection`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -188,5 +189,3 @@ pub(crate) async fn a_cross_origin_reconnect_with_a_long_last_event_id_resumes_e
         "{engine:?}: the fetch was preflighted"
     );
 }
-
-crate::in_every_engine!(@engine webkit, Webkit; a_cross_origin_reconnect_with_a_long_last_event_id_resumes_every_topic);

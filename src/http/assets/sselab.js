@@ -58,11 +58,12 @@
   // base (unsigned LEB128). Read as a Map 'tag#k' (the k-th topic with that tag) -> id
   // (BigInt), in the cursor's order; null for any other id.
   function cursorIds(id) {
-    if (typeof id !== 'string' || !/^AQ[A-Za-z0-9_-]*$/.test(id)) return null;
+    if (typeof id !== 'string' || !/^[A-Za-z0-9_-]+$/.test(id)) return null;
     let bytes;
     try {
       bytes = Uint8Array.from(atob(id.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
     } catch (e) { return null; }
+    if (bytes[0] !== 1) return null;
     let at = 1;
     const varint = () => {
       let value = 0n, shift = 0n;
