@@ -64,8 +64,8 @@ step "cargo test --test browser: two processes in the background, the curl check
 # run in two processes at once, each taking about half: the first gets every Chromium and
 # WebKit claim plus Firefox's contract claims (refusals), the second the other Firefox claims
 # (measured here, issue 25: the first 285 s and the second 237 s with contexts::firefox in the
-# first; moved to the second, SPLIT). Together they must cover every test exactly once:
-# checked below with --list.
+# first; moved to the second, 272 s and 270 s in a clean run). Together they must cover every
+# test exactly once: checked below with --list.
 mkdir -p target/test-logs
 first=(chromium:: webkit:: util:: refusals::firefox::)
 second=(firefox:: --skip refusals::firefox::)

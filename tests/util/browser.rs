@@ -18,8 +18,10 @@ pub const SETTLE: Duration = Duration::from_secs(10);
 /// streams never time out in these tests), and one that is not takes milliseconds.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What "takes milliseconds" must stay under on a busy 2-core machine.
-pub const FAST: u64 = 1000;
+/// What "takes milliseconds" must stay under on a busy 2-core machine: half the wait that
+/// counts as blocked ([`PROBE_TIMEOUT`]). Usually 5–100 ms; a clean CI run, with the it tests
+/// and the other engine's browser beside it, once saw a Firefox page load take 1956 ms.
+pub const FAST: u64 = 2500;
 
 /// Both of the probe's requests (a `fetch()` from a tab, a new tab's navigation) answered in
 /// milliseconds: not blocked behind the open streams.
