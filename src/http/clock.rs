@@ -21,7 +21,7 @@ use super::params::{self, LastEventId};
 use super::streaming::{self, Connected, connected_frame};
 use super::{AppError, AppState};
 use crate::server::RequestInfo;
-use crate::sse::{self, Frame, Lifetime, MAX_TIMEOUT_SECS, Out, nonzero_secs};
+use crate::sse::{self, Frame, Lifetime, Out};
 
 /// The seed's `yyyy-MM-dd HH:mm:ss`.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -70,10 +70,7 @@ pub async fn hello(
     LastEventId(last_event_id): LastEventId,
 ) -> Result<Response, AppError> {
     let settings = &state.settings;
-    let timeout = match params::bounded_u64(&query, "timeout", MAX_TIMEOUT_SECS, "seconds")? {
-        Some(secs) => nonzero_secs(secs),
-        None => settings.timeout,
-    };
+    let timeout = params::requested_timeout(&query)?.unwrap_or(settings.timeout);
     let retry = settings.retry.for_stream(params::requested_retry(&query)?);
     let slot = lab_slot(&state, &query)?;
     let guard = state

@@ -1,6 +1,7 @@
 //! Reading query values and headers into numbers, with a one-line 400 for anything else.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
@@ -26,6 +27,15 @@ pub fn bounded_u64(
             "{name} must be a whole number of {unit} from 0 to {max}, got {text:?}"
         ))),
     }
+}
+
+/// A stream timeout the client asked for with `?timeout=SECS`: `Some(None)` for 0 (never),
+/// `None` when it did not ask (the caller's default applies).
+pub fn requested_timeout(
+    query: &HashMap<String, String>,
+) -> Result<Option<Option<Duration>>, AppError> {
+    let secs = bounded_u64(query, "timeout", MAX_TIMEOUT_SECS, "seconds")?;
+    Ok(secs.map(nonzero_secs))
 }
 
 /// A `retry:` the client asked for with `?retry=MS`, sent as asked (no jitter).
@@ -70,10 +80,7 @@ pub fn last_event_text(headers: &HeaderMap, uri: &Uri) -> Option<(&'static str, 
             return Some(("Last-Event-ID", text.into_owned()));
         }
     }
-    let query = Query::<HashMap<String, String>>::try_from_uri(uri)
-        .map(|Query(query)| query)
-        .unwrap_or_default();
-    match query.get(LAST_EVENT_ID_QUERY) {
+    match query_of(uri).get(LAST_EVENT_ID_QUERY) {
         Some(text) if !text.trim().is_empty() => Some((LAST_EVENT_ID_QUERY, text.clone())),
         _ => None,
     }
@@ -87,6 +94,13 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
     }
 }
 
+/// The query's values by name (the last of a repeated one); empty when there is none.
+fn query_of(uri: &Uri) -> HashMap<String, String> {
+    Query::<HashMap<String, String>>::try_from_uri(uri)
+        .map(|Query(query)| query)
+        .unwrap_or_default()
+}
+
 fn whole_number(name: &str, text: &str) -> Result<u64, AppError> {
     text.trim()
         .parse::<u64>()
@@ -96,12 +110,9 @@ fn whole_number(name: &str, text: &str) -> Result<u64, AppError> {
 /// `?timeout=SECS` (0 = never, the default for a subscription) and `?retry=MS`: when a
 /// subscription's stream ends by itself, and the `retry:` it asks the browser to wait.
 pub fn stream_ends(uri: &Uri) -> Result<StreamEnds, AppError> {
-    let query = Query::<HashMap<String, String>>::try_from_uri(uri)
-        .map(|Query(query)| query)
-        .unwrap_or_default();
-    let timeout = bounded_u64(&query, "timeout", MAX_TIMEOUT_SECS, "seconds")?;
+    let query = query_of(uri);
     Ok(StreamEnds {
-        timeout: timeout.and_then(nonzero_secs),
+        timeout: requested_timeout(&query)?.flatten(),
         retry_ms: requested_retry(&query)?,
         ..StreamEnds::default()
     })
