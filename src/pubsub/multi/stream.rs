@@ -13,7 +13,7 @@ use futures_util::Stream;
 
 use super::{TOPIC_EVENT_PREFIX, cursor};
 use crate::pubsub::fanout::{Ending, Mark, Subscription, SubscriptionStream, split_event};
-use crate::sse::{CloseReason, EventName, Out, names};
+use crate::sse::{CloseReason, EventName, Frame, Out, names};
 
 /// Many topics as one SSE stream: see [`super::Topics::into_stream`].
 #[derive(Debug)]
@@ -108,16 +108,11 @@ fn reset_frame(id: &str, topic: &str, frame: &Bytes) -> Bytes {
         _ => serde_json::Map::new(),
     };
     json.insert("topic".into(), topic.into());
-    let data = serde_json::Value::Object(json).to_string();
-    let mut out = BytesMut::with_capacity(32 + id.len() + data.len());
-    out.put_slice(b"id: ");
-    out.put_slice(id.as_bytes());
-    out.put_slice(b"\nevent: ");
-    out.put_slice(names::RESET.as_str().as_bytes());
-    out.put_slice(b"\ndata: ");
-    out.put_slice(data.as_bytes());
-    out.put_slice(b"\n\n");
-    out.freeze()
+    Frame::new()
+        .id_text(id)
+        .event(&names::RESET)
+        .data(&serde_json::Value::Object(json).to_string())
+        .finish()
 }
 
 impl Stream for TopicsStream {
