@@ -27,8 +27,11 @@ const READ_PATIENCE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(200);
 
 /// The shortest spell with no tab changing stage that counts as settled: a wall holds still
-/// for good, while tabs on their way change stage every few milliseconds on a loaded machine.
-const QUIET: Duration = Duration::from_secs(1);
+/// for good, while tabs on their way change stage every few milliseconds on a loaded machine
+/// — but not always: with 1 s, a clean CI run (other tests beside it) saw WebKit's TLS
+/// HTTP/1.1 tabs read as a wall of 2 while its next four streams were being opened (the
+/// server held 6 a moment later).
+const QUIET: Duration = Duration::from_secs(2);
 
 /// Events an open stream has delivered when it counts as ticking: the clock's first tick comes
 /// at once, the second shows the stream flows.
@@ -225,8 +228,8 @@ mod tests {
         let t0 = Instant::now();
         let mut rule = SettleRule::new(t0, 10);
         assert!(!rule.settled(&wall(), t0 + ms(800)));
-        assert!(!rule.settled(&wall(), t0 + ms(1600)));
-        assert!(rule.settled(&wall(), t0 + ms(1800)));
+        assert!(!rule.settled(&wall(), t0 + ms(2600)));
+        assert!(rule.settled(&wall(), t0 + ms(2800)));
     }
 
     #[test]
@@ -237,8 +240,8 @@ mod tests {
         five[5] = Waiting;
         assert!(!rule.settled(&five, t0 + ms(400)));
         assert!(!rule.settled(&wall(), t0 + ms(1200)));
-        assert!(!rule.settled(&wall(), t0 + ms(2000)));
-        assert!(rule.settled(&wall(), t0 + ms(2200)));
+        assert!(!rule.settled(&wall(), t0 + ms(3000)));
+        assert!(rule.settled(&wall(), t0 + ms(3200)));
     }
 
     #[test]
@@ -264,7 +267,7 @@ mod tests {
     fn a_slow_start_gets_a_longer_quiet_spell() {
         let t0 = Instant::now();
         let mut rule = SettleRule::new(t0, 10);
-        // The wall took 6 s to form: it must then hold for 3 s, not 1.
+        // The wall took 6 s to form: it must then hold for 3 s, not 2.
         assert!(!rule.settled(&wall(), t0 + ms(6000)));
         assert!(!rule.settled(&wall(), t0 + ms(8000)));
         assert!(rule.settled(&wall(), t0 + ms(9000)));
