@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bin;
 pub mod browser;
 pub mod lab;
+pub mod redis_nodes;
 pub mod redis_server;
 pub mod skip;
 pub mod tabs;
