@@ -9,6 +9,8 @@ pub mod bench;
 pub mod bin;
 pub mod browser;
 pub mod lab;
+pub mod redis_cluster;
+pub mod redis_cluster_view;
 pub mod redis_nodes;
 pub mod redis_server;
 pub mod skip;
