@@ -12,6 +12,7 @@ pub mod lab;
 pub mod redis_cluster;
 pub mod redis_cluster_view;
 pub mod redis_nodes;
+pub mod redis_sentinel;
 pub mod redis_server;
 pub mod skip;
 pub mod tabs;
