@@ -25,6 +25,10 @@ command -v WebKitWebDriver >/dev/null 2>&1 || [ -n "${SSELAB_WEBKIT_DRIVER:-}" ]
 command -v Xvfb >/dev/null 2>&1 || [ -n "${SSELAB_XVFB:-}" ] || missing+=(xvfb)
 # tests/redis.rs runs several sselab nodes on a real redis-server (each test its own).
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The Cluster and Sentinel harnesses (tests/util/redis_cluster.rs, redis_sentinel.rs): redis-cli
+# creates the cluster, redis-sentinel watches a master and its replicas.
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
