@@ -247,8 +247,11 @@ pub struct ServeArgs {
     )]
     pub cors_origin: String,
 
-    /// Share topics, sessions and orders with other sselab nodes through this Redis
-    /// (redis://host:6379, rediss:// for TLS). Without it, everything stays in this process.
+    /// Share topics, sessions and orders with other sselab nodes through this Redis:
+    /// redis://host:6379 (rediss:// for TLS) for one node or any node of a cluster (found and
+    /// followed: sharded pub/sub, failovers), redis+sentinel://host:26379[,host:port…]/MASTER
+    /// (rediss+sentinel:// for TLS) for the master Sentinel names. Without it, everything
+    /// stays in this process.
     #[arg(long, value_name = "URL", env = "SSELAB_REDIS")]
     pub redis: Option<String>,
 
@@ -256,6 +259,17 @@ pub struct ServeArgs {
     /// the system's roots.
     #[arg(long, value_name = "FILE", env = "SSELAB_REDIS_CA", requires = "redis")]
     pub redis_ca: Option<PathBuf>,
+
+    /// Answer a publish 202 only once its event reached this many replicas (Redis `WAIT`,
+    /// at most 1 s; else 503, the event perhaps delivered). 0: once the master has it.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "SSELAB_REDIS_MIN_REPLICAS",
+        requires = "redis"
+    )]
+    pub redis_min_replicas: usize,
 
     #[command(flatten)]
     pub auth: AuthArgs,

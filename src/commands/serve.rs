@@ -143,8 +143,8 @@ impl Server {
                     })?),
                 };
                 let redis =
-                    RedisBus::new(url, ca, fanout.clone(), args.replay, linger).map_err(|e| {
-                        anyhow::anyhow!("--redis: {e} (give redis://host:port or rediss://…)")
+                    RedisBus::new(url, ca, fanout.clone(), args.replay, linger, args.redis_min_replicas).map_err(|e| {
+                        anyhow::anyhow!("--redis: {e} (give redis://host:port, rediss://… or redis+sentinel://host:port/MASTER)")
                     })?;
                 Bus::Redis {
                     local: fanout.clone(),

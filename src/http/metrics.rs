@@ -19,6 +19,7 @@ use prometheus::{
 
 use super::error::Refused;
 use super::{AppError, AppState};
+use crate::pubsub::redis::ShardStatus;
 use crate::server::ListenerKind;
 use crate::sse::{CloseReason, RefusalAnswer, RefusalReason};
 use crate::sync::lock;
@@ -173,6 +174,50 @@ fn counter(
     let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
+}
+
+/// A cluster's shards, labelled by slot range and master: up, failovers seen, channels
+/// subscribed again and caught up.
+fn shard_metrics(registry: &Registry, shards: &[ShardStatus]) -> prometheus::Result<()> {
+    if shards.is_empty() {
+        return Ok(());
+    }
+    let labels = ["slots", "master"];
+    let up = gauge(
+        registry,
+        "sselab_redis_shard_connected",
+        "1 while the shard's master answers on the pub/sub connection, 0 while unreachable",
+        &labels,
+    )?;
+    let counters = [
+        (
+            "sselab_redis_shard_failovers_total",
+            "Times another master took the shard's slots",
+        ),
+        (
+            "sselab_redis_shard_resubscribes_total",
+            "Channels subscribed again on the shard (a failover, resharding or lost connection)",
+        ),
+        (
+            "sselab_redis_shard_catch_ups_total",
+            "Channels caught up from their stream after being subscribed again",
+        ),
+    ]
+    .map(|(name, help)| counter(registry, name, help, &labels));
+    let [failovers, resubscribes, catch_ups] = counters;
+    let (failovers, resubscribes, catch_ups) = (failovers?, resubscribes?, catch_ups?);
+    for shard in shards {
+        let slots = format!("{}-{}", shard.slots.0, shard.slots.1);
+        let values = [slots.as_str(), shard.master.as_str()];
+        up.with_label_values(&values)
+            .set(i64::from(shard.connected));
+        failovers.with_label_values(&values).inc_by(shard.failovers);
+        resubscribes
+            .with_label_values(&values)
+            .inc_by(shard.resubscribes);
+        catch_ups.with_label_values(&values).inc_by(shard.catch_ups);
+    }
+    Ok(())
 }
 
 /// Requests that came through no listener (none in a running server) are left out while zero.
@@ -387,11 +432,17 @@ pub fn render(state: &AppState) -> prometheus::Result<String> {
                 "Times the pub/sub connection to Redis came back (followed channels caught up)",
                 redis.reconnects,
             ),
+            (
+                "sselab_redis_unconfirmed_total",
+                "Publishes answered 503 because fewer replicas than --redis-min-replicas confirmed them in time",
+                redis.unconfirmed,
+            ),
         ] {
             counter(&registry, name, help, &[])?
                 .with_label_values(&NO_LABELS)
                 .inc_by(value);
         }
+        shard_metrics(&registry, &redis.shards)?;
     }
 
     let depth = HistogramVec::new(

@@ -33,7 +33,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let open = state.streams.open_streams();
     let redis = state.hub.redis_status();
     // Degraded, not down: streams stay open and catch up once Redis is back.
-    let status = match redis {
+    let status = match &redis {
         Some(redis) if !redis.connected => "degraded",
         _ => "ok",
     };
@@ -43,10 +43,35 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     });
     if let Some(redis) = redis {
         body["redis"] = json!({
+            "kind": redis.kind.map(|kind| kind.as_str()),
             "connected": redis.connected,
             "failures": redis.failures,
             "reconnects": redis.reconnects,
+            "unconfirmed": redis.unconfirmed,
         });
+        if !redis.shards.is_empty() {
+            // A cluster: each shard, and which do not answer (what makes it degraded).
+            body["redis"]["shards"] = redis
+                .shards
+                .iter()
+                .map(|shard| {
+                    json!({
+                        "slots": format!("{}-{}", shard.slots.0, shard.slots.1),
+                        "master": shard.master,
+                        "connected": shard.connected,
+                        "failovers": shard.failovers,
+                        "resubscribes": shard.resubscribes,
+                        "catch_ups": shard.catch_ups,
+                    })
+                })
+                .collect();
+            body["redis"]["unreachable"] = redis
+                .shards
+                .iter()
+                .filter(|shard| !shard.connected)
+                .map(|shard| format!("{}-{} at {}", shard.slots.0, shard.slots.1, shard.master))
+                .collect();
+        }
     }
     Json(body)
 }

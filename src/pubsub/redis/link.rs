@@ -9,6 +9,8 @@
 //! connection that went silent without closing.
 //!
 //! No connection per subscriber and no polling: one connection, one `SUBSCRIBE` per channel.
+//! With Sentinel, each connection goes to the master the Sentinels name then. A cluster's
+//! pub/sub is per shard instead (`shards.rs`).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -20,7 +22,7 @@ use redis::aio::PubSubSink;
 use tokio_util::sync::CancellationToken;
 
 use super::scripts::{self, LiveMessage, key_of_live, live_channel};
-use super::{RedisBus, Unavailable};
+use super::{RedisBus, Unavailable, shards};
 use crate::sync::lock;
 
 /// The first wait before connecting again; doubled up to [`BACKOFF_MAX`].
@@ -52,6 +54,11 @@ pub(super) struct Link {
 impl Link {
     pub(super) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// A connection was lost or refused.
+    pub(super) fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Make sure this node receives `key`'s live events from now on: the `SUBSCRIBE` is
@@ -98,7 +105,7 @@ impl Link {
 }
 
 /// Run the link until `stop`: connect, follow, catch up, deliver; on loss, back off and
-/// do it again.
+/// do it again. A cluster's link is per shard (`shards::run`), once Redis said it is one.
 pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
     let link = &bus.shared.link;
     let mut backoff = BACKOFF_MIN;
@@ -106,7 +113,8 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
     while !stop.is_cancelled() {
         match connect_and_serve(&bus, &stop, &mut connected_before).await {
             Ok(()) => backoff = BACKOFF_MIN,
-            Err(reason) => {
+            Err(Lost::Cluster) => return shards::run(bus, stop).await,
+            Err(Lost::Reason(reason)) => {
                 link.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     retry_in_ms = backoff.as_millis() as u64,
@@ -114,6 +122,8 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
                 );
             }
         }
+        // With Sentinel, ask for the master again: a failover may have moved it.
+        bus.shared.backend.failed();
         link.up.store(false, Ordering::Relaxed);
         *link.sink.lock().await = None;
         tokio::select! {
@@ -124,14 +134,31 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
     }
 }
 
+/// Why a connection could not start.
+enum Lost {
+    /// Redis is a cluster: its pub/sub is per shard.
+    Cluster,
+    Reason(String),
+}
+
+impl From<String> for Lost {
+    fn from(reason: String) -> Self {
+        Self::Reason(reason)
+    }
+}
+
 /// One connection's life. `Ok` when it ended after working, `Err` when it could not start.
 async fn connect_and_serve(
     bus: &RedisBus,
     stop: &CancellationToken,
     connected_before: &mut bool,
-) -> Result<(), String> {
+) -> Result<(), Lost> {
     let link = &bus.shared.link;
-    let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, bus.shared.client.get_async_pubsub())
+    let client = match bus.shared.backend.master_client().await? {
+        Some(client) => client,
+        None => return Err(Lost::Cluster),
+    };
+    let pubsub = tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub())
         .await
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -178,22 +205,41 @@ async fn connect_and_serve(
                 }
             }
             message = messages.next() => match message {
-                Some(message) => {
-                    let Some(key) = key_of_live(message.get_channel_name()) else { continue };
-                    match scripts::parse_live(message.get_payload_bytes()) {
-                        Some(LiveMessage::Event { epoch, event }) => bus.deliver(key, &epoch, &event),
-                        Some(LiveMessage::Replaced { node }) => bus.replaced_elsewhere(key, &node),
-                        Some(LiveMessage::Deleted { node }) => bus.deleted_elsewhere(key, &node),
-                        Some(LiveMessage::Finished) => bus.finished(key),
-                        None => tracing::warn!(channel = key, "redis pub/sub: a message sselab did not write, ignored"),
-                    }
-                }
+                Some(message) => bus.on_live(message.get_channel_name(), message.get_payload_bytes()),
                 None => {
                     link.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!("redis pub/sub: connection lost; reconnecting");
                     return Ok(());
                 }
             },
+        }
+    }
+}
+
+impl RedisBus {
+    /// A message on a live channel: an event for this node's subscribers, or a control
+    /// message.
+    pub(super) fn on_live(&self, channel: &str, payload: &[u8]) {
+        let Some(key) = key_of_live(channel) else {
+            return;
+        };
+        match scripts::parse_live(payload) {
+            Some(LiveMessage::Event { epoch, event }) => self.deliver(key, &epoch, &event),
+            Some(LiveMessage::Replaced { node }) => self.replaced_elsewhere(key, &node),
+            Some(LiveMessage::Deleted { node }) => self.deleted_elsewhere(key, &node),
+            Some(LiveMessage::Finished) => self.finished(key),
+            None => tracing::warn!(
+                channel = key,
+                "redis pub/sub: a message sselab did not write, ignored"
+            ),
+        }
+    }
+
+    /// Receive `key`'s live events on this node from now on (confirmed before this returns).
+    pub(super) async fn follow(&self, key: &str) -> Result<(), Unavailable> {
+        match self.is_cluster() {
+            true => self.shared.shards.follow(key).await,
+            false => self.shared.link.follow(key).await,
         }
     }
 }

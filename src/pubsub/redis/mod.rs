@@ -38,33 +38,33 @@
 //! connection; `sessions.rs` the same-id policy, deletion and broadcast across nodes;
 //! `orders.rs` an order's end and last detail across nodes.
 
+mod backend;
 mod link;
 mod orders;
 mod replay;
 mod scripts;
 mod sessions;
+mod shards;
+mod waits;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::fanout::{
     Exclusive, Fanout, Published, StartAt, SubscribeError, SubscriberMeta, Subscription,
 };
 use crate::sse::{CloseReason, EventName};
+use backend::{Backend, Commands};
+pub use backend::{Kind, Target};
 use link::Link;
 use scripts::{Replayed, Scripts, StoredEvent, keys};
 pub use sessions::IfDeleted;
-
-/// How long a command to Redis may take before the publish answers 503.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Retries of a lost command connection before the caller is answered: one, so a publish
-/// fails fast when Redis is down instead of holding the request.
-const COMMAND_RETRIES: usize = 1;
+pub use shards::ShardStatus;
+use shards::Shards;
+use waits::Waits;
 /// Hex digits of the node id in ids made on this node (an order's): 16.7 million values.
 const NODE_TAG: usize = 6;
 /// Keys looked at per `SCAN` round trip.
@@ -99,9 +99,11 @@ pub enum RedisSubscribeError {
 }
 
 /// What the Redis backend counted, for `/metrics` and `/healthz`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RedisStatus {
-    /// The pub/sub connection is up (live events flow).
+    /// Which kind of Redis (`None` until first reached).
+    pub kind: Option<Kind>,
+    /// The pub/sub connection is up (live events flow); on a cluster, every shard's.
     pub connected: bool,
     /// Publishes and subscribes refused because Redis did not answer.
     pub failures: u64,
@@ -109,6 +111,10 @@ pub struct RedisStatus {
     pub link_failures: u64,
     /// Times the pub/sub connection came back.
     pub reconnects: u64,
+    /// A cluster's shards, by first slot (empty on one node or with Sentinel).
+    pub shards: Vec<ShardStatus>,
+    /// Publishes refused because fewer than `--redis-min-replicas` replicas confirmed them.
+    pub unconfirmed: u64,
 }
 
 /// The Redis backend: a cheap clone over shared state.
@@ -119,11 +125,14 @@ pub struct RedisBus {
 
 #[derive(Debug)]
 struct Shared {
-    client: redis::Client,
-    commands: ConnectionManager,
+    backend: Backend,
     fanout: Fanout,
     scripts: Scripts,
     link: Link,
+    /// A cluster's pub/sub, one connection per shard.
+    shards: Shards,
+    /// `--redis-min-replicas`: dedicated connections for `WAIT`, and what they confirmed.
+    waits: Waits,
     /// The replay ring's size in Redis (`MAXLEN ~`).
     ring: usize,
     linger_ms: u64,
@@ -133,41 +142,28 @@ struct Shared {
 }
 
 impl RedisBus {
-    /// A backend for `url` (`redis://`, `rediss://`) feeding `fanout`'s local subscribers;
-    /// `ca` (PEM) is the only root a `rediss://` Redis's certificate is checked against, when
-    /// given (else the system's roots). Connects lazily: a bad URL fails here, an unreachable
-    /// Redis shows as degraded later.
+    /// A backend for `url` (`redis://`, `rediss://`: one node or a cluster's seed;
+    /// `redis+sentinel://`, `rediss+sentinel://`: Sentinel's master) feeding `fanout`'s local
+    /// subscribers; `ca` (PEM) is the only root a TLS Redis's certificate is checked against,
+    /// when given (else the system's roots). A publish answers only once `min_replicas`
+    /// replicas have its event. Connects lazily: a bad URL fails here, an unreachable Redis
+    /// shows as degraded later.
     pub fn new(
         url: &str,
         ca: Option<Vec<u8>>,
         fanout: Fanout,
         ring: usize,
         linger: Duration,
+        min_replicas: usize,
     ) -> Result<Self, String> {
-        let client = match ca {
-            None => redis::Client::open(url),
-            Some(root_cert) => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                },
-            ),
-        }
-        .map_err(|e| e.to_string())?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(COMMAND_RETRIES);
-        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| e.to_string())?;
         Ok(Self {
             shared: Arc::new(Shared {
-                client,
-                commands,
+                backend: Backend::new(url, ca)?,
                 fanout,
                 scripts: Scripts::new(),
                 link: Link::default(),
+                shards: Shards::default(),
+                waits: Waits::new(min_replicas),
                 ring: ring.max(1),
                 linger_ms: linger.as_millis().max(1) as u64,
                 failures: AtomicU64::new(0),
@@ -176,28 +172,63 @@ impl RedisBus {
         })
     }
 
-    /// Start the pub/sub link; it runs until `stop`.
+    /// Start the pub/sub link (one connection, or one per shard of a cluster); it runs until
+    /// `stop`.
     pub fn spawn_link(&self, stop: CancellationToken) {
         tokio::spawn(link::run(self.clone(), stop));
     }
 
+    /// Whether this is a cluster (known once Redis was first reached).
+    fn is_cluster(&self) -> bool {
+        self.shared.backend.kind() == Some(Kind::Cluster)
+    }
+
     pub fn status(&self) -> RedisStatus {
         let link = &self.shared.link;
+        let kind = self.shared.backend.kind();
+        let shards = self.shared.shards.status();
         RedisStatus {
-            connected: link.is_up(),
+            kind,
+            connected: match kind {
+                Some(Kind::Cluster) => !shards.is_empty() && shards.iter().all(|s| s.connected),
+                _ => link.is_up(),
+            },
             failures: self.shared.failures.load(Ordering::Relaxed),
             link_failures: link.failures.load(Ordering::Relaxed),
             reconnects: link.reconnects.load(Ordering::Relaxed),
+            shards,
+            unconfirmed: self.shared.waits.unconfirmed(),
         }
     }
 
     fn failed(&self, what: &str, error: impl std::fmt::Display) -> Unavailable {
         self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        self.shared.backend.failed();
         Unavailable::new(format!("{what}: {error}"))
     }
 
+    /// A handle for commands and scripts (connecting first, if need be).
+    async fn commands(&self, what: &str) -> Result<Commands, Unavailable> {
+        self.shared
+            .backend
+            .commands()
+            .await
+            .map_err(|e| self.failed(what, e))
+    }
+
+    /// How live messages are sent: sharded pub/sub on a cluster (`SPUBLISH` goes to the
+    /// channel's shard only; a classic `PUBLISH` would reach every node of the cluster).
+    fn publish_command(&self) -> &'static str {
+        match self.shared.backend.kind() {
+            Some(Kind::Cluster) => "SPUBLISH",
+            _ => "PUBLISH",
+        }
+    }
+
     /// Publish to channel `key` across the cluster. `Ok(None)` when `must_exist` and
-    /// the channel is not in Redis (a session nobody subscribed to, or expired).
+    /// the channel is not in Redis (a session nobody subscribed to, or expired). With
+    /// `--redis-min-replicas N`, only once N replicas have the event (`WAIT`, on a connection
+    /// of its own: `WAIT` holds the connection it is sent on).
     pub async fn publish(
         &self,
         key: &str,
@@ -206,10 +237,23 @@ impl RedisBus {
         must_exist: bool,
     ) -> Result<Option<Published>, Unavailable> {
         let shared = &self.shared;
+        let waiting = shared.waits.enabled();
+        let (mut commands, permit) = match waiting {
+            false => (self.commands("publish").await?, None),
+            true => {
+                let (commands, permit) = shared
+                    .waits
+                    .take(&shared.backend)
+                    .await
+                    .map_err(|e| self.failed("publish", e))?;
+                (commands, Some(permit))
+            }
+        };
+        let keys = keys(key);
         let reply: Option<(u64, usize, String)> = shared
             .scripts
             .publish
-            .key(&keys(key))
+            .key(&keys)
             .arg(scripts::live_channel(key))
             .arg(name.map_or("", EventName::as_str))
             .arg(data)
@@ -217,10 +261,19 @@ impl RedisBus {
             .arg(shared.linger_ms)
             .arg(new_epoch())
             .arg(if must_exist { "1" } else { "0" })
-            .invoke_async(&mut shared.commands.clone())
+            .arg(self.publish_command())
+            .invoke_async(&mut commands)
             .await
             .map_err(|e| self.failed("publish", e))?;
-        Ok(reply.map(|(id, nodes, _epoch)| Published {
+        let Some((id, nodes, _epoch)) = reply else {
+            shared.waits.give_back(commands, permit);
+            return Ok(None);
+        };
+        if waiting {
+            shared.waits.confirm(&mut commands, &keys[0], id).await?;
+            shared.waits.give_back(commands, permit);
+        }
+        Ok(Some(Published {
             id,
             subscribers: nodes,
         }))
@@ -231,9 +284,10 @@ impl RedisBus {
     /// thousands subscribe at once after Redis restarted; a failure means Redis is not back.
     async fn load_scripts(&self) -> Result<(), Unavailable> {
         let scripts = &self.shared.scripts;
+        let mut commands = self.commands("SCRIPT LOAD").await?;
         for script in scripts.all() {
             script
-                .load_async(&mut self.shared.commands.clone())
+                .load_async(&mut commands)
                 .await
                 .map_err(|e| self.failed("SCRIPT LOAD", e))?;
         }
@@ -249,7 +303,7 @@ impl RedisBus {
             .key(&keys(key))
             .arg(shared.linger_ms)
             .arg(&shared.node)
-            .invoke_async(&mut shared.commands.clone())
+            .invoke_async(&mut self.commands("touch").await?)
             .await
             .map_err(|e| self.failed("touch", e))
     }
@@ -276,7 +330,7 @@ impl RedisBus {
             Err(refused) => return Err(RedisSubscribeError::Refused(refused)),
         };
         if live.is_some() {
-            self.shared.link.follow(key).await.map_err(unavailable)?;
+            self.follow(key).await.map_err(unavailable)?;
         }
         let first_wanted = match from {
             StartAt::Live => NOTHING,
@@ -348,15 +402,16 @@ impl RedisBus {
             .arg(if create { "1" } else { "0" })
             .arg(if_deleted.arg())
             .arg(if claim { shared.node.as_str() } else { "" })
-            .invoke_async(&mut shared.commands.clone())
+            .invoke_async(&mut self.commands("replay").await?)
             .await
             .map_err(|e| self.failed("replay", e))?;
         scripts::parse_stored(&value).ok_or_else(|| Unavailable::new("replay: unexpected reply"))
     }
 
-    /// After the pub/sub connection came back: deliver what `key`'s local subscribers
+    /// After the pub/sub connection came back (or a channel was subscribed again on its
+    /// shard's new master): deliver what `key`'s local subscribers
     /// missed, a `reset` first if the ring or the epoch moved on meanwhile.
-    async fn catch_up(&self, key: &str) -> Result<(), Unavailable> {
+    pub(super) async fn catch_up(&self, key: &str) -> Result<(), Unavailable> {
         let fanout = &self.shared.fanout;
         let Some((epoch, last_id)) = fanout.numbering(key) else {
             return Ok(());
@@ -369,7 +424,7 @@ impl RedisBus {
             return Ok(());
         };
         let same_epoch = epoch.as_deref() == Some(stored.epoch.as_str());
-        if same_epoch && stored.first_held.is_some_and(|first| first > last_id + 1) {
+        if same_epoch && stored.lost_after(last_id) {
             fanout.skip_to(key, stored.first_held.unwrap_or(last_id + 1));
         }
         for event in &stored.events {
@@ -390,7 +445,10 @@ impl RedisBus {
 
     /// Channels this node forgot: stop following them.
     pub async fn forget(&self, keys: &[String]) {
-        self.shared.link.unfollow(keys).await;
+        match self.is_cluster() {
+            true => self.shared.shards.unfollow(keys).await,
+            false => self.shared.link.unfollow(keys).await,
+        }
     }
 }
 

@@ -20,7 +20,8 @@ impl RedisBus {
             .arg(scripts::live_channel(key))
             .arg(scripts::FINISHED)
             .arg(shared.linger_ms)
-            .invoke_async(&mut shared.commands.clone())
+            .arg(self.publish_command())
+            .invoke_async(&mut self.commands("finish").await?)
             .await
             .map_err(|e| self.failed("finish", e))
     }
@@ -48,7 +49,7 @@ impl RedisBus {
             .arg("-")
             .arg("COUNT")
             .arg(1)
-            .query_async(&mut self.shared.commands.clone())
+            .query_async(&mut self.commands("XREVRANGE").await?)
             .await
             .map_err(|e| self.failed("XREVRANGE", e))?;
         Ok(scripts::parse_last_data(&value))

@@ -27,10 +27,7 @@ pub(super) fn replay(from: StartAt, stored: &Stored) -> (u64, Replay, bool) {
         }
         StartAt::After(k) => (k, k),
     };
-    let lost = match stored.first_held {
-        Some(first) => first > after + 1,
-        None => last > after,
-    };
+    let lost = stored.lost_after(after);
     let mut out = Vec::new();
     if lost {
         let first = stored.first_held.unwrap_or(last + 1);
@@ -80,6 +77,7 @@ mod tests {
             last_id: *held.end(),
             start: START,
             first_held: Some(*held.start()),
+            before_first: *held.start() - 1,
             finished: false,
             events: held
                 .map(|id| StoredEvent {
@@ -95,6 +93,7 @@ mod tests {
     fn nothing_published() -> Stored {
         Stored {
             first_held: None,
+            before_first: 0,
             events: Vec::new(),
             ..stored(START..=START)
         }

@@ -24,9 +24,11 @@ use redis::{Script, Value};
 const PREFIX: &str = "sselab:";
 
 /// The keys of channel `key`, in the order every script takes them.
-pub(super) fn keys(key: &str) -> [String; 6] {
-    ["id", "epoch", "events", "deleted", "holder", "finished"]
-        .map(|part| format!("{PREFIX}{{{key}}}:{part}"))
+pub(super) fn keys(key: &str) -> [String; 8] {
+    [
+        "id", "epoch", "events", "deleted", "holder", "finished", "master", "jumps",
+    ]
+    .map(|part| format!("{PREFIX}{{{key}}}:{part}"))
 }
 
 /// A `SCAN MATCH` pattern for every channel whose key starts with `prefix`, and the key back
@@ -61,43 +63,76 @@ pub(super) fn key_of_live(channel: &str) -> Option<&str> {
 /// than a microsecond, and it started earlier); the epoch is `<that start>:<fresh token>`.
 /// Ids go out through `string.format('%d')`: Lua's own formatting of numbers past 1e14 is
 /// inexact (`1.796e+15`).
+/// `master()` is this master's replication id (a promoted replica gets a new one).
 const START_NUMBERING: &str = r#"
+local function master()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+end
 local function start_numbering(fresh)
   local now = redis.call('TIME')
   local start = now[1] .. string.format('%06d', tonumber(now[2]))
   local epoch = start .. ':' .. fresh
   redis.call('SET', KEYS[2], epoch)
   redis.call('SET', KEYS[1], start)
-  redis.call('DEL', KEYS[3], KEYS[6])
+  redis.call('SET', KEYS[7], master())
+  redis.call('DEL', KEYS[3], KEYS[6], KEYS[8])
   return epoch
 end
+local kept = {1, 2, 3, 7, 8}
 "#;
 
-/// KEYS: id, epoch, events. ARGV: live channel, name, data, ring size, linger (ms), a fresh
-/// epoch token, must-exist (`1`: a session that nobody subscribed to has no epoch: refuse).
+/// KEYS: as in [`keys`]. ARGV: live channel, name, data, ring size, linger (ms), a fresh
+/// epoch token, must-exist (`1`: a session that nobody subscribed to has no epoch: refuse),
+/// `PUBLISH` or `SPUBLISH`.
 /// Returns `{id, nodes that got it live, epoch}`, or `false` when must-exist and missing.
+///
+/// A failover may promote a replica that missed the last events: its counter is behind ids
+/// already delivered, and counting on from there would give them again to other events (a
+/// resume would skip those silently). So the first publish on another master than the one
+/// that numbered last (its replication id differs) jumps the counter past every id the old
+/// one can have given: to Redis's clock in microseconds (ids stay below it, as in
+/// [`START_NUMBERING`]) and at least [`JUMP`] past the counter, and notes the jump in
+/// `jumps` so a replay across it is no gap.
 const PUBLISH: &str = r#"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   if ARGV[7] == '1' then return false end
   epoch = start_numbering(ARGV[6])
 end
+local here = master()
+local numbered_by = redis.call('GET', KEYS[7])
+if numbered_by ~= here then
+  if numbered_by then
+    local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+    local now = redis.call('TIME')
+    local clock = tonumber(now[1] .. string.format('%06d', tonumber(now[2])))
+    local jump = math.max(clock, last + JUMP)
+    redis.call('SET', KEYS[1], string.format('%d', jump))
+    redis.call('HSET', KEYS[8], string.format('%d', jump + 1), string.format('%d', last))
+  end
+  redis.call('SET', KEYS[7], here)
+end
 local id = string.format('%d', redis.call('INCR', KEYS[1]))
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], id .. '-0', 'n', ARGV[2], 'd', ARGV[3])
-local nodes = redis.call('PUBLISH', ARGV[1], epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+local nodes = redis.call(ARGV[8], ARGV[1], epoch .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
+for _, i in ipairs(kept) do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return {id, nodes, epoch}
 "#;
+
+/// How far past its counter a promoted master's numbering jumps at least (see [`PUBLISH`]):
+/// more events than a master can give in the time its replicas lag behind.
+const JUMP: u64 = 1_000_000;
 
 /// KEYS: id, epoch, events, deleted, holder. ARGV: the first id wanted, linger (ms), a fresh
 /// epoch token, create (`1`: start the numbering when missing, as a session's first subscribe
 /// does), what a deletion means here (`refuse`: a reconnect to a deleted session; `forget`:
 /// a new start clears it; anything else: not a session), and the node claiming the session
 /// (`--same-id reject`; empty: no claim).
-/// Returns `{epoch, last id, first id held, finished, start, id, name, data, id, name,
-/// data...}`: the events from the given id on, with what it takes to see whether the ring
-/// lost some (`start`: the id the numbering started after; `0` for an epoch without one, as
-/// sselab wrote before); `{}` when
+/// Returns `{epoch, last id, first id held, finished, start, before first, id, name, data, id,
+/// name, data...}`: the events from the given id on, with what it takes to see whether the
+/// ring lost some (`start`: the id the numbering started after; `0` for an epoch without one,
+/// as sselab wrote before; `before first`: the id given before the first held, which is not
+/// `first - 1` where the numbering jumped); `{}` when
 /// refused because the session was deleted; `{'busy'}` when another node holds it.
 const REPLAY: &str = r#"
 if ARGV[5] == 'refuse' and redis.call('EXISTS', KEYS[4]) == 1 then return {} end
@@ -112,14 +147,17 @@ if not epoch and ARGV[4] == '1' then
   epoch = start_numbering(ARGV[3])
 end
 if epoch then
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+  for _, i in ipairs(kept) do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 end
 local last = redis.call('GET', KEYS[1]) or '0'
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)
 local finished = redis.call('EXISTS', KEYS[6])
 local start = epoch and string.match(epoch, '^(%d+):') or '0'
-local out = {epoch or '', last, '0', tostring(finished), start}
-if first[1] then out[3] = string.match(first[1][1], '^(%d+)') end
+local out = {epoch or '', last, '0', tostring(finished), start, '0'}
+if first[1] then
+  out[3] = string.match(first[1][1], '^(%d+)')
+  out[6] = redis.call('HGET', KEYS[8], out[3]) or string.format('%d', tonumber(out[3]) - 1)
+end
 local after = redis.call('XRANGE', KEYS[3], ARGV[1], '+')
 for _, entry in ipairs(after) do
   out[#out + 1] = string.match(entry[1], '^(%d+)')
@@ -129,23 +167,24 @@ end
 return out
 "#;
 
-/// KEYS: id, epoch, events, deleted: forget the channel, mark it deleted for `ARGV[3]` ms,
-/// and send `ARGV[2]` on its live channel `ARGV[1]`. Returns whether it existed.
+/// KEYS: as in [`keys`]: forget the channel, mark it deleted for `ARGV[3]` ms, and send
+/// `ARGV[2]` on its live channel `ARGV[1]` (with `ARGV[4]`: `PUBLISH` or `SPUBLISH`). Returns
+/// whether it existed.
 const DELETE: &str = r#"
 local existed = redis.call('EXISTS', KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[7], KEYS[8])
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call(ARGV[4], ARGV[1], ARGV[2])
 return existed
 "#;
 
-/// KEYS: id, epoch, events, deleted, holder, finished. ARGV: live channel, message, linger
-/// (ms). An order ended: mark it finished for its linger and tell every node (after its last
+/// KEYS: as in [`keys`]. ARGV: live channel, message, linger (ms), `PUBLISH` or `SPUBLISH`.
+/// An order ended: mark it finished for its linger and tell every node (after its last
 /// event, on the same channel). Returns whether the channel exists.
 const FINISH: &str = r#"
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call(ARGV[4], ARGV[1], ARGV[2])
 return 1
 "#;
 
@@ -155,7 +194,7 @@ return 1
 const TOUCH: &str = r#"
 if redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('PEXPIRE', KEYS[5], ARGV[1]) end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+for _, i in ipairs({1, 2, 3, 7, 8}) do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return 1
 "#;
 
@@ -180,7 +219,10 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Self {
         Self {
-            publish: Script::new(&format!("{START_NUMBERING}{PUBLISH}")),
+            publish: Script::new(&format!(
+                "{START_NUMBERING}{}",
+                PUBLISH.replace("JUMP", &JUMP.to_string())
+            )),
             replay: Script::new(&format!("{START_NUMBERING}{REPLAY}")),
             touch: Script::new(TOUCH),
             delete: Script::new(DELETE),
@@ -221,9 +263,23 @@ pub(super) struct Stored {
     pub(super) start: u64,
     /// `None` when the ring is empty.
     pub(super) first_held: Option<u64>,
+    /// The id given just before the first held (`first_held - 1`, unless the numbering jumped
+    /// there after a failover); 0 when the ring is empty.
+    pub(super) before_first: u64,
     /// The channel has ended (an order that is done): nothing live follows.
     pub(super) finished: bool,
     pub(super) events: Vec<StoredEvent>,
+}
+
+impl Stored {
+    /// Whether a subscriber that has every event up to `after` lacks some the ring no longer
+    /// holds.
+    pub(super) fn lost_after(&self, after: u64) -> bool {
+        match self.first_held {
+            Some(_) => self.before_first > after,
+            None => self.last_id > after,
+        }
+    }
 }
 
 /// What arrives on a channel's pub/sub channel.
@@ -289,7 +345,7 @@ pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
         [one] if text(one).as_deref() == Some("busy") => return Some(Replayed::Busy),
         _ => {}
     }
-    let (head, rest) = items.split_at_checked(5)?;
+    let (head, rest) = items.split_at_checked(6)?;
     if rest.len() % 3 != 0 {
         return None;
     }
@@ -309,6 +365,7 @@ pub(super) fn parse_stored(value: &Value) -> Option<Replayed> {
         last_id: number(&head[1])?,
         start: number(&head[4])?,
         first_held: (first > 0).then_some(first),
+        before_first: number(&head[5])?,
         finished: text(&head[3])? == "1",
         events,
     }))
@@ -384,7 +441,9 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_slot_and_the_live_channel_names_its_key() {
-        let [id, epoch, events, deleted, holder, _finished] = keys("topic:news");
+        let [id, epoch, events, deleted, holder, _finished, master, jumps] = keys("topic:news");
+        assert_eq!(master, "sselab:{topic:news}:master");
+        assert_eq!(jumps, "sselab:{topic:news}:jumps");
         assert_eq!(deleted, "sselab:{topic:news}:deleted");
         assert_eq!(holder, "sselab:{topic:news}:holder");
         assert_eq!(id, "sselab:{topic:news}:id");

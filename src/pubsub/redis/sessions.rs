@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::scripts::{self, keys};
-use super::{RedisBus, SCAN_COUNT, Unavailable};
+use super::{RedisBus, SCAN_COUNT, Unavailable, shards};
 use crate::sse::CloseReason;
 
 /// What a session's deletion (kept in Redis for the tombstone's time) means to a subscribe.
@@ -33,10 +33,10 @@ impl IfDeleted {
 impl RedisBus {
     /// Tell every other node to end its subscribers of `key` with `replaced`.
     pub(super) async fn replace_elsewhere(&self, key: &str) -> Result<(), Unavailable> {
-        redis::cmd("PUBLISH")
+        redis::cmd(self.publish_command())
             .arg(scripts::live_channel(key))
             .arg(scripts::replaced(&self.shared.node))
-            .query_async::<i64>(&mut self.shared.commands.clone())
+            .query_async::<i64>(&mut self.commands("replace").await?)
             .await
             .map(drop)
             .map_err(|e| self.failed("replace", e))
@@ -62,7 +62,8 @@ impl RedisBus {
             .arg(scripts::live_channel(key))
             .arg(scripts::deleted(&shared.node))
             .arg(tombstone.as_millis().max(1) as u64)
-            .invoke_async(&mut shared.commands.clone())
+            .arg(self.publish_command())
+            .invoke_async(&mut self.commands("delete").await?)
             .await
             .map_err(|e| self.failed("delete", e))
     }
@@ -86,13 +87,17 @@ impl RedisBus {
             let (bus, key) = (bus.clone(), key.to_string());
             tokio::spawn(async move {
                 let shared = &bus.shared;
-                let released: Result<i64, _> = shared
-                    .scripts
-                    .release
-                    .key(&keys(&key))
-                    .arg(&shared.node)
-                    .invoke_async(&mut shared.commands.clone())
-                    .await;
+                let released: Result<i64, String> = match shared.backend.commands().await {
+                    Ok(mut commands) => shared
+                        .scripts
+                        .release
+                        .key(&keys(&key))
+                        .arg(&shared.node)
+                        .invoke_async(&mut commands)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = released {
                     // The claim expires with the linger instead.
                     tracing::warn!(channel = key, "redis: could not release the session: {e}");
@@ -105,28 +110,42 @@ impl RedisBus {
     /// cluster operations such as a broadcast), sorted.
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, Unavailable> {
         let pattern = scripts::pattern(prefix);
-        let mut keys = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query_async(&mut self.shared.commands.clone())
+        let mut commands = self.commands("SCAN").await?;
+        // A cluster's keys are on its masters, each scanned in turn.
+        let nodes = match self.is_cluster() {
+            false => vec![None],
+            true => shards::masters(&mut commands)
                 .await
-                .map_err(|e| self.failed("SCAN", e))?;
-            keys.extend(
-                found
-                    .iter()
-                    .filter_map(|k| scripts::key_of_epoch(k))
-                    .map(str::to_string),
-            );
-            if next == 0 {
-                break;
+                .map_err(|e| self.failed("SCAN", e))?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        let mut keys = Vec::new();
+        for node in &nodes {
+            let mut cursor = 0u64;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT);
+                let (next, found): (u64, Vec<String>) =
+                    shards::on_node(&mut commands, node.as_ref(), scan)
+                        .await
+                        .map_err(|e| self.failed("SCAN", e))?;
+                keys.extend(
+                    found
+                        .iter()
+                        .filter_map(|k| scripts::key_of_epoch(k))
+                        .map(str::to_string),
+                );
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
         // SCAN may give a key twice.
         keys.sort();
