@@ -133,8 +133,7 @@ enum Mode {
         commands: ConnectionManager,
     },
     Cluster {
-        client: Box<ClusterClient>,
-        commands: ClusterConnection,
+        commands: Box<ClusterConnection>,
     },
     Sentinel,
 }
@@ -148,6 +147,9 @@ pub(super) struct Backend {
     sentinel: tokio::sync::Mutex<Option<SentinelClient>>,
     /// Sentinel only: the master last named, until a command to it fails.
     master: Mutex<Option<(redis::Client, ConnectionManager)>>,
+    /// Cluster only: the masters last seen (`host:port`), seeds for new connections beside
+    /// the first seed, which may be the master that failed.
+    known: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -196,6 +198,7 @@ impl Backend {
             mode: OnceCell::new(),
             sentinel: tokio::sync::Mutex::new(None),
             master: Mutex::new(None),
+            known: Mutex::new(Vec::new()),
         })
     }
 
@@ -238,7 +241,7 @@ impl Backend {
                 commands,
             });
         }
-        let client = cluster_client(url, self.ca.as_deref(), None)?;
+        let client = cluster_client(vec![url.clone()], self.ca.as_deref(), None)?;
         let commands = client
             .get_async_connection()
             .await
@@ -248,8 +251,7 @@ impl Backend {
             "redis: a cluster; its topology is read from the seed"
         );
         Ok(Mode::Cluster {
-            client: Box::new(client),
-            commands,
+            commands: Box::new(commands),
         })
     }
 
@@ -257,7 +259,7 @@ impl Backend {
     pub(super) async fn commands(&self) -> Result<Commands, String> {
         match self.mode().await? {
             Mode::Node { commands, .. } => Ok(Commands::Node(commands.clone())),
-            Mode::Cluster { commands, .. } => Ok(Commands::Cluster(commands.clone())),
+            Mode::Cluster { commands } => Ok(Commands::Cluster(commands.as_ref().clone())),
             Mode::Sentinel => Ok(Commands::Node(self.master().await?.1)),
         }
     }
@@ -277,20 +279,48 @@ impl Backend {
         }
     }
 
+    /// The cluster's masters now (`host:port`): seeds for connections made from now on.
+    pub(super) fn learn(&self, masters: Vec<String>) {
+        *lock(&self.known) = masters;
+    }
+
+    /// Whether the node at `addr` (`host:port`) answers `PING` on a connection of its own.
+    pub(super) async fn answers(&self, addr: &str) -> bool {
+        let Target::Node(seed) = &self.target else {
+            return false;
+        };
+        let scheme = seed.split_once("://").map_or("redis", |(scheme, _)| scheme);
+        let Ok(client) = node_client(&format!("{scheme}://{addr}"), self.ca.as_deref()) else {
+            return false;
+        };
+        let ping = async {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        matches!(tokio::time::timeout(CONNECT_TIMEOUT, ping).await, Ok(Ok(_)))
+    }
+
+    /// The first seed and the masters last seen, as URLs of the seed's scheme.
+    fn seeds(&self) -> Result<Vec<String>, String> {
+        let Target::Node(seed) = &self.target else {
+            return Err("not a cluster".into());
+        };
+        let scheme = seed.split_once("://").map_or("redis", |(scheme, _)| scheme);
+        let mut seeds = vec![seed.clone()];
+        seeds.extend(lock(&self.known).iter().map(|m| format!("{scheme}://{m}")));
+        Ok(seeds)
+    }
+
     /// A cluster connection of its own with RESP3 pushes sent to `pushes` (the cluster's
-    /// sharded pub/sub), seeded with the first seed and `known` nodes.
+    /// sharded pub/sub).
     pub(super) async fn cluster_pubsub(
         &self,
-        known: &[String],
         pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
     ) -> Result<ClusterConnection, String> {
         let Mode::Cluster { .. } = self.mode().await? else {
             return Err("not a cluster".into());
         };
-        let Target::Node(seed) = &self.target else {
-            return Err("not a cluster".into());
-        };
-        let client = cluster_client(seed, self.ca.as_deref(), Some((known, pushes)))?;
+        let client = cluster_client(self.seeds()?, self.ca.as_deref(), Some(pushes))?;
         client
             .get_async_connection()
             .await
@@ -307,7 +337,7 @@ impl Backend {
                     .map(Commands::Node)
                     .map_err(|e| e.to_string())
             }
-            Mode::Cluster { client, .. } => client
+            Mode::Cluster { .. } => cluster_client(self.seeds()?, self.ca.as_deref(), None)?
                 .get_async_connection()
                 .await
                 .map(Commands::Cluster)
@@ -397,35 +427,28 @@ fn node_client(url: &str, ca: Option<&[u8]>) -> redis::RedisResult<redis::Client
     }
 }
 
-/// A cluster client seeded with `seed` (and `pubsub`'s known nodes, with RESP3 pushes to its
-/// sender).
+/// A cluster client seeded with `seeds` (with RESP3 pushes to `pushes`, for pub/sub).
 fn cluster_client(
-    seed: &str,
+    seeds: Vec<String>,
     ca: Option<&[u8]>,
-    pubsub: Option<(
-        &[String],
-        tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
-    )>,
+    pushes: Option<tokio::sync::mpsc::UnboundedSender<redis::PushInfo>>,
 ) -> Result<ClusterClient, String> {
-    let mut nodes = vec![seed.to_string()];
-    if let Some((known, _)) = &pubsub {
-        nodes.extend(known.iter().cloned());
-    }
-    let mut builder = ClusterClientBuilder::new(nodes)
+    let first = seeds.first().cloned().unwrap_or_default();
+    let mut builder = ClusterClientBuilder::new(seeds)
         .connection_timeout(CONNECT_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT)
         .retries(COMMAND_RETRIES as u32);
     if let Some(ca) = ca {
         builder = builder.certs(certificates(ca));
     }
-    if let Some((_, pushes)) = pubsub {
+    if let Some(pushes) = pushes {
         builder = builder
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(pushes);
     }
     builder
         .build()
-        .map_err(|e| format!("cluster at {seed}: {e}"))
+        .map_err(|e| format!("cluster at {first}: {e}"))
 }
 
 #[cfg(test)]

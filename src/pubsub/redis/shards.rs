@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{PushKind, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -174,34 +174,24 @@ async fn ssubscribe(conn: &mut ClusterConnection, key: &str) -> Result<(), Strin
 pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
     let shards = &bus.shared.shards;
     let (pushes, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let conn = loop {
-        let made = tokio::time::timeout(
-            CONNECT_TIMEOUT * 4,
-            bus.shared.backend.cluster_pubsub(&[], pushes.clone()),
-        )
-        .await
-        .unwrap_or_else(|_| Err("connecting timed out".into()));
-        match made {
-            Ok(conn) => break conn,
-            Err(reason) => {
-                bus.shared.link.failed();
-                tracing::warn!("redis cluster pub/sub: {reason}; trying again");
-            }
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(RETRY) => {}
-        }
+    let Some(mut conn) = connect(&bus, &pushes, &stop).await else {
+        return;
     };
-    *shards.conn.lock().await = Some(conn.clone());
     let mut check = tokio::time::interval(CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut again = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = check.tick() => {
-                if let Err(reason) = check_shards(&bus, conn.clone()).await {
-                    tracing::warn!("redis cluster: {reason}");
+                if again {
+                    let Some(fresh) = connect(&bus, &pushes, &stop).await else { return };
+                    (conn, again) = (fresh, false);
+                }
+                match check_shards(&bus, conn.clone()).await {
+                    Ok(Checked::Fine) => {}
+                    Ok(Checked::Moved) => again = true,
+                    Err(reason) => tracing::warn!("redis cluster: {reason}"),
                 }
             }
             push = received.recv() => {
@@ -222,7 +212,7 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
                     }
                     PushKind::Disconnection => {
                         bus.shared.link.failed();
-                        shards.all_stale();
+                        again = true;
                     }
                     _ => {}
                 }
@@ -231,27 +221,90 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
     }
 }
 
+/// A pub/sub connection to the cluster (trying again until `stop`), every followed channel to
+/// be subscribed on it.
+async fn connect(
+    bus: &RedisBus,
+    pushes: &tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    stop: &CancellationToken,
+) -> Option<ClusterConnection> {
+    loop {
+        let made = tokio::time::timeout(
+            CONNECT_TIMEOUT * 4,
+            bus.shared.backend.cluster_pubsub(pushes.clone()),
+        )
+        .await
+        .unwrap_or_else(|_| Err("connecting timed out".into()));
+        match made {
+            Ok(conn) => {
+                let shards = &bus.shared.shards;
+                *shards.conn.lock().await = Some(conn.clone());
+                shards.all_stale();
+                return Some(conn);
+            }
+            Err(reason) => {
+                bus.shared.link.failed();
+                tracing::warn!("redis cluster pub/sub: {reason}; trying again");
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+/// What a check found.
+enum Checked {
+    Fine,
+    /// A shard has a new master, or a master answers but not on the pub/sub connection.
+    Moved,
+}
+
 /// Read the slot map, ping every master, and subscribe again (then catch up) every channel
 /// whose master is not the one it was subscribed on.
-async fn check_shards(bus: &RedisBus, mut conn: ClusterConnection) -> Result<(), String> {
+async fn check_shards(bus: &RedisBus, mut conn: ClusterConnection) -> Result<Checked, String> {
     let mut commands = bus.commands("CLUSTER SLOTS").await.map_err(|e| e.reason)?;
     let ranges = slot_ranges(&mut commands).await?;
+    let mut masters: Vec<String> = ranges.iter().map(|(_, _, m)| m.clone()).collect();
+    masters.dedup();
+    bus.shared.backend.learn(masters);
+    // Each shard's master pinged through the pub/sub connection: first by slot, as its
+    // SSUBSCRIBEs go (which makes the connection follow a new master: it reads the slot map
+    // again and connects), then by address, which only a live, connected master answers (a
+    // request by slot to a dead one may be answered by another node).
     let mut answered = HashMap::new();
-    for (_, _, master) in &ranges {
-        if answered.contains_key(master) {
-            continue;
-        }
+    for (first, _, master) in &ranges {
+        let route = Route::new(*first, SlotAddr::Master);
+        let by_slot = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+        let _ = tokio::time::timeout(
+            PING_TIMEOUT,
+            conn.route_command(redis::cmd("PING"), by_slot),
+        )
+        .await;
         let Some((host, port)) = split_addr(master) else {
             continue;
         };
-        let to = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-        let ping = tokio::time::timeout(PING_TIMEOUT, conn.route_command(redis::cmd("PING"), to));
-        answered.insert(master.clone(), matches!(ping.await, Ok(Ok(_))));
+        let by_address = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+        let ping = tokio::time::timeout(
+            PING_TIMEOUT,
+            conn.route_command(redis::cmd("PING"), by_address),
+        );
+        let up = matches!(ping.await, Ok(Ok(_)));
+        if !up && bus.shared.backend.answers(master).await {
+            tracing::warn!(
+                master,
+                "redis cluster: a master the pub/sub connection does not reach"
+            );
+            return Ok(Checked::Moved);
+        }
+        answered.insert(*first, up);
     }
     let shards = &bus.shared.shards;
     let todo: Vec<(String, String)> = {
         let mut state = lock(&shards.state);
         let mut next = BTreeMap::new();
+        let mut moved = false;
         for (first, last, master) in ranges {
             let mut shard = state.shards.remove(&first).unwrap_or(ShardStatus {
                 slots: (first, last),
@@ -263,6 +316,7 @@ async fn check_shards(bus: &RedisBus, mut conn: ClusterConnection) -> Result<(),
             });
             if shard.master != master {
                 shard.failovers += 1;
+                moved = true;
                 tracing::warn!(
                     slots = format!("{first}-{last}"),
                     from = shard.master,
@@ -271,11 +325,17 @@ async fn check_shards(bus: &RedisBus, mut conn: ClusterConnection) -> Result<(),
                 );
             }
             shard.slots = (first, last);
-            shard.connected = answered.get(&master).copied().unwrap_or(false);
+            shard.connected = answered.get(&first).copied().unwrap_or(false);
             shard.master = master;
             next.insert(first, shard);
         }
         state.shards = next;
+        if moved {
+            // Made again, rather than trusting the connection to follow: measured, a channel
+            // subscribed again on a healthy shard after a failover elsewhere stopped
+            // receiving on the old connection.
+            return Ok(Checked::Moved);
+        }
         let followed: Vec<(String, Option<String>)> = state
             .followed
             .iter()
@@ -303,7 +363,7 @@ async fn check_shards(bus: &RedisBus, mut conn: ClusterConnection) -> Result<(),
             *subscribed_on = Some(master);
         }
     }
-    Ok(())
+    Ok(Checked::Fine)
 }
 
 /// `host:port` split, for routing by address.
