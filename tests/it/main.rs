@@ -22,6 +22,7 @@ mod h3_pages;
 mod hub;
 mod orders;
 mod redis;
+mod redis_failover;
 mod redis_sessions;
 mod refusals;
 mod shutdown;
