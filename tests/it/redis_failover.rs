@@ -1,7 +1,8 @@
 //! Redis failing under two sselab nodes, with real processes: Sentinel promoting a replica
 //! after its master was killed (-9) mid-run, and one node cut off from Redis (a partition,
 //! through a proxy) while the other is not. Every event answered 202 reaches the subscriber
-//! exactly once, in order, and the node says it is degraded meanwhile.
+//! exactly once, in order, and the node says it is degraded meanwhile; a publish that timed
+//! out behind the partition says it may still go out, and does.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -274,15 +275,26 @@ async fn a_node_cut_off_from_redis_is_degraded_then_gets_what_it_missed_once_in_
     );
     let health_b = json(on_b.get("/healthz").await).await;
     assert_eq!(health_b["status"], "ok", "{health_b}");
+    // A publish on A times out: its script waits in the partition, so the 503 must not say
+    // nothing was accepted. It runs when the partition heals, after B's.
+    let answer = on_a
+        .post("/api/topics/island/events", "text/plain", "from A, cut off")
+        .await;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = text(answer).await;
+    assert!(body.contains("it may still be delivered"), "{body}");
 
     proxy.heal();
     let healed = Instant::now();
-    let got = events.take(missed.len()).await;
+    let mut got = events.take(missed.len() + 1).await;
     let caught_up = healed.elapsed();
+    let from_a = got.pop().expect("A's event");
     assert_eq!(ids(&got), missed, "exactly what was missed, in order");
     let data: Vec<&str> = got.iter().map(|e| e.data.as_str()).collect();
     let sent: Vec<String> = (1..=6).map(|n| format!("missed {n}")).collect();
     assert_eq!(data, sent);
+    assert_eq!(from_a.data, "from A, cut off", "{from_a:?}");
+    assert!(ids(&[from_a])[0] > missed[5], "numbered after B's");
     marker_comes_next([&mut events], &on_b, "island").await;
     until_health(&a, "ok").await;
     let status = a.state.hub.redis_status().expect("on redis");
