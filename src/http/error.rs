@@ -179,7 +179,8 @@ impl From<HubError> for AppError {
             ),
             HubError::Unavailable(reason) => AppError::unavailable(
                 RefusalReason::RedisUnavailable,
-                format!("redis is unavailable ({reason}); nothing was accepted, retry later"),
+                // The reason says whether a failed publish may still go out.
+                format!("redis is unavailable ({reason}); retry later"),
                 REDIS_RETRY_AFTER_SECS,
             ),
         }

@@ -23,6 +23,7 @@ mod hub;
 mod orders;
 mod redis;
 mod redis_cluster;
+mod redis_failover;
 mod redis_sessions;
 mod refusals;
 mod shutdown;

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bin;
 pub mod browser;
 pub mod lab;
+pub mod proxy;
 pub mod redis_cluster;
 pub mod redis_cluster_view;
 pub mod redis_nodes;

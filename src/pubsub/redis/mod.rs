@@ -5,8 +5,9 @@
 //! - **Publish** is one Lua script (`scripts.rs`): `INCR` the id, `XADD` the event to the
 //!   channel's stream (`MAXLEN ~` the replay size), `PUBLISH` it, refresh the expiry (the
 //!   linger) — one round trip, atomic. Local subscribers get it from pub/sub like everyone
-//!   else's, so every node sees one order. Redis unreachable: [`Unavailable`] (503), and
-//!   nothing was accepted.
+//!   else's, so every node sees one order. Redis unreachable: [`Unavailable`] (503), saying
+//!   whether the event may still go out: a script sent before the connection broke, or whose
+//!   answer came late, may have run (seen behind a partition: it ran when the link healed).
 //! - **Subscribe** registers locally first, confirms the node's `SUBSCRIBE`, then reads the
 //!   missed events with `XRANGE` (one script) and drops live ones it already replayed by id:
 //!   no gap, no duplicate. A ring that moved on gets `event: reset`, as in-process.
@@ -83,6 +84,26 @@ impl Unavailable {
         Self {
             reason: reason.into(),
         }
+    }
+
+    /// The reason, and what became of the publish that failed: a client deciding to retry
+    /// needs to know.
+    fn outcome(self, outcome: &str) -> Self {
+        Self::new(format!("{}; {outcome}", self.reason))
+    }
+}
+
+/// A publish that never reached Redis, or that Redis answered with an error.
+const NOT_ACCEPTED: &str = "nothing was accepted";
+/// A publish sent before its connection broke or its answer was late: it may have run.
+const MAY_HAVE_RUN: &str = "it may still be delivered";
+
+/// What a publish whose script failed with `error` may have done.
+fn outcome(error: &redis::RedisError) -> &'static str {
+    let lost_in_flight = error.is_timeout() || error.is_io_error();
+    match lost_in_flight && !error.is_connection_refusal() {
+        true => MAY_HAVE_RUN,
+        false => NOT_ACCEPTED,
     }
 }
 
@@ -239,13 +260,16 @@ impl RedisBus {
         let shared = &self.shared;
         let waiting = shared.waits.enabled();
         let (mut commands, permit) = match waiting {
-            false => (self.commands("publish").await?, None),
+            false => {
+                let commands = self.commands("publish").await;
+                (commands.map_err(|e| e.outcome(NOT_ACCEPTED))?, None)
+            }
             true => {
                 let (commands, permit) = shared
                     .waits
                     .take(&shared.backend)
                     .await
-                    .map_err(|e| self.failed("publish", e))?;
+                    .map_err(|e| self.failed("publish", e).outcome(NOT_ACCEPTED))?;
                 (commands, Some(permit))
             }
         };
@@ -264,7 +288,10 @@ impl RedisBus {
             .arg(self.publish_command())
             .invoke_async(&mut commands)
             .await
-            .map_err(|e| self.failed("publish", e))?;
+            .map_err(|e| {
+                let outcome = outcome(&e);
+                self.failed("publish", e).outcome(outcome)
+            })?;
         let Some((id, nodes, _epoch)) = reply else {
             shared.waits.give_back(commands, permit);
             return Ok(None);
