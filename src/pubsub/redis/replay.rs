@@ -130,4 +130,21 @@ mod tests {
         let (_, frames, reset) = replay(StartAt::After(old), &empty);
         assert!(reset && is_reset(&frames[0]) && frames.len() == 1);
     }
+
+    #[test]
+    fn a_ring_that_starts_where_the_numbering_jumped_lost_nothing() {
+        // A failover: the promoted master's counter was at START + 10 and jumped to START + 5e6.
+        let jumped = START + 5_000_000;
+        let mut ring = stored(jumped + 1..=jumped + 3);
+        ring.before_first = START + 10;
+        // Resuming from the id given before the jump, or from one the old master gave after
+        // it (lost with it): the ring's events, no reset.
+        for after in [START + 10, START + 12] {
+            let (cursor, frames, reset) = replay(StartAt::After(after), &ring);
+            assert_eq!((cursor, frames.len(), reset), (after, 3, false));
+        }
+        // From before that: what the ring no longer holds is gone, said with a reset.
+        let (_, frames, reset) = replay(StartAt::After(START + 9), &ring);
+        assert!(reset && is_reset(&frames[0]) && frames.len() == 4);
+    }
 }
