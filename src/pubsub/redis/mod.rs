@@ -34,10 +34,17 @@
 //!   its end is a control message after its last event, so every node ends its followers
 //!   there, and a later subscribe on any node gets what it lacks from Redis, then the end.
 //!
-//! The files: this one holds [`RedisBus`] (publish, subscribe, catch-up); `scripts.rs` the
+//! - **Cluster, Sentinel, replicas**: `--redis` may name any node of a Redis Cluster (pub/sub
+//!   sharded, one connection per shard master, failovers followed) or Sentinel's master; with
+//!   `--redis-min-replicas N` a publish answers once N replicas have the event; a promoted
+//!   master never gives an id again (the numbering jumps past the old master's).
+//!
+//! The files: this one holds [`RedisBus`] (publish, subscribe, catch-up); `backend.rs` which
+//! Redis it is (one node, a cluster, Sentinel's master) and its connections; `scripts.rs` the
 //! keys and Lua scripts; `replay.rs` the replay rules on Redis's ring; `link.rs` the pub/sub
-//! connection; `sessions.rs` the same-id policy, deletion and broadcast across nodes;
-//! `orders.rs` an order's end and last detail across nodes.
+//! connection to one master; `shards.rs` a cluster's, per shard; `waits.rs` `WAIT` for
+//! `--redis-min-replicas`; `sessions.rs` the same-id policy, deletion and broadcast across
+//! nodes; `orders.rs` an order's end and last detail across nodes.
 
 mod backend;
 mod link;
