@@ -11,7 +11,7 @@ use http::StatusCode;
 use sselab::sse::parser::ParsedEvent;
 
 use crate::util::redis_cluster::RedisCluster;
-use crate::util::redis_server::{marker_comes_next, publish, until_health};
+use crate::util::redis_server::{marker_comes_next, node_on, publish, until_health};
 use crate::util::{Client, Events, PATIENCE, TestServer, Via, json};
 
 const TOPICS: usize = 8;
@@ -23,12 +23,7 @@ const ROUND_PATIENCE: Duration = Duration::from_secs(15);
 
 /// A node on the cluster (any node is a seed), its links to every shard up.
 async fn node(cluster: &RedisCluster, extra: &[&str]) -> TestServer {
-    let url = cluster.seed_url();
-    let mut args = vec!["--redis", url.as_str()];
-    args.extend_from_slice(extra);
-    let server = TestServer::start(&args).await;
-    until_health(&server, "ok").await;
-    server
+    node_on(&cluster.seed_url(), extra).await
 }
 
 /// What the publisher on B saw.

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::util::proxy::Proxy;
 use crate::util::redis_sentinel::RedisSentinel;
-use crate::util::redis_server::{RedisServer, marker_comes_next, node, publish, until_health};
+use crate::util::redis_server::{
+    RedisServer, marker_comes_next, node, node_on, publish, until_health,
+};
 use crate::util::{Client, Events, TestServer, Via, ids, json, text};
 
 const TOPICS: [&str; 3] = ["red", "green", "blue"];
@@ -86,13 +88,8 @@ async fn sentinel_failover_mid_run_delivers_every_acknowledged_event_once_in_ord
         return;
     };
     let url = sentinel.url();
-    let args = ["--redis", url.as_str(), "--redis-min-replicas", "1"];
-    let (a, b) = (
-        TestServer::start(&args).await,
-        TestServer::start(&args).await,
-    );
-    until_health(&a, "ok").await;
-    until_health(&b, "ok").await;
+    let args = ["--redis-min-replicas", "1"];
+    let (a, b) = tokio::join!(node_on(&url, &args), node_on(&url, &args));
     let reader = a.client(Via::H2c).await;
     let mut readers = Vec::new();
     for topic in TOPICS {

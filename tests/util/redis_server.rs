@@ -194,8 +194,13 @@ impl RedisServer {
 
 /// A node on `redis`, its pub/sub link up (so a subscribe is not refused while it connects).
 pub async fn node(redis: &RedisServer, extra: &[&str]) -> TestServer {
-    let url = redis.url();
-    let mut args = vec!["--redis", url.as_str()];
+    node_on(&redis.url(), extra).await
+}
+
+/// A node with `--redis url` (one node, a cluster's seed, Sentinel's), healthy: its pub/sub
+/// links up.
+pub async fn node_on(url: &str, extra: &[&str]) -> TestServer {
+    let mut args = vec!["--redis", url];
     args.extend_from_slice(extra);
     let server = TestServer::start(&args).await;
     until_health(&server, "ok").await;
