@@ -237,6 +237,19 @@ impl RedisBus {
         }
     }
 
+    /// The channel key of a live event on `channel` that is not the next this node expects
+    /// (events it missed come before it); `None` for the next one, a repeat, a new numbering
+    /// (told as a reset) or a control message.
+    pub(super) fn gap_before<'a>(&self, channel: &'a str, payload: &[u8]) -> Option<&'a str> {
+        let key = key_of_live(channel)?;
+        let Some(LiveMessage::Event { epoch, event }) = scripts::parse_live(payload) else {
+            return None;
+        };
+        let (known, last_id) = self.shared.fanout.numbering(key)?;
+        (known.as_deref() == Some(epoch.as_str()) && event.id > last_id.saturating_add(1))
+            .then_some(key)
+    }
+
     /// Receive `key`'s live events on this node from now on (confirmed before this returns).
     pub(super) async fn follow(&self, key: &str) -> Result<(), Unavailable> {
         match self.is_cluster() {

@@ -156,6 +156,12 @@ impl Shards {
             .for_each(|master| *master = None);
     }
 
+    fn count_catch_up(&self, key: &str) {
+        if let Some(shard) = lock(&self.state).shard_of(key) {
+            shard.catch_ups += 1;
+        }
+    }
+
     fn stale(&self, key: &str) {
         if let Some(master) = lock(&self.state).followed.get_mut(key) {
             *master = None;
@@ -199,7 +205,7 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
                 match push.kind {
                     PushKind::SMessage | PushKind::Message => {
                         if let [Value::BulkString(channel), Value::BulkString(payload)] = push.data.as_slice() {
-                            bus.on_live(&String::from_utf8_lossy(channel), payload);
+                            live(&bus, &String::from_utf8_lossy(channel), payload).await;
                         }
                     }
                     PushKind::SUnsubscribe => {
@@ -219,6 +225,27 @@ pub(super) async fn run(bus: RedisBus, stop: CancellationToken) {
             }
         }
     }
+}
+
+/// A live message. The connection re-subscribes by itself after some losses and says nothing
+/// of it: a message whose id is past the next one this node expects follows a gap (measured:
+/// an event missed on a healthy shard, the next one received). The stream has what was
+/// missed, so it is read first; if it cannot be, the message waits with the rest for the
+/// channel's next catch-up.
+async fn live(bus: &RedisBus, channel: &str, payload: &[u8]) {
+    if let Some(key) = bus.gap_before(channel, payload) {
+        if let Err(e) = bus.catch_up(key).await {
+            tracing::warn!(
+                channel = key,
+                "redis cluster: catching up after a gap: {}",
+                e.reason
+            );
+            bus.shared.shards.stale(key);
+            return;
+        }
+        bus.shared.shards.count_catch_up(key);
+    }
+    bus.on_live(channel, payload);
 }
 
 /// A pub/sub connection to the cluster (trying again until `stop`), every followed channel to
