@@ -47,10 +47,13 @@ rc_redis() {
   exit 1
 }
 # rc_cluster REPLICAS PORT...: a Redis Cluster of those nodes with REPLICAS per master, until
-# every node says the cluster is ok and every replica's link to its master is up.
+# every node says the cluster is ok, as many as should be are replicas with their link to their
+# master up (a node told to replicate may still say master for a moment), and the first node's
+# view (what sselab reads from its seed) has heard of them all (gossip takes a moment more).
 rc_cluster() {
-  local replicas=$1 port hosts=() state
+  local replicas=$1 port hosts=() state linked
   shift
+  local want=$(($# - $# / (replicas + 1)))
   for port in "$@"; do
     rc_redis "$port" --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 5000 \
       --repl-diskless-sync-delay 0
@@ -59,14 +62,13 @@ rc_cluster() {
   timeout 30 redis-cli --cluster create "${hosts[@]}" --cluster-replicas "$replicas" --cluster-yes \
     >"$work/cluster-create-$1.log" 2>&1 </dev/null || { cat "$work/cluster-create-$1.log" >&2; exit 1; }
   for _ in $(seq 1 300); do
-    state=ok
+    state=ok linked=0
     for port in "$@"; do
       redis-cli -p "$port" cluster info | grep -q '^cluster_state:ok' || state=no
-      if redis-cli -p "$port" role | head -1 | grep -q slave; then
-        redis-cli -p "$port" info replication | grep -q '^master_link_status:up' || state=no
-      fi
+      redis-cli -p "$port" info replication | grep -q '^master_link_status:up' && linked=$((linked + 1))
     done
-    [ "$state" = ok ] && return
+    [ "$(redis-cli -p "$1" cluster nodes | grep -c slave)" = "$want" ] || state=no
+    [ "$state" = ok ] && [ "$linked" = "$want" ] && return
     sleep 0.1
   done
   echo "the cluster on $* did not become ready" >&2
