@@ -41,8 +41,8 @@ pub struct LoadArgs {
           value_parser = clap::value_parser!(u16).range(1..=1024),
           requires = "publish_url")]
     pub publishers: u16,
-    /// Publishes per second in fan-out mode (in all: with --topics-per-stream, each topic
-    /// gets its share; with --publishers, each publisher).
+    /// Publishes per second in fan-out mode, in all: each topic of --topics-per-stream, and
+    /// each of --publishers, gets its share.
     #[arg(
         long,
         value_name = "R",
