@@ -2,11 +2,13 @@
 # Reproduce BENCHMARKS.md: release builds of sselab as the server and `sselab bench` as the
 # load, in separate processes, on loopback only. Every run is bounded by its flags.
 #
-#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|storm|side|h3|h2load|attack|redis]...
+#   scripts/bench.sh [all|idle|h1conn|scale|fanout|ttfe|shutdown|reconnect|storm|side|h3|h2load|attack|redis|cluster]...
 #   scripts/bench.sh instructions|profile|rss   (callgrind, heaptrack: scripts/bench_profile.sh)
 #   scripts/bench.sh topics   (many topics on one stream: heaptrack and RSS per extra topic, fan-out;
 #                              SSELAB_TOPICS_CASES="streams:topics:rate ..." sets its fan-out runs)
 #   scripts/bench.sh floor   (sselab beside the framework floor and an h2 prototype: scripts/bench_floor.sh)
+#   scripts/bench.sh cluster (publishes/s through one redis-server against a 3-master Redis Cluster:
+#                             scripts/bench_cluster.sh)
 #
 # SSELAB_BIN=PATH runs that binary (server and client) instead of building this tree;
 # SSELAB_SERVER_BIN=PATH runs only the server from another build (a before/after comparison
@@ -273,7 +275,9 @@ stop_redis_nodes() {
 source scripts/bench_profile.sh
 # shellcheck source=scripts/bench_floor.sh
 source scripts/bench_floor.sh
-trap 'stop_server; stop_redis_nodes; prof_stop; fl_stop; rm -rf "$work"' EXIT
+# shellcheck source=scripts/bench_cluster.sh
+source scripts/bench_cluster.sh
+trap 'stop_server; stop_redis_nodes; prof_stop; fl_stop; rc_stop; rm -rf "$work"' EXIT
 healthy() { # url: wait until /healthz says ok (with Redis: its links are up)
   for _ in $(seq 1 100); do curl -s "$1/healthz" | grep -q '"status":"ok"' && return; sleep 0.1; done
   echo "$1 is not healthy" >&2; exit 1
@@ -339,14 +343,14 @@ topics() {
 }
 
 what=${*:-all}
-[ "$what" = all ] && what="idle h1conn ttfe side h3 fanout shutdown reconnect storm scale h2load attack redis"
+[ "$what" = all ] && what="idle h1conn ttfe side h3 fanout shutdown reconnect storm scale h2load attack redis cluster"
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
 for part in $what; do
   case $part in
     idle) idle ;; h1conn) h1conn ;; scale) scale ;; fanout) fanout ;; ttfe) ttfe ;;
     shutdown) shutdown ;; reconnect) reconnect ;; storm) storm ;; side) side ;; h3) h3_vs_h2 ;; h2load) h2load_check ;;
     attack) attack ;;
-    redis) two_nodes ;;
+    redis) two_nodes ;; cluster) cluster_bench ;;
     instructions) instructions ;; profile) profile ;; rss) profile no ;; topics) topics ;;
     floor) floor ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;

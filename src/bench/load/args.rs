@@ -34,8 +34,15 @@ pub struct LoadArgs {
     /// Fan-out mode: POST `{"t":<unix ns>,"seq":n}` (text/plain) here at --rate per second.
     #[arg(long, value_name = "URL")]
     pub publish_url: Option<String>,
-    /// Publishes per second in fan-out mode (in all: with --topics-per-stream, each topic
-    /// gets its share).
+    /// Publishers in fan-out mode, each on its own keep-alive connection with one publish
+    /// in flight, sharing --rate and the sequence numbers: more than one lets a server whose
+    /// publish waits on a round trip (sselab --redis) take them in parallel.
+    #[arg(long, value_name = "P", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=1024),
+          requires = "publish_url")]
+    pub publishers: u16,
+    /// Publishes per second in fan-out mode, in all: each topic of --topics-per-stream, and
+    /// each of --publishers, gets its share.
     #[arg(
         long,
         value_name = "R",
@@ -96,5 +103,36 @@ impl LoadArgs {
             publish_urls,
             drain,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::LoadArgs;
+
+    #[derive(Parser)]
+    struct Load {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<LoadArgs, clap::Error> {
+        let argv = ["load", "--url", "http://127.0.0.1:1/sse/topics/t"];
+        Load::try_parse_from(argv.iter().chain(flags)).map(|parsed| parsed.load)
+    }
+
+    #[test]
+    fn publishers_default_to_one_and_need_a_publish_url() {
+        let publish = ["--publish-url", "http://127.0.0.1:1/api/topics/t/events"];
+        assert_eq!(parse(&publish).expect("one publisher").publishers, 1);
+        let eight = [&publish[..], &["--publishers", "8"]].concat();
+        assert_eq!(parse(&eight).expect("eight publishers").publishers, 8);
+        let none = [&publish[..], &["--publishers", "0"]].concat();
+        let refused = parse(&none).expect_err("zero publishers").to_string();
+        assert!(refused.contains("--publishers"), "{refused}");
+        let alone = parse(&["--publishers", "8"]).expect_err("no --publish-url");
+        assert!(alone.to_string().contains("--publish-url"), "{alone}");
     }
 }

@@ -178,7 +178,7 @@ impl Report {
             line(
                 "published",
                 format!(
-                    "{} sent ({} failed) at {}/s to {}{}",
+                    "{} sent ({} failed) at {}/s to {}{}{}",
                     publish.sent,
                     publish.failed,
                     publish.rate_per_sec,
@@ -186,8 +186,16 @@ impl Report {
                     match publish.topics {
                         1 => String::new(),
                         topics => format!(" ({topics} topics in turn)"),
+                    },
+                    match publish.publishers {
+                        1 => String::new(),
+                        publishers => format!(", {publishers} publishers"),
                     }
                 ),
+            );
+            line(
+                "  accepted",
+                format!("{:.0}/s while publishing", publish.sent_per_sec),
             );
             line("publish → answer", percentiles(&publish.answer));
             line("delivery latency", percentiles(&self.latency));
