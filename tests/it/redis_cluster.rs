@@ -175,7 +175,6 @@ async fn killing_a_master_mid_run_loses_no_acknowledged_event_and_repeats_none()
             named
         }
     });
-    let on_b = b.client(Via::H2c).await;
     let (kill_now, kill_asked) = tokio::sync::oneshot::channel();
     let killed_at = Arc::new(std::sync::Mutex::new(None));
     let publisher = {
@@ -190,6 +189,9 @@ async fn killing_a_master_mid_run_loses_no_acknowledged_event_and_repeats_none()
     *killed_at.lock().expect("lock") = Some(Instant::now());
     let (promoted, took) = cluster.until_failed_over(dead).await;
     let published = publisher.await.expect("the publisher");
+    // A connection of its own now: one opened early and idle for --header-read-timeout (10 s,
+    // without a first request) is closed by the server, as a slow client's would be.
+    let on_b = b.client(Via::H2c).await;
     let got = until_markers(&mut streams, &on_b).await;
     watching.store(false, Ordering::Relaxed);
     let named = health.await.expect("the health watcher");
