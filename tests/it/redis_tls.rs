@@ -1,0 +1,85 @@
+//! `rediss://` beyond one node: a Redis Cluster speaking only TLS (its nodes to each other too),
+//! its certificate from a CA of its own that `--redis-ca` names, and the refusal without it.
+
+use http::StatusCode;
+
+use crate::util::redis_cluster::RedisCluster;
+use crate::util::redis_server::{marker_comes_next, node_on, publish};
+use crate::util::{TestServer, Via, eventually, json};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untrusted_one() {
+    let Some(cluster) = RedisCluster::start_tls().await else {
+        return;
+    };
+    let seed = cluster.seed_url();
+    assert!(seed.starts_with("rediss://"), "{seed}");
+    let ca = cluster.tls.as_ref().expect("TLS").ca.display().to_string();
+    let trusting = ["--redis-ca", ca.as_str()];
+    let (a, b) = tokio::join!(node_on(&seed, &trusting), node_on(&seed, &trusting));
+    // One topic on each of the three masters.
+    let mut masters = std::collections::BTreeSet::new();
+    let mut topics = Vec::new();
+    for n in 0.. {
+        let topic = format!("t{n}");
+        if masters.insert(cluster.master_of(&format!("{{topic:{topic}}}")).await) {
+            topics.push(topic);
+        }
+        if masters.len() == 3 {
+            break;
+        }
+    }
+    let reader = a.client(Via::H2c).await;
+    let mut streams = Vec::new();
+    for topic in &topics {
+        let (events, _) = reader
+            .subscribe(&format!("/sse/topics/{topic}"), None)
+            .await;
+        streams.push(events);
+    }
+    let on_b = b.client(Via::H2c).await;
+    let mut given = vec![Vec::new(); topics.len()];
+    for round in 0..3 {
+        for (topic, ids) in topics.iter().zip(&mut given) {
+            let id = publish(&on_b, topic, &format!("{topic}-{round}")).await;
+            ids.push((id.to_string(), format!("{topic}-{round}")));
+        }
+    }
+    for ((topic, events), ids) in topics.iter().zip(&mut streams).zip(&given) {
+        let got: Vec<(String, String)> = events
+            .take(3)
+            .await
+            .into_iter()
+            .map(|e| (e.id, e.data))
+            .collect();
+        assert_eq!(&got, ids, "{topic}: each event once, in order");
+    }
+    for (topic, events) in topics.iter().zip(&mut streams) {
+        marker_comes_next([events], &on_b, topic).await;
+    }
+    let health = json(reader.get("/healthz").await).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["redis"]["kind"], "cluster", "{health}");
+    let shards = health["redis"]["shards"].as_array().expect("shards");
+    assert_eq!(shards.len(), 3, "{health}");
+    assert!(shards.iter().all(|s| s["connected"] == true), "{health}");
+
+    // Without --redis-ca the system's roots do not know this CA: never healthy, and a publish
+    // is refused rather than taken.
+    let untrusting = TestServer::start(&["--redis", &seed]).await;
+    eventually("the link tried and failed", || {
+        untrusting
+            .state
+            .hub
+            .redis_status()
+            .is_some_and(|status| status.link_failures >= 1)
+    })
+    .await;
+    let client = untrusting.client(Via::H2c).await;
+    let health = json(client.get("/healthz").await).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    let answer = client
+        .post("/api/topics/t0/events", "text/plain", "x")
+        .await;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
