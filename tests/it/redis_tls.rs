@@ -1,9 +1,11 @@
 //! `rediss://` beyond one node: a Redis Cluster speaking only TLS (its nodes to each other too),
-//! its certificate from a CA of its own that `--redis-ca` names, and the refusal without it.
+//! its certificate from a CA of its own that `--redis-ca` names, and the refusal without it;
+//! Sentinel over TLS (`rediss+sentinel://`), the Sentinels and the master checked against it.
 
 use http::StatusCode;
 
 use crate::util::redis_cluster::RedisCluster;
+use crate::util::redis_sentinel::RedisSentinel;
 use crate::util::redis_server::{marker_comes_next, node_on, publish};
 use crate::util::{TestServer, Via, eventually, json};
 
@@ -82,4 +84,35 @@ async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untru
         .post("/api/topics/t0/events", "text/plain", "x")
         .await;
     assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sentinel_over_tls_with_its_own_ca_names_a_master_that_works() {
+    let Some(sentinel) = RedisSentinel::start_tls().await else {
+        return;
+    };
+    let url = sentinel.url();
+    assert!(url.starts_with("rediss+sentinel://"), "{url}");
+    let ca = sentinel.tls.as_ref().expect("TLS").ca.display().to_string();
+    let trusting = ["--redis-ca", ca.as_str()];
+    let (a, b) = tokio::join!(node_on(&url, &trusting), node_on(&url, &trusting));
+    let reader = a.client(Via::H2c).await;
+    let (mut events, _) = reader.subscribe("/sse/topics/tls", None).await;
+    let on_b = b.client(Via::H2c).await;
+    let mut given = Vec::new();
+    for n in 0..3 {
+        let id = publish(&on_b, "tls", &format!("s{n}")).await;
+        given.push((id.to_string(), format!("s{n}")));
+    }
+    let got: Vec<(String, String)> = events
+        .take(3)
+        .await
+        .into_iter()
+        .map(|e| (e.id, e.data))
+        .collect();
+    assert_eq!(got, given, "each event once, in order");
+    marker_comes_next([&mut events], &on_b, "tls").await;
+    let health = json(reader.get("/healthz").await).await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["redis"]["kind"], "sentinel", "{health}");
 }
