@@ -2,12 +2,10 @@
 //! its certificate from a CA of its own that `--redis-ca` names, and the refusal without it;
 //! Sentinel over TLS (`rediss+sentinel://`), the Sentinels and the master checked against it.
 
-use http::StatusCode;
-
 use crate::util::redis_cluster::RedisCluster;
 use crate::util::redis_sentinel::RedisSentinel;
-use crate::util::redis_server::{marker_comes_next, node_on, publish};
-use crate::util::{TestServer, Via, eventually, json};
+use crate::util::redis_server::{marker_comes_next, node_on, publish, untrusted_ca_is_refused};
+use crate::util::{Via, json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untrusted_one() {
@@ -66,24 +64,7 @@ async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untru
     assert_eq!(shards.len(), 3, "{health}");
     assert!(shards.iter().all(|s| s["connected"] == true), "{health}");
 
-    // Without --redis-ca the system's roots do not know this CA: never healthy, and a publish
-    // is refused rather than taken.
-    let untrusting = TestServer::start(&["--redis", &seed]).await;
-    eventually("the link tried and failed", || {
-        untrusting
-            .state
-            .hub
-            .redis_status()
-            .is_some_and(|status| status.link_failures >= 1)
-    })
-    .await;
-    let client = untrusting.client(Via::H2c).await;
-    let health = json(client.get("/healthz").await).await;
-    assert_eq!(health["status"], "degraded", "{health}");
-    let answer = client
-        .post("/api/topics/t0/events", "text/plain", "x")
-        .await;
-    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    untrusted_ca_is_refused(&seed).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

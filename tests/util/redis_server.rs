@@ -248,3 +248,22 @@ pub async fn marker_comes_next<'a>(
         );
     }
 }
+
+/// A node on `url` without `--redis-ca`, where the system's roots do not know the CA: its link
+/// tries and fails, it is never healthy, and a publish is refused rather than taken.
+pub async fn untrusted_ca_is_refused(url: &str) {
+    let untrusting = TestServer::start(&["--redis", url]).await;
+    super::eventually("the link tried and failed", || {
+        untrusting
+            .state
+            .hub
+            .redis_status()
+            .is_some_and(|status| status.link_failures >= 1)
+    })
+    .await;
+    let client = untrusting.client(Via::H2c).await;
+    let health = super::json(client.get("/healthz").await).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    let answer = client.post("/api/topics/t/events", "text/plain", "x").await;
+    assert_eq!(answer.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+}
