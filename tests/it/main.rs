@@ -25,6 +25,7 @@ mod redis;
 mod redis_cluster;
 mod redis_failover;
 mod redis_sessions;
+mod redis_tls;
 mod refusals;
 mod shutdown;
 mod slow_clients;

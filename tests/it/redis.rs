@@ -3,8 +3,10 @@
 //! going away is visible (503, degraded) and never loses or repeats an event, and the bench
 //! splits its streams over two nodes.
 
-use crate::util::redis_server::{RedisServer, marker_comes_next, node, publish, until_health};
-use crate::util::{TestServer, Via, assert_one_line, bench, ids};
+use crate::util::redis_server::{
+    RedisServer, marker_comes_next, node, publish, until_health, untrusted_ca_is_refused,
+};
+use crate::util::{Via, assert_one_line, bench, ids};
 use http::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -66,24 +68,7 @@ async fn rediss_with_its_own_ca_works_and_refuses_an_untrusted_certificate() {
     let got = events.next().await.expect("delivered");
     assert_eq!((got.id, got.data.as_str()), (id.to_string(), "over rediss"));
 
-    // Without --redis-ca the system's roots do not know this CA: never healthy, and a
-    // publish is refused rather than taken.
-    let untrusting = TestServer::start(&["--redis", &redis.url()]).await;
-    crate::util::eventually("the link tried and failed", || {
-        untrusting
-            .state
-            .hub
-            .redis_status()
-            .is_some_and(|status| status.link_failures >= 1)
-    })
-    .await;
-    let client = untrusting.client(Via::H2c).await;
-    let health = crate::util::json(client.get("/healthz").await).await;
-    assert_eq!(health["status"], "degraded", "{health}");
-    let answer = client
-        .post("/api/topics/tls/events", "text/plain", "x")
-        .await;
-    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    untrusted_ca_is_refused(&redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

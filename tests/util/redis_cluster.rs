@@ -2,12 +2,16 @@
 //! free loopback ports, no persistence, every process killed when it is dropped. A test kills
 //! the master of a key's slot and waits until a replica serves those slots instead.
 //!
+//! With TLS ([`RedisCluster::start_tls`]): 3 masters and no replicas, speaking only TLS to
+//! clients and to each other, one certificate for all from one CA.
+//!
 //! Who replicates whom is `redis-cli --cluster create`'s choice, so the harness asks the cluster
 //! (`CLUSTER NODES`) rather than assuming it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use redis::FromRedisValue;
@@ -15,9 +19,10 @@ use tempfile::TempDir;
 
 use super::redis_cluster_view::{NodeEntry, parse_nodes, serving, shards};
 use super::redis_nodes::{
-    PortTaken, RedisProcess, START_ATTEMPTS, ask, free_ports, info_field, server_args, try_command,
-    until,
+    PortTaken, RedisProcess, START_ATTEMPTS, ask_with, free_ports, info_field, server_args,
+    tls_server_args, try_command_with, until,
 };
+use super::redis_server::RedisTls;
 use super::skip;
 
 /// The Debian package's binaries; `scripts/test.sh` installs them when missing.
@@ -26,7 +31,6 @@ const REDIS_CLI: &str = "redis-cli";
 
 const MASTERS: usize = 3;
 const REPLICAS_PER_MASTER: usize = 2;
-const NODES: usize = MASTERS * (1 + REPLICAS_PER_MASTER);
 
 /// How long a node may not answer its peers before it is failing: short, so a test's failover
 /// takes seconds (Redis's default is 15 s).
@@ -41,6 +45,9 @@ const FAILOVER_PATIENCE: Duration = Duration::from_secs(30);
 
 pub struct RedisCluster {
     nodes: Vec<RedisProcess>,
+    replicas_per_master: usize,
+    /// With TLS only: the CA and the one certificate every node serves.
+    pub tls: Option<RedisTls>,
     /// The masters as the cluster was created: the seeds [`RedisCluster::seed_url`] offers.
     first_masters: Vec<SocketAddr>,
     /// Each master killed by [`RedisCluster::kill_master_of`], with the slots it served then.
@@ -56,21 +63,42 @@ impl RedisCluster {
         if skip::skipped("redis") {
             return None;
         }
+        Some(Self::start_with(REPLICAS_PER_MASTER, false).await)
+    }
+
+    /// 3 masters, no replicas (nothing is killed over TLS), speaking only TLS (`rediss://`,
+    /// `tls-cluster`), their certificate from a CA of their own ([`RedisCluster::tls`]).
+    pub async fn start_tls() -> Option<Self> {
+        if skip::skipped("redis") {
+            return None;
+        }
+        Some(Self::start_with(0, true).await)
+    }
+
+    async fn start_with(replicas_per_master: usize, tls: bool) -> Self {
         for _ in 0..START_ATTEMPTS {
-            if let Ok(cluster) = Self::try_start().await {
-                return Some(cluster);
+            if let Ok(cluster) = Self::try_start(replicas_per_master, tls).await {
+                return cluster;
             }
         }
         panic!("a Redis Cluster on free ports: another process took one, {START_ATTEMPTS} times");
     }
 
-    async fn try_start() -> Result<Self, PortTaken> {
+    async fn try_start(replicas_per_master: usize, tls: bool) -> Result<Self, PortTaken> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut nodes: Vec<RedisProcess> = free_ports(NODES, true)
+        let tls = tls.then(RedisTls::make);
+        let count = MASTERS * (1 + replicas_per_master);
+        let mut nodes: Vec<RedisProcess> = free_ports(count, true)
             .into_iter()
             .map(|port| {
                 let conf = dir.path().join(format!("nodes-{port}.conf"));
-                let mut args = server_args(port, dir.path());
+                let mut args = match &tls {
+                    None => server_args(port, dir.path()),
+                    Some(tls) => tls_server_args(port, dir.path(), tls),
+                };
+                if tls.is_some() {
+                    args.extend(["--tls-cluster", "yes"].map(str::to_string));
+                }
                 args.extend(
                     [
                         "--cluster-enabled",
@@ -85,15 +113,26 @@ impl RedisCluster {
                     .map(str::to_string),
                 );
                 args.push(conf.display().to_string());
-                RedisProcess::spawn(REDIS_SERVER, "redis-server", args, port)
+                let node = RedisProcess::spawn(REDIS_SERVER, "redis-server", args, port);
+                match &tls {
+                    None => node,
+                    Some(tls) => node.over_tls(&tls.ca),
+                }
             })
             .collect();
         for node in &mut nodes {
             node.until_answers().await?;
         }
-        create(&nodes).await;
+        create(
+            &nodes,
+            replicas_per_master,
+            tls.as_ref().map(|t| t.ca.as_path()),
+        )
+        .await;
         let mut cluster = Self {
             nodes,
+            replicas_per_master,
+            tls,
             first_masters: Vec::new(),
             killed: Vec::new(),
             _dir: dir,
@@ -110,19 +149,19 @@ impl RedisCluster {
     async fn ready(&self) -> Result<BTreeMap<SocketAddr, Vec<SocketAddr>>, String> {
         let mut agreed = None;
         for node in &self.nodes {
-            let info = ask::<String>(node.addr, &["CLUSTER", "INFO"]).await?;
-            let all = NODES.to_string();
+            let info = self.ask::<String>(node.addr, &["CLUSTER", "INFO"]).await?;
+            let all = self.nodes.len().to_string();
             for (field, want) in [("cluster_state", "ok"), ("cluster_known_nodes", &*all)] {
                 let value = info_field(&info, field);
                 if value != Some(want) {
                     return Err(format!("{} says {field}:{value:?}", node.addr));
                 }
             }
-            let view = parse_nodes(&ask::<String>(node.addr, &["CLUSTER", "NODES"]).await?);
+            let view = parse_nodes(&self.ask::<String>(node.addr, &["CLUSTER", "NODES"]).await?);
             let shards = shards(&view);
-            let whole = view.len() == NODES && view.iter().all(|n| n.flags_settled());
-            let complete =
-                shards.len() == MASTERS && shards.values().all(|r| r.len() == REPLICAS_PER_MASTER);
+            let whole = view.len() == self.nodes.len() && view.iter().all(|n| n.flags_settled());
+            let complete = shards.len() == MASTERS
+                && shards.values().all(|r| r.len() == self.replicas_per_master);
             if !whole || !complete {
                 return Err(format!("{} sees {shards:?} in\n{view:#?}", node.addr));
             }
@@ -130,10 +169,12 @@ impl RedisCluster {
                 return Err(format!("{} sees {shards:?}, not {agreed:?}", node.addr));
             }
         }
-        let shards = agreed.expect("nine nodes");
+        let shards = agreed.expect("the nodes");
         for (master, replicas) in &shards {
             for replica in replicas {
-                let info = ask::<String>(*replica, &["INFO", "replication"]).await?;
+                let info = self
+                    .ask::<String>(*replica, &["INFO", "replication"])
+                    .await?;
                 let port = master.port().to_string();
                 if info_field(&info, "master_port") != Some(port.as_str())
                     || info_field(&info, "master_link_status") != Some("up")
@@ -145,7 +186,7 @@ impl RedisCluster {
         Ok(shards)
     }
 
-    /// `redis://127.0.0.1:PORT` of a master the cluster was created with, one still running:
+    /// `redis://127.0.0.1:PORT` (`rediss://` with TLS) of a master the cluster was created with, one still running:
     /// any node works as a cluster client's seed.
     pub fn seed_url(&self) -> String {
         let seed = self
@@ -154,10 +195,10 @@ impl RedisCluster {
             .find(|addr| self.running(**addr))
             .or_else(|| self.live().next().map(|node| &node.addr))
             .expect("a node still running");
-        format!("redis://{seed}")
+        super::redis_nodes::url(*seed, self.ca())
     }
 
-    /// `redis://` URLs of every node still running.
+    /// `redis://` (`rediss://`) URLs of every node still running.
     pub fn urls(&self) -> Vec<String> {
         self.live().map(RedisProcess::url).collect()
     }
@@ -241,11 +282,11 @@ impl RedisCluster {
     ) -> Result<SocketAddr, String> {
         let mut agreed = None;
         for node in self.live() {
-            let info = ask::<String>(node.addr, &["CLUSTER", "INFO"]).await?;
+            let info = self.ask::<String>(node.addr, &["CLUSTER", "INFO"]).await?;
             if info_field(&info, "cluster_state") != Some("ok") {
                 return Err(format!("{} is not ok yet", node.addr));
             }
-            let view = parse_nodes(&ask::<String>(node.addr, &["CLUSTER", "NODES"]).await?);
+            let view = parse_nodes(&self.ask::<String>(node.addr, &["CLUSTER", "NODES"]).await?);
             for slot in slots.iter().flat_map(|r| [*r.start(), *r.end()]) {
                 let owner = serving(&view, slot).map(|n| n.addr);
                 let Some(owner) = owner.filter(|o| *o != dead) else {
@@ -262,7 +303,16 @@ impl RedisCluster {
     /// Send `args` to the node at `addr` (`INFO replication`, `WAIT`, `DEBUG SLEEP`, `CLIENT
     /// PAUSE` …) and give its answer; panics on an error.
     pub async fn command_on<T: FromRedisValue>(&self, addr: SocketAddr, args: &[&str]) -> T {
-        super::redis_nodes::command_on(addr, args).await
+        super::redis_nodes::command_on_with(self.ca(), addr, args).await
+    }
+
+    /// The CA to trust with TLS.
+    fn ca(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|tls| tls.ca.as_path())
+    }
+
+    async fn ask<T: FromRedisValue>(&self, addr: SocketAddr, args: &[&str]) -> Result<T, String> {
+        ask_with(self.ca(), addr, args).await
     }
 
     fn live(&self) -> impl Iterator<Item = &RedisProcess> {
@@ -284,7 +334,7 @@ impl RedisCluster {
 
     async fn ask_any<T: FromRedisValue>(&self, args: &[&str]) -> T {
         for node in self.live() {
-            if let Some(answer) = try_command(node.addr, args).await {
+            if let Some(answer) = try_command_with(self.ca(), node.addr, args).await {
                 return answer;
             }
         }
@@ -292,12 +342,17 @@ impl RedisCluster {
     }
 }
 
-/// `redis-cli --cluster create`: slots spread over three masters, two replicas each.
-async fn create(nodes: &[RedisProcess]) {
-    let output = tokio::process::Command::new(REDIS_CLI)
+/// `redis-cli --cluster create`: slots spread over three masters, `replicas` each; over TLS
+/// trusting `ca` when given.
+async fn create(nodes: &[RedisProcess], replicas: usize, ca: Option<&Path>) {
+    let mut command = tokio::process::Command::new(REDIS_CLI);
+    if let Some(ca) = ca {
+        command.arg("--tls").arg("--cacert").arg(ca);
+    }
+    let output = command
         .args(["--cluster", "create"])
         .args(nodes.iter().map(|n| n.addr.to_string()))
-        .args(["--cluster-replicas", &REPLICAS_PER_MASTER.to_string()])
+        .args(["--cluster-replicas", &replicas.to_string()])
         .arg("--cluster-yes")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use redis::{AsyncConnectionConfig, FromRedisValue};
 use tokio::process::{Child, Command};
 
 use super::PATIENCE;
+use super::redis_server::RedisTls;
 
 /// How often a harness asks its nodes whether they are there yet.
 pub const POLL: Duration = Duration::from_millis(50);
@@ -84,9 +85,39 @@ fn bindable(port: u16) -> bool {
 /// unless told; a test stalls a node with it), and its files in `dir`: a replica's first sync
 /// writes an RDB there, named per port so replicas sharing `dir` do not clash.
 pub fn server_args(port: u16, dir: &Path) -> Vec<String> {
+    let mut args = vec!["--port".to_string(), port.to_string()];
+    args.extend(shared_args(port, dir));
+    args
+}
+
+/// [`server_args`] speaking only TLS on `port` (no plain port), replicas' links too, with
+/// `tls`'s certificate; clients are not asked for one. A cluster adds `--tls-cluster yes`.
+pub fn tls_server_args(port: u16, dir: &Path, tls: &RedisTls) -> Vec<String> {
     let mut args: Vec<String> = [
         "--port",
+        "0",
+        "--tls-port",
         &port.to_string(),
+        "--tls-replication",
+        "yes",
+        "--tls-auth-clients",
+        "no",
+    ]
+    .map(str::to_string)
+    .into();
+    for (flag, file) in [
+        ("--tls-cert-file", &tls.cert),
+        ("--tls-key-file", &tls.key),
+        ("--tls-ca-cert-file", &tls.ca),
+    ] {
+        args.extend([flag.to_string(), file.display().to_string()]);
+    }
+    args.extend(shared_args(port, dir));
+    args
+}
+
+fn shared_args(port: u16, dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = [
         "--bind",
         "127.0.0.1",
         "--save",
@@ -117,6 +148,8 @@ pub struct PortTaken;
 pub struct RedisProcess {
     pub addr: SocketAddr,
     child: Option<Child>,
+    /// With TLS: the CA its certificate is checked against.
+    ca: Option<PathBuf>,
 }
 
 impl RedisProcess {
@@ -139,11 +172,18 @@ impl RedisProcess {
         Self {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             child: Some(child),
+            ca: None,
         }
     }
 
+    /// It speaks only TLS, with a certificate `ca` signed: asked (and named) over `rediss://`.
+    pub fn over_tls(mut self, ca: &Path) -> Self {
+        self.ca = Some(ca.to_path_buf());
+        self
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://{}", self.addr)
+        url(self.addr, self.ca.as_deref())
     }
 
     /// Whether it has not been killed.
@@ -169,7 +209,9 @@ impl RedisProcess {
             if child.try_wait().expect("the process's status").is_some() {
                 return Err(PortTaken);
             }
-            if let Some(info) = try_command::<String>(self.addr, &["INFO", "server"]).await {
+            let info =
+                try_command_with::<String>(self.ca.as_deref(), self.addr, &["INFO", "server"]);
+            if let Some(info) = info.await {
                 return match info_field(&info, "process_id") {
                     Some(id) if id == pid.to_string() => Ok(()),
                     _ => Err(PortTaken),
@@ -185,10 +227,19 @@ impl RedisProcess {
 /// timeout (the redis crate's default is 500 ms), so `DEBUG SLEEP 5` or `WAIT 1 3000` get their
 /// answer.
 pub async fn command_on<T: FromRedisValue>(addr: SocketAddr, args: &[&str]) -> T {
+    command_on_with(None, addr, args).await
+}
+
+/// [`command_on`] over TLS when `ca` is given (the CA the node's certificate is checked against).
+pub async fn command_on_with<T: FromRedisValue>(
+    ca: Option<&Path>,
+    addr: SocketAddr,
+    args: &[&str],
+) -> T {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(PATIENCE))
         .set_response_timeout(None);
-    let mut conn = client(addr)
+    let mut conn = client(addr, ca)
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
@@ -204,10 +255,19 @@ const POLL_ANSWER: Duration = Duration::from_secs(1);
 
 /// [`command_on`] for a poll: `None` when the node is down, slow, or answers an error.
 pub async fn try_command<T: FromRedisValue>(addr: SocketAddr, args: &[&str]) -> Option<T> {
+    try_command_with(None, addr, args).await
+}
+
+/// [`try_command`] over TLS when `ca` is given.
+pub async fn try_command_with<T: FromRedisValue>(
+    ca: Option<&Path>,
+    addr: SocketAddr,
+    args: &[&str],
+) -> Option<T> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(POLL_ANSWER))
         .set_response_timeout(Some(POLL_ANSWER));
-    let mut conn = client(addr)
+    let mut conn = client(addr, ca)
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .ok()?;
@@ -216,13 +276,39 @@ pub async fn try_command<T: FromRedisValue>(addr: SocketAddr, args: &[&str]) -> 
 
 /// [`try_command`] in a wait: a node that does not answer (yet) is a reason to wait, said.
 pub async fn ask<T: FromRedisValue>(addr: SocketAddr, args: &[&str]) -> Result<T, String> {
-    try_command(addr, args)
+    ask_with(None, addr, args).await
+}
+
+/// [`ask`] over TLS when `ca` is given.
+pub async fn ask_with<T: FromRedisValue>(
+    ca: Option<&Path>,
+    addr: SocketAddr,
+    args: &[&str],
+) -> Result<T, String> {
+    try_command_with(ca, addr, args)
         .await
         .ok_or_else(|| format!("{addr} does not answer {args:?}"))
 }
 
-fn client(addr: SocketAddr) -> redis::Client {
-    redis::Client::open(format!("redis://{addr}")).expect("a redis:// url")
+/// `redis://ADDR`, or `rediss://ADDR` with TLS (`ca` given).
+pub fn url(addr: SocketAddr, ca: Option<&Path>) -> String {
+    let scheme = if ca.is_some() { "rediss" } else { "redis" };
+    format!("{scheme}://{addr}")
+}
+
+/// A client for the node at `addr`; over TLS trusting only `ca` when it is given.
+fn client(addr: SocketAddr, ca: Option<&Path>) -> redis::Client {
+    match ca {
+        None => redis::Client::open(url(addr, None)),
+        Some(ca) => redis::Client::build_with_tls(
+            url(addr, Some(ca)),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(ca).expect("the CA file")),
+            },
+        ),
+    }
+    .expect("a redis url")
 }
 
 fn command(args: &[&str]) -> redis::Cmd {

@@ -24,25 +24,32 @@ pub struct RedisServer {
 /// The files of a TLS Redis: the CA to trust (`--redis-ca`), the server's certificate and key.
 pub struct RedisTls {
     pub ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
     _dir: TempDir,
 }
 
 impl RedisTls {
-    /// A CA, and a certificate it signed for 127.0.0.1 and localhost.
-    fn make() -> Self {
+    /// A CA, and a certificate it signed for 127.0.0.1 and localhost (one for every node of a
+    /// cluster or Sentinel setup: they all listen on 127.0.0.1).
+    pub fn make() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // Names of their own: rcgen gives both the same, and OpenSSL (redis-cli, Redis's
+        // cluster bus) then takes the server's certificate for a self-signed one.
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sselab test CA");
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
         let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
         let key = rcgen::KeyPair::generate().expect("server key");
-        let cert = rcgen::CertificateParams::new(names)
-            .expect("params")
-            .signed_by(&key, &ca)
-            .expect("server certificate");
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "sselab test Redis");
+        let cert = params.signed_by(&key, &ca).expect("server certificate");
         let path = |name: &str| dir.path().join(name);
         std::fs::write(path("ca.pem"), ca.pem()).expect("write CA");
         std::fs::write(path("cert.pem"), cert.pem()).expect("write certificate");
@@ -240,4 +247,23 @@ pub async fn marker_comes_next<'a>(
             next.event
         );
     }
+}
+
+/// A node on `url` without `--redis-ca`, where the system's roots do not know the CA: its link
+/// tries and fails, it is never healthy, and a publish is refused rather than taken.
+pub async fn untrusted_ca_is_refused(url: &str) {
+    let untrusting = TestServer::start(&["--redis", url]).await;
+    super::eventually("the link tried and failed", || {
+        untrusting
+            .state
+            .hub
+            .redis_status()
+            .is_some_and(|status| status.link_failures >= 1)
+    })
+    .await;
+    let client = untrusting.client(Via::H2c).await;
+    let health = super::json(client.get("/healthz").await).await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    let answer = client.post("/api/topics/t/events", "text/plain", "x").await;
+    assert_eq!(answer.status(), http::StatusCode::SERVICE_UNAVAILABLE);
 }
