@@ -11,7 +11,9 @@ use http::StatusCode;
 use sselab::sse::parser::ParsedEvent;
 
 use crate::util::redis_cluster::RedisCluster;
-use crate::util::redis_server::{marker_comes_next, node_on, publish, until_health};
+use crate::util::redis_server::{
+    marker_comes_next, node_on, publish, subscribe_each, until_health,
+};
 use crate::util::{Client, Events, PATIENCE, TestServer, Via, json};
 
 const TOPICS: usize = 8;
@@ -152,13 +154,8 @@ async fn killing_a_master_mid_run_loses_no_acknowledged_event_and_repeats_none()
     // The shard to kill: the one holding t0 (and whichever others hash there).
     let victim = cluster.master_of("{topic:t0}").await;
     let reader = a.client(Via::H2c).await;
-    let mut streams = Vec::new();
-    for topic in &topics {
-        let (events, _) = reader
-            .subscribe(&format!("/sse/topics/{topic}"), None)
-            .await;
-        streams.push((topic.clone(), events));
-    }
+    let streams = subscribe_each(&reader, &topics).await;
+    let mut streams: Vec<(String, Events)> = topics.iter().cloned().zip(streams).collect();
     // A's health, watched from the start: degraded (naming the shard) while it is down.
     let watching = Arc::new(AtomicBool::new(true));
     let health = tokio::spawn({

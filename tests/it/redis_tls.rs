@@ -4,8 +4,17 @@
 
 use crate::util::redis_cluster::RedisCluster;
 use crate::util::redis_sentinel::RedisSentinel;
-use crate::util::redis_server::{marker_comes_next, node_on, publish, untrusted_ca_is_refused};
-use crate::util::{Via, json};
+use crate::util::redis_server::{
+    RedisTls, marker_comes_next, node_on, publish, subscribe_each, untrusted_ca_is_refused,
+};
+use crate::util::{TestServer, Via, json};
+
+/// Two nodes on `url`, trusting the CA of `tls`.
+async fn two_nodes_trusting(url: &str, tls: Option<&RedisTls>) -> (TestServer, TestServer) {
+    let ca = tls.expect("TLS").ca.display().to_string();
+    let trusting = ["--redis-ca", ca.as_str()];
+    tokio::join!(node_on(url, &trusting), node_on(url, &trusting))
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untrusted_one() {
@@ -14,9 +23,7 @@ async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untru
     };
     let seed = cluster.seed_url();
     assert!(seed.starts_with("rediss://"), "{seed}");
-    let ca = cluster.tls.as_ref().expect("TLS").ca.display().to_string();
-    let trusting = ["--redis-ca", ca.as_str()];
-    let (a, b) = tokio::join!(node_on(&seed, &trusting), node_on(&seed, &trusting));
+    let (a, b) = two_nodes_trusting(&seed, cluster.tls.as_ref()).await;
     // One topic on each of the three masters.
     let mut masters = std::collections::BTreeSet::new();
     let mut topics = Vec::new();
@@ -30,13 +37,7 @@ async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untru
         }
     }
     let reader = a.client(Via::H2c).await;
-    let mut streams = Vec::new();
-    for topic in &topics {
-        let (events, _) = reader
-            .subscribe(&format!("/sse/topics/{topic}"), None)
-            .await;
-        streams.push(events);
-    }
+    let mut streams = subscribe_each(&reader, &topics).await;
     let on_b = b.client(Via::H2c).await;
     let mut given = vec![Vec::new(); topics.len()];
     for round in 0..3 {
@@ -74,9 +75,7 @@ async fn sentinel_over_tls_with_its_own_ca_names_a_master_that_works() {
     };
     let url = sentinel.url();
     assert!(url.starts_with("rediss+sentinel://"), "{url}");
-    let ca = sentinel.tls.as_ref().expect("TLS").ca.display().to_string();
-    let trusting = ["--redis-ca", ca.as_str()];
-    let (a, b) = tokio::join!(node_on(&url, &trusting), node_on(&url, &trusting));
+    let (a, b) = two_nodes_trusting(&url, sentinel.tls.as_ref()).await;
     let reader = a.client(Via::H2c).await;
     let (mut events, _) = reader.subscribe("/sse/topics/tls", None).await;
     let on_b = b.client(Via::H2c).await;

@@ -214,6 +214,18 @@ pub async fn node_on(url: &str, extra: &[&str]) -> TestServer {
     server
 }
 
+/// One stream per topic (`/sse/topics/NAME`) on `client`, in order.
+pub async fn subscribe_each(client: &Client, topics: &[String]) -> Vec<Events> {
+    let mut streams = Vec::new();
+    for topic in topics {
+        let (events, _) = client
+            .subscribe(&format!("/sse/topics/{topic}"), None)
+            .await;
+        streams.push(events);
+    }
+    streams
+}
+
 /// Wait until the node's `/healthz` says `status`.
 pub async fn until_health(server: &TestServer, status: &str) {
     let client = server.client(Via::H2c).await;
