@@ -1,7 +1,8 @@
 //! A cluster's pub/sub: sharded (`SSUBSCRIBE`), so a live message goes only to the shard
 //! that holds its channel (classic pub/sub on a cluster is broadcast to every node). The node
-//! keeps one RESP3 cluster connection for it, which holds one connection per shard master;
-//! each channel is subscribed on the master of its slot.
+//! keeps one RESP3 cluster connection for it, which holds one connection per Redis node (the
+//! crate opens one to each, replicas included); each channel is subscribed on the master of
+//! its slot.
 //!
 //! The connection re-subscribes by itself after some losses, but not after a failover
 //! (measured: a killed master's channels were not subscribed on the promoted replica), and
