@@ -286,11 +286,10 @@ impl Backend {
 
     /// Whether the node at `addr` (`host:port`) answers `PING` on a connection of its own.
     pub(super) async fn answers(&self, addr: &str) -> bool {
-        let Target::Node(seed) = &self.target else {
+        let Some(url) = self.url_of(addr) else {
             return false;
         };
-        let scheme = seed.split_once("://").map_or("redis", |(scheme, _)| scheme);
-        let Ok(client) = node_client(&format!("{scheme}://{addr}"), self.ca.as_deref()) else {
+        let Ok(client) = node_client(&url, self.ca.as_deref()) else {
             return false;
         };
         let ping = async {
@@ -300,14 +299,23 @@ impl Backend {
         matches!(tokio::time::timeout(CONNECT_TIMEOUT, ping).await, Ok(Ok(_)))
     }
 
-    /// The first seed and the masters last seen, as URLs of the seed's scheme.
+    /// The URL of the cluster node at `addr` (`host:port`), in the seed's scheme (`redis` or
+    /// `rediss`); `None` with Sentinel.
+    fn url_of(&self, addr: &str) -> Option<String> {
+        let Target::Node(seed) = &self.target else {
+            return None;
+        };
+        let scheme = seed.split_once("://").map_or("redis", |(scheme, _)| scheme);
+        Some(format!("{scheme}://{addr}"))
+    }
+
+    /// The first seed and the masters last seen.
     fn seeds(&self) -> Result<Vec<String>, String> {
         let Target::Node(seed) = &self.target else {
             return Err("not a cluster".into());
         };
-        let scheme = seed.split_once("://").map_or("redis", |(scheme, _)| scheme);
         let mut seeds = vec![seed.clone()];
-        seeds.extend(lock(&self.known).iter().map(|m| format!("{scheme}://{m}")));
+        seeds.extend(lock(&self.known).iter().filter_map(|m| self.url_of(m)));
         Ok(seeds)
     }
 

@@ -294,9 +294,7 @@ enum Checked {
 async fn check_shards(bus: &RedisBus, mut conn: ClusterConnection) -> Result<Checked, String> {
     let mut commands = bus.commands("CLUSTER SLOTS").await.map_err(|e| e.reason)?;
     let ranges = slot_ranges(&mut commands).await?;
-    let mut masters: Vec<String> = ranges.iter().map(|(_, _, m)| m.clone()).collect();
-    masters.dedup();
-    bus.shared.backend.learn(masters);
+    bus.shared.backend.learn(masters_of(&ranges));
     // Each shard's master pinged through the pub/sub connection: first by slot, as its
     // SSUBSCRIBEs go (which makes the connection follow a new master: it reads the slot map
     // again and connects), then by address, which only a live, connected master answers (a
@@ -438,16 +436,21 @@ pub(super) async fn slot_ranges(
     Ok(out)
 }
 
-/// The masters now, `host:port` each once.
-pub(super) async fn masters(commands: &mut Commands) -> Result<Vec<(String, u16)>, String> {
-    let mut masters: Vec<String> = slot_ranges(commands)
-        .await?
-        .into_iter()
-        .map(|(_, _, master)| master)
-        .collect();
+/// The masters of `ranges`, `host:port` each once (a master may serve several ranges).
+fn masters_of(ranges: &[(u16, u16, String)]) -> Vec<String> {
+    let mut masters: Vec<String> = ranges.iter().map(|(_, _, m)| m.clone()).collect();
     masters.sort();
     masters.dedup();
-    Ok(masters.iter().filter_map(|m| split_addr(m)).collect())
+    masters
+}
+
+/// The masters now, each once.
+pub(super) async fn masters(commands: &mut Commands) -> Result<Vec<(String, u16)>, String> {
+    let ranges = slot_ranges(commands).await?;
+    Ok(masters_of(&ranges)
+        .iter()
+        .filter_map(|m| split_addr(m))
+        .collect())
 }
 
 /// Run `cmd` on the node `at` (a cluster's), or wherever `commands` goes (`None`).
