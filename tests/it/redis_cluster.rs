@@ -277,17 +277,12 @@ async fn a_promoted_replica_that_missed_writes_gives_no_id_twice() {
     );
     let on_a = a.client(Via::H2c).await;
     // First, a broadcast reaches sessions on every master (it looks them up on each).
-    let mut masters = std::collections::BTreeSet::new();
+    let names = cluster.one_name_per_master("session", "s").await;
+    assert_eq!(names.len(), 3, "{names:?}");
     let mut sessions = Vec::new();
-    for n in 0.. {
-        let master = cluster.master_of(&format!("{{session:s{n}}}")).await;
-        if masters.insert(master) {
-            let (events, _) = on_a.subscribe(&format!("/sse/sessions/s{n}"), None).await;
-            sessions.push(events);
-        }
-        if masters.len() == 3 {
-            break;
-        }
+    for name in &names {
+        let (events, _) = on_a.subscribe(&format!("/sse/sessions/{name}"), None).await;
+        sessions.push(events);
     }
     let answer = waits
         .client(Via::H2c)

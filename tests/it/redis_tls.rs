@@ -25,17 +25,8 @@ async fn a_tls_cluster_with_its_own_ca_works_on_every_shard_and_refuses_an_untru
     assert!(seed.starts_with("rediss://"), "{seed}");
     let (a, b) = two_nodes_trusting(&seed, cluster.tls.as_ref()).await;
     // One topic on each of the three masters.
-    let mut masters = std::collections::BTreeSet::new();
-    let mut topics = Vec::new();
-    for n in 0.. {
-        let topic = format!("t{n}");
-        if masters.insert(cluster.master_of(&format!("{{topic:{topic}}}")).await) {
-            topics.push(topic);
-        }
-        if masters.len() == 3 {
-            break;
-        }
-    }
+    let topics = cluster.one_name_per_master("topic", "t").await;
+    assert_eq!(topics.len(), 3, "{topics:?}");
     let reader = a.client(Via::H2c).await;
     let mut streams = subscribe_each(&reader, &topics).await;
     let on_b = b.client(Via::H2c).await;

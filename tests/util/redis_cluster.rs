@@ -228,6 +228,24 @@ impl RedisCluster {
         replicas
     }
 
+    /// Names `{prefix}0`, `{prefix}1`… of channels of `kind` (`topic`, `session`), one on each
+    /// master, in the order found: channel `kind:NAME` hashes by `{kind:NAME}`.
+    pub async fn one_name_per_master(&self, kind: &str, prefix: &str) -> Vec<String> {
+        let masters = self.masters().await.len();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut names = Vec::new();
+        for n in 0.. {
+            let name = format!("{prefix}{n}");
+            if seen.insert(self.master_of(&format!("{{{kind}:{name}}}")).await) {
+                names.push(name);
+            }
+            if seen.len() == masters {
+                break;
+            }
+        }
+        names
+    }
+
     /// The master that serves `key`'s slot now (even one failing, until its replica takes over).
     pub async fn master_of(&self, key: &str) -> SocketAddr {
         let slot = self.keyslot(key).await;
